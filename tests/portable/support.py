@@ -1,0 +1,46 @@
+# tests/portable/support.py: helpers shared by the portable tests (CPython and MicroPython).
+# Keeps the tests free of pytest: plain asserts, and raises_() for expected errors.
+import sys
+import json
+
+IS_MICROPYTHON = sys.implementation.name == "micropython"
+
+
+def vectors_dir():
+    # Tests run from the project root on both runtimes (make test, tests/mprun.py).
+    return "tests/vectors/"
+
+
+def load_json(name):
+    with open(vectors_dir() + name) as f:
+        return json.load(f)
+
+
+def unhex(s):
+    return bytes.fromhex(s)
+
+
+def raises_(exc_type, fn, *args):
+    """Call fn(*args) and assert it raises exc_type; returns the exception."""
+    try:
+        fn(*args)
+    except exc_type as e:
+        return e
+    raise AssertionError("expected %s from %s" % (exc_type.__name__, fn))
+
+
+def backends():
+    """Every crypto backend usable on this runtime (pure everywhere; pyca on CPython)."""
+    from airshake.crypto import load_backend
+    out = [load_backend("pure")]
+    if not IS_MICROPYTHON:
+        out.append(load_backend("pyca"))
+    return out
+
+
+def wycheproof_cases(name):
+    """Yield (group, test) pairs of a Wycheproof file in tests/vectors/wycheproof/."""
+    data = load_json("wycheproof/" + name)
+    for group in data["testGroups"]:
+        for test in group["tests"]:
+            yield group, test
