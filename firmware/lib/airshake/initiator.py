@@ -1,0 +1,258 @@
+# airshake.initiator: device A's side of the handshake, sans-I/O (docs/PROTOCOL.md §7.1).
+# States: IDLE -> WAIT_M2 -> WAIT_ACK -> CONFIRMED, or FAILED. The retransmission timers
+# live here: m1 is resent until m2 arrives, m3 until B's first record arrives.
+# Rules: bad remote input raises an AirshakeError and leaves the state unchanged (the
+# caller drops the datagram); only authenticated input moves the state forward, except
+# the error messages of PROTOCOL.md §6, which match the current m1 by reference.
+from airshake import codec, suites, transcript, schedule
+from airshake import events as ev
+from airshake.keys import ServerRef
+from airshake.session import Session, ROLE_INITIATOR
+from airshake.consttime import equal
+from airshake.errors import (AuthenticationFailed, DecodeError, UnexpectedMessage,
+                             UsageError)
+
+IDLE = 0
+WAIT_M2 = 1
+WAIT_ACK = 2
+CONFIRMED = 3
+FAILED = 4
+
+# A's preference among the suites it holds keys for; B enforces the same order.
+PREFERENCE = (0, 2, 1)
+
+
+class Initiator:
+    def __init__(self, backend, keys, anchor, server=None, id_len=8, rto=2.0,
+                 max_retries=4, server_subject=None, clock_trusted=True,
+                 max_records=1000, max_age=7 * 86400):
+        """keys: DeviceKey list (one per suite A supports); anchor: the CA certificate
+        (DER) that C_B must chain to; server: a ServerRef A verified before, or None."""
+        if not keys:
+            raise UsageError("Initiator needs at least one DeviceKey")
+        self.backend = backend
+        self.keys = dict((k.suite, k) for k in keys)
+        self.anchor = anchor
+        self.server = server
+        self.id_len = id_len
+        self.rto = rto
+        self.max_retries = max_retries
+        self.server_subject = server_subject
+        self.clock_trusted = clock_trusted
+        self.clock_offset = 0
+        self.limits = (max_records, max_age)
+        self.state = IDLE
+        self.session = None
+        self._events = []
+        self._out = []
+        self._deadline = None
+        self._retries = 0
+        self._switches = 0
+        self._suite = self._first_suite(0x0F)
+
+    # -- public API -------------------------------------------------------------------
+    def connect(self, now, data=b"", early=False):
+        """Start the handshake. data is the first application data: it rides in m3,
+        or in m1 as 0-RTT data when early=True and A holds C_B (PROTOCOL.md §4.3)."""
+        if self.state != IDLE:
+            raise UsageError("connect() called twice")
+        self._data = data
+        self._want_early = early
+        self._start(now)
+
+    def receive(self, datagram, now):
+        kind = codec.message_type(datagram)
+        if kind == codec.TYPE_ERROR:
+            self._on_error(codec.decode_error(datagram), now)
+        elif kind == codec.TYPE_M2:
+            if self.state == WAIT_M2:
+                self._on_m2(datagram, now)
+            elif self.state not in (WAIT_ACK, CONFIRMED):
+                raise UnexpectedMessage("m2 when not waiting for it")
+            # else: a duplicate m2 answering a retransmitted m1; m3 is already out
+        elif kind == codec.TYPE_RECORD:
+            self._on_record(datagram)
+        else:
+            raise UnexpectedMessage("message type %d is not for A" % kind)
+
+    def send(self, data, key_update=False):
+        if self.state not in (WAIT_ACK, CONFIRMED):
+            raise UsageError("send() before the handshake completed")
+        self._out.append(self.session.seal(data, key_update))
+
+    def datagrams_to_send(self, now):
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self):
+        return self._events.pop(0) if self._events else None
+
+    def timer(self):
+        return self._deadline
+
+    def handle_timer(self, now):
+        if self._deadline is None or now < self._deadline:
+            return
+        self._retries += 1
+        if self._retries > self.max_retries:
+            what = "no m2 from B" if self.state == WAIT_M2 else "B never confirmed m3"
+            self._fail(what + " after %d retries" % self.max_retries)
+            return
+        self._out.append(self._m1 if self.state == WAIT_M2 else self._m3)
+        self._deadline = now + self.rto * (1 << self._retries)
+
+    # -- m1 (PROTOCOL.md §3.1) --------------------------------------------------------
+    def _first_suite(self, mask):
+        for s in PREFERENCE:
+            if s in self.keys and mask & (1 << s):
+                return s
+        return None
+
+    def _start(self, now):
+        backend, suite = self.backend, self._suite
+        key = self.keys[suite]
+        server = self.server
+        if server is not None and (server.suite != suite or server.not_after < now):
+            server = None
+        self._ref = server
+        flags = codec.M1_CB_KNOWN if server else 0
+        if not self.clock_trusted:
+            flags |= codec.M1_WANT_TIME
+        early = self._want_early and server is not None and suites.uses_static_dh(suite)
+        if early:
+            flags |= codec.M1_EARLY
+        offered = 0
+        for s in self.keys:
+            offered |= 1 << s
+        if early:
+            offered = 1 << suite
+        self._eph, g_x = suites.ephemeral(backend, suite)
+        m1 = codec.M1(flags, suite, offered, key.id_a, int(now + self.clock_offset), g_x)
+        prefix = codec.encode_m1(m1)
+        self._th1 = transcript.th1(backend, prefix)
+        if early:
+            m1.early = self._seal_early(key, server)
+        self._m1 = codec.encode_m1(m1)
+        self._m1_hash = self._th1 if not early else backend.sha256(self._m1)
+        self._m1_flags = flags
+        self._out.append(self._m1)
+        self.state = WAIT_M2
+        self._deadline = now + self.rto
+        self._retries = 0
+
+    def _seal_early(self, key, server):
+        curve = suites.ephemeral_curve(key.suite)
+        es = suites.dh(self.backend, curve, self._eph, server.public)
+        ss = suites.dh(self.backend, curve, key.private, server.public)
+        k0, iv0 = schedule.early_keys(self.backend, self._th1, es, ss)
+        return self.backend.aes_ccm_encrypt(k0, iv0, self._th1, self._data)
+
+    # -- error messages (PROTOCOL.md §6) --------------------------------------------------
+    def _on_error(self, err, now):
+        if self.state != WAIT_M2 or not equal(err.ref, self._th1[:codec.REF_LEN]):
+            raise DecodeError("error message for another handshake")
+        code = err.code
+        if code == codec.ERR_STALE_TIME and self._switches < self.max_retries:
+            self.clock_offset = err.server_time() - now
+            self.clock_trusted = False
+            return self._restart(code, now)
+        if code == codec.ERR_UNSUPPORTED_SUITE and self._switches < self.max_retries:
+            suite = self._first_suite(err.body[0])
+            if suite is not None:
+                self._suite = suite
+                return self._restart(code, now)
+        retry = err.retry_after() if code == codec.ERR_TRY_LATER else None
+        self._events.append(ev.ServerRejected(code, retry))
+        self._fail("B refused the handshake (error %d)" % code, code)
+
+    def _restart(self, code, now):
+        self._switches += 1
+        self._events.append(ev.ServerRejected(code))
+        self._start(now)
+
+    # -- m2 -> m3 (PROTOCOL.md §3.2, §3.3, §4.2) -------------------------------------------
+    def _server_for(self, m2, now):
+        if m2.flags & codec.M2_CB_VALUE:
+            return ServerRef.verified(self.backend, self._suite, m2.cert, self.anchor,
+                                      now + self.clock_offset, self.server_subject)
+        if self._ref is None:
+            raise DecodeError("m2 refers to a C_B that A does not hold")
+        return self._ref
+
+    def _decode_m2(self, datagram):
+        key = self.keys[self._suite]
+        if self._suite != suites.SUITE_RSA:
+            return codec.decode_m2(datagram, 0, lambda cert: codec.MAC_LEN)
+
+        def sig_len(cert):
+            if cert is not None:
+                return ServerRef(self.backend, self._suite, cert).public.size()
+            return self._ref.public.size() if self._ref else 0
+        return codec.decode_m2(datagram, key.public.size(), sig_len)
+
+    def _on_m2(self, datagram, now):
+        backend, suite, key = self.backend, self._suite, self.keys[self._suite]
+        m2 = self._decode_m2(datagram)
+        if m2.flags & codec.M2_EARLY_OK and not self._m1_flags & codec.M1_EARLY:
+            raise DecodeError("m2 accepts 0-RTT data that was not sent")
+        server = self._server_for(m2, now)
+        curve = suites.ephemeral_curve(suite)
+        ee = suites.dh(backend, curve, self._eph, m2.g_y)
+        time_bytes = datagram[1 + codec.KEY_LEN:5 + codec.KEY_LEN] \
+            if m2.flags & codec.M2_TIME else b""
+        th2 = transcript.th2(backend, self._m1_hash, datagram[:1], m2.g_y, time_bytes,
+                             server.cert_hash, key.spki_hash, m2.pms_ct)
+        if suite == suites.SUITE_RSA:
+            if not backend.rsa_pss_verify(server.public, transcript.SIG2_CONTEXT + th2,
+                                          m2.proof):
+                raise AuthenticationFailed("SIG_2 does not verify")
+            pms = backend.rsa_oaep_decrypt(key.private, m2.pms_ct)
+            keys3 = transcript.after_sig2(backend, th2, ee, m2.proof, pms)
+        else:
+            es = suites.dh(backend, curve, self._eph, server.public)
+            prk3e2m, mac2 = transcript.mac2_keys(backend, th2, ee, es, codec.MAC_LEN)
+            if not equal(mac2, m2.proof):
+                raise AuthenticationFailed("MAC_2 does not verify")
+            se = suites.dh(backend, curve, key.private, m2.g_y)
+            keys3 = transcript.after_mac2(backend, th2, prk3e2m, mac2, se)
+        self._send_m3(m2, server, keys3, now)
+
+    def _send_m3(self, m2, server, keys3, now):
+        backend = self.backend
+        early_ok = bool(m2.flags & codec.M2_EARLY_OK)
+        head = codec.encode_m3_head(codec.hint_of(m2.g_y))
+        data = b"" if early_ok else self._data
+        self._m3 = head + backend.aes_ccm_encrypt(keys3.k3, keys3.iv3, head + keys3.th3, data)
+        ab, ba, sid = transcript.session_secrets(backend, keys3, self._m3)
+        self.session = Session(backend, ROLE_INITIATOR, self._suite, sid, ab, ba,
+                               now + self.clock_offset, self.limits[0], self.limits[1])
+        self._eph = None
+        self.server = server
+        if m2.flags & codec.M2_TIME:
+            self.clock_offset = m2.time - now
+            self.clock_trusted = True
+            self._events.append(ev.ClockSet(m2.time))
+        self._out.append(self._m3)
+        self.state = WAIT_ACK
+        self._deadline = now + self.rto
+        self._retries = 0
+        self._events.append(ev.HandshakeComplete(self.session, self.keys[self._suite].id_a,
+                                                 early_ok))
+
+    # -- records (PROTOCOL.md §5) -------------------------------------------------------
+    def _on_record(self, datagram):
+        if self.state not in (WAIT_ACK, CONFIRMED):
+            raise UnexpectedMessage("record before the handshake completed")
+        seq, data = self.session.open(datagram)
+        if self.state == WAIT_ACK:
+            self.state = CONFIRMED
+            self._deadline = None
+            self._events.append(ev.HandshakeConfirmed(self.session))
+        if data:
+            self._events.append(ev.DataReceived(data, seq))
+
+    def _fail(self, reason, code=0):
+        self.state = FAILED
+        self._deadline = None
+        self._eph = None
+        self._events.append(ev.HandshakeFailed(reason, code))

@@ -1,0 +1,96 @@
+# airshake.keys: the long-term credentials the two roles hold (docs/PROTOCOL.md §2.2).
+#   DeviceKey  A's static private key and its identifier ID_A (A never holds C_A).
+#   ServerKey  B's static private key and its certificate C_B.
+#   ServerRef  what A keeps of a C_B it verified: enough to send C_B by reference.
+# Rules: ID_A = SHA-256(SubjectPublicKeyInfo DER)[:id_len]; private keys never appear in
+# repr() or exports from this module.
+from airshake import suites, x509
+from airshake.crypto.contract import RsaPrivate
+from airshake.errors import CertificateError, UsageError
+
+DEFAULT_ID_LEN = 8
+
+
+def identifier(backend, spki, id_len=DEFAULT_ID_LEN):
+    return backend.sha256(spki)[:id_len]
+
+
+class DeviceKey:
+    """A's static key for one suite."""
+
+    def __init__(self, backend, suite, private, id_len=DEFAULT_ID_LEN):
+        suites.check(suite)
+        self.suite = suite
+        self.private = private
+        kind = suites.STATIC_KEY_TYPE[suite]
+        if kind == "rsa":
+            if not isinstance(private, RsaPrivate):
+                raise UsageError("suite 1 needs an RsaPrivate key")
+            self.public = private.public()
+        elif kind == "p256":
+            self.public = backend.p256_public(private)
+        else:
+            self.public = backend.x25519_public(private)
+        self.spki = x509.spki_for(kind, self.public)
+        self.spki_hash = backend.sha256(self.spki)
+        self.id_a = self.spki_hash[:id_len]
+
+    @classmethod
+    def generate(cls, backend, suite, id_len=DEFAULT_ID_LEN):
+        if suite == suites.SUITE_RSA:
+            raise UsageError("RSA device keys are generated on the host and provisioned")
+        curve = suites.STATIC_KEY_TYPE[suite]
+        return cls(backend, suite, suites.new_scalar(backend, curve), id_len)
+
+    def __repr__(self):
+        return "<DeviceKey suite=%d id=%s>" % (self.suite, self.id_a.hex())
+
+
+class ServerRef:
+    """A verified C_B, as A keeps it: its DER, hash, public key and expiry."""
+
+    def __init__(self, backend, suite, cert_der):
+        cert = x509.parse_certificate(cert_der)
+        if cert.key_type != suites.STATIC_KEY_TYPE[suite]:
+            raise CertificateError("C_B key type %s does not fit suite %d"
+                                   % (cert.key_type, suite))
+        self.suite = suite
+        self.cert = cert
+        self.der = bytes(cert_der)
+        self.cert_hash = backend.sha256(self.der)
+        self.public = cert.public_key
+        self.not_after = cert.not_after
+
+    @classmethod
+    def verified(cls, backend, suite, cert_der, anchor_der, now, subject=None):
+        """Parse C_B and check it against the trust anchor; CertificateError if not."""
+        ref = cls(backend, suite, cert_der)
+        anchor = x509.parse_certificate(anchor_der)
+        x509.verify_certificate(ref.cert, anchor, backend, now)
+        if subject is not None and ref.cert.subject != subject:
+            raise CertificateError("C_B names another server")
+        return ref
+
+
+class ServerKey:
+    """B's static key for one suite, with its certificate C_B."""
+
+    def __init__(self, backend, suite, private, cert_der):
+        self.suite = suite
+        self.private = private
+        self.ref = ServerRef(backend, suite, cert_der)
+        kind = suites.STATIC_KEY_TYPE[suite]
+        if kind == "x25519":
+            mine = backend.x25519_public(private)
+        elif kind == "p256":
+            mine = backend.p256_public(private)
+        else:
+            mine = (private.n, private.e)
+        theirs = self.ref.public
+        if kind == "rsa":
+            theirs = (theirs.n, theirs.e)
+        if mine != theirs:
+            raise UsageError("B's private key does not match the key in C_B")
+
+    def __repr__(self):
+        return "<ServerKey suite=%d>" % self.suite

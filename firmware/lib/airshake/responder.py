@@ -1,0 +1,263 @@
+# airshake.responder: server B's side of one handshake, sans-I/O (docs/PROTOCOL.md §7.2).
+# States: START -> WAIT_CRED -> WAIT_M3 -> DONE, or FAILED / EXPIRED.
+# B is reactive: it never retransmits on its own. A duplicate m1 gets the identical
+# cached m2, a duplicate m3 the identical cached first record.
+# Rules: checks run cheapest first (timestamp, suite, replay) before any public-key
+# work; garbage raises an AirshakeError and queues nothing; the error messages of §6
+# are queued only for well-formed m1s. C_A is looked up by the caller (NeedCredential).
+import struct
+from airshake import codec, suites, transcript, schedule, x509
+from airshake import events as ev
+from airshake.session import Session, ROLE_RESPONDER
+from airshake.consttime import equal
+from airshake.errors import (CertificateError, ReplayError, StaleTimestamp,
+                             UnexpectedMessage, UnsupportedSuite, UsageError)
+from airshake.initiator import PREFERENCE
+
+START = 0
+WAIT_CRED = 1
+WAIT_M3 = 2
+DONE = 3
+FAILED = 4
+EXPIRED = 5
+
+
+class ReplayCache:
+    """Remembers m1 hashes until they expire; add() is True only the first time.
+    Bounded: when full, the entry closest to expiry is evicted (so an eviction can
+    only shorten protection for the oldest m1s; PROTOCOL.md §8.5)."""
+
+    def __init__(self, capacity=100000):
+        self.capacity = capacity
+        self._seen = {}
+
+    def add(self, key, expires, now):
+        seen = self._seen
+        if key in seen and seen[key] > now:
+            return False
+        if len(seen) >= self.capacity:
+            for k in [k for k, t in seen.items() if t <= now]:
+                del seen[k]
+            if len(seen) >= self.capacity:
+                del seen[min(seen, key=seen.get)]
+        seen[key] = expires
+        return True
+
+
+class ResponderConfig:
+    """Settings shared by every handshake of one server B."""
+
+    def __init__(self, backend, keys, id_len=8, window=120, replay=None,
+                 accept_early=True, time_slack=2, max_records=1000, max_age=7 * 86400):
+        self.backend = backend
+        self.keys = dict((k.suite, k) for k in keys)
+        self.id_len = id_len
+        self.window = window
+        self.replay = replay if replay is not None else ReplayCache()
+        self.accept_early = accept_early
+        self.time_slack = time_slack
+        self.started = None
+        self.limits = (max_records, max_age)
+
+    def suite_mask(self):
+        mask = 0
+        for s in self.keys:
+            mask |= 1 << s
+        return mask
+
+
+class Responder:
+    def __init__(self, config, now):
+        self.config = config
+        self.backend = config.backend
+        self.state = START
+        self.id_a = None
+        self.hint = None
+        self.session = None
+        self._events = []
+        self._out = []
+        self._deadline = now + 2 * config.window
+
+    # -- public API ---------------------------------------------------------------------
+    def receive(self, datagram, now):
+        kind = codec.message_type(datagram)
+        if kind == codec.TYPE_M1:
+            if self.state == START:
+                return self._on_m1(datagram, now)
+            if datagram != self._m1:
+                raise UnexpectedMessage("a second, different m1")
+            if self.state == WAIT_M3:
+                self._out.append(self._m2)     # retransmitted m1: the identical m2
+        elif kind == codec.TYPE_M3:
+            if self.state == WAIT_M3:
+                return self._on_m3(datagram, now)
+            if self.state == DONE and datagram == self._m3:
+                self._out.append(self._ack)    # retransmitted m3: the identical record
+                return
+            raise UnexpectedMessage("m3 when not waiting for it")
+        elif kind == codec.TYPE_RECORD and self.state == DONE:
+            seq, data = self.session.open(datagram)
+            if data:
+                self._events.append(ev.DataReceived(data, seq))
+        else:
+            raise UnexpectedMessage("message type %d now" % kind)
+
+    def provide_credential(self, cert_der, now):
+        """Answer NeedCredential with C_A (DER), already checked by the caller against
+        the CA and revocation. The core checks its key type and that it hashes to ID_A."""
+        if self.state != WAIT_CRED:
+            raise UsageError("provide_credential() without a pending NeedCredential")
+        try:
+            peer = self._peer_key(cert_der)
+        except CertificateError:
+            self.reject_credential(codec.ERR_REJECTED)
+            raise
+        self._answer(peer, now)
+
+    def reject_credential(self, code, retry_after=0):
+        """Answer NeedCredential with an error message: ERR_UNKNOWN_ID, ERR_REVOKED,
+        ERR_REJECTED or ERR_TRY_LATER (with retry_after seconds)."""
+        if self.state != WAIT_CRED:
+            raise UsageError("reject_credential() without a pending NeedCredential")
+        body = struct.pack(">H", retry_after) if code == codec.ERR_TRY_LATER else b""
+        self._error(code, body)
+        self.state = FAILED
+        self._deadline = None
+
+    def send(self, data, key_update=False):
+        if self.state != DONE:
+            raise UsageError("send() before the handshake completed")
+        record = self.session.seal(data, key_update)
+        if self._ack is None:
+            self._ack = record
+        self._out.append(record)
+
+    def datagrams_to_send(self, now):
+        if self.state == DONE and self._ack is None:
+            self.send(b"")                      # confirm m3 even with nothing to say
+        out, self._out = self._out, []
+        return out
+
+    def next_event(self):
+        return self._events.pop(0) if self._events else None
+
+    def timer(self):
+        return self._deadline
+
+    def handle_timer(self, now):
+        if self._deadline is not None and now >= self._deadline and self.state < DONE:
+            self.state = EXPIRED
+            self._deadline = None
+            self._eph = None
+            self._events.append(ev.HandshakeFailed("handshake expired"))
+
+    # -- m1 (PROTOCOL.md §3.1, checks of §7.2) -----------------------------------------------
+    def _error(self, code, body=b""):
+        self._out.append(codec.encode_error(code, self._th1[:codec.REF_LEN], body))
+
+    def _on_m1(self, datagram, now):
+        cfg, backend = self.config, self.backend
+        m = codec.decode_m1(datagram, cfg.id_len)
+        self._th1 = transcript.th1(backend, datagram[:codec.m1_prefix_len(cfg.id_len)])
+        if abs(m.timestamp - now) > cfg.window:
+            self._error(codec.ERR_STALE_TIME, struct.pack(">I", int(now)))
+            raise StaleTimestamp("m1 timestamp %d is outside the window" % m.timestamp)
+        selected = None
+        for s in PREFERENCE:
+            if s in cfg.keys and m.offered & (1 << s):
+                selected = s
+                break
+        if selected != m.suite:
+            self._error(codec.ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)))
+            raise UnsupportedSuite("m1 chose suite %d, B selects %s" % (m.suite, selected))
+        m1_hash = backend.sha256(datagram) if m.early else self._th1
+        if not cfg.replay.add(m1_hash, now + 2 * cfg.window, now):
+            raise ReplayError("m1 seen before")
+        self._m1 = bytes(datagram)
+        self._m1_hash = m1_hash
+        self._req = m
+        self.id_a = m.id_a
+        self.state = WAIT_CRED
+        self._events.append(ev.NeedCredential(m.id_a, m.suite))
+
+    def _peer_key(self, cert_der):
+        cert = x509.parse_certificate(cert_der)
+        if cert.key_type != suites.STATIC_KEY_TYPE[self._req.suite]:
+            raise CertificateError("C_A key type %s does not fit suite %d"
+                                   % (cert.key_type, self._req.suite))
+        spki_hash = self.backend.sha256(cert.spki)
+        if not equal(spki_hash[:self.config.id_len], self.id_a):
+            raise CertificateError("C_A's key does not hash to ID_A")
+        self._spki_hash = spki_hash
+        return cert.public_key
+
+    # -- m2 (PROTOCOL.md §3.2, §4) ------------------------------------------------------------
+    def _open_early(self, skey, peer):
+        m, backend = self._req, self.backend
+        curve = suites.ephemeral_curve(m.suite)
+        es = suites.dh(backend, curve, skey.private, m.g_x)
+        ss = suites.dh(backend, curve, skey.private, peer)
+        k0, iv0 = schedule.early_keys(backend, self._th1, es, ss)
+        data = backend.aes_ccm_decrypt(k0, iv0, self._th1, m.early)
+        started = self.config.started
+        # after a restart B's replay cache is empty: refuse 0-RTT from before it (§8.5)
+        if not self.config.accept_early or (started is not None and m.timestamp <= started):
+            return False
+        self._events.append(ev.EarlyData(self.id_a, data))
+        return True
+
+    def _answer(self, peer, now):
+        cfg, backend, m = self.config, self.backend, self._req
+        skey = cfg.keys[m.suite]
+        curve = suites.ephemeral_curve(m.suite)
+        early_ok = self._open_early(skey, peer) if m.early else False
+        eph, g_y = suites.ephemeral(backend, m.suite)
+        ee = suites.dh(backend, curve, eph, m.g_x)
+        flags = 0 if m.flags & codec.M1_CB_KNOWN else codec.M2_CB_VALUE
+        if m.flags & codec.M1_WANT_TIME or abs(m.timestamp - now) > cfg.time_slack:
+            flags |= codec.M2_TIME
+        if early_ok:
+            flags |= codec.M2_EARLY_OK
+        m2 = codec.M2(flags, g_y, int(now), skey.ref.der)
+        head = codec.encode_m2_head(m2)
+        time_bytes = struct.pack(">I", m2.time) if flags & codec.M2_TIME else b""
+        if m.suite == suites.SUITE_RSA:
+            pms = backend.random(32)
+            m2.pms_ct = backend.rsa_oaep_encrypt(peer, pms)
+            th2 = transcript.th2(backend, self._m1_hash, head[:1], g_y, time_bytes,
+                                 skey.ref.cert_hash, self._spki_hash, m2.pms_ct)
+            m2.proof = backend.rsa_pss_sign(skey.private, transcript.SIG2_CONTEXT + th2)
+            self._keys3 = transcript.after_sig2(backend, th2, ee, m2.proof, pms)
+        else:
+            th2 = transcript.th2(backend, self._m1_hash, head[:1], g_y, time_bytes,
+                                 skey.ref.cert_hash, self._spki_hash)
+            es = suites.dh(backend, curve, skey.private, m.g_x)
+            prk3e2m, m2.proof = transcript.mac2_keys(backend, th2, ee, es, codec.MAC_LEN)
+            se = suites.dh(backend, curve, eph, peer)
+            self._keys3 = transcript.after_mac2(backend, th2, prk3e2m, m2.proof, se)
+        self._early_ok = early_ok
+        self._m2 = codec.encode_m2(m2)
+        self.hint = codec.hint_of(g_y)
+        self._out.append(self._m2)
+        self.state = WAIT_M3
+        self._deadline = now + 2 * cfg.window
+
+    # -- m3 (PROTOCOL.md §3.3) ----------------------------------------------------------------
+    def _on_m3(self, datagram, now):
+        backend, keys3 = self.backend, self._keys3
+        hint, body = codec.decode_m3(datagram)
+        if hint != self.hint:
+            raise UnexpectedMessage("m3 for another handshake")
+        data = backend.aes_ccm_decrypt(keys3.k3, keys3.iv3, datagram[:1] + keys3.th3, body)
+        ab, ba, sid = transcript.session_secrets(backend, keys3, datagram)
+        cfg = self.config
+        self.session = Session(backend, ROLE_RESPONDER, self._req.suite, sid, ba, ab, now,
+                               cfg.limits[0], cfg.limits[1])
+        self._keys3 = None
+        self._m3 = bytes(datagram)
+        self._ack = None
+        self.state = DONE
+        self._deadline = None
+        self._events.append(ev.HandshakeComplete(self.session, self.id_a, self._early_ok))
+        if data:
+            self._events.append(ev.DataReceived(data, -1))
