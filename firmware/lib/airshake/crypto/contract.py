@@ -9,13 +9,18 @@
 from airshake.errors import BackendError
 
 
+def byte_length(n):
+    """Bytes needed for the positive int n (MicroPython ints lack bit_length())."""
+    return (len("%x" % n) + 1) // 2
+
+
 class RsaPublic:
     def __init__(self, n, e):
         self.n = n
         self.e = e
 
     def size(self):
-        return (self.n.bit_length() + 7) // 8
+        return byte_length(self.n)
 
 
 class RsaPrivate:
@@ -35,7 +40,7 @@ class RsaPrivate:
         return RsaPublic(self.n, self.e)
 
     def size(self):
-        return (self.n.bit_length() + 7) // 8
+        return byte_length(self.n)
 
 
 def _missing(name):
