@@ -24,4 +24,12 @@ def __getattr__(name):
     if name == "load_backend":
         from airshake.crypto import load_backend
         return load_backend
-    raise AttributeError(name)
+    # MicroPython consults __getattr__ for `from airshake import events` too
+    if name.startswith("_"):
+        raise AttributeError(name)
+    try:
+        __import__("airshake." + name)
+    except ImportError:
+        raise AttributeError(name)
+    import sys
+    return sys.modules["airshake." + name]

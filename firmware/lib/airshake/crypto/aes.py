@@ -1,0 +1,139 @@
+# airshake.crypto.aes: the AES block cipher, encryption direction only (all CCM needs).
+# new_ecb(key) uses the firmware's cryptolib (C, hardware AES on ESP32) when present,
+# else PureAes, a byte-oriented FIPS 197 implementation with 128/192/256-bit keys.
+# Rules: one 16-byte block in, 16 bytes out; no decryption; tables are built lazily on
+# first use so a device with cryptolib never spends RAM on them. PureAes indexes tables
+# with secret bytes, so it is not constant-time: prefer cryptolib wherever it exists.
+
+from airshake.errors import UsageError
+
+try:
+    import cryptolib as _cryptolib
+except ImportError:
+    _cryptolib = None
+
+_MODE_ECB = 1
+_KEY_ROUNDS = {16: 10, 24: 12, 32: 14}
+
+_SBOX = None
+_XTIME = None
+
+
+def _check_key(key):
+    if len(key) not in _KEY_ROUNDS:
+        raise UsageError("AES key must be 16, 24 or 32 bytes")
+
+
+def _build_tables():
+    """S-box (FIPS 197 §5.1.1) and multiply-by-x in GF(2^8), computed once."""
+    global _SBOX, _XTIME
+    xtime = bytearray(256)
+    for i in range(256):
+        xtime[i] = ((i << 1) ^ (0x1B if i & 0x80 else 0)) & 0xFF
+    # Powers and logarithms of the generator 3 give the multiplicative inverse.
+    exp = bytearray(256)
+    log = bytearray(256)
+    x = 1
+    for i in range(255):
+        exp[i] = x
+        log[x] = i
+        x ^= xtime[x]
+    sbox = bytearray(256)
+    for i in range(256):
+        b = exp[(255 - log[i]) % 255] if i else 0
+        s = b
+        for _ in range(4):
+            b = ((b << 1) | (b >> 7)) & 0xFF
+            s ^= b
+        sbox[i] = s ^ 0x63
+    _SBOX = bytes(sbox)
+    _XTIME = bytes(xtime)
+
+
+def _expand_key(key):
+    """Round keys as one bytes object of 16 * (rounds + 1) bytes (FIPS 197 §5.2)."""
+    sbox = _SBOX
+    nk = len(key) // 4
+    total = 16 * (_KEY_ROUNDS[len(key)] + 1)
+    w = bytearray(key)
+    rcon = 1
+    while len(w) < total:
+        t = w[-4:]
+        i = len(w) // 4
+        if i % nk == 0:
+            t = bytearray((sbox[t[1]] ^ rcon, sbox[t[2]], sbox[t[3]], sbox[t[0]]))
+            rcon = _XTIME[rcon]
+        elif nk > 6 and i % nk == 4:
+            t = bytearray((sbox[t[0]], sbox[t[1]], sbox[t[2]], sbox[t[3]]))
+        base = len(w) - 4 * nk
+        for j in range(4):
+            w.append(w[base + j] ^ t[j])
+    return bytes(w)
+
+
+class PureAes:
+    """AES encryption of single blocks in pure Python (FIPS 197)."""
+
+    def __init__(self, key):
+        _check_key(key)
+        if _SBOX is None:
+            _build_tables()
+        self._rounds = _KEY_ROUNDS[len(key)]
+        self._rk = _expand_key(bytes(key))
+
+    def encrypt_block(self, block):
+        if len(block) != 16:
+            raise UsageError("AES block must be 16 bytes")
+        sbox = _SBOX
+        xt = _XTIME
+        rk = self._rk
+        s = bytearray(16)
+        for i in range(16):
+            s[i] = block[i] ^ rk[i]
+        t = bytearray(16)
+        for r in range(1, self._rounds):
+            off = 16 * r
+            for c in range(4):
+                # SubBytes + ShiftRows: row k of column c comes from column c + k.
+                a0 = sbox[s[4 * c]]
+                a1 = sbox[s[(4 * c + 5) & 15]]
+                a2 = sbox[s[(4 * c + 10) & 15]]
+                a3 = sbox[s[(4 * c + 15) & 15]]
+                # MixColumns with one shared xor of the whole column.
+                x = a0 ^ a1 ^ a2 ^ a3
+                o = off + 4 * c
+                t[4 * c] = a0 ^ x ^ xt[a0 ^ a1] ^ rk[o]
+                t[4 * c + 1] = a1 ^ x ^ xt[a1 ^ a2] ^ rk[o + 1]
+                t[4 * c + 2] = a2 ^ x ^ xt[a2 ^ a3] ^ rk[o + 2]
+                t[4 * c + 3] = a3 ^ x ^ xt[a3 ^ a0] ^ rk[o + 3]
+            s, t = t, s
+        off = 16 * self._rounds
+        for i in range(16):
+            # Final round: no MixColumns. Byte i (row i % 4) comes from column + row.
+            t[i] = sbox[s[(i + 4 * (i & 3)) & 15]] ^ rk[off + i]
+        return bytes(t)
+
+
+class _CryptolibAes:
+    """Adapter giving cryptolib's ECB object the encrypt_block interface."""
+
+    def __init__(self, key):
+        _check_key(key)
+        self._aes = _cryptolib.aes(bytes(key), _MODE_ECB)
+
+    def encrypt_block(self, block):
+        if len(block) != 16:
+            raise UsageError("AES block must be 16 bytes")
+        return self._aes.encrypt(block)
+
+
+def new_ecb(key):
+    """A single-block AES encryptor for key, the fastest one this runtime offers.
+    (MicroPython's cryptolib takes 16- and 32-byte keys only; 24 goes to PureAes.)"""
+    if _cryptolib is not None and len(key) in (16, 32):
+        return _CryptolibAes(key)
+    return PureAes(key)
+
+
+def have_cryptolib():
+    return _cryptolib is not None

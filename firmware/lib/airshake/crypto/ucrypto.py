@@ -1,0 +1,216 @@
+# airshake.crypto.ucrypto: the "ucrypto" backend for custom firmware that includes the
+# ucryptography C module (github.com/dmazzella/ucryptography, imported as `cryptography`),
+# and build_composite, the general per-primitive selection it relies on.
+# Rules: ucryptography is trusted per primitive, never wholesale: a primitive comes from it
+# only if its known-answer tests pass on this very firmware (documented defects: Ed25519
+# wrong for messages >= 64 bytes, AESGCM decrypt ignoring the tag); everything else comes
+# from PureBackend. Nothing that needs randomness is taken from ucryptography, whose RNG
+# is libc rand() on non-ARM ports (an ECDSA nonce from it would leak the key): signing
+# and encryption with a random input use the pure code, verification and decryption C.
+# It has no X25519 and no AES-CCM: those always come from the fallback.
+
+import sys
+
+from airshake.crypto.contract import Backend
+from airshake.errors import AuthenticationFailed, InvalidPoint, UsageError
+
+_P = 2 ** 256 - 2 ** 224 + 2 ** 192 + 2 ** 96 - 1
+_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+_N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+
+
+class CompositeBackend(Backend):
+    """A backend assembled method by method from others (see build_composite)."""
+
+    def __init__(self, name):
+        self.name = name
+        self.sources = {}  # primitive name -> name of the backend serving it
+
+
+def build_composite(candidate, fallback, name=None):
+    """A backend whose methods for each primitive come from candidate if that primitive
+    passes its known-answer tests on candidate, else from fallback."""
+    from airshake.crypto import selftest  # imported here so it can be unloaded after boot
+    composite = CompositeBackend(name or "%s+%s" % (candidate.name, fallback.name))
+    for primitive, methods in selftest.PRIMITIVES:
+        source = candidate if selftest.check(candidate, primitive) == "ok" else fallback
+        for method in methods:
+            setattr(composite, method, getattr(source, method))
+        composite.sources[primitive] = source.name
+    return composite
+
+
+# -- P-256 point handling done here, since ucryptography does not validate points --------
+
+def _on_curve(x, y):
+    return x < _P and y < _P and (y * y - (x * x * x - 3 * x + _B)) % _P == 0
+
+
+def _p256_xy(data):
+    """(x, y) of a 65-byte uncompressed point or a 32-byte compact x; InvalidPoint."""
+    if len(data) == 32:
+        x = int.from_bytes(data, "big")
+        y = pow((x * x * x - 3 * x + _B) % _P, (_P + 1) // 4, _P)  # p = 3 mod 4
+    elif len(data) == 65 and data[0] == 4:
+        x = int.from_bytes(data[1:33], "big")
+        y = int.from_bytes(data[33:], "big")
+    else:
+        raise InvalidPoint("P-256 point must be 65-byte uncompressed or 32-byte x")
+    if not _on_curve(x, y):
+        raise InvalidPoint("P-256 point is not on the curve")
+    return x, y
+
+
+def _pad32(value):
+    return b"\x00" * (32 - len(value)) + value
+
+
+class UcryptoPart(Backend):
+    """The primitives ucryptography could serve; selftest decides which it may."""
+
+    name = "ucrypto"
+
+    def __init__(self, module):
+        self._c = module
+        self._pure = None
+
+    def _fallback(self):
+        if self._pure is None:
+            from airshake.crypto.pure import PureBackend
+            self._pure = PureBackend()
+        return self._pure
+
+    def _hash(self, algorithm, data):
+        h = self._c.hashes.Hash(algorithm)
+        h.update(bytes(data))
+        return h.finalize()
+
+    def sha256(self, data):
+        return self._hash(self._c.hashes.SHA256(), data)
+
+    def sha512(self, data):
+        return self._hash(self._c.hashes.SHA512(), data)
+
+    def hmac_sha256(self, key, data):
+        h = self._c.hmac.HMAC(bytes(key), self._c.hashes.SHA256())
+        h.update(bytes(data))
+        return h.finalize()
+
+    # -- Ed25519 --------------------------------------------------------------------
+    def _ed_private(self, seed):
+        if len(seed) != 32:
+            raise UsageError("Ed25519 seed must be 32 bytes")
+        return self._c.ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed))
+
+    def ed25519_public(self, seed):
+        public = self._ed_private(seed).public_key()
+        try:
+            raw = public.public_bytes()
+        except TypeError:
+            enc = self._c.serialization
+            raw = public.public_bytes(enc.Encoding.Raw, enc.PublicFormat.Raw)
+        return bytes(raw)
+
+    def ed25519_sign(self, seed, msg):
+        return bytes(self._ed_private(seed).sign(bytes(msg)))
+
+    def ed25519_verify(self, pub, msg, sig):
+        if len(pub) != 32 or len(sig) != 64:
+            return False
+        try:
+            key = self._c.ed25519.Ed25519PublicKey.from_public_bytes(bytes(pub))
+            key.verify(bytes(sig), bytes(msg))
+        except Exception:
+            return False
+        return True
+
+    # -- P-256 ------------------------------------------------------------------------
+    def _ec_private(self, priv):
+        d = int.from_bytes(priv, "big")
+        if len(priv) != 32 or not 0 < d < _N:
+            raise UsageError("P-256 private key out of range")
+        return self._c.ec.derive_private_key(d, self._c.ec.SECP256R1())
+
+    def _ec_public(self, x, y):
+        ec = self._c.ec
+        return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+
+    def p256_public(self, priv):
+        numbers = self._ec_private(priv).public_key().public_numbers()
+        return b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
+
+    def p256_ecdh(self, priv, peer):
+        x, y = _p256_xy(peer)
+        key = self._ec_private(priv)
+        shared = key.exchange(self._c.ec.ECDH(), self._ec_public(x, y))
+        if not shared or len(shared) > 32 or int.from_bytes(shared, "big") == 0:
+            raise InvalidPoint("P-256 key agreement failed")
+        return _pad32(bytes(shared))
+
+    def ecdsa_p256_sign(self, priv, msg):
+        return self._fallback().ecdsa_p256_sign(priv, msg)  # RFC 6979, no RNG
+
+    def ecdsa_p256_verify(self, point, msg, sig):
+        if len(sig) != 64 or len(point) != 65:
+            return False
+        r = int.from_bytes(sig[:32], "big")
+        s = int.from_bytes(sig[32:], "big")
+        if not (0 < r < _N and 0 < s < _N):
+            return False
+        c = self._c
+        try:
+            x, y = _p256_xy(point)
+            der = c.utils.encode_dss_signature(r, s)
+            self._ec_public(x, y).verify(der, bytes(msg), c.ec.ECDSA(c.hashes.SHA256()))
+        except Exception:
+            return False
+        return True
+
+    # -- RSA --------------------------------------------------------------------------
+    def _rsa_private(self, priv):
+        rsa = self._c.rsa
+        public = rsa.RSAPublicNumbers(priv.e, priv.n)
+        return rsa.RSAPrivateNumbers(priv.p, priv.q, priv.d, priv.dp, priv.dq, priv.qinv,
+                                     public).private_key()
+
+    def _mgf1(self):
+        return self._c.padding.MGF1(self._c.hashes.SHA256())
+
+    def rsa_oaep_encrypt(self, pub, plaintext):
+        return self._fallback().rsa_oaep_encrypt(pub, plaintext)  # random seed: pure
+
+    def rsa_oaep_decrypt(self, priv, ciphertext):
+        c = self._c
+        oaep = c.padding.OAEP(mgf=self._mgf1(), algorithm=c.hashes.SHA256(), label=None)
+        try:
+            return bytes(self._rsa_private(priv).decrypt(bytes(ciphertext), oaep))
+        except Exception:
+            raise AuthenticationFailed("RSA-OAEP decryption failed")
+
+    def rsa_pss_sign(self, priv, msg):
+        return self._fallback().rsa_pss_sign(priv, msg)  # random salt: pure
+
+    def rsa_pss_verify(self, pub, msg, sig):
+        c = self._c
+        pss = c.padding.PSS(mgf=self._mgf1(), salt_length=32)
+        try:
+            key = c.rsa.RSAPublicNumbers(pub.e, pub.n).public_key()
+            key.verify(bytes(sig), bytes(msg), pss, c.hashes.SHA256())
+        except Exception:
+            return False
+        return True
+
+
+def make_ucrypto_backend():
+    """The composite ucryptography+pure backend; ImportError where it cannot exist."""
+    if sys.implementation.name != "micropython":
+        raise ImportError("the ucrypto backend runs on MicroPython only")
+    try:
+        import cryptography  # the ucryptography C module, in custom firmware only
+    except ImportError:
+        raise ImportError("this firmware has no ucryptography module")
+    if not hasattr(cryptography, "ec"):
+        raise ImportError("the cryptography module here is not ucryptography")
+    from airshake.crypto.pure import PureBackend
+    return build_composite(UcryptoPart(cryptography), PureBackend(), "ucrypto")
+
