@@ -22,28 +22,58 @@ def _construct(name):
     raise BackendError("unknown crypto backend %r (use pyca, ucrypto or pure)" % (name,))
 
 
-def load_backend(name=None):
-    """Return a self-tested backend. name=None picks the best available one:
-    pyca, then ucrypto, then pure."""
+# What each suite uses, as airshake.crypto.selftest names primitives. A device tests
+# only these before use (the RSA and P-256 KATs cost RAM and time it need not spend).
+_COMMON = ("random", "sha256", "hmac_sha256", "aes_ccm")
+SUITE_PRIMITIVES = {0: _COMMON + ("x25519", "ed25519"),
+                    1: _COMMON + ("x25519", "ed25519", "rsa_oaep", "rsa_pss"),
+                    2: _COMMON + ("p256", "ecdsa_p256")}
+
+
+def primitives_for(suites):
+    out = []
+    for s in suites:
+        for p in SUITE_PRIMITIVES[s]:
+            if p not in out:
+                out.append(p)
+    return tuple(out)
+
+
+def load_backend(name=None, primitives=None):
+    """Return a backend that passed the known-answer tests of `primitives` (default:
+    all). name=None picks the best available one: pyca, then ucrypto, then pure."""
     if name is None:
         for candidate in ("pyca", "ucrypto", "pure"):
             try:
-                return load_backend(candidate)
+                return load_backend(candidate, primitives)
             except (BackendError, ImportError):
                 continue
         raise BackendError("no crypto backend passed its self-tests")
-    if name in _loaded:
-        return _loaded[name]
+    key = (name, primitives)
+    if key in _loaded:
+        return _loaded[key]
     try:
         backend = _construct(name)
     except ImportError as e:
         raise BackendError("crypto backend %s is not available here: %s" % (name, e))
-    from airshake.crypto.selftest import run as run_selftests
-    failed = run_selftests(backend)
+    from airshake.crypto import selftest
+    failed = selftest.run(backend, primitives)
+    _unload_selftest()
     if failed:
         raise BackendError("crypto backend %s failed self-tests: %s" % (name, ", ".join(failed)))
-    _loaded[name] = backend
+    _loaded[key] = backend
     return backend
+
+
+def _unload_selftest():
+    # the KAT tables are only needed once: give their RAM back on the device
+    import sys
+    sys.modules.pop("airshake.crypto.selftest", None)
+    try:
+        import gc
+        gc.collect()
+    except ImportError:
+        pass
 
 
 default_backend = load_backend

@@ -1,0 +1,66 @@
+"""tests/host/udp_responder.py: a minimal UDP responder B on CPython for cross-runtime
+tests: the core's Responder (pyca backend) answering with the fixture certificates.
+Handshakes are keyed by peer address; records go to the session of that peer and are
+answered "pong". The real server B (host_server/) replaces this in the server tests."""
+import socket
+import threading
+
+from airshake import events as ev
+from airshake.crypto import load_backend
+from airshake.responder import Responder
+
+import hs_support
+
+
+class FixtureResponder:
+    def __init__(self, now):
+        self.backend = load_backend("pyca")
+        self.now = now
+        self.config = hs_support.config(self.backend)
+        self.certs = {}
+        for suite in (0, 1, 2):
+            key = hs_support.device_key(self.backend, suite)
+            self.certs[key.id_a] = hs_support.cert(suite, "device_cert")
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.2)
+        self.port = self.sock.getsockname()[1]
+        self.peers = {}
+        self.completed = []
+        self._stop = False
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop = True
+        self._thread.join()
+        self.sock.close()
+
+    def _loop(self):
+        while not self._stop:
+            try:
+                data, addr = self.sock.recvfrom(4096)
+            except socket.timeout:
+                continue
+            self._handle(data, addr)
+
+    def _handle(self, data, addr):
+        res = self.peers.get(addr)
+        if res is None or (data[0] >> 5 == 0 and res.state >= 3):
+            res = self.peers[addr] = Responder(self.config, self.now)
+        try:
+            res.receive(data, self.now)
+        except Exception as e:  # the test inspects failures through completed/peers
+            self.completed.append(("error", type(e).__name__))
+        while (e := res.next_event()) is not None:
+            if isinstance(e, ev.NeedCredential):
+                res.provide_credential(self.certs[e.id_a], self.now)
+            elif isinstance(e, ev.HandshakeComplete):
+                self.completed.append(("ok", e.session.sid.hex()))
+            elif isinstance(e, ev.DataReceived) and e.data == b"ping":
+                res.send(b"pong")
+        for out in res.datagrams_to_send(self.now):
+            self.sock.sendto(out, addr)

@@ -1,0 +1,86 @@
+# tests/micropython/handshake_client.py: device A on the MicroPython unix binary.
+# Runs the core's Initiator (pure backend) over UDP against a responder on CPython,
+# sends one record after the handshake, and prints one JSON line with the results.
+# Usage: micropython handshake_client.py PORT CONFIG.json [early]
+# CONFIG.json: {"suite": n, "key": hex | {rsa ints as hex}, "anchor": hex,
+#               "server_cert": hex or null, "now": int}
+# Imports only what a device imports, so `-X heapsize=N` finds the device's peak heap.
+import sys
+sys.path.insert(0, "firmware/lib")
+import gc
+import json
+import socket
+import time
+
+
+def _int(h):
+    return int(h[2:] if h.startswith("0x") else h, 16)
+
+
+def load_key(backend, suite, v):
+    from airshake.keys import DeviceKey
+    if suite == 1:
+        from airshake.crypto.contract import RsaPrivate
+        v = RsaPrivate(_int(v["n"]), v["e"], _int(v["d"]), _int(v["p"]), _int(v["q"]),
+                       _int(v["dp"]), _int(v["dq"]), _int(v["qinv"]))
+    else:
+        v = bytes.fromhex(v)
+    return DeviceKey(backend, suite, v)
+
+
+def main():
+    port = int(sys.argv[1])
+    with open(sys.argv[2]) as f:
+        cfg = json.load(f)
+    early = len(sys.argv) > 3 and sys.argv[3] == "early"
+    t0 = time.ticks_us()
+    from airshake.crypto import load_backend, primitives_for
+    backend = load_backend("pure", primitives_for((cfg["suite"],)))
+    selftest_us = time.ticks_diff(time.ticks_us(), t0)
+    from airshake.initiator import Initiator
+    from airshake.keys import ServerRef
+    suite, now = cfg["suite"], cfg["now"]
+    key = load_key(backend, suite, cfg["key"])
+    anchor = bytes.fromhex(cfg["anchor"])
+    ref = None
+    if cfg.get("server_cert"):
+        ref = ServerRef(backend, suite, bytes.fromhex(cfg["server_cert"]))
+    cfg = None
+    gc.collect()
+    ini = Initiator(backend, [key], anchor, server=ref, rto=5.0, max_retries=2)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
+    sock.settimeout(10)
+    cpu = 0
+    sizes = []
+    t = time.ticks_us()
+    ini.connect(now, b"reading=21.5", early)
+    cpu += time.ticks_diff(time.ticks_us(), t)
+    events = []
+    while ini.state not in (3, 4):
+        for d in ini.datagrams_to_send(now):
+            sizes.append(len(d))
+            sock.sendto(d, addr)
+        data = sock.recv(2048)
+        sizes.append(len(data))
+        t = time.ticks_us()
+        ini.receive(data, now)
+        cpu += time.ticks_diff(time.ticks_us(), t)
+        while True:
+            e = ini.next_event()
+            if e is None:
+                break
+            events.append(type(e).__name__)
+    for d in ini.datagrams_to_send(now):
+        sock.sendto(d, addr)
+    ok = ini.state == 3
+    reply = None
+    if ok:
+        sock.sendto(ini.session.seal(b"ping"), addr)
+        reply = ini.session.open(sock.recv(2048))[1].decode()
+    print(json.dumps({"ok": ok, "sizes": sizes[:3], "cpu_us": cpu, "events": events,
+                      "selftest_us": selftest_us, "reply": reply,
+                      "sid": ini.session.sid.hex() if ok else None}))
+
+
+main()
