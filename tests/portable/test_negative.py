@@ -1,0 +1,242 @@
+# Negative tests: every byte of every message truncated, extended and bit-flipped; wrong
+# MACs; downgrades; invalid and low-order points; bad certificates. Each must raise a
+# typed AirshakeError (never another exception) and never establish a session.
+from support import backends, raises_, IS_MICROPYTHON, unhex
+from hs_support import Pair, initiator, config, cert, anchor, now, device_key
+from airshake import codec, fragments
+from airshake.errors import (AirshakeError, AuthenticationFailed, CertificateError,
+                             DecodeError, InvalidPoint, StaleTimestamp)
+from airshake.initiator import WAIT_M2, Initiator
+from airshake.keys import ServerRef
+from airshake.responder import Responder, WAIT_M3, DONE
+
+# X25519 points of small order (RFC 7748 §7; Wycheproof x25519 "low order" cases)
+LOW_ORDER_X25519 = [
+    bytes(32),
+    b"\x01" + bytes(31),
+    unhex("e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800"),
+    unhex("5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157"),
+    unhex("ecffffffffffffffffffffffffffffffffffffffffffffffffffffffffffff7f"),
+]
+# an x-coordinate that is not on P-256 (x^3 - 3x + b is not a square for x = 1)
+NOT_ON_P256 = (1).to_bytes(32, "big")
+
+
+def _variants(data):
+    """Every truncation, a one-byte extension, and two bit flips of every byte."""
+    for n in range(len(data)):
+        yield data[:n]
+    yield data + b"\x00"
+    for i in range(len(data)):
+        for bit in (0x01, 0x80):
+            m = bytearray(data)
+            m[i] ^= bit
+            yield bytes(m)
+
+
+def _typed(fn, *args):
+    """Call fn; return the AirshakeError it raised or None. Other exceptions propagate
+    and fail the test."""
+    try:
+        fn(*args)
+    except AirshakeError as e:
+        return e
+    return None
+
+
+def _until_m2(backend, suite=0, ref=True):
+    server = None
+    if ref:
+        server = ServerRef(backend, suite, cert(suite, "server_cert"))
+    pair = Pair(backend, suite, ini=initiator(backend, suite, server=server))
+    pair.ini.connect(pair.t)
+    m1 = pair.a_to_b()[0]
+    m2 = pair.res.datagrams_to_send(pair.t)[0]
+    return pair, m1, m2
+
+
+def test_every_m1_variant_is_refused_or_cannot_complete():
+    backend = backends()[0]
+    pair, m1, m2 = _until_m2(backend)
+    cfg = pair.cfg
+    genuine_id = pair.ini.keys[0].id_a
+    for bad in _variants(m1):
+        res = Responder(cfg, pair.t)
+        cfg.replay = type(cfg.replay)()          # each variant is a fresh m1
+        if _typed(res.receive, bad, pair.t) is not None:
+            continue
+        ev = res.next_event()
+        if ev.id_a != genuine_id:
+            continue                             # CS would not know this ID
+        if _typed(res.provide_credential, cert(0, "device_cert"), pair.t) is not None:
+            continue
+        forged_m2 = res.datagrams_to_send(pair.t)[0]
+        e = _typed(pair.ini.receive, forged_m2, pair.t)
+        assert isinstance(e, AirshakeError), bad
+        assert pair.ini.state == WAIT_M2
+
+
+def _check_m2_variants(backend, suite, ref, step=1):
+    pair, m1, m2 = _until_m2(backend, suite, ref)
+    variants = list(_variants(m2))
+    for bad in variants[::step]:
+        e = _typed(pair.ini.receive, bad, pair.t)
+        assert isinstance(e, AirshakeError), (suite, bad)
+        assert pair.ini.state == WAIT_M2 and pair.ini.session is None
+    pair.ini.receive(m2, pair.t)                 # the genuine m2 still completes
+    assert pair.ini.session is not None
+
+
+def test_every_m2_variant_raises_typed_error_suite0_by_reference():
+    _check_m2_variants(backends()[0], 0, True)
+
+
+def test_m2_variants_by_value_and_suite2():
+    backend = backends()[0]
+    _check_m2_variants(backend, 0, False, 7 if IS_MICROPYTHON else 1)
+    _check_m2_variants(backend, 2, True, 5 if IS_MICROPYTHON else 1)
+    if not IS_MICROPYTHON:
+        _check_m2_variants(backend, 1, True, 11)
+
+
+def test_every_m3_variant_is_refused_and_genuine_m3_still_completes():
+    backend = backends()[0]
+    pair, m1, m2 = _until_m2(backend)
+    pair.ini.receive(m2, pair.t)
+    m3 = pair.ini.datagrams_to_send(pair.t)[0]
+    for bad in _variants(m3):
+        e = _typed(pair.res.receive, bad, pair.t)
+        assert isinstance(e, AirshakeError), bad
+        assert pair.res.state == WAIT_M3 and pair.res.session is None
+    pair.res.receive(m3, pair.t)
+    assert pair.res.state == DONE
+
+
+def test_record_and_error_variants_raise_typed_errors():
+    backend = backends()[0]
+    pair = Pair(backend, 0)
+    pair.run()
+    record = pair.ini.session.seal(b"reading")
+    for bad in _variants(record):
+        assert isinstance(_typed(pair.res.session.open, bad), AirshakeError)
+    assert pair.res.session.open(record)[1] == b"reading"
+    # error messages: any change of a stale-time error for this m1 is caught or harmless
+    pair2, m1, _ = _until_m2(backend)
+    th1 = backend.sha256(m1)
+    err = codec.encode_error(codec.ERR_TRY_LATER, th1[:2], b"\x00\x05")
+    for bad in _variants(err):
+        ini = initiator(backend, 0)
+        ini.connect(pair2.t)
+        e = _typed(ini.receive, bad, pair2.t)
+        assert isinstance(e, AirshakeError)      # refs never match a fresh m1
+
+
+def test_fragment_decoders_raise_typed_errors():
+    frames = fragments.split(bytes(range(200)), 51)
+    link = fragments.FragmentLink(51)
+    for frame in frames:
+        for bad in _variants(frame):
+            e = _typed(link.incoming, bad, 0)
+            assert e is None or isinstance(e, AirshakeError)
+    ack = fragments.encode_ack(7, 5, {0, 2})
+    for bad in _variants(ack):
+        e = _typed(link.incoming, bad, 0)
+        assert e is None or isinstance(e, AirshakeError)
+
+
+def test_wrong_mac_2_is_authentication_failed():
+    backend = backends()[0]
+    pair, m1, m2 = _until_m2(backend)
+    bad = m2[:-1] + bytes((m2[-1] ^ 0x55,))
+    raises_(AuthenticationFailed, pair.ini.receive, bad, pair.t)
+
+
+def test_tampered_suite_list_in_m1_breaks_mac_2():
+    """A MITM removes suite 2 from A's offer: B accepts, but A's MAC_2 check fails."""
+    backend = backends()[0]
+    keys = [device_key(backend, 0), device_key(backend, 2)]
+    ini = Initiator(backend, keys, anchor(0),
+                    server=ServerRef(backend, 0, cert(0, "server_cert")))
+    t = now()
+    ini.connect(t)
+    m1 = bytearray(ini.datagrams_to_send(t)[0])
+    assert m1[1] == 0x05                         # suite 0 chosen, {0, 2} offered
+    m1[1] = 0x01                                 # ... rewritten to "only suite 0"
+    res = Responder(config(backend, (0, 2)), t)
+    res.receive(bytes(m1), t)
+    res.next_event()
+    res.provide_credential(cert(0, "device_cert"), t)
+    raises_(AuthenticationFailed, ini.receive, res.datagrams_to_send(t)[0], t)
+
+
+def _m1_with_key(backend, suite, g_x):
+    pair, m1, m2 = _until_m2(backend, suite)
+    prefix = codec.m1_prefix_len(8)
+    return pair, m1[:prefix - 32] + g_x
+
+
+def test_low_order_and_invalid_points_in_m1_are_refused():
+    backend = backends()[0]
+    for point in LOW_ORDER_X25519:
+        pair, bad = _m1_with_key(backend, 0, point)
+        res = Responder(config(backend, (0,)), pair.t)
+        res.receive(bad, pair.t)
+        res.next_event()
+        raises_(InvalidPoint, res.provide_credential, cert(0, "device_cert"), pair.t)
+        assert res.datagrams_to_send(pair.t) == []
+    pair, bad = _m1_with_key(backend, 2, NOT_ON_P256)
+    res = Responder(config(backend, (2,)), pair.t)
+    res.receive(bad, pair.t)
+    res.next_event()
+    raises_(InvalidPoint, res.provide_credential, cert(2, "device_cert"), pair.t)
+
+
+def test_low_order_and_invalid_points_in_m2_are_refused():
+    backend = backends()[0]
+    for suite, points in ((0, LOW_ORDER_X25519), (2, [NOT_ON_P256, bytes(32)])):
+        pair, m1, m2 = _until_m2(backend, suite)
+        for point in points:
+            bad = m2[:1] + point + m2[33:]
+            e = _typed(pair.ini.receive, bad, pair.t)
+            assert isinstance(e, (InvalidPoint, AuthenticationFailed)), (suite, point)
+            assert pair.ini.session is None
+
+
+def test_expired_or_wrong_ca_c_b_is_refused_by_value():
+    backend = backends()[0]
+    for name in ("server_cert_expired", "server_cert_other_ca"):
+        from hs_support import server_key
+        from airshake.responder import ResponderConfig
+        cfg = ResponderConfig(backend, [server_key(backend, 0, name)])
+        pair = Pair(backend, 0, cfg=cfg)
+        pair.ini.connect(pair.t)
+        pair.a_to_b()
+        raises_(CertificateError, pair.b_to_a)
+        assert pair.ini.session is None and pair.ini.state == WAIT_M2
+
+
+def test_device_certificate_for_another_key_is_rejected():
+    backend = backends()[0]
+    pair = Pair(backend, 0, device_cert=cert(0, "device_cert_wrong_key"))
+    pair.ini.connect(pair.t)
+    raises_(CertificateError, pair.a_to_b)
+    out = pair.res.datagrams_to_send(pair.t)
+    assert len(out) == 1 and codec.decode_error(out[0]).code == codec.ERR_REJECTED
+    assert pair.res.session is None
+
+
+def test_garbage_before_authentication_queues_no_reply():
+    backend = backends()[0]
+    cfg = config(backend, (0,))
+    for junk in (b"", b"\x00", b"\xff" * 60, bytes(46), b"\x08\x01" + bytes(45)):
+        res = Responder(cfg, now())
+        e = _typed(res.receive, junk, now())
+        assert isinstance(e, AirshakeError)
+        assert res.datagrams_to_send(now()) == []
+    assert isinstance(_typed(codec.message_type, b""), DecodeError)
+    # a well-formed m1 with a stale clock is not garbage: it gets the short STALE_TIME
+    # answer (7 bytes for 46: no amplification), PROTOCOL.md §6
+    res = Responder(cfg, now())
+    raises_(StaleTimestamp, res.receive, b"\x08\x01" + bytes(44), now())
+    out = res.datagrams_to_send(now())
+    assert len(out) == 1 and len(out[0]) == 7
