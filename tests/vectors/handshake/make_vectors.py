@@ -1,0 +1,173 @@
+"""Makes tests/vectors/handshake/vectors.json: complete airshake v1 handshakes with fixed
+randomness and every intermediate value (TH_1..TH_4, DH outputs, PRKs, MAC_2, K_3, IV_3,
+session secrets), computed by THIS script straight from docs/PROTOCOL.md with hashlib,
+hmac and pyca/cryptography, without importing airshake. The portable test
+(tests/portable/test_vectors.py) runs the core with the same randomness and must produce
+the same bytes, so the spec and the code are checked against each other.
+Run: python tests/vectors/handshake/make_vectors.py"""
+import hashlib
+import hmac
+import json
+import os
+import struct
+
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives.ciphers.aead import AESCCM
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
+P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
+
+
+def H(b):
+    return hashlib.sha256(b).digest()
+
+
+def extract(salt, ikm):
+    return hmac.new(salt, ikm, hashlib.sha256).digest()
+
+
+def expand(prk, info, n):
+    out, t, i = b"", b"", 1
+    while len(out) < n:
+        t = hmac.new(prk, t + info + bytes([i]), hashlib.sha256).digest()
+        out += t
+        i += 1
+    return out[:n]
+
+
+def kdf(prk, label, context, n):
+    return expand(prk, bytes([len(label)]) + label + context, n)
+
+
+def aead(k, nonce, aad, pt):
+    return AESCCM(k, tag_length=8).encrypt(nonce, pt, aad)
+
+
+# -- the curves, from raw private bytes ------------------------------------------------
+def x_pub(priv):
+    return x25519.X25519PrivateKey.from_private_bytes(priv).public_key().public_bytes(
+        serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+
+
+def x_dh(priv, pub):
+    return x25519.X25519PrivateKey.from_private_bytes(priv).exchange(
+        x25519.X25519PublicKey.from_public_bytes(pub))
+
+
+def p_key(priv):
+    return ec.derive_private_key(int.from_bytes(priv, "big"), ec.SECP256R1())
+
+
+def p_pub(priv):
+    return p_key(priv).public_key().public_bytes(serialization.Encoding.X962,
+                                                 serialization.PublicFormat.UncompressedPoint)
+
+
+def p_dh(priv, peer):
+    if len(peer) == 32:                       # compact x: recover y (PROTOCOL.md §2.1)
+        x = int.from_bytes(peer, "big")
+        y = pow((x**3 - 3 * x + P256_B) % P256_P, (P256_P + 1) // 4, P256_P)
+        peer = b"\x04" + peer + y.to_bytes(32, "big")
+    pub = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), peer)
+    return p_key(priv).exchange(ec.ECDH(), pub)
+
+
+def spki(suite, pub):
+    if suite == 0:
+        key = x25519.X25519PublicKey.from_public_bytes(pub)
+    else:
+        key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pub)
+    return key.public_bytes(serialization.Encoding.DER,
+                            serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_time=False,
+              clock_skew=0):
+    pub, dh = (x_pub, x_dh) if suite == 0 else (lambda k: p_pub(k)[1:33], p_dh)
+    static_pub = x_pub if suite == 0 else p_pub
+    s_a = bytes.fromhex(fx["suite%d" % suite]["device_key"])
+    s_b = bytes.fromhex(fx["suite%d" % suite]["server_key"])
+    c_b = bytes.fromhex(fx["suite%d" % suite]["server_cert"])
+    spki_a = spki(suite, static_pub(s_a))
+    id_a = H(spki_a)[:8]
+    g_x, g_y = pub(e_a), pub(e_b)
+    v = {"name": name, "suite": suite, "now": now, "e_a": e_a.hex(), "e_b": e_b.hex(),
+         "by_reference": by_ref, "early": early, "data": data.hex(), "want_time": want_time,
+         "clock_skew": clock_skew}
+    # m1 (§3.1)
+    ts = now + clock_skew
+    flags = (0x04 if by_ref else 0) | (0x02 if want_time else 0) | (0x01 if early else 0)
+    head1 = (0 << 5) | (1 << 3) | flags
+    prefix = bytes([head1, (suite << 4) | (1 << suite)]) + id_a + struct.pack(">I", ts) + g_x
+    th1 = H(prefix)
+    v.update(id_a=id_a.hex(), g_x=g_x.hex(), g_y=g_y.hex(), th1=th1.hex())
+    m1 = prefix
+    if early:                                              # §4.3
+        es0 = dh(e_a, static_pub(s_b))
+        ss = dh(s_a, static_pub(s_b))
+        prk0 = extract(th1, es0 + ss)
+        k0, iv0 = kdf(prk0, b"k_0", th1, 16), kdf(prk0, b"iv_0", th1, 13)
+        m1 = prefix + aead(k0, iv0, th1, data)
+        v.update(ss=ss.hex(), prk_0=prk0.hex(), k_0=k0.hex(), iv_0=iv0.hex())
+    m1h = H(m1)
+    # m2 (§3.2, §4.1, §4.2)
+    flags2 = (0 if by_ref else 0x10) | (0x08 if want_time or clock_skew else 0) \
+        | (0x04 if early else 0)
+    head2 = bytes([(1 << 5) | flags2])
+    time_bytes = struct.pack(">I", now) if flags2 & 0x08 else b""
+    cert_part = b"" if by_ref else struct.pack(">H", len(c_b)) + c_b
+    ee, es, se = dh(e_a, g_y), dh(e_a, static_pub(s_b)), dh(s_a, g_y)
+    th2 = H(m1h + head2 + g_y + time_bytes + H(c_b) + H(spki_a))
+    prk2e = extract(th2, ee)
+    prk3e2m = extract(prk2e, es)
+    mac2 = kdf(prk3e2m, b"mac_2", th2, 8)
+    m2 = head2 + g_y + time_bytes + cert_part + mac2
+    th3 = H(th2 + mac2)
+    prk4e3m = extract(prk3e2m, se)
+    k3, iv3 = kdf(prk4e3m, b"k_3", th3, 16), kdf(prk4e3m, b"iv_3", th3, 13)
+    head3 = bytes([(2 << 5) | (g_y[0] & 0x1F)])
+    m3 = head3 + aead(k3, iv3, head3 + th3, b"" if early else data)
+    th4 = H(th3 + m3)
+    prkout = kdf(prk4e3m, b"prk_out", th4, 32)
+    ab, ba = kdf(prkout, b"traffic_ab", b"", 32), kdf(prkout, b"traffic_ba", b"", 32)
+    sid = kdf(prkout, b"sid", b"", 4)
+    key_ab, iv_ab = kdf(ab, b"key", b"", 16), kdf(ab, b"iv", b"", 13)
+    first_record_head = bytes([4 << 5]) + sid + struct.pack(">I", 0)
+    record = first_record_head + aead(key_ab, iv_ab, first_record_head, b"after")
+    v.update(m1=m1.hex(), m1_hash=m1h.hex(), ee=ee.hex(), es=es.hex(), se=se.hex(),
+             spki_a_hash=H(spki_a).hex(), c_b_hash=H(c_b).hex(), th2=th2.hex(),
+             prk_2e=prk2e.hex(), prk_3e2m=prk3e2m.hex(), mac_2=mac2.hex(), m2=m2.hex(),
+             th3=th3.hex(), prk_4e3m=prk4e3m.hex(), k_3=k3.hex(), iv_3=iv3.hex(),
+             m3=m3.hex(), th4=th4.hex(), prk_out=prkout.hex(), secret_ab=ab.hex(),
+             secret_ba=ba.hex(), sid=sid.hex(), record_ab_0=record.hex())
+    return v
+
+
+def main():
+    with open(os.path.join(HERE, "fixtures.json")) as f:
+        fx = json.load(f)
+    now = fx["now"]
+    e_a = bytes.fromhex("a0" * 31 + "01")
+    e_b = bytes.fromhex("b0" * 31 + "02")
+    p_a = bytes.fromhex("1a" * 32)          # < n, valid P-256 scalars
+    p_b = bytes.fromhex("2b" * 32)
+    cases = [
+        handshake("suite0-reference", 0, fx, e_a, e_b, now, True, b"reading=21.5"),
+        handshake("suite0-value-want-time", 0, fx, e_a, e_b, now, False, b"",
+                  want_time=True),
+        handshake("suite0-reference-0rtt", 0, fx, e_a, e_b, now, True, b"temp=4",
+                  early=True),
+        handshake("suite0-reference-skewed-clock", 0, fx, e_a, e_b, now, True, b"x",
+                  clock_skew=-30),
+        handshake("suite2-reference", 2, fx, p_a, p_b, now, True, b"reading=21.5"),
+        handshake("suite2-value", 2, fx, p_a, p_b, now, False, b""),
+    ]
+    out = {"description": __doc__.splitlines()[0], "id_len": 8, "cases": cases}
+    with open(os.path.join(HERE, "vectors.json"), "w") as f:
+        json.dump(out, f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
