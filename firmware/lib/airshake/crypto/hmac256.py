@@ -9,7 +9,11 @@ _BLOCK = 64
 
 
 def _pad(key, byte):
-    return bytes(b ^ byte for b in key) + bytes((byte,)) * (_BLOCK - len(key))
+    pad = bytearray(_BLOCK)
+    pad[:len(key)] = key
+    for i in range(_BLOCK):
+        pad[i] ^= byte
+    return pad
 
 
 def hmac_sha256(key, data):

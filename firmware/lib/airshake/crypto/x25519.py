@@ -56,7 +56,8 @@ def _ladder(kb, x1):
     # addition is symmetric in the two points, so only the input of the doubling
     # has to be chosen; the result is stored as (double, sum) with s = bit.
     s = 0
-    for bit in [(kb[t >> 3] >> (t & 7)) & 1 for t in range(254, -1, -1)]:
+    for t in range(254, -1, -1):      # no list of bits: 2 KB of heap on the device
+        bit = (kb[t >> 3] >> (t & 7)) & 1
         sel = bit ^ s
         s = bit
         A = x2 + z2
