@@ -21,7 +21,7 @@ from hs_support import Pair, initiator  # noqa: E402
 NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record"}
 
 
-def show(title, pair):
+def show(title, pair, data):
     print("\n" + title)
     total = 0
     for who, data in pair.wire:
@@ -30,8 +30,10 @@ def show(title, pair):
         print("  %s  %-6s %4d bytes" % (arrow, name, len(data)))
         if name in ("m1", "m2", "m3"):
             total += len(data)
-    print("  handshake bytes on the air (m1+m2+m3): %d" % total)
-    return total
+    overhead = total - len(data)
+    print("  m1+m2+m3: %d bytes = %d of handshake + %d of application data"
+          % (total, overhead, len(data)))
+    return overhead
 
 
 def main():
@@ -44,19 +46,21 @@ def main():
 
     first = Pair(backend, suite)
     first.run(b"reading=21.5C")
-    show("1. first contact, C_B by value (A verifies it against its trust anchor)", first)
+    show("1. first contact, C_B by value (A verifies it against its trust anchor)", first,
+         b"reading=21.5C")
 
     ref = first.ini.server
     second = Pair(backend, suite, ini=initiator(backend, suite, server=ref), cfg=first.cfg)
     second.t += 60
     second.run(b"reading=21.6C")
-    total = show("2. later handshake, C_B by reference", second)
+    total = show("2. later handshake, C_B by reference", second, b"reading=21.6C")
 
     if suite != 1:
         third = Pair(backend, suite, ini=initiator(backend, suite, server=ref), cfg=first.cfg)
         third.t += 120
         third.run(b"reading=21.7C", early=True)
-        show("3. 0-RTT: the reading rides in m1, authenticated on arrival", third)
+        show("3. 0-RTT: the reading rides in m1, authenticated on arrival", third,
+             b"reading=21.7C")
 
     blob = second.ini.session.export()
     asleep = Session.from_bytes(backend, blob)
@@ -68,7 +72,8 @@ def main():
     assert done and second.ini.session.sid == second.res.session.sid
     print("\nC_A never crossed the air: B took ID_A=%s from m1 and looked C_A up itself."
           % done[0].id_a.hex())
-    print("suite %d by reference: %d bytes (EDHOC method 3 with key ids: 101)" % (suite, total))
+    print("suite %d by reference: %d bytes of handshake (EDHOC method 3 with key ids: 101)"
+          % (suite, total))
 
 
 if __name__ == "__main__":
