@@ -21,7 +21,7 @@ from hs_support import Pair, initiator  # noqa: E402
 NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record"}
 
 
-def show(title, pair, data):
+def show(title, pair, app_data):
     print("\n" + title)
     total = 0
     for who, data in pair.wire:
@@ -30,9 +30,9 @@ def show(title, pair, data):
         print("  %s  %-6s %4d bytes" % (arrow, name, len(data)))
         if name in ("m1", "m2", "m3"):
             total += len(data)
-    overhead = total - len(data)
+    overhead = total - len(app_data)
     print("  m1+m2+m3: %d bytes = %d of handshake + %d of application data"
-          % (total, overhead, len(data)))
+          % (total, overhead, len(app_data)))
     return overhead
 
 
