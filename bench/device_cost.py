@@ -92,8 +92,8 @@ def main():
         for suite in [int(s) for s in args.suites.split(",")]:
             cfg = client_config(tmp, suite)
             cpu = [run(b.port, cfg, 512 * 1024, lib)["cpu_us"] for _ in range(7)]
-            total = smallest(lambda n: run(b.port, cfg, n, lib), 4096, 4 << 20)
-            boot = smallest(lambda n: run(b.port, cfg, n, lib, "prepare"), 4096, 4 << 20)
+            total = smallest(lambda n, c=cfg: run(b.port, c, n, lib), 4096, 4 << 20)
+            boot = smallest(lambda n, c=cfg: run(b.port, c, n, lib, "prepare"), 4096, 4 << 20)
             results[suite] = {"cpu_ms": round(statistics.median(cpu) / 1000, 2),
                               "heap_total": total, "heap_boot": boot}
             print("suite %d: %s" % (suite, results[suite]))

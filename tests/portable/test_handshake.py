@@ -7,7 +7,7 @@ from hs_support import Pair, initiator, config, now, cert, anchor
 from airshake import codec, events as ev
 from airshake.errors import (AuthenticationFailed, DecodeError, ReplayError,
                              StaleTimestamp, UnsupportedSuite)
-from airshake.initiator import CONFIRMED, FAILED, WAIT_M2
+from airshake.initiator import CONFIRMED, FAILED, WAIT_M2, Initiator
 from airshake.keys import ServerRef
 from airshake.session import Session
 
@@ -259,3 +259,19 @@ def test_replayed_m1_after_handshake_is_dropped():
     from airshake.responder import Responder
     m1 = pair.wire[0][1]
     raises_(ReplayError, Responder(pair.cfg, pair.t + 3).receive, m1, pair.t + 3)
+
+
+def test_api_misuse_raises_usage_error_not_a_protocol_error():
+    from airshake.errors import UsageError
+    from airshake.responder import Responder
+    backend = backends()[0]
+    ini = initiator(backend, 0)
+    raises_(UsageError, ini.send, b"too early")
+    ini.connect(now())
+    raises_(UsageError, ini.connect, now())
+    res = Responder(config(backend, (0,)), now())
+    raises_(UsageError, res.provide_credential, cert(0, "device_cert"), now())
+    raises_(UsageError, res.reject_credential, codec.ERR_UNKNOWN_ID)
+    raises_(UsageError, res.send, b"x")
+    raises_(UsageError, Initiator, backend, [], anchor(0))
+    assert not issubclass(UsageError, AuthenticationFailed.__bases__[0])

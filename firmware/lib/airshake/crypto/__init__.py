@@ -69,6 +69,7 @@ def _unload_selftest():
     # the KAT tables are only needed once: give their RAM back on the device
     import sys
     sys.modules.pop("airshake.crypto.selftest", None)
+    globals().pop("selftest", None)
     try:
         import gc
         gc.collect()
