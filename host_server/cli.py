@@ -1,0 +1,58 @@
+# host_server.cli: the one `airshake` entry point. Each command group lives in its own
+# module and adds itself with register(subparsers); this file only wires them and turns
+# every UserError into one line on stderr and exit status 2.
+import argparse
+import importlib
+import logging
+import sys
+
+from host_server.errors import UserError
+
+# (module, group) pairs; a module that is not there yet is skipped
+GROUPS = (
+    ("host_server.ca_cli", "ca"),
+    ("host_server.cs.cli", "cs"),
+    ("host_server.b.cli", "server"),
+    ("host_server.device_cli", "device"),
+    ("host_server.demo_cli", "demo"),
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="airshake",
+        description="airshake: secure handshake for devices on slow radio links "
+                    "(CA, certificate store, server B, device tools, demo).")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for module_name, _group in GROUPS:
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as e:
+            if e.name and module_name.startswith(e.name):
+                continue
+            raise
+        module.register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        return args.func(args) or 0
+    except UserError as e:
+        print("airshake: error: %s" % e, file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("airshake: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
