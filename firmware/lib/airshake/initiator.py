@@ -9,6 +9,7 @@ from airshake import events as ev
 from airshake.keys import ServerRef
 from airshake.session import Session, ROLE_INITIATOR
 from airshake.consttime import equal
+from airshake.endpoint import Endpoint
 from airshake.errors import (AuthenticationFailed, DecodeError, UnexpectedMessage,
                              UsageError)
 
@@ -22,7 +23,7 @@ FAILED = 4
 PREFERENCE = (0, 2, 1)
 
 
-class Initiator:
+class Initiator(Endpoint):
     def __init__(self, backend, keys, anchor, server=None, id_len=8, rto=2.0,
                  max_retries=4, server_subject=None, clock_trusted=True,
                  max_records=1000, max_age=7 * 86400):
@@ -41,11 +42,9 @@ class Initiator:
         self.clock_trusted = clock_trusted
         self.clock_offset = 0
         self.limits = (max_records, max_age)
+        Endpoint.__init__(self)
         self.state = IDLE
         self.session = None
-        self._events = []
-        self._out = []
-        self._deadline = None
         self._retries = 0
         self._switches = 0
         self._suite = self._first_suite(0x0F)
@@ -79,16 +78,6 @@ class Initiator:
         if self.state not in (WAIT_ACK, CONFIRMED):
             raise UsageError("send() before the handshake completed")
         self._out.append(self.session.seal(data, key_update))
-
-    def datagrams_to_send(self, now):
-        out, self._out = self._out, []
-        return out
-
-    def next_event(self):
-        return self._events.pop(0) if self._events else None
-
-    def timer(self):
-        return self._deadline
 
     def handle_timer(self, now):
         if self._deadline is None or now < self._deadline:

@@ -10,6 +10,7 @@ from airshake import codec, suites, transcript, schedule, x509
 from airshake import events as ev
 from airshake.session import Session, ROLE_RESPONDER
 from airshake.consttime import equal
+from airshake.endpoint import Endpoint
 from airshake.errors import (CertificateError, ReplayError, StaleTimestamp,
                              UnexpectedMessage, UnsupportedSuite, UsageError)
 from airshake.initiator import PREFERENCE
@@ -66,7 +67,7 @@ class ResponderConfig:
         return mask
 
 
-class Responder:
+class Responder(Endpoint):
     def __init__(self, config, now):
         self.config = config
         self.backend = config.backend
@@ -74,8 +75,7 @@ class Responder:
         self.id_a = None
         self.hint = None
         self.session = None
-        self._events = []
-        self._out = []
+        Endpoint.__init__(self)
         self._deadline = now + 2 * config.window
 
     # -- public API ---------------------------------------------------------------------
@@ -135,14 +135,7 @@ class Responder:
     def datagrams_to_send(self, now):
         if self.state == DONE and self._ack is None:
             self.send(b"")                      # confirm m3 even with nothing to say
-        out, self._out = self._out, []
-        return out
-
-    def next_event(self):
-        return self._events.pop(0) if self._events else None
-
-    def timer(self):
-        return self._deadline
+        return Endpoint.datagrams_to_send(self, now)
 
     def handle_timer(self, now):
         if self._deadline is not None and now >= self._deadline and self.state < DONE:
