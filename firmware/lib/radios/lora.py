@@ -1,0 +1,141 @@
+# radios/lora.py: owns LoraRadio, raw LoRa (point to point, to a gateway that relays to
+# B) on an SX127x or SX126x through micropython-lib's lora drivers, async API:
+# lora.AsyncSX1276 (lora-sx127x) or lora.AsyncSX1261/AsyncSX1262 (lora-sx126x), both on
+# lora-async. Built from the board file: machine.SPI and Pins from board.PINS ("spi",
+# "sck", "mosi", "miso", "cs", "reset", and "dio0"/"dio1" or "busy"/"dio1"),
+# board.LORA_CHIP, the modem configuration board.LORA (the driver's lora_cfg keys:
+# freq_khz, sf, bw, coding_rate, output_power, syncword, preamble_len, ...; a config.json
+# "lora" dict overrides them) and, for SX126x, the constructor extras board.SX126X.
+# mtu is 255, the LoRa PHY payload limit; a frame is one packet, received with
+# recv(timeout_ms=...). Targets the API of micropython-lib's micropython/lora/README.md
+# as shipped in lora 0.2 with lora-sx127x 0.1, lora-sx126x 0.1 and lora-async 0.1
+# (`mpremote mip install lora-async lora-sx127x` or `lora-sx126x`).
+# Regional duty-cycle limits are the caller's business (one frame per message round).
+import asyncio
+from radios.base import Radio, RadioError
+
+CFG_KEYS = ("freq_khz", "sf", "bw", "coding_rate", "output_power", "tx_ant",
+            "implicit_header", "crc_en", "auto_image_cal", "syncword", "pa_ramp_us",
+            "preamble_len", "invert_iq_tx", "invert_iq_rx", "rx_boost", "lna_gain")
+_SX126X_ARGS = ("dio2_rf_sw", "dio3_tcxo_millivolts", "dio3_tcxo_start_time_us")
+_CHIPS = ("sx1276", "sx1277", "sx1278", "sx1279", "sx1261", "sx1262")
+
+
+def _board(board, name, default=None):
+    v = getattr(board, name, None)
+    if v is None and isinstance(board, dict):
+        v = board.get(name)
+    return default if v is None else v
+
+
+def lora_cfg(board, config):
+    """The driver's configure() dict: board.LORA, then config["lora"], known keys only."""
+    cfg = {}
+    for src in (_board(board, "LORA", {}), config.get("lora") or {}):
+        for k in src:
+            if k not in CFG_KEYS:
+                raise RadioError("lora: unknown LORA setting %r" % k)
+            cfg[k] = src[k]
+    if not cfg.get("freq_khz"):
+        raise RadioError("lora: LORA settings need freq_khz")
+    return cfg
+
+
+class LoraRadio(Radio):
+    mtu = 255
+
+    def __init__(self, board, config, log=None):
+        self.chip = _board(board, "LORA_CHIP", "sx1276").lower()
+        if self.chip not in _CHIPS:
+            raise RadioError("lora: chip %s not supported (%s)" % (self.chip, ", ".join(_CHIPS)))
+        self.pins = _board(board, "PINS", {})
+        self.extras = _board(board, "SX126X", {})
+        self.cfg = lora_cfg(board, config)
+        self.log = log
+        self.rssi = None
+        self.snr = None
+        self._modem = None
+
+    async def open(self):
+        if self._modem is not None:
+            return
+        try:
+            import lora  # type: ignore
+        except ImportError as e:
+            raise RadioError("lora: micropython-lib lora driver missing (%s): "
+                             "mpremote mip install lora-async lora-%s"
+                             % (e, "sx126x" if self.chip.startswith("sx126") else "sx127x"))
+        cls = getattr(lora, "Async" + self.chip.upper(), None)
+        if cls is None:
+            raise RadioError("lora: driver has no Async%s (install lora-async and lora-%s)"
+                             % (self.chip.upper(),
+                                "sx126x" if self.chip.startswith("sx126") else "sx127x"))
+        try:
+            from machine import Pin, SPI
+            p = self.pins
+
+            def pin(name):
+                return Pin(p[name]) if p.get(name) is not None else None
+
+            spi = SPI(p.get("spi", 1), baudrate=p.get("spi_baud", 2000000), polarity=0,
+                      phase=0, sck=Pin(p["sck"]), mosi=Pin(p["mosi"]), miso=Pin(p["miso"]))
+            cs = Pin(p["cs"])
+        except KeyError as e:
+            raise RadioError("lora: board PINS has no %s" % e)
+        except (ImportError, ValueError, OSError) as e:
+            raise RadioError("lora: SPI/pins: %s" % e)
+        try:
+            if self.chip.startswith("sx126"):
+                kw = {}
+                for k in _SX126X_ARGS:
+                    if k in self.extras:
+                        kw[k] = self.extras[k]
+                self._modem = cls(spi, cs, busy=pin("busy"), dio1=pin("dio1"),
+                                  reset=pin("reset"), lora_cfg=self.cfg, **kw)
+            else:
+                self._modem = cls(spi, cs, dio0=pin("dio0"), dio1=pin("dio1"),
+                                  reset=pin("reset"), lora_cfg=self.cfg)
+        except KeyError as e:
+            # the drivers look bw up in a table: an unknown bandwidth is a KeyError
+            raise RadioError("lora: %s: invalid LORA value %r"
+                             % (self.chip, e.args[0] if e.args else None))
+        except (ValueError, RuntimeError, OSError, TypeError) as e:
+            # ConfigError is a ValueError ("Invalid lora_cfg sf"); RuntimeError: the chip
+            # did not answer as expected (wiring, SPI pins, TCXO voltage)
+            raise RadioError("lora: %s: %s" % (self.chip, e))
+        if self.log is not None:
+            self.log("lora %s %s kHz SF%s BW%s" % (self.chip, self.cfg.get("freq_khz"),
+                                                  self.cfg.get("sf"), self.cfg.get("bw")))
+
+    async def send(self, frame):
+        if self._modem is None:
+            raise RadioError("lora: send before open")
+        if len(frame) > self.mtu:
+            raise RadioError("lora: frame of %d bytes exceeds the MTU %d"
+                             % (len(frame), self.mtu))
+        try:
+            await self._modem.send(frame)
+        except (ValueError, RuntimeError, OSError) as e:
+            raise RadioError("lora: send failed: %s" % e)
+
+    async def recv(self, timeout):
+        if self._modem is None:
+            raise RadioError("lora: recv before open")
+        try:
+            rx = await self._modem.recv(timeout_ms=max(1, int(timeout * 1000)))
+        except (ValueError, RuntimeError, OSError) as e:
+            raise RadioError("lora: recv failed: %s" % e)
+        if not rx:
+            return None
+        self.rssi = rx.rssi
+        self.snr = rx.snr
+        return bytes(rx)
+
+    async def close(self):
+        m, self._modem = self._modem, None
+        if m is not None:
+            try:
+                m.sleep()
+            except (RuntimeError, OSError):
+                pass
+        await asyncio.sleep_ms(0)

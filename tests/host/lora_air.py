@@ -1,0 +1,125 @@
+"""tests/host/lora_air.py: the air and a single-channel LoRa gateway for the stand-in lora
+driver (tests/micropython/fakes/lora). Stand-in radios send their packets here over UDP
+behind a header naming the channel, and say when they listen ("tune"). A packet on the
+gateway's channel (frequency, SF, bandwidth, sync word, IQ not inverted) is forwarded to
+the upstream (B, or FragmentRelay in front of it) and to any other radio listening on that
+channel; a packet on another channel is counted and lost, as it would be on the air. The
+upstream's datagrams go out on the gateway's channel to every radio listening there, one
+after another, each after its time on air (scaled like the stand-in's)."""
+from __future__ import annotations
+
+import socket
+import struct
+import threading
+import time
+from dataclasses import dataclass
+
+MAGIC = b"LA"
+KIND_PACKET = 0
+KIND_TUNE = 1
+HEADER = ">2sBIBHHBbb"          # as tests/micropython/fakes/lora
+HEADER_LEN = struct.calcsize(HEADER)
+_BW = {"7.8": 7800, "10.4": 10400, "15.6": 15600, "20.8": 20800, "31.25": 31250,
+       "41.7": 41700, "62.5": 62500, "125": 125000, "250": 250000, "500": 500000}
+
+
+@dataclass(frozen=True)
+class Channel:
+    freq_khz: int
+    sf: int
+    bw: str = "125"
+    syncword: int = 0x12
+    inverted: bool = False
+
+    @classmethod
+    def of(cls, lora: dict) -> "Channel":
+        """The channel a board's LORA settings put a radio on."""
+        return cls(lora["freq_khz"], lora.get("sf", 7), str(lora.get("bw", "125")),
+                   lora.get("syncword", 0x12), bool(lora.get("invert_iq_tx", False)))
+
+    def key(self) -> tuple[int, int, int, int, bool]:
+        return (self.freq_khz, self.sf, _BW[self.bw] // 100, self.syncword, self.inverted)
+
+    def airtime_s(self, n: int, speed: int) -> float:
+        t_sym = (1 << self.sf) / _BW[self.bw]
+        return (12 + 4.25 + 8 + max(0, -(-(8 * n + 16 - 4 * self.sf + 28) // (4 * self.sf))) * 5) \
+            * t_sym / speed
+
+
+class LoraAir:
+    def __init__(self, gateway: Channel, upstream: tuple[str, int] | None,
+                 speed: int = 20) -> None:
+        self.gateway = gateway
+        self.upstream = upstream
+        self.speed = speed
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.settimeout(0.05)
+        self.port = self.sock.getsockname()[1]
+        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.up.bind(("127.0.0.1", 0))
+        self.up.settimeout(0.05)
+        self.listeners: dict[tuple[str, int], tuple] = {}
+        self.uplinks: list[bytes] = []
+        self.downlinks: list[bytes] = []
+        self.lost: list[tuple] = []          # (channel key, payload) heard on no channel
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._air_loop, daemon=True),
+                         threading.Thread(target=self._up_loop, daemon=True)]
+
+    def __enter__(self) -> "LoraAir":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+        self.sock.close()
+        self.up.close()
+
+    def _air_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = self.sock.recvfrom(2048)
+            except socket.timeout:
+                continue
+            if len(data) < HEADER_LEN:
+                continue
+            magic, kind, f, sf, bw, sync, iq, _, _ = struct.unpack(HEADER, data[:HEADER_LEN])
+            if magic != MAGIC:
+                continue
+            key = (f, sf, bw, sync, bool(iq))
+            if kind == KIND_TUNE:
+                self.listeners[addr] = key
+                continue
+            payload = data[HEADER_LEN:]
+            for other, their in list(self.listeners.items()):
+                if other != addr and their == key:
+                    self.sock.sendto(data, other)
+            if key == self.gateway.key():
+                self.uplinks.append(payload)
+                if self.upstream is not None:
+                    self.up.sendto(payload, self.upstream)
+            else:
+                self.lost.append((key, payload))
+
+    def _up_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                payload, _ = self.up.recvfrom(4096)
+            except socket.timeout:
+                continue
+            self.transmit(payload)
+
+    def transmit(self, payload: bytes) -> None:
+        """Send payload on the gateway's channel to every radio listening there."""
+        time.sleep(self.gateway.airtime_s(len(payload), self.speed))
+        g = self.gateway
+        head = struct.pack(HEADER, MAGIC, KIND_PACKET, g.freq_khz, g.sf, _BW[g.bw] // 100,
+                           g.syncword, g.inverted, -57, 36)
+        self.downlinks.append(payload)
+        for addr, key in list(self.listeners.items()):
+            if key == g.key():
+                self.sock.sendto(head + payload, addr)
