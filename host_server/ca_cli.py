@@ -1,0 +1,74 @@
+# host_server.ca_cli: the `airshake ca` command group: `ca init` makes the root key and
+# certificate, `ca issue-server` makes B's static key and certificate C_B for a suite.
+# The CA itself lives in host_server.ca; this module only parses flags and prints.
+import argparse
+
+from host_server.ca import ALGS, CA, DEFAULT_CA_DAYS, DEFAULT_DEVICE_DAYS, SUITE_KEYS
+
+
+def _days(text: str) -> int:
+    try:
+        days = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of days")
+    if not 1 <= days <= 36500:
+        raise argparse.ArgumentTypeError("days must be between 1 and 36500")
+    return days
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    group = subparsers.add_parser(
+        "ca", help="the certificate authority: root key, B's certificates",
+        description="The airshake certificate authority. It signs B's certificate C_B and "
+                    "the devices' certificates C_A (devices are enrolled through the "
+                    "certificate store: `airshake cs enroll`).")
+    sub = group.add_subparsers(dest="ca_command", metavar="COMMAND")
+    group.set_defaults(func=lambda args: (group.print_help(), 2)[1])
+
+    init = sub.add_parser(
+        "init", help="make the CA's root key and self-signed certificate",
+        description="Make the CA: DIR/ca.key (PKCS#8 PEM, mode 0600), DIR/ca.crt (PEM) and "
+                    "DIR/ca.der (DER, the devices' trust anchor). An Ed25519 CA signs the "
+                    "suite 0 certificates, a P-256 CA the suite 2 ones; either can sign any "
+                    "key type. An existing CA is never overwritten.")
+    init.add_argument("--dir", required=True, metavar="DIR", help="directory for the CA files")
+    init.add_argument("--alg", choices=ALGS, default="ed25519",
+                      help="the CA key: ed25519 (default) or p256 (ECDSA P-256)")
+    init.add_argument("--name", default="airshake CA",
+                      help="the CA's common name (default: %(default)s)")
+    init.add_argument("--days", type=_days, default=DEFAULT_CA_DAYS,
+                      help="validity in days (default: %(default)s)")
+    init.set_defaults(func=cmd_init)
+
+    server = sub.add_parser(
+        "issue-server", help="make B's static key and certificate C_B for a suite",
+        description="Make B's static key for a suite (0: X25519, 1: RSA-2048, 2: P-256) "
+                    "and its certificate C_B signed by the CA: OUT/server-suiteN.key "
+                    "(PKCS#8 PEM, mode 0600), OUT/server-suiteN.crt (PEM) and "
+                    "OUT/server-suiteN.der. Existing files are never overwritten.")
+    server.add_argument("--ca-dir", required=True, metavar="DIR",
+                        help="the CA directory made by `airshake ca init`")
+    server.add_argument("--suite", type=int, choices=sorted(SUITE_KEYS), required=True,
+                        help="the suite the key is for: 0, 1 or 2")
+    server.add_argument("--name", required=True,
+                        help="B's name, the certificate's common name (e.g. b.example.net)")
+    server.add_argument("--out", required=True, metavar="DIR",
+                        help="directory for the key and certificate")
+    server.add_argument("--days", type=_days, default=DEFAULT_DEVICE_DAYS,
+                        help="validity in days (default: %(default)s)")
+    server.set_defaults(func=cmd_issue_server)
+
+
+def cmd_init(args: argparse.Namespace) -> int:
+    ca = CA.init(args.dir, args.alg, args.name, days=args.days)
+    print(f"CA {args.name!r} ({ca.alg}) made in {ca.dir}: ca.key (secret, 0600), ca.crt, "
+          "ca.der")
+    return 0
+
+
+def cmd_issue_server(args: argparse.Namespace) -> int:
+    ca = CA.load(args.ca_dir)
+    key_path, der_path = ca.issue_server(args.suite, args.name, args.out, days=args.days)
+    print(f"B's suite {args.suite} key ({SUITE_KEYS[args.suite]}): {key_path} (secret, 0600)")
+    print(f"C_B: {der_path} (and {der_path.with_suffix('.crt').name})")
+    return 0

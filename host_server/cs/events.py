@@ -1,0 +1,90 @@
+# host_server.cs.events: the in-process revocation bus. Every SSE subscriber (a server
+# B listening on GET /events) owns one asyncio.Queue; publish() puts each revocation into
+# every queue at once. Whoever records a revocation publishes it (the app today; a future
+# PostgreSQL LISTEN/NOTIFY listener will feed the same bus). publish() is idempotent per
+# seq, so a feed that repeats itself does no harm. A subscriber that falls too far behind
+# is closed: its client reconnects with Last-Event-ID and replays what it missed.
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from host_server.cs.store import Revocation
+
+CLOSED = None  # queue item: the stream ends (shutdown, overflow)
+
+
+class Subscription:
+    def __init__(self, bus: RevocationBus, maxsize: int):
+        self.bus = bus
+        self.queue: asyncio.Queue[Revocation | None] = asyncio.Queue(maxsize)
+        self.overflowed = False
+
+    def close(self) -> None:
+        self.bus._drop(self)
+
+    def __enter__(self) -> Subscription:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class RevocationBus:
+    def __init__(self, queue_size: int = 1000,
+                 on_count: Callable[[int], None] | None = None):
+        self._subs: list[Subscription] = []
+        self._queue_size = queue_size
+        self._published: set[int] = set()
+        self._closed = False
+        self._on_count = on_count or (lambda n: None)
+
+    @property
+    def subscribers(self) -> int:
+        return len(self._subs)
+
+    def subscribe(self) -> Subscription:
+        """A new subscription; use it as a context manager so it is always dropped."""
+        sub = Subscription(self, self._queue_size)
+        if self._closed:
+            sub.queue.put_nowait(CLOSED)
+        self._subs.append(sub)
+        self._on_count(len(self._subs))
+        return sub
+
+    def publish(self, rev: Revocation) -> int:
+        """Deliver rev to every subscriber now; returns how many got it (0 if this seq
+        was published before)."""
+        if rev.seq in self._published:
+            return 0
+        self._published.add(rev.seq)
+        delivered = 0
+        for sub in list(self._subs):
+            if sub.overflowed:
+                continue
+            try:
+                sub.queue.put_nowait(rev)
+                delivered += 1
+            except asyncio.QueueFull:
+                sub.overflowed = True  # the stream ends once it drains what it holds
+        return delivered
+
+    def close(self) -> None:
+        """End every stream (server shutdown); new subscriptions end at once."""
+        self._closed = True
+        for sub in self._subs:
+            _force(sub.queue, CLOSED)
+
+    def _drop(self, sub: Subscription) -> None:
+        if sub in self._subs:
+            self._subs.remove(sub)
+            self._on_count(len(self._subs))
+
+
+def _force(queue: asyncio.Queue, item: object) -> None:
+    while True:
+        try:
+            queue.put_nowait(item)
+            return
+        except asyncio.QueueFull:
+            queue.get_nowait()

@@ -1,0 +1,188 @@
+# host_server.cs.service: runs the certificate store as a service process. Owns the
+# [cs] settings (flags over environment over the TOML file over defaults), opening the
+# CA and the store, binding the port (a port in use is one UserError line, not a uvicorn
+# traceback), and uvicorn with a graceful stop on SIGTERM/SIGINT: the SSE streams are
+# ended first so open subscriptions never hold the shutdown.
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import errno
+import ipaddress
+import os
+import signal
+import socket
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from host_server.ca import CA
+from host_server.config import load_section
+from host_server.cs import DEFAULT_PORT, TOKEN_ENV, logs
+from host_server.cs.app import CSApp, Settings
+from host_server.cs.logs import log
+from host_server.cs.store import open_store
+from host_server.errors import UserError
+
+_KIND = {int: "an integer", str: "a string"}
+KEYS = ("db", "ca_dir", "host", "port", "id_len", "admin_token", "cert_days", "instance")
+
+
+@dataclass
+class ServeConfig:
+    db: str
+    ca_dir: str
+    host: str = "127.0.0.1"
+    port: int = DEFAULT_PORT
+    id_len: int = 8
+    admin_token: str | None = None
+    cert_days: int = 3650
+    instance: str = ""
+
+    def __repr__(self) -> str:  # never show the token
+        token = "set" if self.admin_token else "none"
+        return (f"ServeConfig(db={self.db!r}, ca_dir={self.ca_dir!r}, host={self.host!r}, "
+                f"port={self.port}, id_len={self.id_len}, admin_token={token}, "
+                f"cert_days={self.cert_days}, instance={self.instance!r})")
+
+
+def resolve(args: argparse.Namespace) -> ServeConfig:
+    """Settings from flags, $AIRSHAKE_ADMIN_TOKEN and the [cs] table of --config.
+    Relative paths in the file are relative to the file."""
+    path = getattr(args, "config", None)
+    section = load_section(path, "cs")
+    where = f"config file {path}" if path else "settings"
+    unknown = sorted(set(section) - set(KEYS))
+    if unknown:
+        raise UserError(f"{where}: unknown key {unknown[0]!r} in [cs] (known: "
+                        f"{', '.join(KEYS)})")
+    base = Path(path).parent if path else Path(".")
+
+    def get(name: str, default: Any, kind: type) -> Any:
+        value: Any = getattr(args, name, None)
+        from_file = value is None and name in section
+        if value is None:
+            value = section.get(name, default)
+        if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+            raise UserError(f"{where}: {name} must be {_KIND[kind]}, not {value!r}")
+        if from_file and name in ("db", "ca_dir") and "://" not in str(value):
+            value = str(base / str(value))
+        return value
+
+    def bounded(name: str, default: int, low: int, high: int) -> int:
+        value = get(name, default, int)
+        if not low <= value <= high:
+            raise UserError(f"{where}: {name} must be between {low} and {high}, not {value}")
+        return value
+
+    db = get("db", "cs.db", str)
+    host = get("host", "127.0.0.1", str)
+    port = bounded("port", DEFAULT_PORT, 1, 65535)
+    id_len = bounded("id_len", 8, 1, 32)
+    cert_days = bounded("cert_days", 3650, 1, 36500)
+    instance = get("instance", socket.gethostname(), str)
+    token = os.environ.get(TOKEN_ENV) or get("admin_token", None, str) or None
+    ca_dir = get("ca_dir", None, str)
+    if not ca_dir:
+        raise UserError("no CA directory: pass --ca-dir DIR or set ca_dir in the [cs] table "
+                        "of --config (make one with `airshake ca init --dir DIR`)")
+    return ServeConfig(db=db, ca_dir=ca_dir, host=host, port=port, id_len=id_len,
+                       admin_token=token, cert_days=cert_days, instance=instance)
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """A listening-ready TCP socket on host:port, or one UserError line."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM,
+                                   flags=socket.AI_PASSIVE)
+    except socket.gaierror:
+        raise UserError(f"cannot listen on host {host!r}: it does not resolve; check host")
+    family, kind, proto, _, addr = infos[0]
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(addr)
+    except OSError as e:
+        sock.close()
+        if e.errno == errno.EADDRINUSE:
+            raise UserError(f"port {port} on {host} is in use: stop the other process or "
+                            "choose another --port")
+        if e.errno == errno.EACCES:
+            raise UserError(f"not allowed to listen on port {port}: choose a port above 1023")
+        raise UserError(f"cannot listen on {host}:{port} ({e.strerror}): check host and port")
+    sock.set_inheritable(True)
+    return sock
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, with SIGTERM/SIGINT ending the SSE streams before it drains connections,
+    and without re-raising the signal afterwards (a stop on request exits 0)."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]):
+        super().__init__(config)
+        self._on_exit = on_exit
+        self.stopped_by: str | None = None
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        loop = asyncio.get_running_loop()
+        sigs = (signal.SIGINT, signal.SIGTERM)
+        for sig in sigs:
+            loop.add_signal_handler(sig, self._stop, sig)
+        try:
+            yield
+        finally:
+            for sig in sigs:
+                loop.remove_signal_handler(sig)
+
+    def _stop(self, sig: int) -> None:
+        if self.should_exit:
+            self.force_exit = True
+        self.should_exit = True
+        self.stopped_by = signal.Signals(sig).name
+        self._on_exit()
+
+
+def serve(cfg: ServeConfig, verbose: bool = False) -> int:
+    logs.setup(verbose)
+    ca = CA.load(cfg.ca_dir)
+    sock = bind(cfg.host, cfg.port)
+    try:
+        store = open_store(cfg.db)
+    except BaseException:
+        sock.close()
+        raise
+    settings = Settings(id_len=cfg.id_len, cert_days=cfg.cert_days,
+                        admin_token=cfg.admin_token, instance=cfg.instance)
+    return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg))
+
+
+async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
+    config = uvicorn.Config(app.asgi(), log_config=None, access_log=False, lifespan="off",
+                            timeout_graceful_shutdown=5, server_header=False)
+    server = _Server(config, on_exit=app.bus.close)
+    host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
+    log("start", url=f"http://{host}:{cfg.port}", db=cfg.db, store=app.store.kind,
+        ca_dir=cfg.ca_dir, ca_alg=app.ca.alg, id_len=cfg.id_len, instance=cfg.instance,
+        admin="token" if cfg.admin_token else "open", pid=os.getpid())
+    if not cfg.admin_token and not _loopback(cfg.host):
+        log("warning", result="admin_open", host=cfg.host,
+            why="enroll and revoke are open to anyone who can reach this port: set "
+                f"admin_token or ${TOKEN_ENV}")
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        await app.store.close()
+        log("stop", signal=server.stopped_by)
+    return 0
+
+
+def _loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return host == "localhost"

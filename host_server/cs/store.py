@@ -1,0 +1,163 @@
+# host_server.cs.store: the certificate store's storage interface. Owns the records
+# (CertRecord, Revocation), the errors (IdCollision, NotFound), the abstract CertStore
+# every backend implements (SQLite now; PostgreSQL and an LDAP-directory adapter later),
+# the lookup hashes of a certificate (cert_index) and open_store(), which picks the
+# backend from a URL or path. A backend enforces ID uniqueness with a database constraint.
+from __future__ import annotations
+
+import abc
+import hashlib
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from host_server.errors import UserError
+
+
+@dataclass(frozen=True)
+class Revocation:
+    seq: int       # strictly increasing from 1, in the order revocations were recorded
+    id: bytes
+    time: int      # unix seconds
+    reason: str
+
+    def to_json(self) -> dict:
+        return {"seq": self.seq, "id": self.id.hex(), "time": self.time, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class CertRecord:
+    id: bytes            # ID_A = SHA-256(SPKI)[:id_len]
+    name: str
+    der: bytes           # C_A
+    not_after: int       # unix seconds
+    serial: int
+    enrolled_at: int     # unix seconds
+    revocation: Revocation | None = None
+
+
+class Conflict(Exception):
+    """The record clashes with an enrolled one (a unique constraint of the store)."""
+
+
+class IdCollision(Conflict):
+    """The ID (or the very key) of a record is enrolled already."""
+
+    def __init__(self, id: bytes, same_key: bool):
+        self.id = id
+        self.same_key = same_key
+        if same_key:
+            msg = f"this key is already enrolled as ID {id.hex()}"
+        else:
+            msg = (f"ID {id.hex()} collides with an enrolled key: the ID of this key "
+                   "(a truncated SHA-256 of its SPKI) is taken; generate a new device key")
+        super().__init__(msg)
+
+
+class SerialInUse(Conflict):
+    """Another enrolled certificate has the same serial number (the CRL could not tell
+    them apart)."""
+
+    def __init__(self, serial: int):
+        self.serial = serial
+        super().__init__(f"a certificate with serial number {serial:x} is enrolled already: "
+                         "issue the certificate again with a fresh random serial")
+
+
+class NotFound(Exception):
+    """No certificate is enrolled under that ID."""
+
+
+@dataclass(frozen=True)
+class CertIndex:
+    """What a store indexes a certificate by, besides the ID."""
+    spki_sha256: bytes
+    ski_sha1: bytes    # RFC 4387 sKIDHash: SHA-1 of the subjectKeyIdentifier value
+    cert_sha1: bytes   # RFC 4387 certHash: SHA-1 of the whole DER certificate
+
+
+def cert_index(record: CertRecord) -> CertIndex:
+    """Lookup hashes of a record's certificate. Without an SKI extension the ID stands
+    in for it (airshake's own certificates have SKI = ID)."""
+    cert = x509.load_der_x509_certificate(record.der)
+    spki = cert.public_key().public_bytes(serialization.Encoding.DER,
+                                          serialization.PublicFormat.SubjectPublicKeyInfo)
+    try:
+        ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
+    except x509.ExtensionNotFound:
+        ski = record.id
+    return CertIndex(hashlib.sha256(spki).digest(), hashlib.sha1(ski).digest(),
+                     hashlib.sha1(record.der).digest())
+
+
+class CertStore(abc.ABC):
+    """Certificates by ID_A, and the revocation log. All methods are coroutines;
+    implementations are safe to call concurrently from one event loop."""
+
+    kind: str = "?"  # "sqlite", "postgresql", ...
+
+    @abc.abstractmethod
+    async def get(self, id: bytes) -> CertRecord | None:
+        """The record enrolled under id (revoked or not), or None."""
+
+    @abc.abstractmethod
+    async def find_by_ski_sha1(self, h: bytes) -> CertRecord | None:
+        """The record whose SKI value has SHA-1 h (RFC 4387 sKIDHash), or None."""
+
+    @abc.abstractmethod
+    async def find_by_cert_sha1(self, h: bytes) -> CertRecord | None:
+        """The record whose DER certificate has SHA-1 h (RFC 4387 certHash), or None."""
+
+    @abc.abstractmethod
+    async def enroll(self, record: CertRecord) -> None:
+        """Store a new record. Raises IdCollision when its ID or its key is enrolled
+        already (decided by a database constraint, never read-then-write), SerialInUse
+        when its serial number is."""
+
+    @abc.abstractmethod
+    async def revoke(self, id: bytes, reason: str, at: int) -> Revocation:
+        """Record the revocation of id and return it; if id is revoked already, return
+        the original record unchanged. Raises NotFound for an unknown id."""
+
+    @abc.abstractmethod
+    async def revocations_since(self, seq: int) -> list[Revocation]:
+        """Every revocation with a seq greater than seq, in seq order."""
+
+    @abc.abstractmethod
+    async def last_seq(self) -> int:
+        """The seq of the latest revocation (0 if none)."""
+
+    @abc.abstractmethod
+    async def list_certs(self) -> list[CertRecord]:
+        """Every record, in enrollment order."""
+
+    @abc.abstractmethod
+    async def close(self) -> None:
+        """Release the backend's connections."""
+
+
+def open_store(url_or_path: str) -> CertStore:
+    """The backend for url_or_path: a plain path or sqlite:///path (SQLAlchemy style:
+    sqlite:////abs/path for an absolute path) opens SQLite, creating the file and the
+    schema if needed. Raises UserError (one line) when it cannot."""
+    text = str(url_or_path)
+    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
+    if scheme in ("postgresql", "postgres"):
+        raise UserError("the PostgreSQL certificate store is not available yet: use a "
+                        "SQLite path for db")
+    if scheme in ("ldap", "ldaps"):
+        raise UserError("the LDAP directory adapter is not available yet: use a SQLite "
+                        "path for db")
+    if scheme == "sqlite":
+        if not text.startswith("sqlite:///") or text == "sqlite:///":
+            raise UserError(f"bad SQLite URL {text!r}: write sqlite:///relative/path or "
+                            "sqlite:////absolute/path")
+        path = text[len("sqlite:///"):]
+    elif scheme:
+        raise UserError(f"unknown store URL scheme {scheme!r} in {text!r}: use a file "
+                        "path or sqlite:///path")
+    else:
+        path = text
+    from host_server.cs.sqlite_store import SqliteStore
+    return SqliteStore.open(path)
