@@ -5,7 +5,7 @@ answered "pong". The real server B (host_server/) replaces this in the server te
 import socket
 import threading
 
-from airshake import events as ev
+from airshake import codec, events as ev
 from airshake.crypto import load_backend
 from airshake.responder import Responder
 
@@ -49,7 +49,9 @@ class FixtureResponder:
 
     def _handle(self, data, addr):
         res = self.peers.get(addr)
-        if res is None or (data[0] >> 5 == 0 and res.state >= 3):
+        # a new (different) m1 from a peer starts a new handshake; a duplicate goes to
+        # the pending one, which answers with the identical m2
+        if res is None or (data[0] >> 5 == 0 and getattr(res, "_m1", None) != data):
             res = self.peers[addr] = Responder(self.config, self.now)
         try:
             res.receive(data, self.now)
@@ -57,7 +59,13 @@ class FixtureResponder:
             self.completed.append(("error", type(e).__name__))
         while (e := res.next_event()) is not None:
             if isinstance(e, ev.NeedCredential):
-                res.provide_credential(self.certs[e.id_a], self.now)
+                if e.id_a in self.certs:
+                    try:
+                        res.provide_credential(self.certs[e.id_a], self.now)
+                    except Exception as exc:  # a bad G_X: the core refuses, we record it
+                        self.completed.append(("error", type(exc).__name__))
+                else:
+                    res.reject_credential(codec.ERR_UNKNOWN_ID)
             elif isinstance(e, ev.HandshakeComplete):
                 self.completed.append(("ok", e.session.sid.hex()))
             elif isinstance(e, ev.DataReceived) and e.data == b"ping":
