@@ -1,0 +1,142 @@
+# host_server.b.credentials: what B answers to the core's NeedCredential(ID_A). Owns the
+# lookup pipeline after the core's timestamp/suite/replay checks, in this order:
+#   rate limits (per source IP, then per ID) -> negative cache -> revoked set ->
+#   MEM (fresh entry) -> CS (one shared request per ID; the fetched C_A is verified
+#   once, then cached).
+# Under a CS outage (unreachable, 5xx, timeout) a device whose certificate is in MEM,
+# even past its refresh time, is still served; any other gets TRY_LATER, which is never
+# negative-cached. check() is synchronous (no I/O); resolve() is the CS path, run by the
+# caller as its own task so a slow CS never blocks the UDP loop.
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Hashable
+from dataclasses import dataclass
+
+from airshake import codec
+from host_server.b import cs_client
+from host_server.b.cache import MemCache, NegativeCache, RevokedSet
+from host_server.b.config import ServerConfig
+from host_server.b.metrics import Metrics
+from host_server.b.ratelimit import RateLimiter
+from host_server.b.verify import Rejected, VerifiedCert, Verifier, fits_suite
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Either der (a verified C_A to provide) or code (+ retry_after) to reject with."""
+    der: bytes | None
+    code: int = 0
+    retry_after: int = 0
+    reason: str = ""            # metrics/log label of the outcome
+    cache: str = ""             # mem | stale | negative | cs | none
+    cs_ms: float | None = None
+
+
+@dataclass(frozen=True)
+class _Fetched:
+    cert: VerifiedCert | None
+    code: int
+    reason: str
+    cs_ms: float
+    status: str
+
+
+class Credentials:
+    def __init__(self, cfg: ServerConfig, verifier: Verifier, cs: cs_client.CSClient,
+                 metrics: Metrics) -> None:
+        self.cfg = cfg
+        self.verifier = verifier
+        self.cs = cs
+        self.metrics = metrics
+        self.mem = MemCache(cfg.cache_size, cfg.cache_ttl)
+        self.negative = NegativeCache(max(1024, cfg.cache_size), cfg.negative_ttl)
+        self.revoked = RevokedSet()
+        self.by_source = RateLimiter(cfg.rate_per_source)
+        self.by_id = RateLimiter(cfg.rate_per_id)
+        self._inflight: dict[bytes, asyncio.Task[_Fetched]] = {}
+
+    # -- synchronous part: no I/O ----------------------------------------------------
+    def check(self, id_a: bytes, suite: int, source: Hashable, now: float) -> Decision | None:
+        """The answer when it needs no CS request, else None (then call resolve())."""
+        if not self.by_source.take(source, now):
+            return Decision(None, codec.ERR_TRY_LATER,
+                            self.by_source.retry_after(source, now), "rate_source", "none")
+        if not self.by_id.take(id_a, now):
+            return Decision(None, codec.ERR_TRY_LATER,
+                            self.by_id.retry_after(id_a, now), "rate_id", "none")
+        code = self.negative.get(id_a, now)
+        if code is not None:
+            self.metrics.cache("negative", "hit")
+            return Decision(None, code, 0, "negative_cache", "negative")
+        self.metrics.cache("negative", "miss")
+        if id_a in self.revoked:
+            return Decision(None, codec.ERR_REVOKED, 0, "revoked", "none")
+        entry = self.mem.get(id_a, now)
+        if entry is not None and now < entry.fresh_until:
+            self.metrics.cache("mem", "hit")
+            return self._provide(entry.der, entry.key_type, suite, "mem")
+        self.metrics.cache("mem", "miss")
+        return None
+
+    def _provide(self, der: bytes, key_type: str, suite: int, cache: str,
+                 cs_ms: float | None = None) -> Decision:
+        if not fits_suite(key_type, suite):
+            return Decision(None, codec.ERR_REJECTED, 0, "key_type", cache, cs_ms)
+        return Decision(der, reason="ok", cache=cache, cs_ms=cs_ms)
+
+    # -- CS path -------------------------------------------------------------------
+    async def resolve(self, id_a: bytes, suite: int) -> Decision:
+        task = self._inflight.get(id_a)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._fetch(id_a))
+            self._inflight[id_a] = task
+            task.add_done_callback(lambda _t: self._inflight.pop(id_a, None))
+        f = await asyncio.shield(task)
+        now = time.time()
+        if f.cert is not None:
+            if id_a in self.revoked:          # revoked while the request was in flight
+                return Decision(None, codec.ERR_REVOKED, 0, "revoked", "cs", f.cs_ms)
+            return self._provide(f.cert.der, f.cert.key_type, suite, "cs", f.cs_ms)
+        if f.status == cs_client.ERROR:
+            stale = self.mem.get(id_a, now)
+            if stale is not None and id_a not in self.revoked:
+                self.metrics.cache("mem", "stale")
+                return self._provide(stale.der, stale.key_type, suite, "stale", f.cs_ms)
+            return Decision(None, codec.ERR_TRY_LATER, self.cfg.try_later_s, "cs_unavailable",
+                            "none", f.cs_ms)
+        return Decision(None, f.code, 0, f.reason, "cs", f.cs_ms)
+
+    async def _fetch(self, id_a: bytes) -> _Fetched:
+        start = time.perf_counter()
+        result = await self.cs.get_cert(id_a.hex())
+        elapsed = time.perf_counter() - start
+        cs_ms = round(elapsed * 1000, 2)
+        self.metrics.cs_latency.observe(elapsed)
+        self.metrics.cs_request(result.status)
+        now = time.time()
+        if result.status == cs_client.ABSENT:
+            self.mem.drop(id_a)
+            self.negative.put(id_a, codec.ERR_UNKNOWN_ID, now)
+            return _Fetched(None, codec.ERR_UNKNOWN_ID, "unknown_id", cs_ms, result.status)
+        if result.status == cs_client.REVOKED:
+            self.revoked.add(id_a, now)
+            self.mem.drop(id_a)
+            return _Fetched(None, codec.ERR_REVOKED, "revoked", cs_ms, result.status)
+        if result.status == cs_client.ERROR:
+            return _Fetched(None, codec.ERR_TRY_LATER, "cs_unavailable", cs_ms, result.status)
+        try:
+            cert = self.verifier.verify(result.der, id_a, now, self.revoked)
+        except Rejected as e:
+            self.mem.drop(id_a)
+            self.negative.put(id_a, e.code, now)
+            return _Fetched(None, e.code, e.reason, cs_ms, result.status)
+        self.mem.put(id_a, cert.der, cert.key_type, cert.not_after, now)
+        return _Fetched(cert, 0, "ok", cs_ms, result.status)
+
+    # -- revocations ---------------------------------------------------------------
+    def revoke(self, id_a: bytes, when: float) -> tuple[bool, bool]:
+        """Apply a revocation: (newly revoked, was cached)."""
+        new = self.revoked.add(id_a, when)
+        return new, self.mem.drop(id_a)

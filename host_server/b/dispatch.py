@@ -1,0 +1,402 @@
+# host_server.b.dispatch: routes every datagram B receives to the core's state machines.
+#   fragment / ack  -> the peer address's FragmentLink (PROTOCOL.md §3.6); a message
+#                      that reassembles is routed as if it had arrived whole
+#   m1              -> by SHA-256 of the m1 bytes: a duplicate from ANY address reaches
+#                      the same Responder (identical m2) or the error it was refused with;
+#                      a new m1 gets a new Responder (timestamp, suite and replay checks
+#                      in the core), then the credential pipeline; a CS lookup is a task
+#   m3              -> the handshakes whose m2 went to this address with this 5-bit hint,
+#                      trial-decrypted in turn
+#   record          -> the sessions with this SID, trial-decrypted in turn
+# Anything else, or anything that fails, is dropped silently and counted. Application
+# data goes to the sink; its reply returns encrypted in the session. Owns the timers.
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Coroutine
+from typing import Any
+
+from airshake import codec
+from airshake import events as ev
+from airshake import responder as rsp
+from airshake.errors import (AirshakeError, CertificateError, ReplayError, StaleTimestamp,
+                             UnsupportedSuite)
+from airshake.fragments import FragmentLink
+from host_server.b.credentials import Credentials, Decision
+from host_server.b.logs import EventLog
+from host_server.b.metrics import Metrics
+from host_server.b.sink import Sink
+from host_server.b.tables import (Addr, Conn, ErrorTable, Handshake, HandshakeTable,
+                                  SessionTable)
+
+DONE_LINGER = 64.0     # keep a completed handshake for A's m3 retransmissions
+ERROR_LINGER = 60.0    # re-send a refusal to a duplicate m1 this long
+SESSION_SWEEP = 60.0   # seconds between sweeps for sessions past their max_age
+_TYPE_NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record", 5: "fragment",
+               6: "fragment_ack", 7: "reserved"}
+
+
+class Dispatcher:
+    def __init__(self, rcfg: rsp.ResponderConfig, creds: Credentials, sink: Sink,
+                 metrics: Metrics, log: EventLog, send: Callable[[bytes, Addr], None], *,
+                 mtu: int = 1200, max_handshakes: int = 50000, max_sessions: int = 100000,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.rcfg = rcfg
+        self.creds = creds
+        self.sink = sink
+        self.metrics = metrics
+        self.log = log
+        self._sendto = send
+        self.mtu = mtu
+        self.clock = clock
+        self.handshakes = HandshakeTable(max_handshakes)
+        self.sessions = SessionTable(max_sessions)
+        self.errors = ErrorTable(max(1024, max_handshakes // 4), ERROR_LINGER)
+        self.links: OrderedDict[Addr, FragmentLink] = OrderedDict()
+        self.max_links = 10000
+        self.completed = 0
+        self._next_sweep = 0.0
+        # a ServerBackend keeps the ephemeral key loaded until told to forget it
+        self._forget: Callable[[], None] = getattr(rcfg.backend, "forget", lambda: None)
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- plumbing ---------------------------------------------------------------------
+    def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        task = asyncio.get_running_loop().create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+        return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            e = task.exception()    # a bug: log it as a JSON line, keep serving
+            self.log.error("internal_error", where="task", error=type(e).__name__,
+                           detail=str(e)[:200])
+
+    async def drain(self) -> None:
+        """Wait for lookups and sink calls in flight (graceful stop)."""
+        if self._tasks:
+            await asyncio.wait(list(self._tasks), timeout=5)
+
+    def _link(self, addr: Addr) -> FragmentLink:
+        link = self.links.get(addr)
+        if link is None:
+            link = self.links[addr] = FragmentLink(self.mtu)
+            if len(self.links) > self.max_links:
+                self.links.popitem(last=False)
+        else:
+            self.links.move_to_end(addr)
+        return link
+
+    def send(self, message: bytes, addr: Addr) -> None:
+        if len(message) <= self.mtu:
+            self._sendto(message, addr)
+            return
+        for frame in self._link(addr).outgoing(message):
+            self._sendto(frame, addr)
+
+    def _flush(self, hs: Handshake, addrs: list[Addr], now: float) -> list[bytes]:
+        out = hs.responder.datagrams_to_send(now)
+        for message in out:
+            for addr in addrs:
+                self.send(message, addr)
+        return out
+
+    def _outcome(self, hs: Handshake | None, outcome: str, reason: str, level: str = "info",
+                 **fields: Any) -> None:
+        self.metrics.handshake(outcome, reason)
+        if hs is not None:
+            fields = dict(id=hs.id_hex, suite=hs.suite, cache=hs.cache or "none",
+                          cs_ms=hs.cs_ms, ms=round((self.clock() - hs.started) * 1000, 2),
+                          **fields)
+        getattr(self.log, level)("handshake", outcome=outcome, reason=reason, **fields)
+
+    # -- entry point ------------------------------------------------------------------
+    def datagram(self, data: bytes, addr: Addr) -> None:
+        now = self.clock()
+        if not data:
+            self.metrics.datagram("empty", "dropped")
+            return
+        kind = data[0] >> 5
+        if kind == codec.TYPE_FRAGMENT or kind == codec.TYPE_FRAGMENT_ACK:
+            try:
+                message, back = self._link(addr).incoming(data, now)
+            except AirshakeError:
+                self.metrics.datagram(_TYPE_NAMES[kind], "dropped")
+                return
+            for frame in back:
+                self._sendto(frame, addr)
+            self.metrics.datagram(_TYPE_NAMES[kind], "ok")
+            if message is None:
+                return
+            data, kind = message, message[0] >> 5 if message else 7
+            if kind in (codec.TYPE_FRAGMENT, codec.TYPE_FRAGMENT_ACK):
+                self.metrics.datagram("fragment", "dropped")
+                return
+        if kind == codec.TYPE_M1:
+            self._on_m1(data, addr, now)
+        elif kind == codec.TYPE_M3:
+            self._on_m3(data, addr, now)
+        elif kind == codec.TYPE_RECORD:
+            self._on_record(data, addr, now)
+        else:
+            self.metrics.datagram(_TYPE_NAMES[kind], "dropped")
+
+    # -- m1 ---------------------------------------------------------------------------
+    def _on_m1(self, m1: bytes, addr: Addr, now: float) -> None:
+        key = hashlib.sha256(m1).digest()
+        hs = self.handshakes.get(key)
+        if hs is not None:
+            self._duplicate_m1(hs, m1, addr, now)
+            return
+        error = self.errors.get(key, now)
+        if error is not None:
+            self.metrics.datagram("m1", "duplicate")
+            self.send(error, addr)
+            return
+        res = rsp.Responder(self.rcfg, now)
+        try:
+            res.receive(m1, now)
+        except (StaleTimestamp, UnsupportedSuite) as e:
+            reason = "stale_time" if isinstance(e, StaleTimestamp) else "unsupported_suite"
+            self.metrics.datagram("m1", "refused")
+            for message in res.datagrams_to_send(now):
+                self.send(message, addr)
+            self._outcome(None, "refused", reason, "debug",
+                          id=m1[2:2 + self.rcfg.id_len].hex(), peer=_peer(addr))
+            return
+        except ReplayError:
+            self.metrics.datagram("m1", "replay")
+            self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
+            return
+        except AirshakeError:
+            self.metrics.datagram("m1", "dropped")
+            return
+        need = res.next_event()
+        assert isinstance(need, ev.NeedCredential)
+        self.metrics.datagram("m1", "ok")
+        hs = Handshake(key, res, [addr], now, need.id_a.hex(), need.suite)
+        for old in self.handshakes.add(hs):
+            if old.responder.state in (rsp.WAIT_CRED, rsp.WAIT_M3):   # not a finished one
+                self._outcome(old, "failed", "evicted", "warning")
+        self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
+        self.metrics.pending.set(len(self.handshakes))
+        decision = self.creds.check(need.id_a, need.suite, addr[0], now)
+        if decision is not None:
+            self._decide(hs, decision, now)
+        else:
+            self._spawn(self._lookup(hs, need.id_a, need.suite))
+
+    def _duplicate_m1(self, hs: Handshake, m1: bytes, addr: Addr, now: float) -> None:
+        self.metrics.datagram("m1", "duplicate")
+        if addr not in hs.addrs and len(hs.addrs) < 4:
+            hs.addrs.append(addr)
+            self.handshakes.index(hs, addr)
+        if hs.responder.state == rsp.WAIT_M3:
+            try:
+                hs.responder.receive(m1, now)       # queues the identical m2
+            except AirshakeError:
+                return
+            self._flush(hs, [addr], now)
+
+    async def _lookup(self, hs: Handshake, id_a: bytes, suite: int) -> None:
+        try:
+            decision = await self.creds.resolve(id_a, suite)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # a bug must not take B down: refuse this one, log it
+            self.log.error("lookup_error", id=hs.id_hex, error=type(e).__name__)
+            decision = Decision(None, codec.ERR_TRY_LATER, 30, "internal_error", "none")
+        if self.handshakes.live(hs) and hs.responder.state == rsp.WAIT_CRED:
+            self._decide(hs, decision, self.clock())
+
+    def _refuse(self, hs: Handshake, reason: str, now: float) -> None:
+        out = self._flush(hs, hs.addrs, now)
+        if out:
+            self.errors.put(hs.key, out[0], now)
+        self.handshakes.remove(hs)
+        self.metrics.pending.set(len(self.handshakes))
+        self._outcome(hs, "refused", reason)
+
+    def _decide(self, hs: Handshake, d: Decision, now: float) -> None:
+        res = hs.responder
+        hs.cache, hs.cs_ms = d.cache, d.cs_ms
+        if d.der is None:
+            if d.reason.startswith("rate_"):
+                self.metrics.handshake("refused", d.reason)
+                res.reject_credential(d.code, d.retry_after)
+                self._flush(hs, hs.addrs, now)
+                self.handshakes.remove(hs)
+                self.log.debug("handshake", outcome="refused", reason=d.reason, id=hs.id_hex)
+                return
+            res.reject_credential(d.code, d.retry_after)
+            self._refuse(hs, d.reason, now)
+            return
+        try:
+            res.provide_credential(d.der, now)
+        except CertificateError:
+            self._refuse(hs, "core_rejected", now)
+            return
+        except AirshakeError:            # a bad G_X or a 0-RTT tag that fails: garbage
+            self.handshakes.remove(hs)
+            self.metrics.pending.set(len(self.handshakes))
+            self._outcome(hs, "dropped", "bad_m1", "debug")
+            return
+        finally:
+            self._forget()
+        e = res.next_event()
+        while e is not None:
+            if isinstance(e, ev.EarlyData):
+                hs.early = self._spawn(self._store(res.id_a, hs.key[:4], 0, e.data, "early"))
+            e = res.next_event()
+        hs.hint = res.hint
+        for addr in hs.addrs:
+            self.handshakes.index(hs, addr)
+        self._flush(hs, hs.addrs, now)
+        self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
+
+    # -- m3 ---------------------------------------------------------------------------
+    def _on_m3(self, m3: bytes, addr: Addr, now: float) -> None:
+        for hs in self.handshakes.candidates(addr, m3[0] & 0x1F):
+            res = hs.responder
+            if res.state == rsp.DONE:
+                if m3 != hs.m3:
+                    continue
+                self.metrics.datagram("m3", "duplicate")
+                if not hs.confirming:
+                    res.receive(m3, now)       # queues the identical first record
+                    self._flush(hs, [addr], now)
+                return
+            if res.state != rsp.WAIT_M3:
+                continue
+            try:
+                res.receive(m3, now)
+            except AirshakeError:
+                continue
+            self.metrics.datagram("m3", "ok")
+            self._complete(hs, m3, addr, now)
+            return
+        self.metrics.datagram("m3", "dropped")
+
+    def _complete(self, hs: Handshake, m3: bytes, addr: Addr, now: float) -> None:
+        res = hs.responder
+        hs.m3, hs.confirming = m3, True
+        data = b""
+        done = None
+        e = res.next_event()
+        while e is not None:
+            if isinstance(e, ev.HandshakeComplete):
+                done = e
+            elif isinstance(e, ev.DataReceived):
+                data = e.data
+            e = res.next_event()
+        assert done is not None
+        conn = Conn(done.session, done.id_a, addr, now)
+        evicted = self.sessions.add(conn)
+        if evicted:
+            self.log.warning("sessions_evicted", count=evicted)
+        self.metrics.sessions.set(self.sessions.count)
+        self.completed += 1
+        self.handshakes.set_timer(hs, now + DONE_LINGER)
+        self._outcome(hs, "ok", "complete", early=done.early_accepted, data=len(data),
+                      peer=_peer(addr))
+        if data or hs.early is not None:
+            self._spawn(self._confirm(hs, conn, data))
+        else:
+            self._send_first(hs, conn, [])
+
+    async def _confirm(self, hs: Handshake, conn: Conn, data: bytes) -> None:
+        replies = []
+        if hs.early is not None:
+            reply = await hs.early
+            if reply:
+                replies.append(reply)
+        if data:
+            reply = await self._store(conn.id_a, conn.session.sid, 0, data, "m3")
+            if reply:
+                replies.append(reply)
+        self._send_first(hs, conn, replies)
+
+    def _send_first(self, hs: Handshake, conn: Conn, replies: list[bytes]) -> None:
+        res, now = hs.responder, self.clock()
+        for reply in replies:
+            res.send(reply)
+        hs.confirming = False
+        self._flush(hs, [conn.addr], now)
+
+    # -- records ------------------------------------------------------------------------
+    def _on_record(self, record: bytes, addr: Addr, now: float) -> None:
+        try:
+            _epoch, sid, _seq, _head, _body = codec.decode_record(record)
+        except AirshakeError:
+            self.metrics.datagram("record", "dropped")
+            return
+        for conn in self.sessions.get(sid):
+            session = conn.session
+            if now - session.created > session.max_age:
+                self.sessions.remove(conn)
+                self.metrics.sessions.set(self.sessions.count)
+                continue
+            try:
+                seq, data = session.open(record)
+            except ReplayError:
+                self.metrics.datagram("record", "replay")
+                return
+            except AirshakeError:
+                continue
+            conn.addr, conn.last = addr, now
+            conn.records += 1
+            self.sessions.touch(sid)
+            self.metrics.datagram("record", "ok")
+            if data:
+                self._spawn(self._deliver(conn, seq, data))
+            return
+        self.metrics.datagram("record", "dropped")
+
+    async def _deliver(self, conn: Conn, seq: int, data: bytes) -> None:
+        reply = await self._store(conn.id_a, conn.session.sid, seq, data, "record")
+        if reply and not conn.session.expired(self.clock()):
+            self.send(conn.session.seal(reply), conn.addr)
+
+    async def _store(self, id_a: bytes, sid: bytes, seq: int, data: bytes,
+                     kind: str) -> bytes | None:
+        try:
+            reply = await self.sink.on_record(id_a, sid, seq, data, kind)
+        except asyncio.CancelledError:
+            raise
+        except Exception as e:  # the application's problem must not end the session
+            self.metrics.record(kind, "error")
+            self.log.error("sink_error", id=id_a.hex(), kind=kind, seq=seq,
+                           error=type(e).__name__)
+            return None
+        self.metrics.record(kind, "ok")
+        self.log.debug("record", id=id_a.hex(), sid=sid.hex(), kind=kind, seq=seq,
+                       size=len(data))
+        return reply
+
+    # -- timers -----------------------------------------------------------------------
+    def tick(self) -> None:
+        now = self.clock()
+        for hs in self.handshakes.due(now):
+            res = hs.responder
+            if res.state in (rsp.WAIT_CRED, rsp.WAIT_M3):
+                reason = "no_m3" if res.state == rsp.WAIT_M3 else "no_credential"
+                res.handle_timer(now)
+                while res.next_event() is not None:
+                    pass
+                self._outcome(hs, "failed", reason)
+            self.handshakes.remove(hs)
+        self.errors.expire(now)
+        self.metrics.pending.set(len(self.handshakes))
+        if now >= self._next_sweep:
+            self._next_sweep = now + SESSION_SWEEP
+            if self.sessions.sweep(now):
+                self.metrics.sessions.set(self.sessions.count)
+
+
+def _peer(addr: Addr) -> str:
+    return "%s:%s" % (addr[0], addr[1])

@@ -1,0 +1,110 @@
+# host_server.b.sink: the application hook of server B and its default implementation.
+# A sink receives every piece of application data B authenticates: the data in m3
+# ("m3"), 0-RTT data in m1 ("early") and later session records ("record"), and may
+# return a reply that B sends back encrypted in the same session.
+# SqliteSink stores each one in SQLite (table records, unique per (id_a, sid, seq, kind)
+# so a duplicate is stored once); one writer task batches inserts into one transaction
+# in a worker thread, so the event loop never waits on the disk.
+# For "early" data no session exists yet: sid is the first 4 bytes of SHA-256(m1) and
+# seq is 0; m3 data has seq 0 too (kind tells them apart from records).
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from pathlib import Path
+from typing import Protocol
+
+from host_server.errors import UserError
+
+KINDS = ("m3", "early", "record")
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS records (
+    id_a TEXT NOT NULL, sid TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
+    data BLOB NOT NULL, received_at REAL NOT NULL,
+    UNIQUE(id_a, sid, seq, kind))
+"""
+_INSERT = ("INSERT OR IGNORE INTO records (id_a, sid, seq, kind, data, received_at) "
+           "VALUES (?, ?, ?, ?, ?, ?)")
+
+Row = tuple[str, str, int, str, bytes, float]
+
+
+class Sink(Protocol):
+    async def on_record(self, id_a: bytes, sid: bytes, seq: int, data: bytes,
+                        kind: str) -> bytes | None:
+        """Handle one piece of authenticated application data; the bytes returned (if
+        any) go back to the device, encrypted, in the same session."""
+        ...
+
+    async def close(self) -> None:
+        ...
+
+
+class SqliteSink:
+    def __init__(self, path: Path, reply: str = "none") -> None:
+        self.path = path
+        self.reply = reply
+        self.stored = 0
+        self.duplicates = 0
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            self._db.commit()
+        except sqlite3.Error as e:
+            raise UserError(f"database {path} cannot be used ({e}): give a writable SQLite "
+                            "file path with --db") from None
+        self._queue: list[tuple[Row, asyncio.Future[bool]]] = []
+        self._wake: asyncio.Event | None = None
+        self._writer: asyncio.Task[None] | None = None
+        self._closing = False
+
+    def _write(self, rows: list[Row]) -> list[bool]:
+        inserted = []
+        with self._db:
+            for row in rows:
+                inserted.append(self._db.execute(_INSERT, row).rowcount == 1)
+        return inserted
+
+    async def _write_loop(self) -> None:
+        assert self._wake is not None
+        while not self._closing:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._queue:
+                batch, self._queue = self._queue, []
+                try:
+                    results = await asyncio.to_thread(self._write, [r for r, _ in batch])
+                except Exception as e:  # noqa: BLE001 - every waiter must get an answer
+                    for _, fut in batch:
+                        if not fut.done():
+                            fut.set_exception(e)
+                    continue
+                for (_, fut), ok in zip(batch, results):
+                    if not fut.done():
+                        fut.set_result(ok)
+
+    async def on_record(self, id_a: bytes, sid: bytes, seq: int, data: bytes,
+                        kind: str) -> bytes | None:
+        if self._writer is None:
+            self._wake = asyncio.Event()
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        assert self._wake is not None
+        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
+        self._queue.append(((id_a.hex(), sid.hex(), seq, kind, bytes(data), time.time()), fut))
+        self._wake.set()
+        if await fut:
+            self.stored += 1
+        else:
+            self.duplicates += 1
+        return b"ack:%d" % seq if self.reply == "ack" else None
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._writer is not None and self._wake is not None:
+            self._wake.set()
+            await self._writer          # drains the queue, then returns
+        self._db.close()

@@ -1,0 +1,280 @@
+# tests/host/b_support.py: helpers for the server B tests: a PKI made with the real CLI,
+# `airshake server` as a subprocess (waits for its `ready` log line), device A as the
+# core's Initiator over a UDP socket, enrollment over the CS's HTTP API, and reading
+# B's Prometheus metrics and SQLite records.
+import base64
+import json
+import signal
+import socket
+import sqlite3
+import subprocess
+import time
+from dataclasses import dataclass, field
+
+import httpx
+
+from airshake import codec
+from airshake import events as ev
+from airshake.crypto import load_backend
+from airshake.initiator import Initiator
+from airshake.keys import DeviceKey
+from cs_support import AIRSHAKE, ROOT, free_port, run
+
+BACKEND = load_backend("pyca")
+
+
+def make_pki(tmp, name="airshake test CA"):
+    """`airshake ca init` + `ca issue-server` for suites 0 and 2; returns (ca_dir, key_dir)."""
+    ca_dir, key_dir = tmp / "ca", tmp / "server-keys"
+    for args in (("ca", "init", "--dir", ca_dir, "--alg", "ed25519", "--name", name),
+                 ("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 0, "--name", "b.test",
+                  "--out", key_dir),
+                 ("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 2, "--name", "b.test",
+                  "--out", key_dir)):
+        out = run(*args)
+        assert out.returncode == 0, out.stderr
+    return ca_dir, key_dir
+
+
+class BProcess:
+    """`airshake server` on a free loopback UDP port, with metrics on a free TCP port."""
+
+    def __init__(self, tmp, ca_dir, key_dir, cs_url, name="b", **flags):
+        self.metrics_port = free_port()
+        self.stderr_path = tmp / (name + ".stderr")
+        self.db = tmp / (name + ".db")
+        args = ["server", "--ca-cert", ca_dir / "ca.crt", "--key-dir", key_dir,
+                "--cs-url", cs_url, "--port", 0, "--metrics-port", self.metrics_port,
+                "--db", self.db, "--instance", name, "--rate-per-source", "1000:1000",
+                "--rate-per-id", "100:100"]
+        for k, v in flags.items():
+            args += ["--" + k.replace("_", "-"), v]
+        self._stderr = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen([AIRSHAKE, *map(str, args)], stdout=subprocess.DEVNULL,
+                                     stderr=self._stderr, cwd=ROOT)
+        self.port = self._wait_ready()
+
+    def _wait_ready(self, timeout=15.0):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            for line in self.log_lines():
+                if line.get("event") == "ready":
+                    return line["port"]
+            if self.proc.poll() is not None:
+                raise AssertionError("server B exited: " + self.stderr_path.read_text())
+            time.sleep(0.05)
+        self.stop()
+        raise AssertionError("server B never logged ready: " + self.stderr_path.read_text())
+
+    def log_lines(self):
+        out = []
+        for line in self.stderr_path.read_text().splitlines():
+            try:
+                out.append(json.loads(line))
+            except ValueError:
+                out.append({"event": "NOT JSON", "line": line})
+        return out
+
+    def metrics(self):
+        """{(name, frozenset of labels except instance): value} from /metrics."""
+        text = httpx.get("http://127.0.0.1:%d/metrics" % self.metrics_port, timeout=5).text
+        return parse_metrics(text)
+
+    def stop(self, sig=signal.SIGTERM, timeout=10.0):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()
+        return self.proc.returncode
+
+    def records(self):
+        with sqlite3.connect(str(self.db)) as db:
+            return db.execute("SELECT id_a, sid, seq, kind, data FROM records "
+                              "ORDER BY received_at").fetchall()
+
+
+def parse_metrics(text):
+    out = {}
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        name_labels, value = line.rsplit(" ", 1)
+        labels = frozenset()
+        name = name_labels
+        if "{" in name_labels:
+            name, rest = name_labels.split("{", 1)
+            pairs = [p.split("=", 1) for p in rest.rstrip("}").split('",') if p]
+            labels = frozenset((k, v.strip('"')) for k, v in pairs if k != "instance")
+        out[(name, labels)] = float(value)
+    return out
+
+
+def metric(metrics, name, **labels):
+    return metrics.get((name, frozenset(labels.items())), 0.0)
+
+
+# -- device A -----------------------------------------------------------------------
+
+class Device:
+    def __init__(self, suite=0, key=None):
+        self.key = key or DeviceKey.generate(BACKEND, suite)
+        self.id_hex = self.key.id_a.hex()
+        self.server = None        # a ServerRef after a handshake: C_B by reference
+
+    def enroll(self, cs_url, name=None):
+        r = httpx.post(cs_url + "/enroll", timeout=10, json={
+            "name": name or "dev-" + self.id_hex,
+            "public_key": base64.b64encode(self.key.spki).decode()})
+        assert r.status_code == 201, r.text
+        assert r.json()["id"] == self.id_hex
+        return self
+
+
+@dataclass
+class Result:
+    events: list = field(default_factory=list)
+    sent: list = field(default_factory=list)
+    received: list = field(default_factory=list)
+    initiator: object = None
+    sock: object = None
+
+    def of(self, kind):
+        return [e for e in self.events if isinstance(e, kind)]
+
+    @property
+    def confirmed(self):
+        return bool(self.of(ev.HandshakeConfirmed))
+
+    @property
+    def code(self):
+        rejected = self.of(ev.ServerRejected)
+        return rejected[-1].code if rejected else None
+
+    @property
+    def replies(self):
+        return [e.data for e in self.of(ev.DataReceived)]
+
+
+def handshake(port, device, anchor, data=b"", early=False, now=None, timeout=5.0,
+              records=(), wait_replies=0):
+    """Run A's side against B on 127.0.0.1:port until confirmed or failed; then send
+    records and wait for wait_replies data records."""
+    ini = Initiator(BACKEND, [device.key], anchor, server=device.server, rto=0.5,
+                    max_retries=4)
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.05)
+    res = Result(initiator=ini, sock=sock)
+    ini.connect(time.time() if now is None else now, data, early)
+    deadline = time.monotonic() + timeout
+    sent_records = False
+
+    def pump():
+        for d in ini.datagrams_to_send(time.time()):
+            res.sent.append(d)
+            sock.sendto(d, ("127.0.0.1", port))
+        try:
+            d, _ = sock.recvfrom(65535)
+        except socket.timeout:
+            ini.handle_timer(time.time())
+        else:
+            res.received.append(d)
+            try:
+                ini.receive(d, time.time())
+            except Exception as e:  # noqa: BLE001 - kept for the test to inspect
+                res.events.append(e)
+        while (e := ini.next_event()) is not None:
+            res.events.append(e)
+
+    while time.monotonic() < deadline:
+        pump()
+        if res.of(ev.HandshakeFailed):
+            break
+        if res.confirmed:
+            if not sent_records:
+                for r in records:
+                    ini.send(r)
+                sent_records = True
+            if len(res.replies) >= wait_replies:
+                break
+    for d in ini.datagrams_to_send(time.time()):
+        res.sent.append(d)
+        sock.sendto(d, ("127.0.0.1", port))
+    if ini.server is not None:
+        device.server = ini.server
+    return res
+
+
+def exchange(port, datagram, sock=None, wait=0.5):
+    """Send one raw datagram; the answers that arrive within wait seconds."""
+    own = sock is None
+    sock = sock or socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.settimeout(0.05)
+    sock.sendto(datagram, ("127.0.0.1", port))
+    out = []
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        try:
+            out.append(sock.recvfrom(65535)[0])
+        except socket.timeout:
+            if out:
+                break
+    if own:
+        sock.close()
+    return out
+
+
+def first_m1(device, anchor, now=None):
+    ini = Initiator(BACKEND, [device.key], anchor, server=device.server)
+    ini.connect(time.time() if now is None else now, b"")
+    return ini, ini.datagrams_to_send(time.time())[0]
+
+
+def error_code(datagram):
+    return codec.decode_error(datagram).code if datagram[0] >> 5 == codec.TYPE_ERROR else None
+
+
+def wait_for(pred, timeout=5.0, step=0.02):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    return pred()
+
+
+class CS:
+    """`airshake cs serve` on a given loopback port (so it can be restarted on it)."""
+
+    def __init__(self, tmp, ca_dir, port=None, name="cs"):
+        self.port = port or free_port()
+        self.url = "http://127.0.0.1:%d" % self.port
+        self.db = tmp / (name + ".db")
+        self._stderr = open(tmp / (name + ".stderr"), "a")
+        self.proc = subprocess.Popen(
+            [AIRSHAKE, "cs", "serve", "--db", str(self.db), "--ca-dir", str(ca_dir),
+             "--host", "127.0.0.1", "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=self._stderr, cwd=ROOT)
+        ok = wait_for(self._healthy, timeout=15)
+        assert ok, "cs serve did not become healthy"
+
+    def _healthy(self):
+        assert self.proc.poll() is None, "cs serve exited"
+        try:
+            return httpx.get(self.url + "/health", timeout=1).status_code == 200
+        except httpx.TransportError:
+            return False
+
+    def stop(self, sig=signal.SIGTERM):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        self._stderr.close()

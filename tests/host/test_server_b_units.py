@@ -1,0 +1,460 @@
+"""Server B's parts in one process, without sockets: the dispatcher driven by the core's
+Initiator through a fake certificate store (routing by m1 hash, hint and SID, fragments,
+timers, rate limits, shared lookups, stale cache under an outage), and the small pieces
+(verify against the X.509 fixtures, caches, token buckets, replay cache, config, sink)."""
+import argparse
+import asyncio
+import hashlib
+import os
+import time
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airshake import codec
+from airshake import events as ev
+from airshake.crypto import load_backend
+from airshake.fragments import FragmentLink
+from airshake.initiator import Initiator
+from airshake.keys import DeviceKey
+from airshake.responder import ReplayCache, ResponderConfig
+from host_server.b import config as bconfig
+from host_server.b import cs_client
+from host_server.b.cache import MemCache, NegativeCache
+from host_server.b.config import Rate, ServerConfig
+from host_server.b.backend import load_server_backend, pin_server_keys
+from host_server.b.credentials import Credentials
+from host_server.b.dispatch import Dispatcher
+from host_server.b.keyfiles import load_ca, load_server_keys
+from host_server.b.logs import EventLog
+from host_server.b.metrics import Metrics
+from host_server.b.ratelimit import RateLimiter
+from host_server.b.replay import HeapReplayCache
+from host_server.b.sink import SqliteSink
+from host_server.b.verify import Rejected, Verifier
+from host_server.ca import CA
+from host_server.errors import UserError
+
+BACKEND = load_backend("pyca")
+SERVER_BACKEND = load_server_backend()
+X509 = "tests/vectors/x509/"
+FIXTURE_NOW = 1767225600
+
+
+# -- an in-process B ---------------------------------------------------------------
+
+class FakeCS:
+    """The CS API B uses, in memory: certs by hex ID, a switch to take it down."""
+
+    def __init__(self):
+        self.certs, self.revoked, self.calls = {}, set(), 0
+        self.down = False
+        self.delay = 0.0
+
+    async def get_cert(self, id_hex):
+        self.calls += 1
+        await asyncio.sleep(self.delay)
+        if self.down:
+            return cs_client.CertResult(cs_client.ERROR, detail="ConnectError")
+        if id_hex in self.revoked:
+            return cs_client.CertResult(cs_client.REVOKED)
+        der = self.certs.get(id_hex)
+        return cs_client.CertResult(cs_client.OK, der=der) if der else \
+            cs_client.CertResult(cs_client.ABSENT)
+
+    async def close(self):
+        pass
+
+
+class MemorySink:
+    def __init__(self, reply=None):
+        self.rows, self.reply = [], reply
+
+    async def on_record(self, id_a, sid, seq, data, kind):
+        self.rows.append((id_a.hex(), sid.hex(), seq, kind, data))
+        return self.reply
+
+    async def close(self):
+        pass
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("unit-pki")
+    ca = CA.init(tmp / "ca", "ed25519", "unit CA")
+    for suite in (0, 2):
+        ca.issue_server(suite, "b.unit", tmp / "keys")
+    return ca, tmp
+
+
+class Harness:
+    def __init__(self, pki, mtu=1200, clock=None, **settings):
+        ca, tmp = pki
+        settings.setdefault("rate_per_source", Rate(1000, 1000))
+        settings.setdefault("rate_per_id", Rate(1000, 1000))
+        self.cfg = ServerConfig(ca_cert=tmp / "ca" / "ca.crt", key_dir=tmp / "keys",
+                                instance="unit", **settings)
+        self.ca = ca
+        self.anchor = ca.cert_der
+        keys = load_server_keys(SERVER_BACKEND, self.cfg)
+        pin_server_keys(SERVER_BACKEND, keys)
+        rcfg = ResponderConfig(SERVER_BACKEND, keys, id_len=8, window=self.cfg.window,
+                               replay=HeapReplayCache(1000))
+        self.cs = FakeCS()
+        self.metrics = Metrics("unit")
+        self.creds = Credentials(self.cfg, Verifier(load_ca(self.cfg.ca_cert), 8), self.cs,
+                                 self.metrics)
+        self.sink = MemorySink()
+        self.out = []                                      # (bytes, addr) sent by B
+        self.clock = clock or time.time
+        self.d = Dispatcher(rcfg, self.creds, self.sink, self.metrics,
+                            EventLog("unit", "warning"), lambda m, a: self.out.append((m, a)),
+                            mtu=mtu, clock=self.clock)
+
+    def device(self, suite=0, enroll=True):
+        key = DeviceKey.generate(BACKEND, suite)
+        if enroll:
+            from cryptography.hazmat.primitives.asymmetric import ec, x25519
+            pub = (x25519.X25519PublicKey.from_public_bytes(key.public) if suite == 0 else
+                   ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), key.public))
+            self.cs.certs[key.id_a.hex()] = self.ca.issue_device(pub, "dev")
+        return key
+
+    def take(self, addr):
+        got = [m for m, a in self.out if a == addr]
+        self.out = [(m, a) for m, a in self.out if a != addr]
+        return got
+
+    def metric(self, name, **labels):
+        value = self.metrics.registry.get_sample_value(name, dict(instance="unit", **labels))
+        return value or 0.0
+
+
+async def settle():
+    for _ in range(20):
+        await asyncio.sleep(0)
+
+
+async def run_device(h, key, addr, data=b"", server=None, early=False, link=None):
+    """One handshake through the dispatcher; returns the Initiator and its events."""
+    ini = Initiator(BACKEND, [key], h.anchor, server=server)
+    ini.connect(time.time(), data, early)
+    events = []
+    deadline = time.monotonic() + 3
+    while time.monotonic() < deadline:
+        await asyncio.sleep(0.002)
+        for m in ini.datagrams_to_send(time.time()):
+            for frame in (link.outgoing(m) if link else [m]):
+                h.d.datagram(frame, addr)
+        await settle()
+        for frame in h.take(addr):
+            msg = frame
+            if link:
+                msg, back = link.incoming(frame, time.time())
+                for b in back:
+                    h.d.datagram(b, addr)
+                if msg is None:
+                    continue
+            ini.receive(msg, time.time())
+        while (e := ini.next_event()) is not None:
+            events.append(e)
+        if any(isinstance(e, (ev.HandshakeConfirmed, ev.HandshakeFailed)) for e in events):
+            break
+    return ini, events
+
+
+def codes(events):
+    return [e.code for e in events if isinstance(e, ev.ServerRejected)]
+
+
+def confirmed(events):
+    return any(isinstance(e, ev.HandshakeConfirmed) for e in events)
+
+
+# -- dispatcher --------------------------------------------------------------------
+
+def test_many_pending_handshakes_from_one_address_share_hints(pki):
+    """40 handshakes from one gateway address: some must share a 5-bit hint, and every
+    m3 still finds its handshake by trial decryption."""
+    async def go():
+        h = Harness(pki)
+        addr = ("10.0.0.1", 1700)
+        inis = []
+        for _ in range(40):
+            ini = Initiator(BACKEND, [h.device()], h.anchor)
+            ini.connect(time.time(), b"x")
+            for m in ini.datagrams_to_send(time.time()):
+                h.d.datagram(m, addr)
+            inis.append(ini)
+        await settle()
+        m2s = h.take(addr)
+        assert len(m2s) == 40
+        hints = set()
+        for ini, m2 in zip(inis, m2s):   # B answers in order: lookups share no state
+            ini.receive(m2, time.time())
+            hints.add(m2[1] & 0x1F)
+        assert len(hints) < 40
+        for ini in reversed(inis):
+            for m in ini.datagrams_to_send(time.time()):
+                h.d.datagram(m, addr)
+        await settle()
+        assert len(h.take(addr)) == 40 and h.d.completed == 40
+        assert len(h.sink.rows) == 40
+    asyncio.run(go())
+
+
+def test_large_m2_is_fragmented_for_a_small_mtu(pki):
+    async def go():
+        h = Harness(pki, mtu=60)
+        addr = ("10.0.0.2", 1)
+        key = h.device()
+        link = FragmentLink(60)
+        _ini, events = await run_device(h, key, addr, b"by value", link=link)
+        assert confirmed(events)
+        # and a 0-RTT m1 longer than the MTU reassembles at B
+        h.out.clear()
+        ini2 = Initiator(BACKEND, [key], h.anchor, server=_ini.server)
+        ini2.connect(time.time() + 1, b"early data, quite a lot of it " * 3, early=True)
+        m1 = ini2.datagrams_to_send(time.time())[0]
+        assert len(m1) > 60
+        for frame in link.outgoing(m1):
+            h.d.datagram(frame, addr)
+        await settle()
+        assert [r for r in h.sink.rows if r[3] == "early"]
+    asyncio.run(go())
+
+
+def test_rate_limits_answer_try_later(pki):
+    async def go():
+        h = Harness(pki, rate_per_id=Rate(0.01, 2), rate_per_source=Rate(0.01, 3))
+        key = h.device()
+        results = [codes((await run_device(h, key, ("10.0.0.3", 1)))[1]) for _ in range(3)]
+        assert results[:2] == [[], []] and results[2] == [codec.ERR_TRY_LATER]
+        other = h.device()
+        assert codes((await run_device(h, other, ("10.0.0.3", 2)))[1]) == [codec.ERR_TRY_LATER]
+        assert h.metric("airshake_handshakes_total", outcome="refused", reason="rate_id") == 1
+        assert h.metric("airshake_handshakes_total", outcome="refused",
+                        reason="rate_source") == 1
+        assert h.cs.calls == 1
+    asyncio.run(go())
+
+
+def test_concurrent_lookups_for_one_id_share_one_cs_request(pki):
+    async def go():
+        h = Harness(pki)
+        h.cs.delay = 0.05
+        key = h.device()
+        results = await asyncio.gather(*[run_device(h, key, ("10.0.1.%d" % i, 1))
+                                         for i in range(5)])
+        assert all(confirmed(e) for _i, e in results)
+        assert h.cs.calls == 1
+    asyncio.run(go())
+
+
+def test_stale_cache_is_served_only_while_the_cs_is_down(pki):
+    async def go():
+        h = Harness(pki, cache_ttl=5)
+        key = h.device()
+        assert confirmed((await run_device(h, key, ("10.0.2.1", 1)))[1])
+        entry = h.creds.mem.get(key.id_a, time.time())
+        entry.fresh_until = time.time() - 1                 # due for a refresh
+        h.cs.down = True
+        assert confirmed((await run_device(h, key, ("10.0.2.1", 2)))[1])
+        assert h.metric("airshake_cache_total", cache="mem", result="stale") == 1
+        h.cs.down = False
+        h.cs.revoked.add(key.id_a.hex())                     # refreshed: now refused
+        assert codes((await run_device(h, key, ("10.0.2.1", 3)))[1]) == [codec.ERR_REVOKED]
+        h.cs.down = True
+        assert codes((await run_device(h, key, ("10.0.2.1", 4)))[1]) == [codec.ERR_REVOKED]
+    asyncio.run(go())
+
+
+def test_revocation_push_drops_the_cached_certificate(pki):
+    async def go():
+        h = Harness(pki)
+        key = h.device()
+        assert confirmed((await run_device(h, key, ("10.0.3.1", 1)))[1])
+        h.creds.revoke(key.id_a, time.time())
+        h.cs.down = True                  # even with the CS gone it is not served again
+        assert codes((await run_device(h, key, ("10.0.3.1", 2)))[1]) == [codec.ERR_REVOKED]
+    asyncio.run(go())
+
+
+def test_timers_expire_handshakes_without_m3(pki):
+    now = [time.time()]
+
+    async def go():
+        h = Harness(pki, clock=lambda: now[0], window=10)
+        ini = Initiator(BACKEND, [h.device()], h.anchor)
+        ini.connect(now[0], b"")
+        h.d.datagram(ini.datagrams_to_send(now[0])[0], ("10.0.4.1", 1))
+        await settle()
+        assert len(h.d.handshakes) == 1
+        now[0] += 21
+        h.d.tick()
+        assert len(h.d.handshakes) == 0
+        assert h.metric("airshake_handshakes_total", outcome="failed", reason="no_m3") == 1
+    asyncio.run(go())
+
+
+def test_records_reach_their_session_and_replays_are_refused(pki):
+    async def go():
+        h = Harness(pki)
+        h.sink.reply = b"pong"
+        addr = ("10.0.5.1", 9)
+        ini, events = await run_device(h, h.device(), addr, b"")
+        assert confirmed(events)
+        ini.send(b"ping")
+        rec = ini.datagrams_to_send(time.time())[0]
+        h.d.datagram(rec, ("10.0.5.2", 9))              # the device roamed
+        await settle()
+        (reply,) = h.take(("10.0.5.2", 9))
+        ini.receive(reply, time.time())
+        assert ini.next_event().data == b"pong"
+        h.d.datagram(rec, addr)
+        await settle()
+        assert h.take(addr) == [] and len([r for r in h.sink.rows if r[3] == "record"]) == 1
+        assert h.metric("airshake_datagrams_total", type="record", result="replay") == 1
+    asyncio.run(go())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=120))
+def test_garbage_is_dropped_without_an_answer(data):
+    h = _GARBAGE_HARNESS[0]
+    h.d.datagram(data, ("10.9.9.9", 1))
+    answers = h.take(("10.9.9.9", 1))
+    # only a well-formed m1 earns an answer (a STALE_TIME or UNSUPPORTED_SUITE error)
+    assert all(a[0] >> 5 == codec.TYPE_ERROR for a in answers)
+
+
+_GARBAGE_HARNESS = []
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _garbage_harness(pki):
+    _GARBAGE_HARNESS.append(Harness(pki))
+    yield
+    _GARBAGE_HARNESS.clear()
+
+
+# -- verify ------------------------------------------------------------------------
+
+def _fixture(name):
+    with open(X509 + name + ".der", "rb") as f:
+        return f.read()
+
+
+def _id_of(der):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    spki = x509.load_der_x509_certificate(der).public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(spki).digest()[:8]
+
+
+@pytest.fixture
+def verifier(tmp_path):
+    (tmp_path / "ca.der").write_bytes(_fixture("ca_ed25519"))
+    return Verifier(load_ca(tmp_path / "ca.der"), 8)
+
+
+def test_verify_accepts_a_good_certificate(verifier):
+    der = _fixture("server_x25519")
+    got = verifier.verify(der, _id_of(der), FIXTURE_NOW)
+    assert got.key_type == "x25519" and got.not_after == 2379933296
+
+
+@pytest.mark.parametrize("name,reason", [("expired", "expired"), ("other_server", "wrong_ca"),
+                                         ("tampered", "wrong_ca"),
+                                         ("critical_unknown", "malformed"),
+                                         ("truncated", "malformed")])
+def test_verify_refuses(verifier, name, reason):
+    der = _fixture(name)
+    id_a = _id_of(_fixture("server_x25519")) if name in ("truncated",) else _id_of(der)
+    with pytest.raises(Rejected) as e:
+        verifier.verify(der, id_a, FIXTURE_NOW)
+    assert e.value.reason == reason and e.value.code == codec.ERR_REJECTED
+
+
+def test_verify_refuses_a_key_that_does_not_hash_to_the_id(verifier):
+    with pytest.raises(Rejected) as e:
+        verifier.verify(_fixture("server_x25519"), bytes(8), FIXTURE_NOW)
+    assert e.value.reason == "id_mismatch"
+
+
+def test_verify_refuses_before_validity_and_revoked(verifier):
+    from host_server.b.cache import RevokedSet
+    der = _fixture("server_x25519")
+    with pytest.raises(Rejected, match="not_yet_valid"):
+        verifier.verify(der, _id_of(der), 1748736000 - 10)
+    revoked = RevokedSet()
+    revoked.add(_id_of(der), 0)
+    with pytest.raises(Rejected) as e:
+        verifier.verify(der, _id_of(der), FIXTURE_NOW, revoked)
+    assert e.value.code == codec.ERR_REVOKED
+
+
+# -- small parts -------------------------------------------------------------------
+
+def test_token_bucket_and_its_memory_bound():
+    rl = RateLimiter(Rate(2, 3), capacity=100)
+    assert [rl.take("a", 0.0) for _ in range(4)] == [True, True, True, False]
+    assert rl.retry_after("a", 0.0) == 1
+    assert rl.take("a", 0.5) and not rl.take("a", 0.5)
+    for i in range(1000):
+        rl.take(i, 1.0)
+    assert len(rl) == 100
+
+
+def test_caches_are_bounded_and_expire():
+    mem = MemCache(capacity=2, ttl=10)
+    for i in range(3):
+        mem.put(bytes([i]), b"der", "x25519", not_after=100, now=0)
+    assert mem.get(b"\x00", 1) is None and mem.get(b"\x02", 1).fresh_until == 10
+    assert mem.get(b"\x02", 100) is None                  # the certificate expired
+    neg = NegativeCache(capacity=2, ttl=5)
+    neg.put(b"a", 3, now=0)
+    assert neg.get(b"a", 4) == 3 and neg.get(b"a", 5) is None
+
+
+def test_heap_replay_cache_matches_the_core_and_stays_fast():
+    core, mine = ReplayCache(50), HeapReplayCache(50)
+    for t in range(400):
+        key = bytes([t % 70])
+        assert core.add(key, t + 30, t) == mine.add(key, t + 30, t), t
+    big = HeapReplayCache(100000)
+    start = time.perf_counter()
+    for i in range(200000):
+        big.add(i.to_bytes(4, "big"), 1e9 + i, 0)
+    assert time.perf_counter() - start < 5 and len(big) == 100000 and big.evicted == 100000
+
+
+def test_config_from_toml_and_flags(tmp_path):
+    (tmp_path / "b.toml").write_text(
+        '[server]\nca_cert = "ca.crt"\nkey_dir = "keys"\nwindow = 30\n'
+        'rate_per_source = {rate = 5, burst = 9}\nrate_per_id = 3\nreply = "ack"\n')
+    parser = argparse.ArgumentParser()
+    bconfig.add_flags(parser)
+    cfg = bconfig.from_sources(parser.parse_args(["--config", str(tmp_path / "b.toml"),
+                                                  "--window", "45"]))
+    assert cfg.ca_cert == tmp_path / "ca.crt" and cfg.key_dir == tmp_path / "keys"
+    assert cfg.window == 45 and cfg.reply == "ack"
+    assert cfg.rate_per_source == Rate(5, 9) and cfg.rate_per_id == Rate(3, 6)
+    with pytest.raises(UserError, match="cs_url"):
+        bconfig.from_sources(parser.parse_args(["--config", str(tmp_path / "b.toml"),
+                                                "--reply", "none", "--instance", "x",
+                                                "--cs-url", "ftp://x"]))
+
+
+def test_sqlite_sink_stores_a_duplicate_once(tmp_path):
+    async def go():
+        sink = SqliteSink(tmp_path / "r.db", reply="ack")
+        replies = await asyncio.gather(*[sink.on_record(b"\x01" * 8, b"\x02" * 4, 7, b"d",
+                                                        "record") for _ in range(3)])
+        await sink.close()
+        return sink, replies
+    sink, replies = asyncio.run(go())
+    assert replies == [b"ack:7"] * 3 and sink.stored == 1 and sink.duplicates == 2
+    assert os.path.getsize(tmp_path / "r.db") > 0
