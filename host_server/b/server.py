@@ -25,7 +25,7 @@ from host_server.b.dispatch import Dispatcher
 from host_server.b.keyfiles import load_ca, load_server_keys
 from host_server.b.logs import EventLog
 from host_server.b.metrics import Metrics
-from host_server.b.replay import HeapReplayCache
+from airshake.replay import ReplayCache
 from host_server.b.revocations import RevocationFollower
 from host_server.b.sink import Sink, SqliteSink
 from host_server.b.verify import Verifier
@@ -64,7 +64,7 @@ class Server:
         self.log = EventLog(cfg.instance, cfg.log_level)
         self.metrics = Metrics(cfg.instance)
         self.rcfg = ResponderConfig(self.backend, self.keys, id_len=cfg.id_len,
-                                    window=cfg.window, replay=HeapReplayCache(cfg.replay_size))
+                                    window=cfg.window, replay=ReplayCache(cfg.replay_size))
         self.rcfg.started = int(time.time())   # 0-RTT stamped before a restart is refused
         self.cs = CSClient(cfg.cs_url, cfg.cs_timeout)
         self.creds = Credentials(cfg, Verifier(self.ca, cfg.id_len), self.cs, self.metrics)

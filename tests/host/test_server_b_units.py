@@ -30,7 +30,6 @@ from host_server.b.keyfiles import load_ca, load_server_keys
 from host_server.b.logs import EventLog
 from host_server.b.metrics import Metrics
 from host_server.b.ratelimit import RateLimiter
-from host_server.b.replay import HeapReplayCache
 from host_server.b.sink import SqliteSink
 from host_server.b.verify import Rejected, Verifier
 from host_server.ca import CA
@@ -100,7 +99,7 @@ class Harness:
         keys = load_server_keys(SERVER_BACKEND, self.cfg)
         pin_server_keys(SERVER_BACKEND, keys)
         rcfg = ResponderConfig(SERVER_BACKEND, keys, id_len=8, window=self.cfg.window,
-                               replay=HeapReplayCache(1000))
+                               replay=ReplayCache(1000))
         self.cs = FakeCS()
         self.metrics = Metrics("unit")
         self.creds = Credentials(self.cfg, Verifier(load_ca(self.cfg.ca_cert), 8), self.cs,
@@ -417,18 +416,6 @@ def test_caches_are_bounded_and_expire():
     neg = NegativeCache(capacity=2, ttl=5)
     neg.put(b"a", 3, now=0)
     assert neg.get(b"a", 4) == 3 and neg.get(b"a", 5) is None
-
-
-def test_heap_replay_cache_matches_the_core_and_stays_fast():
-    core, mine = ReplayCache(50), HeapReplayCache(50)
-    for t in range(400):
-        key = bytes([t % 70])
-        assert core.add(key, t + 30, t) == mine.add(key, t + 30, t), t
-    big = HeapReplayCache(100000)
-    start = time.perf_counter()
-    for i in range(200000):
-        big.add(i.to_bytes(4, "big"), 1e9 + i, 0)
-    assert time.perf_counter() - start < 5 and len(big) == 100000 and big.evicted == 100000
 
 
 def test_config_from_toml_and_flags(tmp_path):

@@ -240,3 +240,16 @@ def test_garbage_before_authentication_queues_no_reply():
     raises_(StaleTimestamp, res.receive, b"\x08\x01" + bytes(44), now())
     out = res.datagrams_to_send(now())
     assert len(out) == 1 and len(out[0]) == 7
+
+
+def test_later_version_gets_unsupported_version_and_duplicates_the_same_error():
+    backend = backends()[0]
+    cfg = config(backend, (0,))
+    m1 = b"\x10\x01" + bytes(44)                 # version 2
+    res = Responder(cfg, now())
+    e = _typed(res.receive, m1, now())
+    assert e is not None and e.code == codec.ERR_UNSUPPORTED_VERSION
+    (err,) = res.datagrams_to_send(now())
+    assert codec.decode_error(err).ref == backend.sha256(m1)[:2]
+    res.receive(m1, now())                       # the retransmission: identical answer
+    assert res.datagrams_to_send(now()) == [err]

@@ -12,8 +12,10 @@ from airshake.session import Session, ROLE_RESPONDER
 from airshake.consttime import equal
 from airshake.endpoint import Endpoint
 from airshake.errors import (CertificateError, ReplayError, StaleTimestamp,
-                             UnexpectedMessage, UnsupportedSuite, UsageError)
+                             UnexpectedMessage, UnsupportedSuite, UnsupportedVersion,
+                             UsageError)
 from airshake.initiator import PREFERENCE
+from airshake.replay import ReplayCache
 
 START = 0
 WAIT_CRED = 1
@@ -21,28 +23,6 @@ WAIT_M3 = 2
 DONE = 3
 FAILED = 4
 EXPIRED = 5
-
-
-class ReplayCache:
-    """Remembers m1 hashes until they expire; add() is True only the first time.
-    Bounded: when full, the entry closest to expiry is evicted (so an eviction can
-    only shorten protection for the oldest m1s; PROTOCOL.md §8.5)."""
-
-    def __init__(self, capacity=100000):
-        self.capacity = capacity
-        self._seen = {}
-
-    def add(self, key, expires, now):
-        seen = self._seen
-        if key in seen and seen[key] > now:
-            return False
-        if len(seen) >= self.capacity:
-            for k in [k for k, t in seen.items() if t <= now]:
-                del seen[k]
-            if len(seen) >= self.capacity:
-                del seen[min(seen, key=seen.get)]
-        seen[key] = expires
-        return True
 
 
 class ResponderConfig:
@@ -75,6 +55,8 @@ class Responder(Endpoint):
         self.id_a = None
         self.hint = None
         self.session = None
+        self._m1 = None
+        self._refusal = None
         Endpoint.__init__(self)
         self._deadline = now + 2 * config.window
 
@@ -88,12 +70,15 @@ class Responder(Endpoint):
                 raise UnexpectedMessage("a second, different m1")
             if self.state == WAIT_M3:
                 self._out.append(self._m2)     # retransmitted m1: the identical m2
+            elif self.state == FAILED and self._refusal is not None:
+                self._out.append(self._refusal)  # ... or the identical error
         elif kind == codec.TYPE_M3:
             if self.state == WAIT_M3:
                 return self._on_m3(datagram, now)
             if self.state == DONE and datagram == self._m3:
-                self._out.append(self._ack)    # retransmitted m3: the identical record
-                return
+                if self._ack is not None:      # retransmitted m3: the identical record
+                    self._out.append(self._ack)
+                return                         # else the first record is on its way
             raise UnexpectedMessage("m3 when not waiting for it")
         elif kind == codec.TYPE_RECORD and self.state == DONE:
             seq, data = self.session.open(datagram)
@@ -145,27 +130,46 @@ class Responder(Endpoint):
             self._events.append(ev.HandshakeFailed("handshake expired"))
 
     # -- m1 (PROTOCOL.md §3.1, checks of §7.2) -----------------------------------------------
-    def _error(self, code, body=b""):
-        self._out.append(codec.encode_error(code, self._th1[:codec.REF_LEN], body))
+    def _error(self, code, body=b"", ref=None):
+        self._refusal = codec.encode_error(code, ref or self._th1[:codec.REF_LEN], body)
+        self._out.append(self._refusal)
+
+    def _refuse(self, datagram, exc, code=None, body=b"", ref=None):
+        """End this handshake at m1; identical retransmissions get the same answer."""
+        self._m1 = bytes(datagram)
+        self.state = FAILED
+        self._deadline = None
+        if code is not None:
+            self._error(code, body, ref)
+        raise exc
 
     def _on_m1(self, datagram, now):
         cfg, backend = self.config, self.backend
-        m = codec.decode_m1(datagram, cfg.id_len)
+        try:
+            m = codec.decode_m1(datagram, cfg.id_len)
+        except UnsupportedVersion as e:
+            if (datagram[0] >> 3) & 3 < codec.VERSION:
+                raise                          # version 0 is reserved: garbage, no reply
+            # a later version's layout is unknown: the reference is H(m1) (§6)
+            self._refuse(datagram, e, codec.ERR_UNSUPPORTED_VERSION, bytes((codec.VERSION,)),
+                         backend.sha256(datagram)[:codec.REF_LEN])
         self._th1 = transcript.th1(backend, datagram[:codec.m1_prefix_len(cfg.id_len)])
         if abs(m.timestamp - now) > cfg.window:
-            self._error(codec.ERR_STALE_TIME, struct.pack(">I", int(now)))
-            raise StaleTimestamp("m1 timestamp %d is outside the window" % m.timestamp)
+            self._refuse(datagram, StaleTimestamp("m1 timestamp %d is outside the window"
+                                                  % m.timestamp),
+                         codec.ERR_STALE_TIME, struct.pack(">I", int(now)))
         selected = None
         for s in PREFERENCE:
             if s in cfg.keys and m.offered & (1 << s):
                 selected = s
                 break
         if selected != m.suite:
-            self._error(codec.ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)))
-            raise UnsupportedSuite("m1 chose suite %d, B selects %s" % (m.suite, selected))
+            self._refuse(datagram, UnsupportedSuite("m1 chose suite %d, B selects %s"
+                                                    % (m.suite, selected)),
+                         codec.ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)))
         m1_hash = backend.sha256(datagram) if m.early else self._th1
         if not cfg.replay.add(m1_hash, now + 2 * cfg.window, now):
-            raise ReplayError("m1 seen before")
+            self._refuse(datagram, ReplayError("m1 seen before"))
         self._m1 = bytes(datagram)
         self._m1_hash = m1_hash
         self._req = m
