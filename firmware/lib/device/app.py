@@ -1,0 +1,390 @@
+# device.app: owns the device's application loop: one wake cycle of device A, and
+# main(), which runs cycles and sleeps between them (deep sleep on an ESP32; on the unix
+# port, --cycles N --interval S, every cycle re-reading every file like a wake-up).
+#
+# One wake: board, config and state from flash -> key (none: tell the user to
+# provision, stop) -> reading -> radio -> either ONE record on the saved session and
+# B's reply, or (no session, expired, corrupt, or too many unanswered records) a full
+# handshake with the core's Initiator carrying the reading in m3 (or as 0-RTT data in
+# m1 with early_data and a cached C_B) -> session, clock and C_B saved -> sleep.
+# Every exception in a cycle is caught here: one log line, and the device still sleeps.
+#
+# Log lines (what `airshake device monitor` shows), one per step, never a secret:
+#   airshake: <step> [key=value ...]
+# steps: boot, wake, session, handshake, send, recv, clock, cached, complete, confirmed,
+# reply, record, noreply, rejected, failed, acks, drop, wait, radio, error, sleep, stop
+# (firmware/README.md shows a sample).
+import gc
+import sys
+import time
+
+import asyncio
+from device import files, keystore, entropy, session_store, sensor
+from device import config as config_mod
+from device.clock import Clock
+
+_RECORD_PRIMS = ("sha256", "hmac_sha256", "aes_ccm")
+_KIND = ("m1", "m2", "m3", "error", "record", "fragment", "ack", "?")
+_CONFIRMED = 3   # airshake.initiator.CONFIRMED
+_FAILED = 4      # airshake.initiator.FAILED
+_ERR_TRY_LATER = 5
+_REJECT = {1: "stale_time", 2: "unsupported_suite", 3: "unknown_id", 4: "revoked",
+           5: "try_later", 6: "unsupported_version", 7: "rejected"}
+
+
+def log(step, *parts):
+    print("airshake:", step, *parts)
+
+
+def _radio_log(text):
+    log("radio", text)
+
+
+def _kind(message):
+    return _KIND[message[0] >> 5] if message else "?"
+
+
+def load_board():
+    """board.py from the current directory, re-read on every wake."""
+    sys.modules.pop("board", None)
+    import board
+    return board
+
+
+def _backend(prims):
+    from airshake.crypto import load_backend
+    return load_backend("pure", prims)
+
+
+class Cycle:
+    """Everything one wake needs; run() never raises."""
+
+    def __init__(self):
+        self.cpu_us = 0
+        self.selftest_ms = 0
+
+    def _measure(self, t0):
+        # CPU time spent inside the core (handshake and record crypto), not in I/O waits
+        self.cpu_us += time.ticks_diff(time.ticks_us(), t0)
+
+    async def run(self):
+        """One wake. Returns the seconds to sleep, or None to stop (no key)."""
+        board = load_board()
+        if not keystore.exists():
+            log("stop", "no device key: run `airshake device provision`")
+            return None
+        cfg = config_mod.load()
+        state = files.read_json(files.STATE) or {}
+        state["wakes"] = state.get("wakes", 0) + 1
+        clock = Clock(state)
+        self.board, self.cfg, self.state, self.clock = board, cfg, state, clock
+        from radios import radio_kind
+        log("wake", "n=%d" % state["wakes"], "board=%s" % board.NAME,
+            "radio=%s" % radio_kind(board, cfg), "t=%d" % clock.now())
+        if cfg.get("_defaults"):
+            log("error", "%s missing or corrupt: using defaults" % files.CONFIG)
+        try:
+            await self._work()
+        except Exception as e:       # the device must sleep whatever happened
+            log("error", "%s: %s" % (type(e).__name__, e))
+        try:
+            clock.commit()
+            files.write_json(files.STATE, state)
+        except Exception as e:
+            log("error", "state not saved: %s" % e)
+        entropy.forget()
+        return cfg.get("interval_s", 60)
+
+    async def _work(self):
+        cfg, state, clock = self.cfg, self.state, self.clock
+        if state.get("not_before", 0) > clock.now():
+            log("wait", "B asked to retry after t=%d" % state["not_before"])
+            return
+        suite = keystore.suite()
+        binding = keystore.binding()
+        reading = sensor.read(state)
+        from radios import open_radio
+        radio = open_radio(self.board, cfg, _radio_log if cfg.get("radio_log") else None)
+        from device.link import Link
+        try:
+            await radio.open()
+            link = Link(radio)          # after open(): a driver may settle its MTU there
+            backend = _backend(_RECORD_PRIMS)
+            session = session_store.load(backend, binding)
+            if session is None:
+                log("session", "none")
+            elif session.expired(clock.now()):
+                log("session", "expired", "sent=%d" % session.send_seq,
+                    "age=%d" % (clock.now() - session.created))
+                session_store.clear()
+                session = None
+            if session is not None:
+                if await self._uplink(link, session, reading, binding):
+                    state["misses"] = 0
+                    return
+                state["misses"] = state.get("misses", 0) + 1
+                if state["misses"] < cfg.get("max_missed", 2):
+                    return
+                log("session", "dropped", "misses=%d" % state["misses"])
+                session_store.clear()
+            session = None
+            gc.collect()
+            await self._handshake(link, suite, reading, binding)
+        finally:
+            await radio.close()
+
+    # -- one record on the saved session ------------------------------------------------
+    async def _uplink(self, link, session, reading, binding):
+        from airshake.errors import AirshakeError
+        t0 = time.ticks_us()
+        record = session.seal(reading)
+        self._measure(t0)
+        session_store.save(session, binding)      # before it leaves: never reuse a nonce
+        log("record", "seq=%d" % (session.send_seq - 1), "%dB" % len(record))
+        await link.send_message(record)
+        timeout = self.cfg.get("reply_timeout_s", 5.0)
+        start = time.ticks_ms()
+        while True:
+            left = timeout - time.ticks_diff(time.ticks_ms(), start) / 1000
+            message = await link.recv_message(left) if left > 0 else None
+            if message is None:
+                log("noreply", "after=%.1fs" % timeout)
+                return False
+            try:
+                t0 = time.ticks_us()
+                seq, data = session.open(message)
+                self._measure(t0)
+            except AirshakeError as e:
+                log("drop", _kind(message), type(e).__name__)
+                continue
+            session_store.save(session, binding)
+            log("reply", "seq=%d" % seq, "%dB" % len(data), "cpu_ms=%.1f" % (self.cpu_us / 1000))
+            return True
+
+    # -- full handshake -------------------------------------------------------------------
+    async def _handshake(self, link, suite, reading, binding):
+        from airshake.crypto import primitives_for, SUITE_PRIMITIVES
+        from airshake.initiator import Initiator
+        from airshake.keys import ServerRef
+        cfg, clock, state = self.cfg, self.clock, self.state
+        anchor = files.read(files.ANCHOR)
+        if anchor is None:
+            raise OSError("no trust anchor %s: run `airshake device provision`" % files.ANCHOR)
+        cached = files.read(files.SERVER)
+        # by reference, the anchor's signature algorithm is never needed: skip its KAT
+        prims = primitives_for((suite,))
+        if cached is not None:
+            prims = tuple(p for p in SUITE_PRIMITIVES[suite]
+                          if p not in ("ed25519", "ecdsa_p256")) + (("p256",) if suite == 2 else ())
+        t0 = time.ticks_us()
+        backend = _backend(prims)
+        self.selftest_ms = time.ticks_diff(time.ticks_us(), t0) // 1000
+        entropy.seed_entropy()
+        backend.random = entropy.random        # every ephemeral mixes in the seed
+        key = keystore.load_device_key(backend, cfg.get("id_len", 8))
+        ref = None
+        if cached is not None:
+            try:
+                ref = ServerRef(backend, suite, cached)
+            except Exception:
+                log("cached", "C_B unreadable, dropped")
+                files.remove(files.SERVER)
+        subject = cfg.get("server_subject")
+        ini = Initiator(backend, [key], anchor, server=ref, id_len=cfg.get("id_len", 8),
+                        rto=cfg.get("rto_s", 3.0), max_retries=cfg.get("retries", 4),
+                        server_subject=bytes.fromhex(subject) if subject else None,
+                        clock_trusted=clock.trusted(),
+                        max_records=cfg.get("max_records", 100),
+                        max_age=cfg.get("max_age_s", 86400))
+        ini.clock_offset = clock.offset
+        early = bool(cfg.get("early_data")) and ref is not None
+        log("handshake", "id=%s" % key.id_a.hex(), "c_b=%s" % ("ref" if ref else "value"),
+            "early=%d" % early, "clock=%s" % ("ok" if clock.trusted() else "unsure"))
+        key = None
+        gc.collect()
+        t0 = time.ticks_us()
+        ini.connect(clock.raw(), reading, early)
+        self._measure(t0)
+        self.reply = None
+        self.session = None
+        self.clock_set = False
+        self.bad_m2 = 0
+        rto = cfg.get("rto_s", 3.0)
+        hold = None
+        ack_rounds = 0
+        waited = False
+        started = time.ticks_ms()
+        while True:
+            now = clock.raw()
+            self._events(ini, ref, binding)
+            for d in ini.datagrams_to_send(now):
+                log("send", _kind(d), "%dB" % len(d))
+                await link.send_message(d)
+            if ini.state == _FAILED:
+                break
+            if ini.state == _CONFIRMED:
+                if self.reply is not None or waited:
+                    break
+                waited = True           # B confirmed with an empty record: await its reply
+                message = await link.recv_message(cfg.get("reply_timeout_s", 5.0))
+                if message is not None:
+                    self._receive(ini, message)
+                continue
+            deadline = ini.timer()
+            if deadline is None:
+                break
+            if hold is not None and hold > deadline:
+                deadline = hold
+            wait = deadline - now
+            if wait <= 0:
+                if link.partial() and ack_rounds < cfg.get("retries", 4):
+                    ack_rounds += 1
+                    log("acks", "n=%d" % await link.send_acks())
+                    hold = now + rto
+                    continue
+                hold = None
+                t0 = time.ticks_us()
+                ini.handle_timer(now)
+                self._measure(t0)
+                continue
+            message = await link.recv_message(wait)
+            if message is not None:
+                hold = None
+                self._receive(ini, message)
+        if self.session is not None:
+            log("confirmed", "cpu_ms=%.1f" % (self.cpu_us / 1000),
+                "selftest_ms=%d" % self.selftest_ms,
+                "wall_ms=%d" % time.ticks_diff(time.ticks_ms(), started),
+                "frames_out=%d" % link.sent_frames, "bytes_out=%d" % link.sent_bytes)
+            state["misses"] = 0
+            state["handshakes"] = state.get("handshakes", 0) + 1
+            state.pop("not_before", None)
+        elif ref is not None and self.bad_m2:
+            # B's certificate changed (new key): m2 by reference cannot verify against the
+            # cached C_B and B has no way to say so. Forget it: next time C_B comes by value.
+            files.remove(files.SERVER)
+            log("cached", "C_B dropped: m2 did not verify against it")
+
+    def _receive(self, ini, message):
+        from airshake.errors import AirshakeError, AuthenticationFailed
+        log("recv", _kind(message), "%dB" % len(message))
+        t0 = time.ticks_us()
+        try:
+            ini.receive(message, self.clock.raw())
+        except AuthenticationFailed as e:
+            self.bad_m2 += 1 if message[0] >> 5 == 1 else 0
+            log("drop", _kind(message), type(e).__name__)
+        except AirshakeError as e:
+            log("drop", _kind(message), type(e).__name__)
+        self._measure(t0)
+
+    def _events(self, ini, ref, binding):
+        from airshake import events as ev
+        clock, state = self.clock, self.state
+        while True:
+            e = ini.next_event()
+            if e is None:
+                return
+            if isinstance(e, ev.ClockSet):
+                clock.adopt(ini.clock_offset)
+                self.clock_set = True
+                log("clock", "set", "offset=%d" % clock.offset)
+            elif isinstance(e, ev.ServerRejected):
+                log("rejected", "code=%d" % e.code,
+                    _REJECT.get(e.code, "?"), "retry_after=%s" % e.retry_after)
+                if e.code == _ERR_TRY_LATER and e.retry_after:
+                    state["not_before"] = int(clock.now()) + e.retry_after
+            elif isinstance(e, ev.HandshakeComplete):
+                if not self.clock_set:
+                    clock.adopt(ini.clock_offset)   # m2 without TIME: A was within B's slack
+                server = ini.server
+                if server is not None and (ref is None or server.der != ref.der):
+                    files.write(files.SERVER, server.der)
+                    log("cached", "C_B %dB" % len(server.der))
+                log("complete", "sid=%s" % e.session.sid.hex(),
+                    "early=%s" % ("accepted" if e.early_accepted else "no"))
+            elif isinstance(e, ev.HandshakeConfirmed):
+                self.session = e.session
+                session_store.save(e.session, binding)
+            elif isinstance(e, ev.DataReceived):
+                self.reply = e.data
+                if self.session is not None:
+                    session_store.save(self.session, binding)
+                log("reply", "seq=%d" % e.seq, "%dB" % len(e.data))
+            elif isinstance(e, ev.HandshakeFailed):
+                log("failed", e.reason)
+
+
+def _arg(argv, name, default):
+    if name in argv:
+        i = argv.index(name)
+        if i + 1 < len(argv):
+            return argv[i + 1]
+    return default
+
+
+def _reset_between_cycles():
+    # the unix port runs several wakes in one process: forget what RAM would lose
+    try:
+        from airshake import crypto
+        crypto._loaded.clear()
+    except (ImportError, AttributeError):
+        pass
+    entropy.forget()
+    gc.collect()
+
+
+def main(argv=None):
+    """Run wake cycles. On a board with DEEP_SLEEP the first cycle ends in deep sleep
+    (the next wake starts over from boot.py). Otherwise: --cycles N (default 1) and
+    --interval S (default: the config's interval_s) between them."""
+    argv = sys.argv if argv is None else argv
+    cycles = int(_arg(argv, "--cycles", "1"))
+    interval = _arg(argv, "--interval", None)
+    board = None
+    try:
+        board = load_board()
+    except Exception as e:
+        log("error", "board.py: %s" % e)
+    deep = bool(getattr(board, "DEEP_SLEEP", False))
+    if deep:
+        _boot_window()
+    n = 0
+    while True:
+        n += 1
+        try:
+            sleep_s = asyncio.run(Cycle().run())
+        except Exception as e:       # a cycle that could not even start
+            log("error", "%s: %s" % (type(e).__name__, e))
+            sleep_s = 60
+        if sleep_s is None:
+            return
+        try:
+            cfg = config_mod.load()
+            deep = bool(cfg.get("deep_sleep", getattr(load_board(), "DEEP_SLEEP", False)))
+        except Exception:
+            pass
+        if deep:
+            log("sleep", "deep %ds" % sleep_s)
+            import machine
+            machine.deepsleep(int(sleep_s * 1000))
+        if n >= cycles:
+            return
+        if interval is not None:
+            sleep_s = float(interval)
+        log("sleep", "%ss" % sleep_s)
+        _reset_between_cycles()
+        time.sleep(sleep_s)
+
+
+def _boot_window():
+    # after a power-on or reset (not a deep-sleep wake), leave the host tools a moment to
+    # interrupt (mpremote sends Ctrl-C) before the device goes to deep sleep
+    try:
+        import machine
+        if machine.reset_cause() == machine.DEEPSLEEP_RESET:
+            return
+    except (ImportError, AttributeError):
+        return
+    log("boot", "Ctrl-C within 3 s to stay awake")
+    time.sleep(3)

@@ -1,0 +1,77 @@
+# device.files: owns the device's data directory `airshake/` (paths relative to the
+# current directory; on an ESP32 that is /) and the only ways firmware writes to it:
+# atomic replace (write a temp file, then rename) and tolerant reads (a missing or
+# unreadable file reads as None, never an exception).
+import os
+
+DATA = "airshake"
+KEY = DATA + "/key.bin"          # suite byte + 32-byte private scalar (never leaves)
+SEED = DATA + "/seed.bin"        # persisted entropy seed (never leaves)
+CONFIG = DATA + "/config.json"   # settings (see device.config)
+ANCHOR = DATA + "/anchor.der"    # the CA certificate C_B must chain to
+SERVER = DATA + "/server.der"    # optional cached C_B (verified once, then re-parsed)
+SESSION = DATA + "/session.bin"  # device.session_store format
+STATE = DATA + "/state.json"     # wake counter, clock offset, misses (device.app)
+WIFI = DATA + "/wifi.json"       # optional {"ssid", "password"} for the udp radio
+
+
+def ensure_dir():
+    try:
+        os.mkdir(DATA)
+    except OSError:
+        pass
+
+
+def read(path):
+    try:
+        with open(path, "rb") as f:
+            return f.read()
+    except OSError:
+        return None
+
+
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        pass
+
+
+def write(path, data):
+    """Replace path with data atomically: a crash leaves the old or the new file."""
+    ensure_dir()
+    tmp = path + ".tmp"
+    with open(tmp, "wb") as f:
+        f.write(data)
+    try:
+        os.rename(tmp, path)
+    except OSError:
+        # a filesystem whose rename does not replace (FAT): not atomic, but still whole
+        remove(path)
+        os.rename(tmp, path)
+
+
+def read_json(path):
+    """The dict in path, or None if missing or not a JSON object."""
+    import json
+    data = read(path)
+    if data is None:
+        return None
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def write_json(path, value):
+    import json
+    write(path, json.dumps(value).encode())
