@@ -49,8 +49,15 @@ class HalfProvidedCcmBackend(PureBackend):
 
 
 def _contract_methods():
+    """The primitives of the contract (use_random is the one shared, non-primitive hook)."""
     return [n for n in dir(Backend)
-            if not n.startswith("_") and callable(getattr(Backend, n))]
+            if not n.startswith("_") and callable(getattr(Backend, n)) and n != "use_random"]
+
+
+def test_use_random_replaces_the_source_of_every_draw():
+    backend = PureBackend()
+    backend.use_random(lambda n: b"\x07" * n)
+    assert backend.random(3) == b"\x07\x07\x07"
 
 
 def test_selftests_pass_for_each_backend():

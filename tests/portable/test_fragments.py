@@ -92,3 +92,14 @@ def test_handshake_by_value_over_51_byte_frames_with_loss():
     pair.a_to_b()
     pair.b_to_a()
     assert pair.ini.state == CONFIRMED
+
+
+def test_partial_messages_are_reported_and_expire():
+    link = FragmentLink(51)
+    frames = split(bytes(120), 51)
+    link.incoming(frames[0], 10)
+    assert link.has_partial()
+    link.expire(15, 30)
+    assert link.has_partial()
+    link.expire(41, 30)
+    assert not link.has_partial() and link.acks() == []

@@ -127,6 +127,15 @@ class FragmentLink:
         del self._pending[key]
         return b"".join(part.parts[i] for i in range(count)), []
 
+    def has_partial(self):
+        """True while some inbound message is only partly here."""
+        return bool(self._pending)
+
+    def expire(self, now, max_age):
+        """Forget partial messages whose first fragment came more than max_age ago."""
+        for key in [k for k, p in self._pending.items() if now - p.started > max_age]:
+            del self._pending[key]
+
     def acks(self):
         """FRAGMENT_ACK frames for every partial message: send them instead of a
         whole retransmission and the peer repeats only the missing fragments."""

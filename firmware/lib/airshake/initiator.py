@@ -101,7 +101,8 @@ class Initiator(Endpoint):
         backend, suite = self.backend, self._suite
         key = self.keys[suite]
         server = self.server
-        if server is not None and (server.suite != suite or server.not_after < now):
+        if server is not None and (server.suite != suite
+                                   or server.not_after < now + self.clock_offset):
             server = None
         self._ref = server
         flags = codec.M1_CB_KNOWN if server else 0

@@ -157,7 +157,7 @@ class Responder(Endpoint):
         if abs(m.timestamp - now) > cfg.window:
             self._refuse(datagram, StaleTimestamp("m1 timestamp %d is outside the window"
                                                   % m.timestamp),
-                         codec.ERR_STALE_TIME, struct.pack(">I", int(now)))
+                         codec.ERR_STALE_TIME, struct.pack(">I", int(now + 0.5)))
         selected = None
         for s in PREFERENCE:
             if s in cfg.keys and m.offered & (1 << s):
@@ -215,7 +215,7 @@ class Responder(Endpoint):
             flags |= codec.M2_TIME
         if early_ok:
             flags |= codec.M2_EARLY_OK
-        m2 = codec.M2(flags, g_y, int(now), skey.ref.der)
+        m2 = codec.M2(flags, g_y, int(now + 0.5), skey.ref.der)
         head = codec.encode_m2_head(m2)
         time_bytes = struct.pack(">I", m2.time) if flags & codec.M2_TIME else b""
         if m.suite == suites.SUITE_RSA:

@@ -49,7 +49,7 @@ class Link:
                 return message
 
     def partial(self):
-        return bool(self.frag.acks())
+        return self.frag.has_partial()
 
     async def send_acks(self):
         """Send a FRAGMENT_ACK for every partial inbound message; returns how many."""

@@ -57,6 +57,11 @@ class Backend:
         """n bytes from a cryptographically secure source."""
         _missing("random")
 
+    def use_random(self, source):
+        """Draw every random byte from source(n) from now on: the device's entropy pool,
+        which mixes os.urandom with a persisted seed (firmware/lib/device/entropy.py)."""
+        self.random = source
+
     def sha256(self, data):
         _missing("sha256")
 
