@@ -1,0 +1,516 @@
+"""`airshake device ...` for real, without hardware: the MicroPython unix binary on a pty
+made by socat stands in for the board (its working directory is the device's filesystem),
+mpremote talks to it exactly as to an ESP32, and the certificate store is a real
+`airshake cs serve` with a CA made by `airshake ca init`.
+
+Unix-port quirks these tests rely on (see tools/device/README.md):
+- mpremote must `resume` (no soft reset on connect): a soft reset ends the unix binary.
+- its raw pty has no ISIG, so Ctrl-C cannot interrupt running code: `monitor --run` is
+  only tried where main.py returns at once (no key yet).
+- `mip install` would default to ~/.micropython/lib: deploy passes `--target lib`.
+"""
+import base64
+import hashlib
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import x25519
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
+
+ROOT = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+AIRSHAKE = BIN / "airshake"
+MICROPYTHON = BIN / "micropython"
+SOCAT = shutil.which("socat") or "/usr/bin/socat"
+
+pytestmark = pytest.mark.skipif(not (Path(SOCAT).exists() and MICROPYTHON.exists()),
+                                reason="needs socat and the MicroPython unix binary")
+
+
+def run(*args, timeout=120, env=None):
+    clean = {k: v for k, v in os.environ.items()
+             if k not in ("AIRSHAKE_ADMIN_TOKEN", "AIRSHAKE_CS_URL", "AIRSHAKE_WIFI_PASSWORD")}
+    clean.update(env or {})
+    return subprocess.run([str(AIRSHAKE), *map(str, args)], capture_output=True, text=True,
+                          timeout=timeout, cwd=ROOT, env=clean, stdin=subprocess.DEVNULL)
+
+
+def one_line_error(proc, *needles):
+    assert proc.returncode != 0, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("airshake: error: "), proc.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Pty:
+    """socat: a pty at `link` wired to `command` (run in `cwd`)."""
+
+    def __init__(self, link: Path, command: str, cwd: Path):
+        self.link = link
+        self.proc = subprocess.Popen(
+            [SOCAT, f"pty,link={link},raw,echo=0", f"EXEC:{command},pty,stderr,setsid,raw,echo=0"],
+            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True)
+        deadline = time.monotonic() + 10
+        while not link.exists():
+            assert self.proc.poll() is None, "socat exited"
+            assert time.monotonic() < deadline, "socat made no pty"
+            time.sleep(0.02)
+
+    def close(self):
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pass
+        self.proc.wait(10)
+
+
+class Device:
+    """The unix port on a pty; root is its filesystem."""
+
+    def __init__(self, base: Path, name: str):
+        self.root = base / (name + "-fs")
+        self.root.mkdir()
+        self.pty = Pty(base / name, str(MICROPYTHON), self.root)
+        self.port = str(self.pty.link)
+
+    def file(self, rel: str) -> Path:
+        return self.root / rel
+
+
+@pytest.fixture(scope="module")
+def base(tmp_path_factory):
+    return tmp_path_factory.mktemp("devtools")
+
+
+@pytest.fixture(scope="module")
+def device(base):
+    dev = Device(base, "dev")
+    yield dev
+    dev.pty.close()
+
+
+@pytest.fixture(scope="module")
+def ca_dir(base):
+    out = run("ca", "init", "--dir", base / "ca")
+    assert out.returncode == 0, out.stderr
+    return base / "ca"
+
+
+class CS:
+    """`airshake cs serve` on a free loopback port, with its own database."""
+
+    def __init__(self, base: Path, ca_dir: Path, name: str, token: str | None = None):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.log = open(base / (name + ".stderr"), "w")
+        env = {k: v for k, v in os.environ.items() if k != "AIRSHAKE_ADMIN_TOKEN"}
+        if token:
+            env["AIRSHAKE_ADMIN_TOKEN"] = token
+        self.proc = subprocess.Popen(
+            [str(AIRSHAKE), "cs", "serve", "--ca-dir", str(ca_dir), "--db",
+             str(base / (name + ".db")), "--port", str(self.port)],
+            stdout=subprocess.DEVNULL, stderr=self.log, cwd=base, env=env)
+        deadline = time.monotonic() + 20
+        while True:
+            assert self.proc.poll() is None, (base / (name + ".stderr")).read_text()
+            try:
+                if httpx.get(self.url + "/health", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "cs serve did not come up"
+            time.sleep(0.05)
+
+    def __enter__(self):
+        return self.url
+
+    def __exit__(self, *exc):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            self.proc.wait(10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+        self.log.close()
+
+
+@pytest.fixture(scope="module")
+def cs(base, ca_dir):
+    with CS(base, ca_dir, "cs") as url:
+        yield url
+
+
+def start(*args):
+    env = {k: v for k, v in os.environ.items() if k not in ("AIRSHAKE_CS_URL",)}
+    return subprocess.Popen([str(AIRSHAKE), *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT, env=env,
+                            stdin=subprocess.DEVNULL)
+
+
+@pytest.fixture(scope="module")
+def deploys(base, device):
+    """Both deploys at once (each is bound by its own pty): .py to `device`, .mpy to
+    a second unix-port device."""
+    compiled = Device(base, "dev-mpy")
+    started, wall_start = time.monotonic(), time.time()
+    expected = firmware_files()  # as the deploy sees it (the checkout may grow meanwhile)
+    plain = start("device", "deploy", "--port", device.port, "--board", "unix", "--skip-mip")
+    mpy = start("device", "deploy", "--port", compiled.port, "--board", "unix", "--skip-mip",
+                "--compile")
+    results = {}
+    for name, proc in (("py", plain), ("mpy", mpy)):
+        stdout, stderr = proc.communicate(timeout=120)
+        results[name] = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
+    results["seconds"] = time.monotonic() - started
+    results["wall_start"] = wall_start
+    results["expected"] = expected
+    results["mpy_device"] = compiled
+    yield results
+    compiled.pty.close()
+
+
+@pytest.fixture(scope="module")
+def deployed(deploys):
+    out = deploys["py"]
+    assert out.returncode == 0, out.stdout + out.stderr
+    return out, deploys["seconds"], deploys["wall_start"], deploys["expected"]
+
+
+def firmware_files():
+    files = {}
+    for path in (ROOT / "firmware").rglob("*"):
+        rel = path.relative_to(ROOT / "firmware")
+        if path.is_file() and "__pycache__" not in rel.parts and path.suffix != ".md":
+            files[rel.as_posix()] = path
+    files["board.py"] = ROOT / "boards" / "unix.py"
+    return files
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+# -- deploy ----------------------------------------------------------------------------
+
+
+def test_deploy_puts_every_firmware_file_and_the_board_file(device, deployed):
+    out, seconds, wall_start, expected = deployed
+    for rel, src in expected.items():
+        dst = device.file(rel)
+        assert dst.is_file(), rel
+        if src.stat().st_mtime < wall_start - 1:  # not edited in the checkout meanwhile
+            assert sha(dst) == sha(src), rel
+    assert "[1/%d]" % len(expected) in out.stdout           # progress per file
+    assert "[%d/%d]" % (len(expected), len(expected)) in out.stdout
+    assert "deployed to %s: %d files sent" % (device.port, len(expected)) in out.stdout
+    assert not device.file("package.json").exists()         # the manifest stays on the host
+    print("deploy of %d files: %.1f s" % (len(expected), seconds))
+
+
+def test_deploy_again_sends_only_what_changed(device, deployed):
+    device.file("lib/device/sensor.py").write_text("# stale\n")
+    out = run("device", "deploy", "--port", device.port, "--board", "unix", "--skip-mip")
+    assert out.returncode == 0, out.stderr
+    sent = re.search(r"(\d+) files sent .* (\d+) unchanged", out.stdout)
+    assert sent and 1 <= int(sent.group(1)) < int(sent.group(2)), out.stdout
+    assert "] lib/device/sensor.py (" in out.stdout
+    assert sha(device.file("lib/device/sensor.py")) == sha(ROOT / "firmware/lib/device/sensor.py")
+
+
+def test_monitor_run_shows_the_firmware_log(device, deployed):
+    # before provisioning, main.py logs that there is no key and returns at once
+    out = run("device", "monitor", "--port", device.port, "--run", "--cycles", "1",
+              "--duration", "20")
+    assert out.returncode == 0, out.stderr
+    assert "airshake: stop no device key" in out.stdout
+
+
+def test_monitor_follows_the_console_without_touching_it(base):
+    # a "board" whose console prints two log lines, then stays quiet
+    script = base / "console.sh"
+    script.write_text("#!/bin/sh\nsleep 0.5\necho 'airshake: wake n=1 board=x'\n"
+                      "echo 'airshake: sleep deep 60s'\nsleep 30\n")
+    script.chmod(0o755)
+    console = Pty(base / "console-tty", str(script), base)
+    try:
+        out = run("device", "monitor", "--port", console.link, "--duration", "3")
+    finally:
+        console.close()
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert re.fullmatch(r"\d\d:\d\d:\d\d airshake: wake n=1 board=x", lines[0]), lines
+    assert lines[1].endswith("airshake: sleep deep 60s")
+
+
+def test_deploy_compiled(deploys):
+    out, dev = deploys["mpy"], deploys["mpy_device"]
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert dev.file("main.py").is_file() and dev.file("boot.py").is_file()
+    assert dev.file("lib/airshake/x509.mpy").is_file()
+    assert not dev.file("lib/airshake/x509.py").exists()
+    assert dev.file("board.mpy").read_bytes()[:2] == b"M\x06"
+    # the compiled tree runs: the device derives its ID from a key it makes
+    probe = subprocess.run(
+        [sys.executable, "-m", "mpremote", "connect", dev.port, "resume", "exec",
+         "import sys; sys.path.append('lib'); from device import keystore; "
+         "keystore.generate(0); print('ID', keystore.device_id(8))"],
+        capture_output=True, text=True, timeout=60)
+    assert probe.returncode == 0 and "ID " in probe.stdout, probe.stdout + probe.stderr
+
+
+def test_deploy_stage_writes_an_offline_package_json(base):
+    stage = base / "stage"
+    out = run("device", "deploy", "--board", "ttgo_lora32_v1", "--stage", stage)
+    assert out.returncode == 0, out.stderr
+    package = json.loads((stage / "files" / "package.json").read_text())
+    assert package["version"]
+    urls = dict(package["urls"])
+    assert urls["airshake/x509.py"] == "lib/airshake/x509.py"
+    assert urls["device/keystore.py"] == "lib/device/keystore.py"
+    for dest, src in package["urls"]:
+        assert (stage / "files" / src).is_file(), src
+    assert sha(stage / "files" / "board.py") == sha(ROOT / "boards/ttgo_lora32_v1.py")
+
+
+# -- provision -------------------------------------------------------------------------
+
+
+def _key_secrets(device) -> list[str]:
+    scalar = device.file("airshake/key.bin").read_bytes()[1:]
+    return [scalar.hex(), scalar.hex().upper(), base64.b64encode(scalar).decode(),
+            repr(scalar)[2:-1]]
+
+
+def _device_id(stdout: str) -> str:
+    line = [ln for ln in stdout.splitlines() if ln.startswith("device ID ")][-1]
+    return line.split()[2]
+
+
+def test_provision_generates_enrolls_and_configures(device, deployed, cs, ca_dir):
+    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+              "--ca-cert", ca_dir / "ca.crt", "--server", "127.0.0.1:9471", "--interval", "30")
+    assert out.returncode == 0, out.stdout + out.stderr
+    ident = _device_id(out.stdout)
+    assert "new key, enrolled" in out.stdout
+    for rel in ("airshake/key.bin", "airshake/config.json", "airshake/anchor.der"):
+        assert device.file(rel).is_file(), rel
+    assert device.file("airshake/anchor.der").read_bytes() == (ca_dir / "ca.der").read_bytes()
+    config = json.loads(device.file("airshake/config.json").read_text())
+    assert config["server"] == {"host": "127.0.0.1", "port": 9471}
+    assert config["suite"] == 0 and config["id_len"] == 8 and config["interval_s"] == 30
+    # the store holds C_A for the printed ID, for the device's own public key
+    got = httpx.get(f"{cs}/certs/{ident}", timeout=10)
+    assert got.status_code == 200
+    scalar = device.file("airshake/key.bin").read_bytes()[1:]
+    public = x25519.X25519PrivateKey.from_private_bytes(scalar).public_key()
+    spki = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    cert = x509.load_der_x509_certificate(got.content)
+    assert cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo) == spki
+    assert hashlib.sha256(spki).hexdigest()[:16] == ident
+    for secret in _key_secrets(device):
+        assert secret not in out.stdout + out.stderr
+
+
+def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, cs, ca_dir):
+    before = device.file("airshake/key.bin").read_bytes()
+    config = json.loads(device.file("airshake/config.json").read_text())
+    config["mtu"] = 51                                  # a setting provision does not know
+    device.file("airshake/config.json").write_text(json.dumps(config))
+    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+              "--ca-cert", ca_dir / "ca.der")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "already enrolled" in out.stdout and "existing key" in out.stdout
+    assert device.file("airshake/key.bin").read_bytes() == before
+    first_id = _device_id(out.stdout)
+    assert httpx.get(f"{cs}/certs/{first_id}", timeout=10).status_code == 200
+    merged = json.loads(device.file("airshake/config.json").read_text())
+    assert merged["mtu"] == 51 and merged["interval_s"] == 30
+    assert merged["server"] == {"host": "127.0.0.1", "port": 9471}
+    for secret in _key_secrets(device):
+        assert secret not in out.stdout + out.stderr
+
+
+def test_monitor_status_shows_settings_not_the_key(device, deployed, cs, ca_dir):
+    out = run("device", "monitor", "--port", device.port, "--status")
+    assert out.returncode == 0, out.stderr
+    assert "airshake/key.bin: 33 bytes" in out.stdout
+    assert '"mtu": 51' in out.stdout
+    for secret in _key_secrets(device):
+        assert secret not in out.stdout
+
+
+def test_provision_other_suite_needs_new_key(device, deployed, cs, ca_dir):
+    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+              "--ca-cert", ca_dir / "ca.der", "--suite", "2")
+    one_line_error(out, "holds a suite 0 key", "--new-key")
+
+
+def test_provision_new_key_is_a_new_enrolled_id(device, deployed, cs, ca_dir):
+    old_key = device.file("airshake/key.bin").read_bytes()
+    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+              "--ca-cert", ca_dir / "ca.der", "--suite", "2", "--new-key")
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert device.file("airshake/key.bin").read_bytes() != old_key
+    assert device.file("airshake/key.bin").read_bytes()[0] == 2
+    new_id = _device_id(out.stdout)
+    assert "new key, enrolled" in out.stdout
+    assert httpx.get(f"{cs}/certs/{new_id}", timeout=10).status_code == 200
+    assert json.loads(device.file("airshake/config.json").read_text())["suite"] == 2
+
+
+def test_provision_with_an_admin_token(device, deployed, base, ca_dir):
+    with CS(base, ca_dir, "cs-token", token="s3cret-token") as url:
+        out = run("device", "provision", "--port", device.port, "--cs-url", url,
+                  "--ca-cert", ca_dir / "ca.der")
+        one_line_error(out, "wants the admin token", "--admin-token")
+        out = run("device", "provision", "--port", device.port, "--cs-url", url,
+                  "--ca-cert", ca_dir / "ca.der", env={"AIRSHAKE_ADMIN_TOKEN": "s3cret-token"})
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "enrolled" in out.stdout and "s3cret-token" not in out.stdout + out.stderr
+        assert httpx.get(f"{url}/certs/{_device_id(out.stdout)}", timeout=10).status_code == 200
+
+
+# -- errors: one line, non-zero, no hang ------------------------------------------------
+
+
+def test_wrong_port_is_one_line(base, cs, ca_dir):
+    missing = base / "no-such-tty"
+    one_line_error(run("device", "deploy", "--port", missing, "--board", "unix"),
+                   f"no device at {missing}", "airshake device ports")
+    one_line_error(run("device", "provision", "--port", missing, "--cs-url", cs,
+                       "--ca-cert", ca_dir / "ca.der"), f"no device at {missing}")
+    one_line_error(run("device", "monitor", "--port", missing), f"no device at {missing}")
+
+
+def test_cs_unreachable_is_one_line_and_leaves_the_device_alone(device, deployed, ca_dir):
+    before = device.file("airshake/key.bin").read_bytes()
+    dead = f"http://127.0.0.1:{free_port()}"
+    line = one_line_error(run("device", "provision", "--port", device.port, "--cs-url", dead,
+                              "--ca-cert", ca_dir / "ca.der", "--new-key"),
+                          "cannot reach the certificate store", dead)
+    assert "airshake cs serve" in line
+    assert device.file("airshake/key.bin").read_bytes() == before
+
+
+def test_bad_ca_cert_is_one_line(device, cs, base):
+    bogus = base / "not-a-cert.der"
+    bogus.write_bytes(b"\x30\x03\x02\x01\x00")
+    one_line_error(run("device", "provision", "--port", device.port, "--cs-url", cs,
+                       "--ca-cert", bogus), "is not an X.509 certificate")
+
+
+def test_provision_before_deploy_says_so(base, cs, ca_dir):
+    bare = Device(base, "bare")
+    try:
+        out = run("device", "provision", "--port", bare.port, "--cs-url", cs,
+                  "--ca-cert", ca_dir / "ca.der")
+        one_line_error(out, "has no airshake firmware", "airshake device deploy")
+        assert not bare.file("airshake").exists()
+    finally:
+        bare.pty.close()
+
+
+def test_not_a_micropython_device_times_out_with_one_line(base):
+    echo = Pty(base / "echo-tty", "/bin/cat", base)
+    try:
+        start = time.monotonic()
+        out = run("device", "deploy", "--port", echo.link, "--board", "unix", "--timeout", "3")
+        one_line_error(out, "did not answer within 3 s")
+        assert time.monotonic() - start < 20
+    finally:
+        echo.close()
+
+
+def fake_image(path: Path, chip_id: int = 0) -> Path:
+    data = bytearray(70000)
+    data[0], data[1] = 0xE9, 3
+    data[12:14] = chip_id.to_bytes(2, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_flash_checks_the_image_first(base):
+    missing = base / "nothing.bin"
+    one_line_error(run("device", "flash", "--port", "/dev/null", "--chip", "esp32",
+                       "--image", missing), f"firmware image {missing} does not exist")
+    text = base / "firmware.uf2"
+    text.write_bytes(b"UF2\n" * 20000)
+    one_line_error(run("device", "flash", "--port", "/dev/null", "--chip", "esp32",
+                       "--image", text), "not a .bin")
+    s3 = fake_image(base / "s3.bin", chip_id=9)
+    one_line_error(run("device", "flash", "--port", "/dev/null", "--chip", "esp32",
+                       "--image", s3), "built for esp32s3")
+    one_line_error(run("device", "flash", "--port", "/dev/null", "--board", "unix",
+                       "--image", s3), "unix port")
+
+
+def test_flash_against_something_that_is_not_an_esp32(base):
+    image = fake_image(base / "esp32.bin")
+    echo = Pty(base / "flash-tty", "/bin/cat", base)
+    try:
+        start = time.monotonic()
+        out = run("device", "flash", "--port", echo.link, "--chip", "esp32", "--image", image,
+                  "--timeout", "60", timeout=90)
+        line = one_line_error(out, "esptool found no esp32 bootloader", str(echo.link))
+        assert "Failed to connect" in line
+        assert "[1/2] erasing" in out.stdout
+        assert time.monotonic() - start < 60
+    finally:
+        echo.close()
+
+
+# -- in-process: port choice, packages per board, --help --------------------------------
+
+
+def test_port_choice(monkeypatch):
+    from airshake_tools.device import ports
+    from host_server.errors import UserError
+    usb = ports.Port("/dev/ttyUSB0", "CP2102", 0x10C4, 0xEA60, "0001")
+    acm = ports.Port("/dev/ttyACM0", "USB JTAG", 0x303A, 0x1001, None)
+    serial0 = ports.Port("/dev/ttyS0", "n/a", None, None, None)
+    monkeypatch.setattr(ports, "list_all", lambda: [serial0])
+    with pytest.raises(UserError, match="no device found: plug in the board or pass --port"):
+        ports.resolve(None)
+    monkeypatch.setattr(ports, "list_all", lambda: [serial0, usb])
+    assert ports.resolve(None) == "/dev/ttyUSB0"
+    monkeypatch.setattr(ports, "list_all", lambda: [usb, acm])
+    with pytest.raises(UserError, match="2 boards found"):
+        ports.resolve(None)
+
+
+def test_micropython_lib_packages_per_board():
+    from airshake_tools.device import deploy, layout
+    want = {"ttgo_lora32_v1": ["lora-sx127x", "lora-async"],
+            "heltec_wifi_lora32_v3": ["lora-sx126x", "lora-async"],
+            "esp32_rak3172": [], "lilygo_t_sim7000g": [], "unix": []}
+    for board, packages in want.items():
+        assert deploy.mip_packages(layout.read_board(ROOT, board)) == packages, board
+
+
+def test_every_device_command_has_help(capsys):
+    from host_server.cli import build_parser
+    parser = build_parser()
+    for cmd in ("ports", "flash", "deploy", "provision", "monitor"):
+        with pytest.raises(SystemExit) as e:
+            parser.parse_args(["device", cmd, "--help"])
+        assert e.value.code == 0
+        assert "--port" in capsys.readouterr().out or cmd == "ports"

@@ -1,0 +1,67 @@
+# airshake_tools.device.monitor: watching a device. The firmware logs one "airshake: <step>
+# ..." line per step on its serial console (device.app; it keeps no log file), so
+# following the log means reading the console: without touching the running firmware
+# (follow), by starting main.py through mpremote and streaming what it prints (run: the
+# unix port, or a board sitting at its REPL), or interactively (repl). status shows the
+# device's settings and wake state files; the key file is never read.
+import json
+import math
+import time
+from collections.abc import Callable
+
+from host_server.errors import UserError
+from airshake_tools.device import console
+from airshake_tools.device.mpremote import Mpremote
+
+STATUS_FILES = ("airshake/config.json", "airshake/state.json")
+PRESENCE_FILES = ("airshake/key.bin", "airshake/anchor.der", "airshake/session.bin",
+                  "airshake/server.der", "board.py", "main.py")
+
+
+def _stamp(line: str) -> str:
+    return time.strftime("%H:%M:%S ") + line
+
+
+def follow(port: str, baud: int, duration: float | None, reset: bool,
+           out: Callable[[str], None]) -> int:
+    return console.follow(port, baud=baud, duration=duration, reset=reset, out=out)
+
+
+def run_main(mp: Mpremote, duration: float | None, cycles: int | None,
+             out: Callable[[str], None]) -> None:
+    """Start the firmware (main.py) through mpremote and print its output as it comes."""
+    code = "import sys\n"
+    if cycles is not None:
+        # sys.argv cannot be rebound on MicroPython: change the list in place
+        code += "sys.argv.clear()\nsys.argv.extend(['main.py', '--cycles', %r])\n" % str(cycles)
+    code += "sys.modules.pop('main', None)\nimport main\n"
+    mp.run("exec", code, what="running main.py", on_line=lambda line: out(_stamp(line)),
+           timeout=math.inf if duration is None else duration, until=True)
+
+
+def repl(mp: Mpremote) -> int:
+    return mp.interactive("repl")
+
+
+def status(mp: Mpremote, out: Callable[[str], None]) -> None:
+    """The device's settings and state (JSON) and which of its files exist."""
+    code = ("import os\nfor p in %r:\n try:\n  print('S', p, os.stat(p)[6])\n"
+            " except OSError:\n  print('S', p, '-')\n" % (PRESENCE_FILES,))
+    sizes = {}
+    for line in mp.exec(code, what="listing the device's files").splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == "S":
+            sizes[parts[1]] = parts[2]
+    for path in PRESENCE_FILES:
+        size = sizes.get(path, "-")
+        out(f"{path}: {'missing' if size == '-' else size + ' bytes'}")
+    for path in STATUS_FILES:
+        data = mp.read(path)
+        if data is None:
+            out(f"{path}: missing")
+            continue
+        try:
+            value = json.loads(data)
+        except ValueError:
+            raise UserError(f"{path} on the device is not valid JSON: provision it again")
+        out(f"{path}: {json.dumps(value, sort_keys=True)}")
