@@ -7,8 +7,14 @@ CPython responder over UDP and reports:
                    loaded from .mpy into RAM, self-tests, keys) and completes a handshake,
                    passing 3 runs out of 3
   heap_boot        the same for a run stopped just before the handshake
-The difference is within the noise of heap fragmentation: the handshake fits in what the
-boot already needs. On a firmware with the core frozen into flash, the code's share
+  live_peak        the handshake's own live state: the largest heap in use (after a
+                   collection, sampled before and after every crypto call) above the
+                   level just before the handshake
+  x25519_extra     extra -X heapsize one X25519 scalar multiplication needs over an
+                   idle process with the same modules loaded (the transients inside one
+                   primitive, which live_peak does not see)
+heap_total equals heap_boot within the noise of fragmentation: the handshake fits in what
+the boot already needs. On a firmware with the core frozen into flash, the code's share
 (about half of heap_total on this 64-bit port) leaves the heap.
 The firmware tree is compiled with mpy-cross first, as a device loads it.
 Usage: python bench/device_cost.py [--suites 0,2,1] [--json FILE]"""
@@ -79,6 +85,36 @@ def smallest(ok, lo, hi, tries=3):
     return hi
 
 
+PRIMITIVE = """
+import sys, gc
+sys.path.insert(0, %r)
+from airshake.crypto.pure import PureBackend
+b = PureBackend()
+k, u = bytes(range(32)), b.x25519_public(bytes(range(1, 33)))
+gc.collect()
+if sys.argv[-1] == "run":
+    for _ in range(3):
+        b.x25519(k, u)
+print("ok")
+"""
+
+
+def primitive_extra(lib):
+    """Smallest heap for 3 X25519 operations minus that of the same process idle."""
+    with tempfile.NamedTemporaryFile("w", suffix=".py", delete=False) as f:
+        f.write(PRIMITIVE % lib)
+    try:
+        def ok(n, mode):
+            out = subprocess.run([MICROPYTHON, "-X", "heapsize=%d" % n, f.name, mode],
+                                 capture_output=True, text=True, timeout=60)
+            return out.returncode == 0 and "ok" in out.stdout
+        run_heap = smallest(lambda n: ok(n, "run"), 4096, 1 << 20)
+        idle_heap = smallest(lambda n: ok(n, "idle"), 4096, 1 << 20)
+        return run_heap - idle_heap
+    finally:
+        os.unlink(f.name)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suites", default="0,2,1")
@@ -94,9 +130,14 @@ def main():
             cpu = [run(b.port, cfg, 512 * 1024, lib)["cpu_us"] for _ in range(7)]
             total = smallest(lambda n, c=cfg: run(b.port, c, n, lib), 4096, 4 << 20)
             boot = smallest(lambda n, c=cfg: run(b.port, c, n, lib, "prepare"), 4096, 4 << 20)
+            live = max(run(b.port, cfg, 512 * 1024, lib, "trace")["live_peak_bytes"]
+                       for _ in range(3))
             results[suite] = {"cpu_ms": round(statistics.median(cpu) / 1000, 2),
-                              "heap_total": total, "heap_boot": boot}
+                              "heap_total": total, "heap_boot": boot, "live_peak": live}
             print("suite %d: %s" % (suite, results[suite]))
+        results["x25519_extra"] = primitive_extra(lib)
+        print("x25519 scalar multiplication needs %d extra bytes of heap"
+              % results["x25519_extra"])
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"mpy_bytes": mpy_bytes, "suites": results}, f, indent=1)

@@ -4,6 +4,10 @@
 # Usage: micropython handshake_client.py PORT CONFIG.json [early | prepare]
 #   early    send the first data as 0-RTT data in m1
 #   prepare  load and warm up everything a handshake uses, then stop
+#   trace    collect garbage before and after every crypto call and report the largest
+#            live heap seen above the level before the handshake (live_peak_bytes):
+#            the handshake's own state; what one primitive needs while it runs is
+#            measured apart (bench/device_cost.py)
 # bench/device_cost.py finds the smallest -X heapsize for a full run and a prepare run.
 # CONFIG.json: {"suite": n, "key": hex | {rsa ints as hex}, "anchor": hex,
 #               "server_cert": hex or null, "now": int}
@@ -33,6 +37,26 @@ def load_key(backend, suite, v):
     return DeviceKey(backend, suite, v)
 
 
+class _Tracer:
+    """Backend proxy: the live heap (after a collection) around every call."""
+
+    def __init__(self, inner):
+        self._inner = inner
+        self.peak = 0
+
+    def __getattr__(self, name):
+        fn = getattr(self._inner, name)
+
+        def call(*args):
+            gc.collect()
+            self.peak = max(self.peak, gc.mem_alloc())
+            out = fn(*args)
+            gc.collect()
+            self.peak = max(self.peak, gc.mem_alloc())
+            return out
+        return call
+
+
 def main():
     port = int(sys.argv[1])
     with open(sys.argv[2]) as f:
@@ -60,7 +84,11 @@ def main():
     if mode == "prepare":
         print(json.dumps({"ok": True, "prepared": True}))
         return
+    tracer = None
+    if mode == "trace":
+        backend = tracer = _Tracer(backend)
     gc.collect()
+    base = gc.mem_alloc()
     ini = Initiator(backend, [key], anchor, server=ref, rto=5.0, max_retries=2)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
@@ -93,7 +121,9 @@ def main():
         sock.sendto(ini.session.seal(b"ping"), addr)
         reply = ini.session.open(sock.recv(rx))[1]
     print(json.dumps({"ok": ok, "sizes": sizes[:3], "cpu_us": cpu, "events": events,
-                      "selftest_us": selftest_us, "reply": reply and reply.decode(),
+                      "selftest_us": selftest_us,
+                      "live_peak_bytes": tracer.peak - base if tracer else None,
+                      "reply": reply and reply.decode(),
                       "sid": ini.session.sid.hex() if ok else None}))
 
 
