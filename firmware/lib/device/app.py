@@ -180,7 +180,7 @@ class Cycle:
         backend = _backend(prims)
         self.selftest_ms = time.ticks_diff(time.ticks_us(), t0) // 1000
         entropy.seed_entropy()
-        backend.random = entropy.random        # every ephemeral mixes in the seed
+        backend.use_random(entropy.random)     # every ephemeral mixes in the seed
         key = keystore.load_device_key(backend, cfg.get("id_len", 8))
         ref = None
         if cached is not None:
