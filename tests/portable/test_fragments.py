@@ -103,3 +103,11 @@ def test_partial_messages_are_reported_and_expire():
     assert link.has_partial()
     link.expire(41, 30)
     assert not link.has_partial() and link.acks() == []
+
+
+def test_resend_limit_repeats_only_that_many_missing_fragments_per_ack():
+    sender, receiver = FragmentLink(30, resend_limit=1), FragmentLink(30)
+    frames = sender.outgoing(bytes(range(150)))
+    receiver.incoming(frames[0], 0)
+    _, resend = sender.incoming(receiver.acks()[0], 0)
+    assert resend == [frames[1]]

@@ -82,8 +82,9 @@ class FragmentLink:
     """Sans-I/O fragmentation for one peer: outgoing() turns a message into frames,
     incoming() turns frames back into messages (and answers acks with resends)."""
 
-    def __init__(self, mtu, max_message=4096, max_pending=4, keep_sent=4):
+    def __init__(self, mtu, max_message=4096, max_pending=4, keep_sent=4, resend_limit=0):
         self.mtu = mtu
+        self.resend_limit = resend_limit   # fragments repeated per ack; 0 = every missing one
         self.max_message = max_message
         self.max_pending = max_pending
         self.keep_sent = keep_sent
@@ -146,5 +147,6 @@ class FragmentLink:
         tag, count, got = decode_ack(frame)
         for sent_tag, frames in self._sent:
             if sent_tag == tag and len(frames) == count:
-                return [frames[i] for i in range(count) if i not in got]
+                missing = [frames[i] for i in range(count) if i not in got]
+                return missing[:self.resend_limit] if self.resend_limit else missing
         return []

@@ -88,7 +88,7 @@ class Initiator(Endpoint):
             self._fail(what + " after %d retries" % self.max_retries)
             return
         self._out.append(self._m1 if self.state == WAIT_M2 else self._m3)
-        self._deadline = now + self.rto * (1 << self._retries)
+        self._deadline = now + self.rto * (1 << min(self._retries, 4))  # at most 16 x rto
 
     # -- m1 (PROTOCOL.md §3.1) --------------------------------------------------------
     def _first_suite(self, mask):

@@ -212,6 +212,7 @@ class Cycle:
         rto = cfg.get("rto_s", 3.0)
         hold = None
         ack_rounds = 0
+        heard = link.recv_frames     # frames received when the last ack round went out
         waited = False
         started = time.ticks_ms()
         while True:
@@ -237,6 +238,9 @@ class Cycle:
                 deadline = hold
             wait = deadline - now
             if wait <= 0:
+                if link.recv_frames != heard:
+                    ack_rounds = 0       # fragments still arrive: keep pulling
+                heard = link.recv_frames
                 if link.partial() and ack_rounds < cfg.get("retries", 4):
                     ack_rounds += 1
                     log("acks", "n=%d" % await link.send_acks())

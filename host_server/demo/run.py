@@ -1,0 +1,299 @@
+# host_server.demo.run: owns the order of a demo run and its guarantees: check what is
+# needed (binaries, ports) before starting anything; CA, CS, B, probe and relay, then the
+# devices (deployed, provisioned, running the firmware); the live display while they
+# run; then the summary, summary.json and sequence.svg. Whatever happens -- success, an
+# error, Ctrl-C or SIGTERM -- every process it started is stopped before it returns, and
+# a failure is one UserError line.
+from __future__ import annotations
+
+import queue
+import shutil
+import signal
+import socket
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+from types import FrameType
+from typing import Any, TextIO
+
+from airshake_tools.linkemu import get_profile
+from host_server.demo import devices as dv
+from host_server.demo import diagram, services, summary
+from host_server.demo.display import Display
+from host_server.demo.monitor import DeviceRun, Run
+from host_server.demo.options import DEVICE_SUITES, Options, Timing, timing
+from host_server.demo.probe import Probe
+from host_server.demo.procs import Supervisor
+from host_server.errors import UserError
+
+MAX_DEVICES = 50
+DEFAULT_TIMEOUT = 45.0    # seconds for the devices' wakes (virtual time: plenty)
+SETTLE_S = 0.5            # after the last device ends: let the last log lines arrive
+
+
+def validate(opts: Options) -> None:
+    try:
+        get_profile(opts.link)
+    except ValueError as e:
+        raise UserError(f"{e} (--link)")
+    if not 0.0 <= opts.loss < 1.0:
+        raise UserError(f"--loss {opts.loss} is not a probability from 0 up to (not "
+                        "including) 1, e.g. 0.2 for 20% of frames lost")
+    if not 1 <= opts.devices <= MAX_DEVICES:
+        raise UserError(f"--devices {opts.devices}: choose 1 to {MAX_DEVICES}")
+    if opts.suite not in DEVICE_SUITES:
+        raise UserError(f"--suite {opts.suite}: devices make their own keys for suites 0 "
+                        "(X25519) and 2 (P-256) only; suite 1 (RSA) keys are made on a host")
+    if opts.timeout is not None and opts.timeout <= 0:
+        raise UserError("--timeout must be more than 0 seconds")
+
+
+@contextmanager
+def _signals_as_interrupt(closing: threading.Event) -> Iterator[None]:
+    """SIGTERM, and SIGINT even where it was ignored (a background job), end the demo like
+    Ctrl-C: KeyboardInterrupt, so the finally blocks stop every process. Once `closing`
+    is set they are ignored, so a second Ctrl-C cannot cut the clean-up short."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: FrameType | None) -> None:
+        if not closing.is_set():
+            raise KeyboardInterrupt
+
+    old = {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        yield
+    finally:
+        for sig, previous in old.items():
+            signal.signal(sig, previous)
+
+
+class Demo:
+    def __init__(self, opts: Options, out: TextIO) -> None:
+        self.opts = opts
+        self.out = out
+        self.profile = get_profile(opts.link)
+        self.timing: Timing = timing(self.profile, opts.time)
+        self.queue: queue.Queue[tuple[str, str, Any]] = queue.Queue()
+        self.ready = services.Readiness()
+        self.display = Display(opts.devices, out)
+        self.probe = Probe(opts.devices, on_arrival=lambda a: self.queue.put(("probe", "", a)))
+        self.run = Run(self.display, self.probe, opts.devices, self.profile.mtu)
+        self.sup: Supervisor | None = None
+        self.devices: list[dv.Device] = []
+        self.services: list[services.Service] = []
+        self.started = time.monotonic()
+        self.timeout = opts.timeout if opts.timeout is not None else \
+            max(DEFAULT_TIMEOUT, 4 * self.timing.modelled_s + 20)
+
+    def say(self, text: str) -> None:
+        self.display.line(text)
+
+    def _on_line(self, name: str, stream: str, line: str) -> None:
+        self.ready.feed(name, stream, line)
+        self.queue.put((name, stream, line))
+
+    # -- the run ------------------------------------------------------------------------
+    def execute(self, work: Path, out_dir: Path) -> dict[str, Any]:
+        o, t = self.opts, self.timing
+        micropython = dv.find_micropython(o.micropython)
+        socat = dv.find_socat()
+        services.check_port(o.cs_port, socket.SOCK_STREAM, "--cs-port")
+        services.check_port(o.b_port, socket.SOCK_DGRAM, "--b-port")
+        services.check_port(o.relay_port, socket.SOCK_DGRAM, "--relay-port")
+        self.sup = sup = Supervisor(self._on_line, pid_file=work / "pids.txt")
+        competitors = summary.Competitors()
+        competitors.start()
+        self.say("airshake demo: %s (%s), loss %.0f%%, %d device(s), suite %d"
+                 % (o.link, self.profile.description, o.loss * 100, o.devices, o.suite))
+        self.say("  %s; the device's first retransmission timer %.1f s, %d retries; "
+                 "work dir %s" % ("virtual time (relay --virtual: modelled link time, "
+                                  "endpoints at real speed)" if t.virtual else "real time",
+                                  t.rto_s, t.retries, work))
+        step = self._stepper(6)
+        step("CA: airshake ca init, airshake ca issue-server --suite %d" % o.suite)
+        ca_dir, key_dir = services.make_pki(work, o.suite)
+        step("certificate store: airshake cs serve (SQLite)")
+        cs = services.start_cs(sup, self.ready, work, ca_dir, o.cs_port)
+        self.say("      CS at http://127.0.0.1:%d, store %s" % (cs.port, work / "cs.db"))
+        step("server B: airshake server (fragment MTU %d, the link's)" % self.profile.mtu)
+        b = services.start_b(sup, self.ready, work, ca_dir, key_dir, cs.port, o.b_port,
+                             self.profile.mtu, class_a=self.profile.class_a)
+        self.say("      B on udp 127.0.0.1:%d" % b.port)
+        step("link emulator: python -m airshake_tools.linkemu --profile %s --loss %g --seed "
+             "%d%s" % (o.link, o.loss, o.seed, " --virtual" if t.virtual else ""))
+        tap_b = self.probe.open_b_side(b.port)
+        relay = services.start_relay(sup, self.ready, work, o.link, o.loss, o.seed,
+                                     t.virtual, o.relay_port, tap_b)
+        ports = self.probe.open_device_side(relay.port)
+        self.probe.start()
+        self.say("      relay on udp 127.0.0.1:%d; devices send to the probe in front of it "
+                 "(ports %s)" % (relay.port, ", ".join(map(str, ports))))
+        step("devices: deploy the firmware (board unix), provision through mpremote on a pty")
+        self.services = [cs, b, relay]
+        self._provision(work, ports, micropython, socat, cs.port, ca_dir)
+        step("run: micropython main.py --cycles %d (wake 1: first contact; wake 2: one "
+             "record)" % dv.CYCLES)
+        self._run_devices(micropython)
+        sup.stop(relay.proc)            # SIGTERM: the relay writes its summary event
+        self._drain(0.2)
+        wall = time.monotonic() - self.started
+        s = summary.collect(self.run, o, t, wall, competitors.result(), competitors.notes)
+        self.display.close()
+        for line in summary.render(s):
+            self.out.write(line + "\n")
+        out_dir.mkdir(parents=True, exist_ok=True)
+        svg = diagram.write(out_dir / "sequence.svg", self.run, s)
+        summary.write_json(out_dir / "summary.json", s)
+        self.out.write("picture: %s (sequence diagram of device 1)\n" % svg)
+        self.out.write("numbers: %s\n" % (out_dir / "summary.json"))
+        self.out.flush()
+        return s
+
+    def _stepper(self, total: int) -> Any:
+        count = [0]
+
+        def step(text: str) -> None:
+            count[0] += 1
+            self.say("[%d/%d] %s" % (count[0], total, text))
+        return step
+
+    def _provision(self, work: Path, ports: list[int], micropython: str, socat: str,
+                   cs_port: int, ca_dir: Path) -> None:
+        assert self.sup is not None
+        o, t = self.opts, self.timing
+        files = dv.stage_firmware(work)
+        settings = {"mtu": self.profile.mtu, "rto_s": t.rto_s, "retries": t.retries,
+                    "reply_timeout_s": t.reply_timeout_s, "radio": "udp", "interval_s": 60}
+        for i, port in enumerate(ports, 1):
+            dev = dv.Device(i, work / ("dev%d" % i), port)
+            if i == 1 and o.full_deploy:
+                dv.empty_root(dev.root, settings)
+            else:
+                dv.make_root(files, dev.root, settings)
+            self.devices.append(dev)
+        self.say("      %d files staged by the deploy code into each device's filesystem%s"
+                 % (sum(1 for p in files.rglob("*") if p.is_file()) - 1,
+                    "; device 1 through mpremote" if o.full_deploy else ""))
+        cs_url = "http://127.0.0.1:%d" % cs_port
+
+        def one(dev: dv.Device) -> str:
+            assert self.sup is not None
+            show = (lambda line: self.say("      dev1 " + line.strip())) if dev.index == 1 \
+                else (lambda _line: None)
+            id_hex = dv.provision(self.sup, dev, micropython, socat, cs_url,
+                                  ca_dir / "ca.der", o.suite, o.full_deploy and dev.index == 1,
+                                  show)
+            self.display.advance(dev.index, "provisioned")
+            if dev.index > 1:
+                self.say("      dev%d provisioned: ID %s" % (dev.index, id_hex))
+            return id_hex
+
+        self.display.show_bars()
+        workers = min(8, len(self.devices))
+        with ThreadPoolExecutor(workers) as pool:
+            results = list(pool.map(one, self.devices))
+        for dev, id_hex in zip(self.devices, results):
+            self.run.register(dev.index, id_hex)
+        self._drain(0.0)
+
+    def _run_devices(self, micropython: str) -> None:
+        assert self.sup is not None
+        for dev in self.devices:
+            dv.start_firmware(self.sup, dev, micropython)
+        deadline = time.monotonic() + self.timeout
+        while True:
+            self._drain(0.05)
+            for svc in self.services:
+                if not svc.proc.alive():
+                    raise UserError(f"the {svc.what} stopped while the devices ran: "
+                                    f"{svc.proc.last_error() or 'no error message'}")
+            for dev in self.devices:
+                run = self.run.devices[dev.index]
+                if run.failed:
+                    raise UserError(self._failure(dev, run))
+            running = [d for d in self.devices if d.proc is not None and d.proc.alive()]
+            if not running:
+                break
+            if time.monotonic() > deadline:
+                dev = running[0]
+                run = self.run.devices[dev.index]
+                if run.confirmed:
+                    break               # handshakes done; a slow last record is not fatal
+                last = run.steps[-1] if run.steps else "no output"
+                raise UserError("%s (ID %s): no confirmed handshake within %.0f s (last step: "
+                                "%s): raise --timeout or lower --loss"
+                                % (dev.label, dev.id_hex, self.timeout, last))
+        self._drain(SETTLE_S)
+        for dev in self.devices:
+            run = self.run.devices[dev.index]
+            if not run.confirmed:
+                raise UserError(self._failure(dev, run))
+
+    def _failure(self, dev: dv.Device, run: DeviceRun) -> str:
+        if run.rejected:
+            why = "rejected by B (%s)" % run.rejected
+        elif run.failed:
+            why = "handshake failed: %s" % run.failed
+        elif run.error:
+            why = "the firmware stopped: %s" % run.error
+        else:
+            why = "the firmware ended without a confirmed handshake (last step: %s)" % (
+                run.steps[-1] if run.steps else "no output")
+        return "%s (ID %s): %s" % (dev.label, dev.id_hex, why)
+
+    def _drain(self, settle: float) -> None:
+        """Feed everything queued to the monitor; with settle > 0, wait that long for
+        more."""
+        end = time.monotonic() + settle
+        while True:
+            timeout = max(0.0, end - time.monotonic())
+            try:
+                name, stream, item = self.queue.get(timeout=timeout) if timeout else \
+                    self.queue.get_nowait()
+            except queue.Empty:
+                return
+            if name == "probe":
+                self.run.arrival(item)
+            else:
+                self.run.feed(name, stream, item)
+
+    def close(self) -> None:
+        self.probe.close()
+        if self.sup is not None:
+            self.sup.stop_all()
+        self.display.close()
+
+
+def run_demo(opts: Options, out: TextIO | None = None) -> int:
+    """Run the demo; 0 on success. Raises UserError (one line) on any failure, after
+    stopping every process."""
+    validate(opts)
+    out = out if out is not None else sys.stdout
+    temp = opts.workdir is None
+    work = Path(tempfile.mkdtemp(prefix="airshake-demo-")) if temp else Path(opts.workdir or ".")
+    if not temp:
+        work = work.resolve()
+        work.mkdir(parents=True, exist_ok=True)
+        if any(work.iterdir()):
+            raise UserError(f"--workdir {work} is not empty: pass a new or empty directory")
+    out_dir = (opts.out or (work if not temp else Path("demo-out"))).resolve()
+    demo = Demo(opts, out)
+    closing = threading.Event()
+    with _signals_as_interrupt(closing):
+        try:
+            demo.execute(work, out_dir)
+        finally:
+            closing.set()
+            demo.close()
+            if temp and not opts.keep:
+                shutil.rmtree(work, ignore_errors=True)
+            elif temp:
+                out.write("work dir kept: %s\n" % work)
+    return 0

@@ -1,0 +1,268 @@
+# host_server.demo.summary: owns the numbers printed after a run and written to
+# summary.json: bytes per message and in total, frames, time on air, duty-cycle waits,
+# the time to the first authenticated application byte (modelled and wall), and the
+# comparison on the same link profile (tools/linkemu cost(), no loss) with airshake by
+# reference, the patent's prior-art four-message flow (Fig. 1, both certificates over
+# the air; sizes from bench/protocols/priorart.py) and, when the bench code can run
+# here, EDHOC method 3 (lakers) and TLS 1.3 (CPython ssl).
+from __future__ import annotations
+
+import importlib
+import statistics
+import sys
+import threading
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from airshake_tools.linkemu import cost
+from host_server.demo.monitor import DeviceRun, Run
+from host_server.demo.options import Options, Timing
+
+RECORD_OVERHEAD = 17      # an airshake record: head, SID, seq, tag (PROTOCOL.md §5.2)
+
+
+@dataclass
+class Compared:
+    name: str
+    note: str
+    messages: list[tuple[str, int]]   # (direction, bytes), the data message last
+    handshake_bytes: int
+    frames: int
+    airtime_s: float
+    duty_wait_s: float
+    first_byte_s: float               # arrival of the first authenticated application byte
+
+
+BENCH_PACKAGE = "_airshake_demo_bench"
+
+
+def _bench(name: str) -> ModuleType | None:
+    """bench/protocols/<name>.py of this checkout, imported from its file (bench/ is not
+    an installed package, and another `bench` module on sys.path must not shadow it);
+    the package's __init__ is skipped, so one missing dependency (lakers) only costs its
+    own module."""
+    from airshake_tools.device.layout import ROOT
+    folder = ROOT / "bench" / "protocols"
+    if not (folder / (name + ".py")).is_file():
+        return None
+    if BENCH_PACKAGE not in sys.modules:
+        package = ModuleType(BENCH_PACKAGE)
+        package.__path__ = [str(folder)]
+        sys.modules[BENCH_PACKAGE] = package
+    try:
+        return importlib.import_module(BENCH_PACKAGE + "." + name)
+    except Exception:
+        return None
+
+
+class Competitors:
+    """Message sizes of the other protocols, measured by running them (in a thread, while
+    the demo runs: about half a second)."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[str, list[int]] = {}
+        self.notes: dict[str, str] = {}
+        self._thread = threading.Thread(target=self._measure, name="competitors",
+                                        daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def result(self, timeout: float = 20.0) -> dict[str, list[int]]:
+        self._thread.join(timeout)
+        return dict(self.sizes)
+
+    def _measure(self) -> None:
+        prior = _bench("priorart")
+        if prior is not None:
+            try:
+                run = prior.run_prior_art()
+                self.sizes["prior"] = [len(m) for m in run["messages"]]
+                self.notes["prior"] = "C_B %d B and C_A %d B over the air" % (
+                    run["c_b_der"], run["c_a_der"])
+            except Exception:
+                pass
+        edhoc = _bench("edhoc")
+        if edhoc is not None:
+            try:
+                self.sizes["edhoc_kid"] = edhoc.edhoc_messages("kid")
+                self.sizes["edhoc_value"] = edhoc.edhoc_messages("value")
+            except Exception:
+                pass
+        tls = _bench("tls13")
+        if tls is not None:
+            try:
+                self.sizes["tls13"] = tls.tls13_messages("minimal")
+            except Exception:
+                pass
+
+
+def _compare(name: str, note: str, sizes: list[int], data: int | None,
+             profile: str) -> Compared:
+    """sizes alternate up, down, up, ...; data (bytes) is an extra uplink after them
+    (None: the application data rides in the last handshake message)."""
+    messages = [("up" if n % 2 == 0 else "down", s) for n, s in enumerate(sizes)]
+    if data is not None:
+        messages.append(("up", data))
+    c = cost(messages, profile)
+    return Compared(name, note, messages, sum(sizes), c["frames"], c["airtime_s"],
+                    c["duty_wait_s"], c["arrivals"][-1])
+
+
+def comparison(profile: str, m1: int, m2: int, m3: int, m2_ref: int,
+               others: dict[str, list[int]], notes: dict[str, str]) -> list[Compared]:
+    reading = max(0, m3 - 9)
+    record = RECORD_OVERHEAD + reading
+    rows = [_compare("airshake (this run)", "3 messages, the reading in m3",
+                     [m1, m2, m3], None, profile),
+            _compare("airshake, C_B by reference", "every later handshake",
+                     [m1, m2_ref, m3], None, profile)]
+    if "prior" in others:
+        rows.append(_compare("prior art, Fig. 1", notes.get("prior", "") +
+                             "; data after message 4", others["prior"], record, profile))
+    if "edhoc_kid" in others:
+        rows.append(_compare("EDHOC method 3, kid", "credentials by reference; data "
+                             "after message_3", others["edhoc_kid"], record, profile))
+    if "edhoc_value" in others:
+        rows.append(_compare("EDHOC method 3, by value", "both certificates over the air",
+                             others["edhoc_value"], record, profile))
+    if "tls13" in others:
+        rows.append(_compare("TLS 1.3, mutual auth", "minimal certificates; flights as "
+                             "messages", others["tls13"], record, profile))
+    return rows
+
+
+def device_numbers(dev: DeviceRun) -> dict[str, Any]:
+    frames = [f for f in dev.frames if not f.dropped]
+    first_byte = None
+    if dev.first_up_model is not None and dev.m3_arrive_model is not None:
+        first_byte = dev.m3_arrive_model - dev.first_up_model
+    wall = None
+    if dev.first_up_real is not None and dev.m3_at_b_real is not None:
+        wall = dev.m3_at_b_real - dev.first_up_real
+    hs = [f for f in frames if f.wake == 1]
+    return {
+        "device": dev.index, "id": dev.id_hex, "c_b": dev.c_b, "sizes": dict(dev.sizes),
+        "confirmed": dev.confirmed, "replied": dev.replied, "noreply": dev.noreply,
+        "frames": len(frames), "frames_handshake": len(hs),
+        "frames_lost": sum(1 for f in frames if f.lost),
+        "fragments": sum(1 for f in frames if " " in f.label and "/" in f.label
+                         and not f.label.startswith("ack")),
+        "acks": sum(1 for f in frames if f.label.startswith("ack")),
+        "retransmissions": _retransmissions(dev),
+        "bytes_on_air": sum(f.size for f in frames),
+        "airtime_s": sum(f.airtime for f in frames),
+        "duty_wait_s": sum(f.duty_wait for f in frames),
+        "first_byte_modelled_s": first_byte, "first_byte_wall_s": wall,
+        "cs_lookup": dev.lookup, "b_handshake": dev.handshake, "cpu_ms": dev.cpu_ms,
+    }
+
+
+def _retransmissions(dev: DeviceRun) -> int:
+    sends = [s.split()[1] for s in dev.steps if s.startswith("send ")]
+    seen: set[str] = set()
+    again = 0
+    for kind in sends:
+        again += kind in seen
+        seen.add(kind)
+    return again
+
+
+def collect(run: Run, opts: Options, timing: Timing, wall_s: float,
+            competitors: dict[str, list[int]], notes: dict[str, str]) -> dict[str, Any]:
+    devices = [device_numbers(d) for d in sorted(run.devices.values(), key=lambda d: d.index)]
+    first = devices[0]["sizes"]
+    m1, m2, m3 = first.get("m1", 46), first.get("m2", 41), first.get("m3", 9)
+    d1 = run.devices[1]
+    # by reference, m2 loses C_B and its 2-byte length (PROTOCOL.md §3.2)
+    m2_ref = m2 - 2 - d1.cached_cb if d1.c_b == "value" and d1.cached_cb else m2
+    rows = comparison(opts.link, m1, m2, m3, m2_ref, competitors, notes)
+    return {
+        "link": opts.link, "loss": opts.loss, "devices": opts.devices, "suite": opts.suite,
+        "seed": opts.seed, "virtual": timing.virtual, "rto_s": timing.rto_s,
+        "retries": timing.retries, "wall_s": wall_s, "per_device": devices,
+        "relay": run.relay_summary, "unnamed_frames": run.unnamed,
+        "comparison": [asdict(r) for r in rows],
+    }
+
+
+def render(s: dict[str, Any]) -> list[str]:
+    lines = []
+    clock = ("virtual time: link times are modelled (airtime, duty cycle, windows); the "
+             "endpoints ran at real speed" if s["virtual"]
+             else "real time: the relay slept every modelled delay")
+    lines.append("summary: %s, loss %.0f%%, %d device(s), suite %d, %s"
+                 % (s["link"], s["loss"] * 100, s["devices"], s["suite"], clock))
+    d0 = s["per_device"][0]
+    z = d0["sizes"]
+    m2_note = "C_B by value (%s)" % ("first contact" if d0["c_b"] == "value" else d0["c_b"])
+    if d0["c_b"] == "ref":
+        m2_note = "C_B by reference"
+    lines.append("  bytes per message (device 1; application data included):")
+    for key, note in (("m1", "A -> B  ID_A, time, G_X; no certificate"),
+                      ("m2", "B -> A  " + m2_note), ("m3", "A -> B  the reading, encrypted"),
+                      ("first record", "B -> A  confirms m3 (with B's reply)"),
+                      ("record", "A -> B  wake 2: the reading on the saved session")):
+        if key in z:
+            lines.append("    %-13s %5d B   %s" % (key, z[key], note))
+    hs = sum(z.get(k, 0) for k in ("m1", "m2", "m3"))
+    lines.append("    %-13s %5d B   m1 + m2 + m3" % ("handshake", hs))
+    lines.append("    %-13s %5d B   everything on the air, fragment headers, acks and "
+                 "retransmissions included" % ("on the air", d0["bytes_on_air"]))
+    for d in s["per_device"]:
+        fb = d["first_byte_modelled_s"]
+        wall = d["first_byte_wall_s"]
+        status = "confirmed" if d["confirmed"] else "NOT confirmed"
+        if d["replied"]:
+            status += ", record answered"
+        elif d["noreply"]:
+            status += ", record unanswered (lost)"
+        lines.append("  device %d (ID %s): %s" % (d["device"], d["id"], status))
+        lines.append("    %d frames (%d lost, %d fragments, %d fragment acks, %d resent "
+                     "messages), time on air %.2f s, duty-cycle waits %.1f s"
+                     % (d["frames"], d["frames_lost"], d["fragments"], d["acks"],
+                        d["retransmissions"], d["airtime_s"], d["duty_wait_s"]))
+        lines.append("    first authenticated application byte (m3 at B): %s modelled, "
+                     "%s wall" % (_secs(fb), _secs(wall)))
+        lk, hs_line = d["cs_lookup"], d["b_handshake"]
+        if hs_line:
+            lines.append("    B: C_A %s, lookup %s, CS answered in %s"
+                         % ({"cs": "fetched from the CS by ID", "mem": "from B's cache"}
+                            .get(str(hs_line.get("cache")), str(hs_line.get("cache"))),
+                            _ms(hs_line.get("cs_ms")), _ms(lk.get("ms")) if lk else "-"))
+    if len(s["per_device"]) > 1:
+        fbs = [d["first_byte_modelled_s"] for d in s["per_device"]
+               if d["first_byte_modelled_s"] is not None]
+        if fbs:
+            lines.append("  devices together: first byte median %s, max %s (one virtual "
+                         "clock for all: concurrent waits add up, so these are upper bounds)"
+                         % (_secs(statistics.median(fbs)), _secs(max(fbs)))
+                         if s["virtual"] else
+                         "  devices together: first byte median %s, max %s"
+                         % (_secs(statistics.median(fbs)), _secs(max(fbs))))
+    lines.append("  the same exchanges on %s by the link model (cost(), no loss, no "
+                 "processing time):" % s["link"])
+    lines.append("    %-28s %-22s %6s %7s %9s %10s  %s" % (
+        "protocol", "message bytes", "total", "frames", "on air", "1st byte", "note"))
+    for c in s["comparison"]:
+        sizes = "/".join(str(b) for _, b in c["messages"])
+        lines.append("    %-28s %-22s %6d %7d %8.2fs %9.1fs  %s" % (
+            c["name"], sizes, c["handshake_bytes"], c["frames"], c["airtime_s"],
+            c["first_byte_s"], c["note"]))
+    lines.append("  wall time of the whole demo: %.1f s" % s["wall_s"])
+    return lines
+
+
+def _secs(v: Any) -> str:
+    return "-" if v is None else "%.2f s" % v
+
+
+def _ms(v: Any) -> str:
+    return "-" if not isinstance(v, (int, float)) else "%.1f ms" % v
+
+
+def write_json(path: Path, s: dict[str, Any]) -> None:
+    import json
+    path.write_text(json.dumps(s, indent=1, default=str) + "\n")

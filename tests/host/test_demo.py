@@ -1,0 +1,292 @@
+"""`airshake demo` end to end: CA, CS, B, the link emulator and the real firmware on the
+MicroPython unix binary (provisioned through mpremote on a socat pty), as `make demo`
+runs it. Each run gets its own --workdir, so its pids.txt lists every process it started
+and any process left behind can be found by its command line or working directory.
+"""
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+MICROPYTHON = Path(sys.executable).with_name("micropython")
+SOCAT = shutil.which("socat")
+
+pytestmark = pytest.mark.skipif(not (SOCAT and MICROPYTHON.exists()),
+                                reason="needs socat and the MicroPython unix binary")
+
+
+def demo(*args, timeout=120, env=None):
+    """`airshake demo ARGS` in a subprocess; (CompletedProcess, wall seconds)."""
+    start = time.monotonic()
+    out = subprocess.run([sys.executable, "-m", "host_server.cli", "demo", *map(str, args)],
+                         capture_output=True, text=True, timeout=timeout, cwd=ROOT,
+                         env=env, stdin=subprocess.DEVNULL)
+    return out, time.monotonic() - start
+
+
+def leftovers(work: Path) -> list[str]:
+    """Processes still running that the run started (pids.txt) or that run in or name its
+    work directory (the MicroPython under socat, mpremote)."""
+    alive = []
+    pid_file = work / "pids.txt"
+    if pid_file.exists():
+        for line in pid_file.read_text().splitlines():
+            pid, name = line.split(" ", 1)
+            if _running(int(pid)):
+                alive.append("%s %s" % (pid, name))
+    needle = str(work)
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            cmd = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            cwd = os.readlink(entry / "cwd")
+        except OSError:
+            continue
+        if needle in cmd or cwd.startswith(needle):
+            alive.append("%s %s" % (entry.name, cmd.strip()))
+    return alive
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path("/proc/%d/stat" % pid).read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
+
+
+def assert_clean(work: Path) -> None:
+    deadline = time.monotonic() + 5
+    while leftovers(work) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert leftovers(work) == []
+
+
+def one_line_error(out, *needles):
+    assert out.returncode != 0, out.stdout + out.stderr
+    lines = out.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("airshake: error: "), out.stderr
+    for needle in needles:
+        assert needle in lines[0], lines[0]
+    return lines[0]
+
+
+def summary(work: Path) -> dict:
+    return json.loads((work / "summary.json").read_text())
+
+
+def svg_ok(path: Path) -> ET.Element:
+    tree = ET.parse(path)
+    root = tree.getroot()
+    assert root.tag.endswith("svg")
+    return root
+
+
+# -- runs that must complete ---------------------------------------------------------------
+
+
+def test_default_run(tmp_path):
+    """`make demo`'s run: lora-sf7, one device, no loss. Every piece is there, every step
+    is shown, the summary and the picture are written, it takes under a minute, and no
+    process is left."""
+    work = tmp_path / "run"
+    out, wall = demo("--workdir", work)
+    assert out.returncode == 0, out.stdout + out.stderr
+    text = out.stdout
+    assert wall < 60, wall
+    for needle in ("airshake ca init", "airshake cs serve", "airshake server",
+                   "python -m airshake_tools.linkemu --profile lora-sf7",
+                   "[1/4] key on the device at",           # provision through mpremote
+                   "enrolled: certificate valid until",
+                   "A -> B  m1               46 B  ToA    92.4 ms",
+                   "B -> CS GET /certs/",                  # B fetches C_A by ID
+                   "B -> A  m2 1/2          255 B",        # C_B by value: 2 LoRa frames
+                   "wait   39.6 s",                        # B's duty cycle
+                   "A -> B  m3", "handshake ok",
+                   "saved session: the reading goes out as ONE record",
+                   "summary: lora-sf7", "first authenticated application byte",
+                   "prior art, Fig. 1", "airshake, C_B by reference"):
+        assert needle in text, needle
+    s = summary(work)
+    d = s["per_device"][0]
+    assert s["virtual"] is True and d["confirmed"] and d["replied"]
+    assert d["c_b"] == "value" and d["sizes"]["m1"] == 46
+    assert d["sizes"]["m2"] > 255 and d["fragments"] == 2
+    assert d["sizes"]["m3"] >= 9 and d["sizes"]["record"] >= 17
+    assert d["b_handshake"]["cache"] == "cs" and d["cs_lookup"]["result"] == "found"
+    # the run's first byte matches the link model's cost() of the same messages
+    first = d["first_byte_modelled_s"]
+    model = s["comparison"][0]["first_byte_s"]
+    assert abs(first - model) < 2.0, (first, model)   # + real processing in virtual time
+    assert d["first_byte_wall_s"] < 5
+    prior = [c for c in s["comparison"] if c["name"].startswith("prior art")][0]
+    assert prior["handshake_bytes"] > s["comparison"][0]["handshake_bytes"]
+    assert prior["first_byte_s"] > first
+    assert s["unnamed_frames"] == 0
+    root = svg_ok(work / "sequence.svg")
+    texts = " ".join(t.text or "" for t in root.iter() if t.tag.endswith("text"))
+    assert "m1 · 46 B" in texts and "first authenticated application byte" in texts
+    assert "picture: %s" % (work / "sequence.svg") in text
+    pids = (work / "pids.txt").read_text().split()
+    assert {"cs", "b", "relay", "pty-1", "dev1"} <= set(pids)
+    assert_clean(work)
+
+
+def test_lossy_run_completes(tmp_path):
+    """20% of frames lost on lora-sf7: a lost m2 fragment is recovered through a
+    fragment ack and a resend, and the handshake completes."""
+    work = tmp_path / "lossy"
+    out, _ = demo("--workdir", work, "--loss", "0.2")
+    assert out.returncode == 0, out.stdout + out.stderr
+    s = summary(work)
+    d = s["per_device"][0]
+    assert d["confirmed"]
+    assert s["relay"]["lost"] >= 1 and d["frames_lost"] >= 1
+    assert "LOST" in out.stdout
+    assert d["acks"] >= 1 or d["retransmissions"] >= 1
+    svg_ok(work / "sequence.svg")
+    assert_clean(work)
+
+
+def _b_paces_resends() -> bool:
+    from host_server.demo.services import fragment_resend_supported
+    return fragment_resend_supported()
+
+
+@pytest.mark.xfail(not _b_paces_resends(), run=False,
+                   reason="B answers every FRAGMENT_ACK with ALL missing fragments "
+                   "(airshake.fragments.FragmentLink._resend); on LoRaWAN class A one "
+                   "downlink leaves per uplink, so the resends fill the network's downlink "
+                   "queue, which drops B's confirming record and the first-contact handshake "
+                   "never completes (a run only times out). Runs once B has the "
+                   "fragment_resend setting, which the demo then passes on class A links.")
+def test_lorawan_dr0_lossy_completes_through_fragments(tmp_path):
+    """LoRaWAN EU868 DR0 (51-byte frames, class A) with 20% loss: C_B by value on first
+    contact makes m2 eight 51-byte fragments, pulled one per uplink; lost ones are
+    asked for again with fragment acks."""
+    work = tmp_path / "lorawan"
+    out, _ = demo("--workdir", work, "--link", "lorawan-eu868-dr0", "--loss", "0.2",
+                  "--timeout", "40")
+    assert out.returncode == 0, out.stdout[-3000:] + out.stderr
+    s = summary(work)
+    d = s["per_device"][0]
+    assert d["confirmed"] and d["c_b"] == "value"
+    assert d["fragments"] >= 8 and d["acks"] >= 1 and d["frames_lost"] >= 1
+    assert "m2 1/8           51 B" in out.stdout
+    assert_clean(work)
+
+
+def test_three_devices_at_once(tmp_path):
+    work = tmp_path / "three"
+    out, wall = demo("--workdir", work, "--devices", "3")
+    assert out.returncode == 0, out.stdout + out.stderr
+    s = summary(work)
+    ids = {d["id"] for d in s["per_device"]}
+    assert len(ids) == 3 and all(d["confirmed"] for d in s["per_device"])
+    assert all(d["b_handshake"].get("outcome") == "ok" for d in s["per_device"])
+    assert s["relay"]["devices"] == 6            # one relay peer per device and wake
+    for i in (1, 2, 3):
+        assert "dev%d  A -> B  m1" % i in out.stdout
+    assert wall < 60
+    assert_clean(work)
+
+
+# -- errors: one line, non-zero, nothing left running -----------------------------------
+
+
+def test_busy_ports_are_one_line(tmp_path):
+    with socket.socket() as tcp, socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        tcp.bind(("127.0.0.1", 0))
+        tcp.listen()
+        udp.bind(("127.0.0.1", 0))
+        busy_tcp, busy_udp = tcp.getsockname()[1], udp.getsockname()[1]
+        work = tmp_path / "busy-cs"
+        out, _ = demo("--workdir", work, "--cs-port", busy_tcp)
+        one_line_error(out, "TCP port %d (--cs-port) is in use" % busy_tcp)
+        assert_clean(work)
+        work = tmp_path / "busy-b"
+        out, _ = demo("--workdir", work, "--b-port", busy_udp)
+        one_line_error(out, "UDP port %d (--b-port) is in use" % busy_udp)
+        assert_clean(work)
+
+
+def test_missing_binaries_are_one_line(tmp_path):
+    work = tmp_path / "no-mp"
+    out, _ = demo("--workdir", work, "--micropython", tmp_path / "nothing" / "micropython")
+    one_line_error(out, "does not exist", "make setup")
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    work = tmp_path / "no-socat"
+    out, _ = demo("--workdir", work, env=dict(os.environ, PATH=str(empty)))
+    one_line_error(out, "socat is not installed", "apt-get install socat")
+    assert_clean(work)
+
+
+def test_devices_that_do_not_finish_are_one_line(tmp_path):
+    """A handshake that cannot finish in time ends the demo with one line naming the
+    device and its last step, and stops everything."""
+    work = tmp_path / "slow"
+    out, _ = demo("--workdir", work, "--link", "lorawan-eu868-dr0", "--timeout", "3")
+    line = one_line_error(out, "dev1 (ID ", "no confirmed handshake within 3 s",
+                          "last step: ")
+    assert "--timeout" in line
+    assert_clean(work)
+
+
+def test_failed_handshake_is_one_line(tmp_path, monkeypatch, capsys):
+    """In-process with a device that gives up fast (1 retry) on a link that loses nearly
+    everything: the firmware's `failed` line becomes the demo's one error line."""
+    from host_server.demo import run as run_mod
+    from host_server.demo.options import Options, Timing
+    from host_server.errors import UserError
+    monkeypatch.setattr(run_mod, "timing",
+                        lambda profile, mode: Timing(True, 0.2, 1, 1.0, 1.0))
+    work = tmp_path / "fail"
+    with pytest.raises(UserError) as e:
+        run_mod.run_demo(Options(loss=0.95, seed=3, workdir=work), out=sys.stdout)
+    message = str(e.value)
+    assert "\n" not in message
+    assert message.startswith("dev1 (ID ") and "handshake failed: no m2 from B" in message
+    assert_clean(work)
+
+
+def test_sigterm_stops_every_process(tmp_path):
+    work = tmp_path / "term"
+    proc = subprocess.Popen([sys.executable, "-m", "host_server.cli", "demo", "--workdir",
+                             str(work), "--link", "lorawan-eu868-dr0"],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            cwd=ROOT, stdin=subprocess.DEVNULL)
+    seen = []
+    assert proc.stdout is not None
+    for line in proc.stdout:
+        seen.append(line)
+        if "A -> B  m1" in line:          # CS, B, relay, pty gone, firmware running
+            break
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        raise
+    assert proc.returncode == 130, "".join(seen) + err
+    assert err.strip().splitlines()[-1] == "airshake: interrupted"
+    assert_clean(work)
+
+
+def test_help_explains_the_options():
+    out = subprocess.run([sys.executable, "-m", "host_server.cli", "demo", "--help"],
+                         capture_output=True, text=True, cwd=ROOT)
+    assert out.returncode == 0
+    for flag in ("--link", "--loss", "--devices", "--suite", "--workdir", "--keep",
+                 "lorawan-eu868-dr0", "prior-art", "virtual time"):
+        assert flag in out.stdout, flag
