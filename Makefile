@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-host test-micropython check-mpy demo fuzz clean
+.PHONY: setup test test-host test-micropython check-mpy demo fuzz bench clean
 
 setup: $(STAMP)
 
@@ -33,8 +33,11 @@ fuzz: setup
 	FUZZ_N=100000 $(PY) -m pytest -q -s tests/portable/test_fuzz_corpus.py
 	FUZZ_N=50000 $(MP) -X heapsize=64M tests/mprun.py tests/portable/test_fuzz_corpus.py
 
+# the whole system on this machine: CA, certificate store, B, link emulator and a device
+# running the real firmware on the MicroPython binary (needs socat); DEMO_ARGS e.g.
+# "--link lorawan-eu868-dr0 --loss 0.2 --devices 3"
 demo: setup
-	$(PY) tools/demo_handshake.py
+	$(VENV)/bin/airshake demo $(DEMO_ARGS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info
