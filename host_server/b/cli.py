@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from typing import NoReturn
 
@@ -26,8 +27,15 @@ def run(args: argparse.Namespace) -> int:
     cfg = config.from_sources(args)
     if getattr(args, "verbose", False):
         cfg.log_level = "debug"
+    from host_server.b import workers
+    worker = os.environ.get(workers.ENV)
+    ready_fd = None
+    if worker:                                 # one of `--workers N`
+        ready_fd = workers.apply_worker_env(cfg, worker)
+    elif cfg.workers > 1:                      # the supervisor of N workers
+        return workers.supervise(cfg, sys.argv[1:])
     from host_server.b.server import serve   # heavy imports only when serving
-    return asyncio.run(serve(cfg))
+    return asyncio.run(serve(cfg, on_ready=lambda: workers.signal_ready(ready_fd)))
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[type-arg]

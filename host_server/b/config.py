@@ -13,6 +13,7 @@ from host_server.config import load_section
 from host_server.errors import UserError
 
 SECTION = "server"
+STORE_SCHEMES = ("postgresql", "postgres", "ldap", "ldaps", "sqlite")
 REPLIES = ("none", "ack")
 LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -43,7 +44,7 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8471
     cs_url: str = "http://127.0.0.1:8470"
-    db: Path = Path("airshake-b.db")
+    db: Path | str = Path("airshake-b.db")   # SQLite path, or a postgresql:// URL
     window: int = 120
     id_len: int = 8
     cache_size: int = 10000
@@ -58,11 +59,21 @@ class ServerConfig:
     reply: str = "none"
     instance: str = ""               # "" = hostname:bound port
     mtu: int = 1200
+    fragment_resend: int = 0         # fragments repeated per fragment ack; 0 = all missing
     max_handshakes: int = 50000
     max_sessions: int = 100000
     replay_size: int = 100000
     revocation_poll: float = 30.0
     log_level: str = "info"
+    session_max_age: int = 7 * 86400   # the core's session limit (PROTOCOL.md §5.5)
+    store: str = ""                  # "" = the CS over HTTP; else postgresql://, ldap://...
+    redis: str = ""                  # redis://host:port/db: state shared by B instances
+    redis_timeout: float = 0.25      # seconds per Redis call before B counts it down
+    workers: int = 1                 # B processes on one UDP port (SO_REUSEPORT)
+    # set by the supervisor (host_server.b.workers) for each worker, never by the user
+    worker_index: int = 0
+    reuse_port: bool = False
+    relay_group: str = ""
 
 
 # name -> (type, default) for the scalar settings; flags and TOML share these names
@@ -72,16 +83,19 @@ _SCALARS: dict[str, tuple[type, Any]] = {
     "cache_size": (int, 10000), "cache_ttl": (float, 3600.0), "negative_ttl": (float, 60.0),
     "cs_timeout": (float, 2.0), "try_later_s": (int, 30), "metrics_host": (str, "127.0.0.1"),
     "metrics_port": (int, 9471), "reply": (str, "none"), "instance": (str, ""),
-    "mtu": (int, 1200), "max_handshakes": (int, 50000), "max_sessions": (int, 100000),
+    "mtu": (int, 1200), "fragment_resend": (int, 0), "max_handshakes": (int, 50000), "max_sessions": (int, 100000),
     "replay_size": (int, 100000), "revocation_poll": (float, 30.0), "log_level": (str, "info"),
+    "session_max_age": (int, 7 * 86400),
+    "store": (str, ""), "redis": (str, ""), "redis_timeout": (float, 0.25), "workers": (int, 1),
 }
 # name -> (lowest, highest) allowed
 _RANGES: dict[str, tuple[float, float]] = {
     "port": (0, 65535), "window": (1, 86400), "id_len": (4, 32), "cache_size": (0, 10**8),
     "cache_ttl": (1, 10**8), "negative_ttl": (0, 10**6), "cs_timeout": (0.05, 600),
-    "try_later_s": (1, 65535), "metrics_port": (0, 65535), "mtu": (51, 65507),
+    "try_later_s": (1, 65535), "metrics_port": (0, 65535), "mtu": (51, 65507), "fragment_resend": (0, 255),
     "max_handshakes": (16, 10**8), "max_sessions": (16, 10**8), "replay_size": (16, 10**9),
-    "revocation_poll": (0.5, 86400),
+    "revocation_poll": (0.5, 86400), "session_max_age": (1, 10**8),
+    "redis_timeout": (0.01, 10), "workers": (1, 64),
 }
 
 
@@ -181,6 +195,14 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
     if not values["cs_url"].startswith(("http://", "https://")):
         raise UserError(f"setting cs_url = {values['cs_url']!r} is not an http(s) URL: "
                         "e.g. http://127.0.0.1:8470")
+    if values["store"] and values["store"].split("://", 1)[0].lower() not in STORE_SCHEMES:
+        raise UserError(f"setting store = {values['store']!r}: use postgresql://USER@HOST:PORT/"
+                        "DB, ldap://HOST:PORT/BASE-DN or sqlite:///PATH (or leave it out to "
+                        "ask the CS at cs_url)")
+    if values["redis"] and not values["redis"].startswith(("redis://", "rediss://",
+                                                            "unix://")):
+        raise UserError(f"setting redis = {values['redis']!r} is not a Redis URL: e.g. "
+                        "redis://127.0.0.1:6379/0")
 
     ca, origin, in_file = get("ca_cert")
     if ca is None:
@@ -205,7 +227,15 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
         raise UserError("no server keys: give --key-dir DIR (the --out directory of "
                         "`airshake ca issue-server`) or --key SUITE:KEYFILE:CERTFILE")
     db, origin, in_file = get("db")
-    db_path = (base / str(db)) if in_file else Path(str(db if db is not None else "airshake-b.db"))
+    db_path: Path | str
+    if db is not None and "://" in str(db):
+        if not str(db).lower().startswith(("postgresql://", "postgres://")):
+            raise UserError(f"setting db = {db!r}: give a SQLite file path or a "
+                            "postgresql://USER@HOST:PORT/DB URL")
+        db_path = str(db)
+    else:
+        db_path = (base / str(db)) if in_file else Path(str(db if db is not None
+                                                            else "airshake-b.db"))
     values.pop("db")
     return ServerConfig(ca_cert=ca_path, keys=keys, key_dir=key_dir_path, db=db_path, **values)
 
@@ -225,8 +255,18 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
       "repeat per suite")
     a("--key-dir", metavar="DIR", help="directory with server-suite{N}.key and .der/.crt "
       "files (from `airshake ca issue-server`): every suite present is served")
-    a("--db", metavar="PATH", help="SQLite file the default sink stores records in "
-      "(default airshake-b.db)")
+    a("--db", metavar="PATH|URL", help="where the devices' records go: a SQLite file "
+      "(default airshake-b.db) or postgresql://USER@HOST:PORT/DB (password in $PGPASSWORD)")
+    a("--store", metavar="URL", help="read device certificates straight from the store "
+      "instead of the CS's HTTP API: postgresql://... (revocations pushed by LISTEN/NOTIFY), "
+      "ldap://HOST:PORT/BASE-DN (read-only X.509 directory; bind DN and password from "
+      "$AIRSHAKE_LDAP_BIND_DN / $AIRSHAKE_LDAP_PASSWORD) or sqlite:///PATH")
+    a("--redis", metavar="URL", help="Redis shared by the B instances (replay cache, rate "
+      "limits, negative cache), e.g. redis://127.0.0.1:6379/0; default: none (per process)")
+    a("--redis-timeout", type=float, help="seconds a Redis call may take before B treats "
+      "Redis as down (default 0.25)")
+    a("--workers", type=int, help="run N B processes on the same UDP port (SO_REUSEPORT); "
+      "worker i serves metrics and /health on metrics_port + i (default 1)")
     a("--window", type=int, help="accepted m1 timestamp skew in seconds (default 120)")
     a("--id-len", type=int, help="length of device IDs in bytes (default 8)")
     a("--cache-size", type=int, help="certificates kept in memory (default 10000)")
@@ -248,6 +288,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     a("--instance", help="name of this B in logs and metrics (default hostname:port)")
     a("--mtu", type=int, help="largest datagram sent; longer messages are fragmented "
       "(default 1200)")
+    a("--fragment-resend", type=int, help="fragments repeated per fragment ack from a device "
+      "(default 0: every missing one; 1 on LoRaWAN class A, where one downlink leaves per "
+      "uplink and the network queues the rest)")
     a("--max-handshakes", type=int, help="pending handshakes kept (default 50000)")
     a("--max-sessions", type=int, help="sessions kept, least recently used dropped first "
       "(default 100000)")
@@ -256,3 +299,5 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
       "revocation list, besides its event stream (default 30)")
     a("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per "
       "handshake)")
+    a("--session-max-age", type=int, help="seconds B keeps a session after its handshake; "
+      "the device must then handshake again (default 604800, the core's max_age)")

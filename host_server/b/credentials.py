@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Hashable
+from collections.abc import Awaitable, Callable, Hashable
+from typing import Any
 from dataclasses import dataclass
 
 from airshake import codec
@@ -55,6 +56,8 @@ class Credentials:
         self.revoked = RevokedSet()
         self.by_source = RateLimiter(cfg.rate_per_source)
         self.by_id = RateLimiter(cfg.rate_per_id)
+        # set by the server when B instances share a negative cache (Redis)
+        self.share_negative: Callable[[bytes, int], Awaitable[None]] | None = None
         self._inflight: dict[bytes, asyncio.Task[_Fetched]] = {}
 
     # -- synchronous part: no I/O ----------------------------------------------------
@@ -71,6 +74,27 @@ class Credentials:
             self.metrics.cache("negative", "hit")
             return Decision(None, code, 0, "negative_cache", "negative")
         self.metrics.cache("negative", "miss")
+        return self.check_cached(id_a, suite, now)
+
+    def check_shared(self, verdict: Any, id_a: bytes, suite: int,
+                     now: float) -> Decision | None:
+        """As check(), with the rate limits and negative cache answered by the state
+        the B instances share (a host_server.b.shared.Admission)."""
+        if verdict.limit:
+            return Decision(None, codec.ERR_TRY_LATER, max(1, verdict.retry_after),
+                            verdict.limit, "none")
+        if verdict.negative:
+            self.metrics.cache("negative", "hit")
+            return Decision(None, verdict.negative, 0, "negative_cache", "negative")
+        code = self.negative.get(id_a, now)     # learnt here while Redis was down
+        if code is not None:
+            self.metrics.cache("negative", "hit")
+            return Decision(None, code, 0, "negative_cache", "negative")
+        self.metrics.cache("negative", "miss")
+        return self.check_cached(id_a, suite, now)
+
+    def check_cached(self, id_a: bytes, suite: int, now: float) -> Decision | None:
+        """The revoked set and MEM: the answer, or None (then resolve())."""
         if id_a in self.revoked:
             return Decision(None, codec.ERR_REVOKED, 0, "revoked", "none")
         entry = self.mem.get(id_a, now)
@@ -119,6 +143,8 @@ class Credentials:
         if result.status == cs_client.ABSENT:
             self.mem.drop(id_a)
             self.negative.put(id_a, codec.ERR_UNKNOWN_ID, now)
+            if self.share_negative is not None:
+                await self.share_negative(id_a, codec.ERR_UNKNOWN_ID)
             return _Fetched(None, codec.ERR_UNKNOWN_ID, "unknown_id", cs_ms, result.status)
         if result.status == cs_client.REVOKED:
             self.revoked.add(id_a, now)
@@ -131,6 +157,8 @@ class Credentials:
         except Rejected as e:
             self.mem.drop(id_a)
             self.negative.put(id_a, e.code, now)
+            if self.share_negative is not None:
+                await self.share_negative(id_a, e.code)
             return _Fetched(None, e.code, e.reason, cs_ms, result.status)
         self.mem.put(id_a, cert.der, cert.key_type, cert.not_after, now)
         return _Fetched(cert, 0, "ok", cs_ms, result.status)

@@ -35,6 +35,8 @@ from host_server.b.tables import (Addr, Conn, ErrorTable, Handshake, HandshakeTa
 DONE_LINGER = 64.0     # keep a completed handshake for A's m3 retransmissions
 ERROR_LINGER = 60.0    # re-send a refusal to a duplicate m1 this long
 SESSION_SWEEP = 60.0   # seconds between sweeps for sessions past their max_age
+# (both at most the session max_age: a completed handshake outliving its session would
+# confirm a retransmitted m3 for a session B no longer holds)
 _TYPE_NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record", 5: "fragment",
                6: "fragment_ack", 7: "reserved"}
 
@@ -42,7 +44,7 @@ _TYPE_NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record", 5: "fragment"
 class Dispatcher:
     def __init__(self, rcfg: rsp.ResponderConfig, creds: Credentials, sink: Sink,
                  metrics: Metrics, log: EventLog, send: Callable[[bytes, Addr], None], *,
-                 mtu: int = 1200, max_handshakes: int = 50000, max_sessions: int = 100000,
+                 mtu: int = 1200, fragment_resend: int = 0, max_handshakes: int = 50000, max_sessions: int = 100000,
                  clock: Callable[[], float] = time.time) -> None:
         self.rcfg = rcfg
         self.creds = creds
@@ -51,6 +53,7 @@ class Dispatcher:
         self.log = log
         self._sendto = send
         self.mtu = mtu
+        self.fragment_resend = fragment_resend
         self.clock = clock
         self.handshakes = HandshakeTable(max_handshakes)
         self.sessions = SessionTable(max_sessions)
@@ -59,9 +62,17 @@ class Dispatcher:
         self.max_links = 10000
         self.completed = 0
         self._next_sweep = 0.0
+        max_age = rcfg.limits[1]
+        self.done_linger = min(DONE_LINGER, max_age)
+        self.sweep_every = min(SESSION_SWEEP, max(1.0, max_age / 2))
         # a ServerBackend keeps the ephemeral key loaded until told to forget it
         self._forget: Callable[[], None] = getattr(rcfg.backend, "forget", lambda: None)
         self._tasks: set[asyncio.Task[Any]] = set()
+        # scale-out (host_server.b.shared, host_server.b.relay), set by the server
+        self.shared: Any = None            # Redis: replay cache, limits, negative cache
+        self.relay: Any = None             # sibling workers on this host
+        self.local_replay: Any = None      # with shared: the m1s accepted here (fallback)
+        self._rcfg_no_early: rsp.ResponderConfig | None = None
 
     # -- plumbing ---------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -85,7 +96,7 @@ class Dispatcher:
     def _link(self, addr: Addr) -> FragmentLink:
         link = self.links.get(addr)
         if link is None:
-            link = self.links[addr] = FragmentLink(self.mtu)
+            link = self.links[addr] = FragmentLink(self.mtu, resend_limit=self.fragment_resend)
             if len(self.links) > self.max_links:
                 self.links.popitem(last=False)
         else:
@@ -116,7 +127,9 @@ class Dispatcher:
         getattr(self.log, level)("handshake", outcome=outcome, reason=reason, **fields)
 
     # -- entry point ------------------------------------------------------------------
-    def datagram(self, data: bytes, addr: Addr) -> None:
+    def datagram(self, data: bytes, addr: Addr, relayed: bool = False) -> None:
+        """One datagram from addr; relayed: forwarded by a sibling worker (never
+        forwarded again)."""
         now = self.clock()
         if not data:
             self.metrics.datagram("empty", "dropped")
@@ -140,9 +153,9 @@ class Dispatcher:
         if kind == codec.TYPE_M1:
             self._on_m1(data, addr, now)
         elif kind == codec.TYPE_M3:
-            self._on_m3(data, addr, now)
+            self._on_m3(data, addr, now, relayed)
         elif kind == codec.TYPE_RECORD:
-            self._on_record(data, addr, now)
+            self._on_record(data, addr, now, relayed)
         else:
             self.metrics.datagram(_TYPE_NAMES[kind], "dropped")
 
@@ -185,6 +198,9 @@ class Dispatcher:
                 self._outcome(old, "failed", "evicted", "warning")
         self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
         self.metrics.pending.set(len(self.handshakes))
+        if self.shared is not None:      # the shared checks need a Redis round trip
+            self._spawn(self._admit(hs, m1, need.id_a, need.suite, addr, now))
+            return
         decision = self.creds.check(need.id_a, need.suite, addr[0], now)
         if decision is not None:
             self._decide(hs, decision, now)
@@ -213,6 +229,63 @@ class Dispatcher:
             decision = Decision(None, codec.ERR_TRY_LATER, 30, "internal_error", "none")
         if self.handshakes.live(hs) and hs.responder.state == rsp.WAIT_CRED:
             self._decide(hs, decision, self.clock())
+
+    async def _admit(self, hs: Handshake, m1: bytes, id_a: bytes, suite: int, addr: Addr,
+                     now: float) -> None:
+        """The shared checks of a new m1 (host_server.b.shared), then the lookup. A replay
+        owned by a live instance is dropped, or forwarded to its owner when that is a
+        sibling worker; 0-RTT data is refused when Redis is down or the m1 was taken
+        over from a dead owner (the device resends it in m3)."""
+        from host_server.b import shared as sh
+        verdict = await self.shared.admit(hs.key, id_a, str(addr[0]), now)
+        early_refused = ""
+        if verdict is not None and verdict.replay == sh.REPLAY:
+            sibling = self.relay.sibling_of(verdict.owner) if self.relay is not None else None
+            sent = self.relay.forward(m1, addr, to=sibling) if sibling is not None else 0
+            if sent == -1 and await self.shared.take_over(hs.key, verdict.owner):
+                verdict, early_refused = None, "taken_over"   # limits: per process
+            else:
+                self.handshakes.remove(hs)
+                self.metrics.pending.set(len(self.handshakes))
+                self.metrics.datagram("m1", "relayed" if sent > 0 else "replay")
+                if sent <= 0:
+                    self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
+                return
+        elif verdict is None:
+            early_refused = "redis_down"
+        elif verdict.replay == sh.TAKEN_OVER:
+            early_refused = "taken_over"
+        # the core's own cache is a pass-through with Redis (a refused m1 must stay
+        # retryable elsewhere): this process's cache is checked here, and is all there
+        # is while Redis is down
+        if not self.local_replay.add(hs.key, now + 2 * self.rcfg.window, now):
+            self.handshakes.remove(hs)
+            self.metrics.pending.set(len(self.handshakes))
+            self.metrics.datagram("m1", "replay")
+            self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
+            return
+        if not self.handshakes.live(hs) or hs.responder.state != rsp.WAIT_CRED:
+            return
+        if early_refused and m1[0] & codec.M1_EARLY:
+            hs.responder.config = self._no_early()
+            self.shared.early_refused(early_refused)
+        now = self.clock()
+        if verdict is None:
+            decision = self.creds.check(id_a, suite, addr[0], now)
+        else:
+            decision = self.creds.check_shared(verdict, id_a, suite, now)
+        if decision is not None:
+            self._decide(hs, decision, now)
+        else:
+            await self._lookup(hs, id_a, suite)
+
+    def _no_early(self) -> rsp.ResponderConfig:
+        """The responder settings with 0-RTT refused (one Responder at a time)."""
+        if self._rcfg_no_early is None:
+            import copy
+            self._rcfg_no_early = copy.copy(self.rcfg)
+            self._rcfg_no_early.accept_early = False
+        return self._rcfg_no_early
 
     def _refuse(self, hs: Handshake, reason: str, now: float) -> None:
         out = self._flush(hs, hs.addrs, now)
@@ -260,7 +333,7 @@ class Dispatcher:
         self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
 
     # -- m3 ---------------------------------------------------------------------------
-    def _on_m3(self, m3: bytes, addr: Addr, now: float) -> None:
+    def _on_m3(self, m3: bytes, addr: Addr, now: float, relayed: bool = False) -> None:
         for hs in self.handshakes.candidates(addr, m3[0] & 0x1F):
             res = hs.responder
             if res.state == rsp.DONE:
@@ -279,6 +352,9 @@ class Dispatcher:
                 continue
             self.metrics.datagram("m3", "ok")
             self._complete(hs, m3, addr, now)
+            return
+        if not relayed and self.relay is not None and self.relay.forward(m3, addr) > 0:
+            self.metrics.datagram("m3", "relayed")    # a sibling may hold its handshake
             return
         self.metrics.datagram("m3", "dropped")
 
@@ -301,7 +377,7 @@ class Dispatcher:
             self.log.warning("sessions_evicted", count=evicted)
         self.metrics.sessions.set(self.sessions.count)
         self.completed += 1
-        self.handshakes.set_timer(hs, now + DONE_LINGER)
+        self.handshakes.set_timer(hs, now + self.done_linger)
         self._outcome(hs, "ok", "complete", early=done.early_accepted, data=len(data),
                       peer=_peer(addr))
         if data or hs.early is not None:
@@ -329,7 +405,8 @@ class Dispatcher:
         self._flush(hs, [conn.addr], now)
 
     # -- records ------------------------------------------------------------------------
-    def _on_record(self, record: bytes, addr: Addr, now: float) -> None:
+    def _on_record(self, record: bytes, addr: Addr, now: float,
+                   relayed: bool = False) -> None:
         try:
             _epoch, sid, _seq, _head, _body = codec.decode_record(record)
         except AirshakeError:
@@ -354,6 +431,9 @@ class Dispatcher:
             self.metrics.datagram("record", "ok")
             if data:
                 self._spawn(self._deliver(conn, seq, data))
+            return
+        if not relayed and self.relay is not None and self.relay.forward(record, addr) > 0:
+            self.metrics.datagram("record", "relayed")  # a sibling may hold the session
             return
         self.metrics.datagram("record", "dropped")
 
@@ -393,7 +473,7 @@ class Dispatcher:
         self.errors.expire(now)
         self.metrics.pending.set(len(self.handshakes))
         if now >= self._next_sweep:
-            self._next_sweep = now + SESSION_SWEEP
+            self._next_sweep = now + self.sweep_every
             if self.sessions.sweep(now):
                 self.metrics.sessions.set(self.sessions.count)
 

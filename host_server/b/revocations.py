@@ -28,6 +28,7 @@ class RevocationFollower:
         self.poll_interval = poll_interval
         self.last_seq = 0
         self.connected: bool | None = None     # None until the first attempt
+        self.backoff_max = _BACKOFF_MAX        # a store on the LAN (PostgreSQL) uses 1 s
         self._tasks: list[asyncio.Task[None]] = []
 
     def start(self) -> None:
@@ -57,6 +58,10 @@ class RevocationFollower:
 
     async def catch_up(self) -> None:
         items, last = await self.cs.revocations_since(self.last_seq)
+        if last < self.last_seq:    # the store's log restarted (a new database): read it all
+            self.log.warning("revocation_log_reset", last_seq=self.last_seq, store_seq=last)
+            self.last_seq = 0
+            items, last = await self.cs.revocations_since(0)
         for rev in items:
             self.apply(rev)
         self.last_seq = max(self.last_seq, last)
@@ -85,7 +90,7 @@ class RevocationFollower:
                 why = str(e)
             self._set_connected(False, why)
             await asyncio.sleep(backoff)
-            backoff = min(backoff * 2, _BACKOFF_MAX)
+            backoff = min(backoff * 2, self.backoff_max)
 
     async def _poll(self) -> None:
         while True:

@@ -12,7 +12,8 @@ import errno
 import signal
 import socket
 import time
-from typing import Any
+from pathlib import Path
+from typing import Any, cast
 
 from cryptography.exceptions import InvalidSignature
 
@@ -29,6 +30,9 @@ from airshake.replay import ReplayCache
 from host_server.b.revocations import RevocationFollower
 from host_server.b.sink import Sink, SqliteSink
 from host_server.b.verify import Verifier
+from host_server.b import health
+from host_server.b.pg_sink import PgSink
+from host_server.b.store_source import StoreSource
 from host_server.errors import UserError
 
 TICK = 0.25
@@ -53,29 +57,36 @@ class Server:
     def __init__(self, cfg: ServerConfig, sink: Sink | None = None) -> None:
         self.cfg = cfg
         self.ca = load_ca(cfg.ca_cert)            # cheapest checks first: files, then DB
-        self.sink: Sink = sink if sink is not None else SqliteSink(cfg.db, cfg.reply)
+        self.sink: Sink = sink if sink is not None else _open_sink(cfg)
         self.backend = load_server_backend()
         self.keys = load_server_keys(self.backend, cfg)
         pin_server_keys(self.backend, self.keys)
-        self.sock = _bind_udp(cfg.host, cfg.port)
+        self.sock = _bind_udp(cfg.host, cfg.port, cfg.reuse_port)
         self.port = self.sock.getsockname()[1]
         if not cfg.instance:
             cfg.instance = f"{socket.gethostname()}:{self.port}"
         self.log = EventLog(cfg.instance, cfg.log_level)
         self.metrics = Metrics(cfg.instance)
         self.rcfg = ResponderConfig(self.backend, self.keys, id_len=cfg.id_len,
-                                    window=cfg.window, replay=ReplayCache(cfg.replay_size))
+                                    window=cfg.window, replay=_core_replay(cfg),
+                                    max_age=cfg.session_max_age)
         self.rcfg.started = int(time.time())   # 0-RTT stamped before a restart is refused
-        self.cs = CSClient(cfg.cs_url, cfg.cs_timeout)
+        # the CS over HTTP, or the store itself: the same interface (get_cert, ...)
+        self.cs: Any = cast(Any, StoreSource(cfg.store, cfg.cs_timeout) if cfg.store
+                            else CSClient(cfg.cs_url, cfg.cs_timeout))
         self.creds = Credentials(cfg, Verifier(self.ca, cfg.id_len), self.cs, self.metrics)
         self.follower = RevocationFollower(self.cs, self.creds, self.metrics, self.log,
                                            cfg.revocation_poll)
         self.transport: asyncio.DatagramTransport | None = None
         self.dispatcher = Dispatcher(self.rcfg, self.creds, self.sink, self.metrics, self.log,
                                      self._sendto, mtu=cfg.mtu,
+                                     fragment_resend=cfg.fragment_resend,
                                      max_handshakes=cfg.max_handshakes,
                                      max_sessions=cfg.max_sessions)
         self.stopping = asyncio.Event()
+        self.shared: Any = None
+        self.relay: Any = None
+        self._setup_scaleout()
         self._metrics_server: Any = None
         self._check_server_certs()
 
@@ -89,6 +100,62 @@ class Server:
                 self.log.warning("server_cert_not_from_ca", suite=key.suite,
                                  why="devices trusting this CA will refuse C_B")
 
+    # -- scale-out: shared state, sibling relay, health ---------------------------------
+    @property
+    def store_kind(self) -> str:
+        return getattr(self.cs, "kind", None) or "cs-http"
+
+    def _setup_scaleout(self) -> None:
+        cfg = self.cfg
+        if isinstance(self.cs, StoreSource):
+            store = self.cs.store
+            if hasattr(store, "app_name"):     # who is who in pg_stat_activity
+                store.app_name = f"airshake-b {cfg.instance}"[:50]
+            self.follower.backoff_max = 1.0    # reconnects to a database are cheap
+        if isinstance(self.sink, PgSink):
+            self.sink.instance = cfg.instance
+        if cfg.reuse_port and cfg.workers > 1 and cfg.relay_group:
+            from host_server.b.relay import Relay
+            self.relay = Relay(cfg.relay_group, cfg.worker_index, cfg.workers, self.metrics,
+                               lambda data, addr: self.dispatcher.datagram(data, addr, True))
+            self.dispatcher.relay = self.relay
+        if cfg.redis:
+            from host_server.b.shared import SharedState
+            owner = self.relay.owner_name if self.relay is not None else cfg.instance
+            self.shared = SharedState(cfg.redis, owner, cfg.window, cfg.rate_per_source,
+                                      cfg.rate_per_id, cfg.negative_ttl, cfg.redis_timeout,
+                                      self.metrics, self.log)
+            self.dispatcher.shared = self.shared
+            self.dispatcher.local_replay = ReplayCache(cfg.replay_size)
+            self.creds.share_negative = self.shared.put_negative
+
+    async def _close_scaleout(self) -> None:
+        if self.relay is not None:
+            self.relay.close()
+        if self.shared is not None:
+            await self.shared.close()
+
+    def health(self) -> tuple[int, dict[str, Any]]:
+        """GET /health (host_server.b.health); called from the endpoint's thread."""
+        cfg = self.cfg
+        stream = self.follower.connected
+        store_ok = bool(stream) and getattr(self.cs, "connected", True) is not False
+        sink_ok = getattr(self.sink, "connected", True) is not False
+        redis = self.shared.status() if self.shared is not None else "off"
+        degraded = not store_ok or not sink_ok or redis == "down"
+        status = "stopping" if self.stopping.is_set() else ("degraded" if degraded else "ok")
+        body = {"status": status, "instance": cfg.instance, "port": self.port,
+                "worker": cfg.worker_index if cfg.reuse_port else None,
+                "workers": cfg.workers, "store": self.store_kind,
+                "store_connected": store_ok, "sink": getattr(self.sink, "kind", "sqlite"),
+                "sink_connected": sink_ok, "redis": redis,
+                "early_data": "refused" if redis == "down" else "accepted",
+                "revocation_seq": self.follower.last_seq,
+                "pending": len(self.dispatcher.handshakes),
+                "sessions": self.dispatcher.sessions.count,
+                "completed": self.dispatcher.completed}
+        return (503 if status == "stopping" else 200), body
+
     def _sendto(self, data: bytes, addr: Any) -> None:
         if self.transport is not None:
             self.transport.sendto(data, addr)
@@ -101,18 +168,28 @@ class Server:
         self.transport = transport  # type: ignore[assignment]
         if cfg.metrics_port:
             try:
-                self._metrics_server = self.metrics.serve(cfg.metrics_host, cfg.metrics_port)
+                self._metrics_server = health.serve(cfg.metrics_host, cfg.metrics_port,
+                                                    self.metrics.registry, self.health)
             except OSError as e:
                 transport.close()
                 raise UserError(f"metrics port {cfg.metrics_port} on {cfg.metrics_host} cannot "
                                 f"be used ({e.strerror or e}): choose another --metrics-port "
                                 "or 0 to turn metrics off") from None
+        for part in (self.sink, self.cs):
+            if hasattr(part, "start"):
+                await part.start()          # connect now if the database answers
+        if self.shared is not None:
+            await self.shared.start()
+        if self.relay is not None:
+            self.relay.start()
         self.follower.start()
         self._ticker = loop.create_task(self._tick())
         self.log.lifecycle("ready", port=self.port, host=cfg.host,
                       metrics_port=cfg.metrics_port or None, cs_url=cfg.cs_url,
                       suites=sorted(k.suite for k in self.keys), db=str(cfg.db),
-                      window=cfg.window, cache_size=cfg.cache_size, started=self.rcfg.started)
+                      window=cfg.window, cache_size=cfg.cache_size, started=self.rcfg.started,
+                      store=self.store_kind, redis=self.shared.status() if self.shared else None,
+                      worker=f"{cfg.worker_index}/{cfg.workers}" if cfg.reuse_port else None)
 
     async def _tick(self) -> None:
         while True:
@@ -133,6 +210,7 @@ class Server:
         await self.dispatcher.drain()
         await self.sink.close()
         await self.cs.close()
+        await self._close_scaleout()
         if self._metrics_server is not None:
             server = self._metrics_server[0] if isinstance(self._metrics_server, tuple) \
                 else self._metrics_server
@@ -141,7 +219,7 @@ class Server:
         self.log.lifecycle("stopped")
 
 
-def _bind_udp(host: str, port: int) -> socket.socket:
+def _bind_udp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_DGRAM)
     except socket.gaierror as e:
@@ -149,6 +227,8 @@ def _bind_udp(host: str, port: int) -> socket.socket:
                         "or a known host name") from None
     family, _type, _proto, _name, addr = infos[0]
     sock = socket.socket(family, socket.SOCK_DGRAM)
+    if reuse_port:   # N workers on one port; the kernel spreads devices by 4-tuple hash
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     try:
         sock.bind(addr)
     except OSError as e:
@@ -162,7 +242,22 @@ def _bind_udp(host: str, port: int) -> socket.socket:
     return sock
 
 
-async def serve(cfg: ServerConfig) -> int:
+def _core_replay(cfg: ServerConfig) -> Any:
+    """The core's replay cache: per process; with Redis a pass-through, as the
+    dispatcher checks the shared cache (host_server.b.shared) and its own."""
+    if cfg.redis:
+        from host_server.b.shared import AcceptAll
+        return AcceptAll()
+    return ReplayCache(cfg.replay_size)
+
+
+def _open_sink(cfg: ServerConfig) -> Sink:
+    if isinstance(cfg.db, str) and "://" in cfg.db:
+        return PgSink(cfg.db, cfg.reply)
+    return SqliteSink(Path(cfg.db), cfg.reply)
+
+
+async def serve(cfg: ServerConfig, on_ready: Any = None) -> int:
     for noisy in ("httpx", "httpcore"):      # one line per CS request is too much
         logging.getLogger(noisy).setLevel(logging.WARNING)
     server = Server(cfg)
@@ -171,11 +266,14 @@ async def serve(cfg: ServerConfig) -> int:
     except BaseException:
         await server.sink.close()
         await server.cs.close()
+        await server._close_scaleout()
         server.sock.close()
         raise
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stopping.set)
+    if on_ready is not None:
+        on_ready()
     try:
         await server.stopping.wait()
     finally:

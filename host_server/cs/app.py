@@ -31,7 +31,8 @@ from host_server.ca import CA, CAError, check_name, identifier, spki_der
 from host_server.cs.events import CLOSED, RevocationBus
 from host_server.cs.logs import Timer, log
 from host_server.cs.metrics import Metrics
-from host_server.cs.store import CertRecord, CertStore, Conflict, IdCollision, NotFound
+from host_server.cs.store import (CertRecord, CertStore, Conflict, IdCollision, NotFound,
+                                  ReadOnly, StoreUnavailable)
 
 PKIX_CERT = "application/pkix-cert"
 PKIX_CRL = "application/pkix-crl"
@@ -102,7 +103,9 @@ class CSApp:
         ]
         return Starlette(routes=routes, middleware=[Middleware(Observe, metrics=self.metrics)],
                          exception_handlers={HTTPException: _http_error,
-                                             BadRequest: _bad_request})
+                                             BadRequest: _bad_request,
+                                             StoreUnavailable: _unavailable,
+                                             ReadOnly: _read_only})
 
     # -- lookups ---------------------------------------------------------------------
 
@@ -317,7 +320,7 @@ class CSApp:
 
     async def health(self, request: Request) -> Response:
         try:
-            await self.store.last_seq()
+            await self.store.ping()
         except Exception as e:  # the store is down: say so, keep serving
             log("health", logging.ERROR, result="store_error", error=repr(e))
             return JSONResponse({"status": "error", "store": self.store.kind,
@@ -351,6 +354,16 @@ async def _http_error(request: Request, exc: Exception) -> Response:
 async def _bad_request(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, BadRequest)
     return _error(exc.status, str(exc))
+
+
+async def _unavailable(request: Request, exc: Exception) -> Response:
+    """The database did not answer: 503, so B serves from its cache and retries."""
+    log("store_unavailable", logging.ERROR, endpoint=request.url.path, error=str(exc))
+    return _error(503, "the certificate database is unavailable: try again later")
+
+
+async def _read_only(request: Request, exc: Exception) -> Response:
+    return _error(405, str(exc))
 
 
 class Observe:

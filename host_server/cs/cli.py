@@ -39,8 +39,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     f"admin token may also come from ${TOKEN_ENV}; when one is set, enroll "
                     "and revoke need it. Stops cleanly on SIGTERM or Ctrl-C.")
     s.add_argument("--config", metavar="FILE", help="TOML file with a [cs] table")
-    s.add_argument("--db", metavar="PATH",
-                   help="SQLite file or sqlite:///path URL (default: cs.db)")
+    s.add_argument("--db", metavar="URL",
+                   help="the store: a SQLite file or sqlite:///path (default: cs.db), "
+                        "postgresql://USER@HOST:PORT/DB (password in $PGPASSWORD), or "
+                        "ldap://HOST:PORT/BASE-DN for a read-only X.509 directory")
     s.add_argument("--ca-dir", dest="ca_dir", metavar="DIR",
                    help="the CA directory made by `airshake ca init` (required)")
     s.add_argument("--host", help="address to listen on (default: 127.0.0.1)")

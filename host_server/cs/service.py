@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import errno
 import ipaddress
+import logging
 import os
 import signal
 import socket
@@ -25,7 +26,7 @@ from host_server.config import load_section
 from host_server.cs import DEFAULT_PORT, TOKEN_ENV, logs
 from host_server.cs.app import CSApp, Settings
 from host_server.cs.logs import log
-from host_server.cs.store import open_store
+from host_server.cs.store import CertStore, StoreUnavailable, open_store
 from host_server.errors import UserError
 
 _KIND = {int: "an integer", str: "a string"}
@@ -158,10 +159,21 @@ def serve(cfg: ServeConfig, verbose: bool = False) -> int:
         raise
     settings = Settings(id_len=cfg.id_len, cert_days=cfg.cert_days,
                         admin_token=cfg.admin_token, instance=cfg.instance)
-    return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg))
+    try:
+        return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg))
+    finally:
+        sock.close()
 
 
 async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
+    try:
+        await app.store.connect()
+    except StoreUnavailable as e:
+        await app.store.close()
+        raise UserError(str(e)) from None
+    except BaseException:
+        await app.store.close()
+        raise
     config = uvicorn.Config(app.asgi(), log_config=None, access_log=False, lifespan="off",
                             timeout_graceful_shutdown=5, server_header=False)
     server = _Server(config, on_exit=app.bus.close)
@@ -173,12 +185,60 @@ async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
         log("warning", result="admin_open", host=cfg.host,
             why="enroll and revoke are open to anyone who can reach this port: set "
                 f"admin_token or ${TOKEN_ENV}")
+    feed = None
+    if app.store.push:
+        feed = asyncio.get_running_loop().create_task(_feed(app))
+    elif app.store.read_only:    # a directory: revocations appear in its CRLs
+        feed = asyncio.get_running_loop().create_task(_poll_feed(app))
     try:
         await server.serve(sockets=[sock])
     finally:
+        if feed is not None:
+            feed.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await feed
         await app.store.close()
         log("stop", signal=server.stopped_by)
     return 0
+
+
+async def _feed(app: CSApp, backoff_max: float = 2.0) -> None:
+    """Publish every revocation the shared store records (by any CS instance) on the
+    local bus; the bus ignores the ones this instance published itself."""
+    store: CertStore = app.store
+    last = await _last_seq(store)
+    backoff = 0.2
+    while True:
+        try:
+            async for rev in store.follow(last):
+                app.bus.publish(rev)
+                last = max(last, rev.seq)
+                backoff = 0.2
+        except StoreUnavailable as e:
+            log("store_feed", logging.WARNING, result="lost", error=str(e), last_seq=last)
+        await asyncio.sleep(backoff)
+        backoff = min(backoff * 2, backoff_max)
+
+
+async def _poll_feed(app: CSApp, every: float = 5.0) -> None:
+    """Publish the revocations a read-only store (LDAP) reveals, polling it."""
+    last = await _last_seq(app.store)
+    while True:
+        await asyncio.sleep(every)
+        try:
+            for rev in await app.store.revocations_since(last):
+                app.bus.publish(rev)
+                last = max(last, rev.seq)
+        except StoreUnavailable as e:
+            log("store_feed", logging.WARNING, result="lost", error=str(e), last_seq=last)
+
+
+async def _last_seq(store: CertStore) -> int:
+    while True:
+        try:
+            return await store.last_seq()
+        except StoreUnavailable:
+            await asyncio.sleep(1)
 
 
 def _loopback(host: str) -> bool:

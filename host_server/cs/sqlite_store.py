@@ -120,12 +120,14 @@ class SqliteStore(CertStore):
 
     async def revoke(self, id: bytes, reason: str, at: int) -> Revocation:
         def revoke(db: sqlite3.Connection) -> Revocation:
+            find = "SELECT seq, id, time, reason FROM revocations WHERE id = ?"
             with db:
-                db.execute("INSERT INTO revocations (id, time, reason) "
-                           "SELECT id, ?, ? FROM certs WHERE id = ? "
-                           "ON CONFLICT (id) DO NOTHING", (at, reason, id))
-                row = db.execute("SELECT seq, id, time, reason FROM revocations "
-                                 "WHERE id = ?", (id,)).fetchone()
+                row = db.execute(find, (id,)).fetchone()
+                if row is None:   # only a real insert takes a seq: no gap after a repeat
+                    db.execute("INSERT INTO revocations (id, time, reason) "
+                               "SELECT id, ?, ? FROM certs WHERE id = ? "
+                               "ON CONFLICT (id) DO NOTHING", (at, reason, id))
+                    row = db.execute(find, (id,)).fetchone()
             if row is None:
                 raise NotFound(id.hex())
             return Revocation(row[0], bytes(row[1]), row[2], row[3])

@@ -1,18 +1,25 @@
 # host_server.cs.store: the certificate store's storage interface. Owns the records
-# (CertRecord, Revocation), the errors (IdCollision, NotFound), the abstract CertStore
-# every backend implements (SQLite now; PostgreSQL and an LDAP-directory adapter later),
-# the lookup hashes of a certificate (cert_index) and open_store(), which picks the
-# backend from a URL or path. A backend enforces ID uniqueness with a database constraint.
+# (CertRecord, Revocation), the errors (IdCollision, NotFound, ReadOnly,
+# StoreUnavailable), the abstract CertStore every backend implements (SQLite, the
+# default; PostgreSQL; a read-only adapter of an LDAP directory), the lookup hashes of a
+# certificate (cert_index) and open_store(), which picks the backend from a URL or path.
+# A writable backend enforces ID uniqueness with a database constraint.
 from __future__ import annotations
 
 import abc
 import hashlib
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from host_server.cs.pgsql import StoreUnavailable
 from host_server.errors import UserError
+
+__all__ = ["CertIndex", "CertRecord", "CertStore", "Conflict", "IdCollision", "NotFound",
+           "ReadOnly", "Revocation", "SerialInUse", "StoreUnavailable", "cert_index",
+           "open_store"]
 
 
 @dataclass(frozen=True)
@@ -69,6 +76,10 @@ class NotFound(Exception):
     """No certificate is enrolled under that ID."""
 
 
+class ReadOnly(Exception):
+    """The backend is read-only (an LDAP directory): enroll and revoke there."""
+
+
 @dataclass(frozen=True)
 class CertIndex:
     """What a store indexes a certificate by, besides the ID."""
@@ -95,7 +106,25 @@ class CertStore(abc.ABC):
     """Certificates by ID_A, and the revocation log. All methods are coroutines;
     implementations are safe to call concurrently from one event loop."""
 
-    kind: str = "?"  # "sqlite", "postgresql", ...
+    kind: str = "?"  # "sqlite", "postgresql", "ldap"
+    read_only: bool = False   # enroll() and revoke() raise ReadOnly
+    push: bool = False        # follow() streams revocations recorded by other processes
+
+    async def connect(self) -> None:  # noqa: B027 - optional hook, nothing by default
+        """Connect (and migrate) before first use. UserError for a configuration that
+        cannot work, StoreUnavailable for a server that does not answer (yet)."""
+
+    async def ping(self) -> None:
+        """Raise if the backend does not answer (health checks)."""
+        await self.last_seq()
+
+    async def follow(self, since: int) -> AsyncIterator[Revocation]:
+        """Every revocation with a seq greater than since, then each new one as it is
+        recorded, by any process sharing the store, in seq order and without gaps.
+        Raises StoreUnavailable when the connection breaks: call again with the last
+        seq seen. Only for stores with push = True."""
+        raise NotImplementedError(f"the {self.kind} store cannot push revocations")
+        yield  # pragma: no cover  (makes this an async generator)
 
     @abc.abstractmethod
     async def get(self, id: bytes) -> CertRecord | None:
@@ -140,15 +169,17 @@ class CertStore(abc.ABC):
 def open_store(url_or_path: str) -> CertStore:
     """The backend for url_or_path: a plain path or sqlite:///path (SQLAlchemy style:
     sqlite:////abs/path for an absolute path) opens SQLite, creating the file and the
-    schema if needed. Raises UserError (one line) when it cannot."""
+    schema if needed; postgresql://user@host:port/db a PostgreSQL store (connected and
+    migrated by `await store.connect()`); ldap://host:port/BASE-DN a read-only LDAP
+    directory (host_server.cs.ldap_store). Raises UserError (one line) when it cannot."""
     text = str(url_or_path)
     scheme = text.split("://", 1)[0].lower() if "://" in text else ""
     if scheme in ("postgresql", "postgres"):
-        raise UserError("the PostgreSQL certificate store is not available yet: use a "
-                        "SQLite path for db")
+        from host_server.cs.pg_store import PgStore
+        return PgStore(text)
     if scheme in ("ldap", "ldaps"):
-        raise UserError("the LDAP directory adapter is not available yet: use a SQLite "
-                        "path for db")
+        from host_server.cs.ldap_store import LdapStore
+        return LdapStore.from_url(text)
     if scheme == "sqlite":
         if not text.startswith("sqlite:///") or text == "sqlite:///":
             raise UserError(f"bad SQLite URL {text!r}: write sqlite:///relative/path or "
@@ -156,7 +187,7 @@ def open_store(url_or_path: str) -> CertStore:
         path = text[len("sqlite:///"):]
     elif scheme:
         raise UserError(f"unknown store URL scheme {scheme!r} in {text!r}: use a file "
-                        "path or sqlite:///path")
+                        "path, sqlite:///path, postgresql://... or ldap://...")
     else:
         path = text
     from host_server.cs.sqlite_store import SqliteStore

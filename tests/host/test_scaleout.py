@@ -1,0 +1,363 @@
+"""Scale-out with real servers (tests/host/servers.py starts PostgreSQL, Redis and slapd on
+loopback): several B instances on one PostgreSQL store and one Redis. Revocations pushed
+to every B by LISTEN/NOTIFY, including one cut off from PostgreSQL; replay of an m1 or a
+0-RTT record to another instance; an instance killed mid-handshake; Redis down (0-RTT
+refused, full handshakes go on); `airshake server --workers 3` on one port with 1,000
+devices and a worker killed mid-run; and a device whose certificate lives only in an LDAP
+directory."""
+import asyncio
+import os
+import signal
+import socket
+import time
+from types import SimpleNamespace
+
+import httpx
+import pytest
+from cryptography import x509
+
+from airshake import codec
+from airshake import events as ev
+from airshake.keys import DeviceKey
+from b_support import (BACKEND, BProcess, Device, exchange, first_m1, handshake, make_pki,
+                       metric, wait_for)
+from cs_support import CSProcess
+from host_server.b import fleet
+from servers import Redis, b64ldif
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pki")
+    ca_dir, key_dir = make_pki(tmp)
+    return SimpleNamespace(ca_dir=ca_dir, key_dir=key_dir,
+                           anchor=(ca_dir / "ca.der").read_bytes())
+
+
+@pytest.fixture
+def pg_url(postgres):
+    return postgres.url(postgres.create_db("scale"))
+
+
+@pytest.fixture
+def cs(tmp_path, pki, pg_url):
+    """The CS on PostgreSQL: enrollment and revocation go through it."""
+    d = tmp_path / "cs"
+    d.mkdir()
+    server = CSProcess(d, pki.ca_dir, db=pg_url, instance="cs-pg")
+    yield server
+    server.stop()
+
+
+def start_b(tmp_path, pki, cs, name, **flags):
+    flags.setdefault("reply", "ack")
+    flags.setdefault("log_level", os.environ.get("B_LOG_LEVEL", "warning"))
+    b = BProcess(tmp_path, pki.ca_dir, pki.key_dir, cs.url, name=name, **flags)
+    # B refuses 0-RTT data stamped at or before its start second (PROTOCOL.md §8.5)
+    started = max(x.get("started", 0) for x in b.log_lines() if x.get("event") == "ready")
+    time.sleep(max(0.0, started + 1.05 - time.time()))
+    return b
+
+
+def health(b, worker=0):
+    return httpx.get("http://127.0.0.1:%d/health" % (b.metrics_port + worker), timeout=5).json()
+
+
+def enroll(cs, n=1, suite=0):
+    return [Device(suite).enroll(cs.url) for _ in range(n)]
+
+
+def pg_rows(postgres, pg_url, sql):
+    db = pg_url.rsplit("/", 1)[1]
+    out = postgres.psql(db, sql).stdout.strip()
+    return [line.split("|") for line in out.splitlines() if line]
+
+
+def early_accepted(res):
+    done = res.of(ev.HandshakeComplete)
+    return bool(done) and done[0].early_accepted
+
+
+# -- revocation across instances ------------------------------------------------------
+
+def test_revocation_reaches_three_instances_within_one_second(tmp_path, pki, cs, pg_url,
+                                                              postgres):
+    """Pushed by NOTIFY to every B reading the store; one B whose LISTEN connection was
+    cut when it happened catches up from the revocation log; one B kept out of
+    PostgreSQL for a while catches up as soon as it is let back in."""
+    postgres.psql("postgres", "DO $$ BEGIN CREATE ROLE b3 LOGIN SUPERUSER; "
+                              "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+    b3_url = pg_url.replace("airshake@", "b3@")
+    bs = [start_b(tmp_path, pki, cs, "b%d" % i, store=pg_url, db=pg_url) for i in (1, 2)]
+    bs.append(start_b(tmp_path, pki, cs, "b3", store=b3_url, db=b3_url))
+    try:
+        devices = enroll(cs, 2)
+        for b in bs:            # every B has both devices in its cache
+            for d in devices:
+                assert handshake(b.port, d, pki.anchor, data=b"n=1").confirmed
+        assert all(wait_for(lambda b=b: health(b)["store_connected"]) for b in bs)
+
+        def seqs():
+            return [health(b)["revocation_seq"] for b in bs]
+
+        # 1) B3's LISTEN connection is killed; the revocation happens while it is gone
+        postgres.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE application_name = 'airshake-b b3-listen'")
+        t0 = time.monotonic()
+        r = httpx.post(cs.url + "/revoke/" + devices[0].id_hex, json={"reason": "keyCompromise"})
+        assert r.json()["seq"] == 1
+        assert wait_for(lambda: seqs() == [1, 1, 1], timeout=3, step=0.01), seqs()
+        assert time.monotonic() - t0 < 1.0, "a revocation took %.2f s" % (time.monotonic() - t0)
+        for b in bs:
+            assert handshake(b.port, devices[0], pki.anchor).code == codec.ERR_REVOKED
+
+        # 2) B3 cannot reach PostgreSQL at all for a while
+        postgres.psql("postgres", "ALTER ROLE b3 NOLOGIN")
+        postgres.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                                  "WHERE usename = 'b3'")
+        t0 = time.monotonic()
+        httpx.post(cs.url + "/revoke/" + devices[1].id_hex)
+        assert wait_for(lambda: seqs()[:2] == [2, 2], timeout=3, step=0.01), seqs()
+        assert time.monotonic() - t0 < 1.0
+        time.sleep(1.5)
+        assert seqs()[2] == 1 and not health(bs[2])["store_connected"]
+        postgres.psql("postgres", "ALTER ROLE b3 LOGIN")
+        t0 = time.monotonic()
+        assert wait_for(lambda: seqs()[2] == 2, timeout=5, step=0.01), seqs()
+        assert time.monotonic() - t0 < 1.5, "catch-up took %.2f s" % (time.monotonic() - t0)
+        assert handshake(bs[2].port, devices[1], pki.anchor).code == codec.ERR_REVOKED
+    finally:
+        postgres.psql("postgres", "ALTER ROLE b3 LOGIN", check=False)
+        for b in bs:
+            assert b.stop() == 0
+
+
+# -- replay across instances (Redis) ---------------------------------------------------
+
+def test_m1_and_0rtt_replayed_to_another_instance_are_refused(tmp_path, pki, cs, pg_url,
+                                                             redis_server, postgres):
+    b1, b2 = (start_b(tmp_path, pki, cs, name, store=pg_url, db=pg_url,
+                      redis=redis_server.url) for name in ("r1", "r2"))
+    try:
+        assert health(b1)["redis"] == "up" and health(b2)["status"] == "ok"
+        dev = enroll(cs)[0]
+        _ini, m1 = first_m1(dev, pki.anchor)
+        answers = exchange(b1.port, m1)
+        assert answers and answers[0][0] >> 5 == codec.TYPE_M2
+        assert exchange(b2.port, m1, wait=0.4) == []            # the same m1 elsewhere
+        assert wait_for(lambda: metric(b2.metrics(), "airshake_datagrams_total",
+                                       type="m1", result="replay") == 1)
+        # 0-RTT: accepted once by b1, its replay to b2 refused; stored once
+        assert handshake(b1.port, dev, pki.anchor, data=b"n=1 full").confirmed
+        res = handshake(b1.port, dev, pki.anchor, data=b"n=2 early", early=True,
+                        wait_replies=1)
+        assert res.confirmed and early_accepted(res)
+        m1_early = res.sent[0]
+        assert m1_early[0] & codec.M1_EARLY
+        assert exchange(b2.port, m1_early, wait=0.4) == []
+        rows = pg_rows(postgres, pg_url, "SELECT kind, convert_from(data, 'UTF8') FROM "
+                                         "records ORDER BY received_at")
+        assert ["early", "n=2 early"] in rows and len([r for r in rows if r[0] == "early"]) == 1
+    finally:
+        for b in (b1, b2):
+            assert b.stop() == 0
+
+
+def test_instance_killed_mid_handshake_another_takes_over(tmp_path, pki, cs, pg_url,
+                                                        redis_server, postgres):
+    """The device's retransmitted m1 reaches another instance (as after the kernel
+    rehashes): refused while the owner is alive, taken over once its liveness key
+    expires; the takeover refuses the 0-RTT data, the device resends it in m3, and the
+    reading is stored once."""
+    b1, b2 = (start_b(tmp_path, pki, cs, name, store=pg_url, db=pg_url,
+                      redis=redis_server.url) for name in ("k1", "k2"))
+    try:
+        dev = enroll(cs)[0]
+        assert handshake(b2.port, dev, pki.anchor, data=b"n=1").confirmed   # learn C_B
+        from airshake.initiator import Initiator
+        ini = Initiator(BACKEND, [dev.key], pki.anchor, server=dev.server, rto=0.5)
+        ini.connect(time.time(), b"n=2 early", early=True)
+        m1 = ini.datagrams_to_send(time.time())[0]
+        assert exchange(b1.port, m1)[0][0] >> 5 == codec.TYPE_M2    # b1 has it (and its data)
+        assert wait_for(lambda: len(pg_rows(postgres, pg_url, "SELECT 1 FROM records "
+                                                              "WHERE kind = 'early'")) == 1)
+        b1.stop(signal.SIGKILL)
+        t0 = time.monotonic()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        answers = []
+        while not answers and time.monotonic() - t0 < 5:       # the device retransmits
+            answers = [a for a in exchange(b2.port, m1, sock=sock, wait=0.25)
+                       if a[0] >> 5 == codec.TYPE_M2]
+        assert answers, "no instance took the handshake over"
+        assert time.monotonic() - t0 < 3.5     # the owner's liveness key lives 1.5 s
+        ini.receive(answers[0], time.time())
+        done = []
+        while (e := ini.next_event()) is not None:
+            done.append(e)
+        done = [e for e in done if isinstance(e, ev.HandshakeComplete)]
+        assert done and not done[0].early_accepted             # 0-RTT refused on takeover
+        out = ini.datagrams_to_send(time.time())               # m3 carries the data now
+        replies = exchange(b2.port, out[0], sock=sock)
+        for r in replies:
+            ini.receive(r, time.time())
+        events = []
+        while (e := ini.next_event()) is not None:
+            events.append(e)
+        assert any(isinstance(e, ev.HandshakeConfirmed) for e in events)
+        assert any(isinstance(e, ev.DataReceived) and e.data == b"ack:0" for e in events)
+        rows = pg_rows(postgres, pg_url, "SELECT kind FROM records WHERE "
+                                         "convert_from(data, 'UTF8') = 'n=2 early'")
+        assert rows == [["early"]]                             # stored once, by b1
+        m = b2.metrics()
+        assert metric(m, "airshake_early_refused_total", reason="taken_over") == 1
+        assert metric(m, "airshake_replay_shared_total", result="taken_over") == 1
+    finally:
+        for b in (b1, b2):
+            b.stop()
+
+
+def test_redis_down_refuses_0rtt_and_keeps_full_handshakes(tmp_path, pki, cs, pg_url):
+    redis = Redis()
+    b = start_b(tmp_path, pki, cs, "rd", store=pg_url, db=pg_url, redis=redis.url,
+                redis_timeout=0.1)
+    try:
+        dev = enroll(cs)[0]
+        assert handshake(b.port, dev, pki.anchor, data=b"n=1").confirmed
+        assert early_accepted(handshake(b.port, dev, pki.anchor, data=b"n=2", early=True))
+        redis.stop()
+        assert wait_for(lambda: health(b)["redis"] == "down", timeout=3)
+        h = health(b)
+        assert h["status"] == "degraded" and h["early_data"] == "refused"
+        assert metric(b.metrics(), "airshake_redis_up") == 0
+        res = handshake(b.port, dev, pki.anchor, data=b"n=3", wait_replies=1)
+        assert res.confirmed and res.replies == [b"ack:0"]          # full handshake works
+        res = handshake(b.port, dev, pki.anchor, data=b"n=4", early=True, wait_replies=1)
+        assert res.confirmed and not early_accepted(res)             # 0-RTT refused ...
+        assert res.replies == [b"ack:0"]                             # ... data came in m3
+        assert metric(b.metrics(), "airshake_early_refused_total", reason="redis_down") >= 1
+        redis.start()
+        assert wait_for(lambda: health(b)["redis"] == "up", timeout=3)
+        assert early_accepted(handshake(b.port, dev, pki.anchor, data=b"n=5", early=True))
+    finally:
+        assert b.stop() == 0
+        redis.close()
+
+
+# -- several workers on one port ---------------------------------------------------------
+
+def _enroll_direct(pg_url, ca_dir, keys):
+    """Enroll many device keys straight into the PostgreSQL store (as the CS would)."""
+    from host_server.ca import CA, identifier, spki_der
+    from host_server.cs.store import CertRecord, open_store
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    ca = CA.load(ca_dir)
+
+    async def go():
+        store = open_store(pg_url)
+        await store.connect()
+        for k in keys:
+            pub = x25519.X25519PublicKey.from_public_bytes(k.public)
+            der = ca.issue_device(pub, "fleet", 8, 365)
+            cert = x509.load_der_x509_certificate(der)
+            await store.enroll(CertRecord(identifier(spki_der(pub), 8), "fleet", der,
+                                          int(cert.not_valid_after_utc.timestamp()),
+                                          cert.serial_number, int(time.time())))
+        await store.close()
+    asyncio.run(go())
+
+
+def test_1000_devices_through_three_workers_one_killed(tmp_path, pki, cs, pg_url,
+                                                       redis_server, postgres):
+    """`airshake server --workers 3`: 1,000 devices each deliver two readings (one in m3,
+    one as a record) until acknowledged; a worker is SIGKILLed when 30% are done. Every
+    acknowledged reading is in PostgreSQL exactly once, and nothing is stored twice."""
+    keys = [DeviceKey.generate(BACKEND, 0) for _ in range(1000)]
+    _enroll_direct(pg_url, pki.ca_dir, keys)
+    b = start_b(tmp_path, pki, cs, "fleet", store=pg_url, db=pg_url, redis=redis_server.url,
+                workers=3, rate_per_id="100:100")
+    ready = wait_for(lambda: [x for x in b.log_lines()
+                              if x.get("event") == "ready" and "pids" in x], timeout=20)
+    assert ready, "the supervisor never logged ready"
+    pids = ready[0]["pids"]
+    try:
+        hs = [health(b, i) for i in range(3)]
+        assert [h["worker"] for h in hs] == [0, 1, 2]
+        assert len({h["instance"] for h in hs}) == 3 and all(h["status"] == "ok" for h in hs)
+        done, killed = [], []
+
+        def on_done(run):
+            done.append(run)
+            if len(done) == 300 and not killed:
+                os.kill(pids[1], signal.SIGKILL)
+                killed.append(time.monotonic())
+
+        t0 = time.monotonic()
+        runs = asyncio.run(fleet.deliver(b.port, keys, pki.anchor, readings=2,
+                                         concurrency=150, duration=90, on_done=on_done))
+        elapsed = time.monotonic() - t0
+        assert killed, "the worker was never killed"
+        acked = {(r.id_hex, n) for r in runs for n in r.acked}
+        incomplete = [r for r in runs if len(r.acked) < 2]
+        assert not incomplete, "%d devices unfinished" % len(incomplete)
+        rows = pg_rows(postgres, pg_url, "SELECT id_a, reading, instance FROM records")
+        stored = [(i, int(n)) for i, n, _w in rows]
+        assert len(stored) == len(set(stored)), "a reading was stored twice"
+        assert acked <= set(stored), "an acknowledged reading is missing"
+        assert len(stored) == 2000
+        instances = {w for _i, _n, w in rows}
+        assert len(instances) == 3          # all three workers stored records
+        retried = sum(1 for r in runs if r.handshakes > 1)
+        survivors = [i for i in range(3) if i != 1]
+        relayed = sum(metric(b_metrics(b, i), "airshake_relay_total", direction="in",
+                             result="ok") for i in survivors)
+        print("\n1000 devices x 2 readings in %.1f s; %d devices needed another handshake; "
+              "%d datagrams relayed between workers" % (elapsed, retried, relayed))
+        sup = [x for x in b.log_lines() if x.get("event") == "worker_exited"]
+        assert sup and sup[0]["worker"] == 1
+    finally:
+        b.stop()
+
+
+def b_metrics(b, worker):
+    from b_support import parse_metrics
+    return parse_metrics(httpx.get("http://127.0.0.1:%d/metrics" % (b.metrics_port + worker),
+                                   timeout=5).text)
+
+
+# -- the X.509 directory -----------------------------------------------------------------
+
+def test_device_only_in_ldap_completes_a_handshake(tmp_path, pki, slapd, monkeypatch):
+    """B reads C_A from slapd (userCertificate;binary) and revocations from the CA
+    entry's certificateRevocationList;binary."""
+    from host_server.ca import CA
+    ca = CA.load(pki.ca_dir)
+    base = "ou=b-devices," + slapd.suffix
+    slapd.add("dn: %s\nobjectClass: organizationalUnit\nou: b-devices\n" % base)
+    dev = Device(0)
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    der = ca.issue_device(x25519.X25519PublicKey.from_public_bytes(dev.key.public),
+                          "ldap-only", 8, 365)
+    slapd.add("dn: cn=%s,%s\nobjectClass: device\nobjectClass: pkiUser\ncn: %s\n%s" % (
+        dev.id_hex, base, dev.id_hex, b64ldif("userCertificate;binary", der)))
+    slapd.add("dn: cn=b CA,%s\nobjectClass: cRLDistributionPoint\nobjectClass: pkiCA\n"
+              "cn: b CA\n%s%s" % (base, b64ldif("cACertificate;binary", ca.cert_der),
+                                  b64ldif("certificateRevocationList;binary", ca.crl([]))))
+    monkeypatch.setenv("AIRSHAKE_LDAP_CRL_REFRESH", "0")
+    url = "ldap://127.0.0.1:%d/%s" % (slapd.port, base)
+    b = BProcess(tmp_path, pki.ca_dir, pki.key_dir, "http://127.0.0.1:9", name="bl",
+                 store=url, reply="ack", revocation_poll=1)
+    try:
+        res = handshake(b.port, dev, pki.anchor, data=b"n=1 from ldap", wait_replies=1)
+        assert res.confirmed and res.replies == [b"ack:0"]
+        assert health(b)["store"] == "ldap"
+        stranger = Device(0)
+        assert handshake(b.port, stranger, pki.anchor).code == codec.ERR_UNKNOWN_ID
+        serial = x509.load_der_x509_certificate(der).serial_number
+        slapd.modify("dn: cn=b CA,%s\nchangetype: modify\nreplace: "
+                     "certificateRevocationList;binary\n%s" % (
+                         base, b64ldif("certificateRevocationList;binary",
+                                       ca.crl([(serial, int(time.time()), "keyCompromise")]))))
+        assert wait_for(lambda: health(b)["revocation_seq"] == 1, timeout=5)
+        assert handshake(b.port, dev, pki.anchor).code == codec.ERR_REVOKED
+    finally:
+        assert b.stop() == 0
