@@ -44,7 +44,8 @@ _TYPE_NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record", 5: "fragment"
 class Dispatcher:
     def __init__(self, rcfg: rsp.ResponderConfig, creds: Credentials, sink: Sink,
                  metrics: Metrics, log: EventLog, send: Callable[[bytes, Addr], None], *,
-                 mtu: int = 1200, fragment_resend: int = 0, max_handshakes: int = 50000, max_sessions: int = 100000,
+                 mtu: int = 1200, fragment_resend: int = 0, max_handshakes: int = 50000,
+                 max_sessions: int = 100000,
                  clock: Callable[[], float] = time.time) -> None:
         self.rcfg = rcfg
         self.creds = creds

@@ -7,9 +7,17 @@
 # in a worker thread, so the event loop never waits on the disk.
 # For "early" data no session exists yet: sid is the first 4 bytes of SHA-256(m1) and
 # seq is 0; m3 data has seq 0 too (kind tells them apart from records).
+# Device-level idempotency: (sid, seq) name a record only inside one session, and a
+# device that resends a reading whose acknowledgement it never got (B restarted, the
+# ack was lost) sends it in a new record, often of a new session. Data that starts with
+# `n=<decimal>` not followed by another digit (the reading counter of device.sensor,
+# e.g. b"n=17 t=21") is therefore also unique per (id_a, n), whatever session, seq or
+# kind carried it: a repeat is not stored again but is acknowledged again. The device
+# must never reuse n (device.sensor keeps its counter in flash).
 from __future__ import annotations
 
 import asyncio
+import re
 import sqlite3
 import time
 from pathlib import Path
@@ -22,13 +30,23 @@ KINDS = ("m3", "early", "record")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS records (
     id_a TEXT NOT NULL, sid TEXT NOT NULL, seq INTEGER NOT NULL, kind TEXT NOT NULL,
-    data BLOB NOT NULL, received_at REAL NOT NULL,
+    data BLOB NOT NULL, received_at REAL NOT NULL, reading INTEGER,
     UNIQUE(id_a, sid, seq, kind))
 """
-_INSERT = ("INSERT OR IGNORE INTO records (id_a, sid, seq, kind, data, received_at) "
-           "VALUES (?, ?, ?, ?, ?, ?)")
+# NULLs are distinct in a UNIQUE index: data without a reading number is not affected
+_READING_INDEX = ("CREATE UNIQUE INDEX IF NOT EXISTS records_reading "
+                  "ON records(id_a, reading)")
+_INSERT = ("INSERT OR IGNORE INTO records (id_a, sid, seq, kind, data, received_at, reading) "
+           "VALUES (?, ?, ?, ?, ?, ?, ?)")
+_READING = re.compile(rb"n=([0-9]{1,18})(?![0-9])")
 
-Row = tuple[str, str, int, str, bytes, float]
+Row = tuple[str, str, int, str, bytes, float, int | None]
+
+
+def reading_number(data: bytes) -> int | None:
+    """The device's reading counter n of data that starts with b"n=<n>", else None."""
+    m = _READING.match(data)
+    return int(m.group(1)) if m else None
 
 
 class Sink(Protocol):
@@ -53,6 +71,10 @@ class SqliteSink:
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=NORMAL")
             self._db.execute(_SCHEMA)
+            columns = [r[1] for r in self._db.execute("PRAGMA table_info(records)")]
+            if "reading" not in columns:            # a database of an earlier B
+                self._db.execute("ALTER TABLE records ADD COLUMN reading INTEGER")
+            self._db.execute(_READING_INDEX)
             self._db.commit()
         except sqlite3.Error as e:
             raise UserError(f"database {path} cannot be used ({e}): give a writable SQLite "
@@ -94,7 +116,8 @@ class SqliteSink:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         assert self._wake is not None
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(((id_a.hex(), sid.hex(), seq, kind, bytes(data), time.time()), fut))
+        self._queue.append(((id_a.hex(), sid.hex(), seq, kind, bytes(data), time.time(),
+                             reading_number(data)), fut))
         self._wake.set()
         if await fut:
             self.stored += 1

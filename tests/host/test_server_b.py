@@ -89,13 +89,15 @@ def test_handshake_stores_data_exactly_once_and_replies(pki, cs, b1):
     assert "temp=21.5" not in text and "r1" not in text.replace('"r1"', "")
 
 
-def test_suite2_then_zero_rtt_with_cached_server_cert(pki, cs, b1):
+def test_suite2_then_zero_rtt_with_cached_server_cert(pki, cs, tmp_path):
+    # a B of its own with a 3 s window: after a start B refuses 0-RTT stamped up to
+    # start + window (its replay cache is new; PROTOCOL.md §8.5)
+    b1 = BProcess(tmp_path, pki.ca_dir, pki.key_dir, cs.url, name="b-0rtt", window=3)
     dev = Device(2).enroll(cs.url)
     first = handshake(b1.port, dev, pki.anchor, data=b"hello")
     assert first.confirmed and dev.server is not None
-    # B refuses 0-RTT stamped at or before its start (its replay cache is new then)
     started = next(x["started"] for x in b1.log_lines() if x.get("event") == "ready")
-    while int(time.time()) <= started:
+    while int(time.time()) <= started + 3:
         time.sleep(0.05)
     again = handshake(b1.port, dev, pki.anchor, data=b"early bird", early=True)
     assert again.confirmed
@@ -107,6 +109,7 @@ def test_suite2_then_zero_rtt_with_cached_server_cert(pki, cs, b1):
     assert kinds == {"m3", "early"}
     m = b1.metrics()
     assert metric(m, "airshake_cache_total", cache="mem", result="hit") >= 1
+    b1.stop()
 
 
 def test_unknown_id_is_refused_and_negative_cached(pki, b1):

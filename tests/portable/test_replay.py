@@ -7,7 +7,8 @@ def test_a_key_is_accepted_once_until_it_expires():
     cache = ReplayCache(10)
     assert cache.add(b"m1", 100, 0)
     assert not cache.add(b"m1", 150, 50)
-    assert cache.add(b"m1", 250, 100)            # expired at 100: new again
+    assert not cache.add(b"m1", 250, 100)        # valid through its expiry at 100
+    assert cache.add(b"m1", 250, 101)            # expired: new again
 
 
 def test_expired_entries_leave_and_capacity_evicts_nearest_expiry_first():

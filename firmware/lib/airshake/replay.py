@@ -27,9 +27,9 @@ class ReplayCache:
     def add(self, key, expires, now):
         seen, heap = self._seen, self._heap
         old = seen.get(key)
-        if old is not None and old > now:
+        if old is not None and old >= now:       # an entry is valid through its expiry
             return False
-        while heap and heap[0][0] <= now:
+        while heap and heap[0][0] < now:
             exp, k = heapq.heappop(heap)
             if seen.get(k) == exp:
                 del seen[k]

@@ -197,8 +197,10 @@ class Responder(Endpoint):
         k0, iv0 = schedule.early_keys(backend, self._th1, es, ss)
         data = backend.aes_ccm_decrypt(k0, iv0, self._th1, m.early)
         started = self.config.started
-        # after a restart B's replay cache is empty: refuse 0-RTT from before it (§8.5)
-        if not self.config.accept_early or (started is not None and m.timestamp <= started):
+        # after a restart B's replay cache is empty: the old B may have accepted any m1
+        # stamped up to started + window, so 0-RTT stamped before then is refused (§8.5)
+        if not self.config.accept_early or (started is not None
+                                            and m.timestamp <= started + self.config.window):
             return False
         self._events.append(ev.EarlyData(self.id_a, data))
         return True
