@@ -16,7 +16,6 @@ import hashlib
 import json
 import os
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -32,6 +31,8 @@ from airshake.errors import AirshakeError
 from airshake.fragments import FragmentLink
 from airshake.keys import ServerKey
 from airshake.responder import Responder, ResponderConfig
+
+from udp_thread import UdpThread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
@@ -57,7 +58,7 @@ def _issue(ca_key, issuer, pub, cn, serial, ca=False, ski=None):
     return b.sign(ca_key, alg)
 
 
-class TestServerB:
+class TestServerB(UdpThread):
     __test__ = False
 
     def __init__(self, suite=0, mtu=1200, id_len=8, drop=None, reply=True):
@@ -76,10 +77,7 @@ class TestServerB:
         self.certs = {}
         self._serial = 10
         self._set_key(b_key, b_private)
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
+        UdpThread.__init__(self)
         self.handshakes = {}     # addr -> Responder
         self.links = {}          # addr -> FragmentLink
         self.sessions = {}       # sid -> Session
@@ -87,9 +85,7 @@ class TestServerB:
         self.received = []       # (how, data): how in "m3", "early", "record"
         self.errors = []
         self._early = {}
-        self._stop = False
         self._lock = threading.Lock()
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
     # -- certificates -----------------------------------------------------------------
     def _new_key(self):
@@ -124,27 +120,13 @@ class TestServerB:
         self.certs[id_a] = cert.public_bytes(DER)
         return id_a
 
-    # -- the UDP loop -----------------------------------------------------------------
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
-
-    def _loop(self):
-        while not self._stop:
+    # -- the UDP loop (UdpThread calls handle) ----------------------------------------
+    def handle(self, frame, addr):
+        with self._lock:
             try:
-                frame, addr = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            with self._lock:
-                try:
-                    self._frame(frame, addr)
-                except Exception as e:  # recorded for the test, never fatal to B
-                    self.errors.append(repr(e))
+                self._frame(frame, addr)
+            except Exception as e:  # recorded for the test, never fatal to B
+                self.errors.append(repr(e))
 
     def _send(self, addr, message):
         for frame in self.links[addr].outgoing(message):

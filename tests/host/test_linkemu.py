@@ -10,7 +10,6 @@ import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 from contextlib import contextmanager
 
@@ -27,6 +26,7 @@ from airshake_tools.linkemu.profiles import PROFILES, lorawan_profile
 
 import hs_support
 from udp_responder import FixtureResponder
+from udp_thread import UdpThread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 US = 1e-6
@@ -338,33 +338,16 @@ def test_cost_fragments_like_airshake():
 
 # -- the relay process -----------------------------------------------------------------
 
-class EchoServer:
+class EchoServer(UdpThread):
+    bufsize = 65535
+
     def __init__(self):
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.1)
-        self.port = self.sock.getsockname()[1]
+        UdpThread.__init__(self)
         self.peers = set()
-        self._stop = False
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
-
-    def _loop(self):
-        while not self._stop:
-            try:
-                data, addr = self.sock.recvfrom(65535)
-            except socket.timeout:
-                continue
-            self.peers.add(addr)
-            self.sock.sendto(data, addr)
+    def handle(self, data, addr):
+        self.peers.add(addr)
+        self.sock.sendto(data, addr)
 
 
 class RelayProc:

@@ -2,17 +2,15 @@
 tests: the core's Responder (pyca backend) answering with the fixture certificates.
 Handshakes are keyed by peer address; records go to the session of that peer and are
 answered "pong". The real server B (host_server/) replaces this in the server tests."""
-import socket
-import threading
-
 from airshake import codec, events as ev
 from airshake.crypto import load_backend
 from airshake.responder import Responder
 
 import hs_support
+from udp_thread import UdpThread
 
 
-class FixtureResponder:
+class FixtureResponder(UdpThread):
     def __init__(self, now):
         self.backend = load_backend("pyca")
         self.now = now
@@ -21,33 +19,11 @@ class FixtureResponder:
         for suite in (0, 1, 2):
             key = hs_support.device_key(self.backend, suite)
             self.certs[key.id_a] = hs_support.cert(suite, "device_cert")
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.2)
-        self.port = self.sock.getsockname()[1]
+        UdpThread.__init__(self, timeout=0.2)
         self.peers = {}
         self.completed = []
-        self._stop = False
-        self._thread = threading.Thread(target=self._loop, daemon=True)
 
-    def __enter__(self):
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self._stop = True
-        self._thread.join()
-        self.sock.close()
-
-    def _loop(self):
-        while not self._stop:
-            try:
-                data, addr = self.sock.recvfrom(4096)
-            except socket.timeout:
-                continue
-            self._handle(data, addr)
-
-    def _handle(self, data, addr):
+    def handle(self, data, addr):
         res = self.peers.get(addr)
         # a new (different) m1 from a peer starts a new handshake; a duplicate goes to
         # the pending one, which answers with the identical m2
