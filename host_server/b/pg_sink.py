@@ -11,10 +11,9 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
-from host_server.b.sink import reading_number
+from host_server.b.sink import BatchingSink
 from host_server.cs import pgsql
 from host_server.cs.pgsql import StoreUnavailable
 
@@ -45,28 +44,21 @@ RETURNING id_a, sid, seq, kind
 """
 
 Row = tuple[str, str, int, str, bytes, float, Any, str]
-MAX_BATCH = 500
 
 
-class PgSink:
+class PgSink(BatchingSink):
     kind = "postgresql"
 
     def __init__(self, url: str, reply: str = "none", instance: str = "",
                  pool_size: int = 4) -> None:
+        super().__init__(reply)
         self.url = pgsql.check_url(url)
         self.shown = pgsql.redact(url)
-        self.reply = reply
         self.instance = instance
         self.pool_size = pool_size
-        self.stored = 0
-        self.duplicates = 0
         self.connected = False
         self._pool: Any = None
         self._opening = asyncio.Lock()
-        self._queue: list[tuple[Row, asyncio.Future[bool]]] = []
-        self._wake: asyncio.Event | None = None
-        self._writer: asyncio.Task[None] | None = None
-        self._closing = False
 
     async def start(self) -> None:
         """Connect and migrate now; a PostgreSQL that is down is not fatal (the writer
@@ -91,7 +83,10 @@ class PgSink:
                 self.connected = True
         return self._pool
 
-    async def _write(self, rows: list[Row]) -> list[bool]:
+    def _row(self, id_a: bytes, sid: bytes, seq: int, data: bytes, kind: str) -> tuple:
+        return super()._row(id_a, sid, seq, data, kind) + (self.instance,)
+
+    async def _write_rows(self, rows: list[Row]) -> list[bool]:
         pool = await self._connect()
         cols = list(zip(*rows))
         try:
@@ -103,49 +98,7 @@ class PgSink:
         done = {(r[0], r[1], r[2], r[3]) for r in inserted}
         return [(row[0], row[1], row[2], row[3]) in done for row in rows]
 
-    async def _write_loop(self) -> None:
-        assert self._wake is not None
-        while not self._closing or self._queue:
-            if not self._queue:
-                await self._wake.wait()
-                self._wake.clear()
-            while self._queue:
-                batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-                try:
-                    results = await self._write([r for r, _ in batch])
-                except Exception as e:  # noqa: BLE001 - every waiter must get an answer
-                    for _, fut in batch:
-                        if not fut.done():
-                            fut.set_exception(e)
-                    continue
-                for (_, fut), ok in zip(batch, results):
-                    if not fut.done():
-                        fut.set_result(ok)
-
-    async def on_record(self, id_a: bytes, sid: bytes, seq: int, data: bytes,
-                        kind: str) -> bytes | None:
-        if self._writer is None:
-            self._wake = asyncio.Event()
-            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
-        assert self._wake is not None
-        fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(((id_a.hex(), sid.hex(), seq, kind, bytes(data), time.time(),
-                             reading_number(data), self.instance), fut))
-        self._wake.set()
-        if await fut:
-            self.stored += 1
-        else:
-            self.duplicates += 1
-        return b"ack:%d" % seq if self.reply == "ack" else None
-
-    async def close(self) -> None:
-        self._closing = True
-        if self._writer is not None and self._wake is not None:
-            self._wake.set()
-            try:
-                await asyncio.wait_for(self._writer, 10)   # drains the queue, then returns
-            except asyncio.TimeoutError:
-                self._writer.cancel()
+    async def _close_backend(self) -> None:
         if self._pool is not None:
             try:
                 await asyncio.wait_for(self._pool.close(), 5)

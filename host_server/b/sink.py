@@ -60,46 +60,44 @@ class Sink(Protocol):
         ...
 
 
-class SqliteSink:
-    def __init__(self, path: Path, reply: str = "none") -> None:
-        self.path = path
+class BatchingSink:
+    """The application-hook half every record store shares: on_record() queues a row and
+    waits for its batch to be written; one writer task writes batches of up to MAX_BATCH
+    and tells each waiter whether its row was new (False: a duplicate, stored before).
+    Subclasses give _row() and _write_rows(), and close their backend in _close_backend()."""
+
+    MAX_BATCH = 500
+
+    def __init__(self, reply: str) -> None:
         self.reply = reply
         self.stored = 0
         self.duplicates = 0
-        try:
-            self._db = sqlite3.connect(str(path), check_same_thread=False)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.execute(_SCHEMA)
-            columns = [r[1] for r in self._db.execute("PRAGMA table_info(records)")]
-            if "reading" not in columns:            # a database of an earlier B
-                self._db.execute("ALTER TABLE records ADD COLUMN reading INTEGER")
-            self._db.execute(_READING_INDEX)
-            self._db.commit()
-        except sqlite3.Error as e:
-            raise UserError(f"database {path} cannot be used ({e}): give a writable SQLite "
-                            "file path with --db") from None
-        self._queue: list[tuple[Row, asyncio.Future[bool]]] = []
+        self._queue: list[tuple[tuple, asyncio.Future[bool]]] = []
         self._wake: asyncio.Event | None = None
         self._writer: asyncio.Task[None] | None = None
         self._closing = False
 
-    def _write(self, rows: list[Row]) -> list[bool]:
-        inserted = []
-        with self._db:
-            for row in rows:
-                inserted.append(self._db.execute(_INSERT, row).rowcount == 1)
-        return inserted
+    def _row(self, id_a: bytes, sid: bytes, seq: int, data: bytes, kind: str) -> tuple:
+        return (id_a.hex(), sid.hex(), seq, kind, bytes(data), time.time(),
+                reading_number(data))
+
+    async def _write_rows(self, rows: list) -> list[bool]:
+        raise NotImplementedError
+
+    async def _close_backend(self) -> None:
+        pass
 
     async def _write_loop(self) -> None:
         assert self._wake is not None
-        while not self._closing:
-            await self._wake.wait()
-            self._wake.clear()
+        while not self._closing or self._queue:
+            if not self._queue:
+                await self._wake.wait()
+                self._wake.clear()
             while self._queue:
-                batch, self._queue = self._queue, []
+                batch = self._queue[:self.MAX_BATCH]
+                self._queue = self._queue[self.MAX_BATCH:]
                 try:
-                    results = await asyncio.to_thread(self._write, [r for r, _ in batch])
+                    results = await self._write_rows([r for r, _ in batch])
                 except Exception as e:  # noqa: BLE001 - every waiter must get an answer
                     for _, fut in batch:
                         if not fut.done():
@@ -116,8 +114,7 @@ class SqliteSink:
             self._writer = asyncio.get_running_loop().create_task(self._write_loop())
         assert self._wake is not None
         fut: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
-        self._queue.append(((id_a.hex(), sid.hex(), seq, kind, bytes(data), time.time(),
-                             reading_number(data)), fut))
+        self._queue.append((self._row(id_a, sid, seq, data, kind), fut))
         self._wake.set()
         if await fut:
             self.stored += 1
@@ -129,5 +126,40 @@ class SqliteSink:
         self._closing = True
         if self._writer is not None and self._wake is not None:
             self._wake.set()
-            await self._writer          # drains the queue, then returns
+            try:
+                await asyncio.wait_for(self._writer, 10)   # drains the queue, then returns
+            except asyncio.TimeoutError:
+                self._writer.cancel()
+        await self._close_backend()
+
+
+class SqliteSink(BatchingSink):
+    def __init__(self, path: Path, reply: str = "none") -> None:
+        super().__init__(reply)
+        self.path = path
+        try:
+            self._db = sqlite3.connect(str(path), check_same_thread=False)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            self._db.execute(_SCHEMA)
+            columns = [r[1] for r in self._db.execute("PRAGMA table_info(records)")]
+            if "reading" not in columns:            # a database of an earlier B
+                self._db.execute("ALTER TABLE records ADD COLUMN reading INTEGER")
+            self._db.execute(_READING_INDEX)
+            self._db.commit()
+        except sqlite3.Error as e:
+            raise UserError(f"database {path} cannot be used ({e}): give a writable SQLite "
+                            "file path with --db") from None
+
+    def _write(self, rows: list[Row]) -> list[bool]:
+        inserted = []
+        with self._db:
+            for row in rows:
+                inserted.append(self._db.execute(_INSERT, row).rowcount == 1)
+        return inserted
+
+    async def _write_rows(self, rows: list) -> list[bool]:
+        return await asyncio.to_thread(self._write, rows)
+
+    async def _close_backend(self) -> None:
         self._db.close()
