@@ -9,7 +9,7 @@ import time
 
 import asyncio
 from micropython import const
-from radios.base import RadioError
+from radios.base import Radio, RadioError
 
 _READ = const(256)
 _MAX_URCS = const(32)
@@ -314,3 +314,22 @@ class AtChannel:
                 s.close()
         except OSError:
             pass
+
+
+class AtRadio(Radio):
+    """What the AT-modem radios share: their channel (self._ch, None until open())
+    and a log line prefixed with the radio's KIND."""
+
+    KIND = "modem"
+    _ch = None
+    log = None
+
+    def _note(self, text):
+        if self.log is not None:
+            self.log(self.KIND + " " + text)
+
+    def _at(self):
+        ch = self._ch
+        if ch is None:
+            raise RadioError(self.KIND + ": the modem is not open")
+        return ch

@@ -19,8 +19,8 @@ import time
 from binascii import unhexlify
 
 import asyncio
-from radios.base import Radio, RadioError
-from radios.at import AtChannel, open_transport
+from radios.base import RadioError
+from radios.at import AtChannel, AtRadio, open_transport
 
 _HEX_CHUNK = 730                 # AT+CIPRXGET=3: max bytes per read in hex mode
 # unsolicited lines: data waiting, and the connection or the bearer gone
@@ -47,7 +47,8 @@ def _printer(line):
     print("airshake:", line)
 
 
-class CellularRadio(Radio):
+class CellularRadio(AtRadio):
+    KIND = "cellular"
     mtu = 1200
 
     def __init__(self, board, config, log=None):
@@ -72,16 +73,6 @@ class CellularRadio(Radio):
         self._rx = []
         self._ch = None
         self._up = False
-
-    def _note(self, text):
-        if self.log is not None:
-            self.log("cellular " + text)
-
-    def _at(self):
-        ch = self._ch
-        if ch is None:
-            raise RadioError("cellular: the modem is not open")
-        return ch
 
     # -- open -----------------------------------------------------------------------------
     async def open(self):

@@ -19,8 +19,8 @@ import time
 from binascii import hexlify, unhexlify
 
 import asyncio
-from radios.base import Radio, RadioError
-from radios.at import AtChannel, open_transport
+from radios.base import RadioError
+from radios.at import AtChannel, AtRadio, open_transport
 
 # max application payload (N, no FOpts) by DR: LoRaWAN Regional Parameters RP002
 _LIMITS = {"EU868": (51, 51, 51, 115, 222, 222, 222, 222),
@@ -73,7 +73,8 @@ def _printer(line):
     print("airshake:", line)
 
 
-class LorawanRadio(Radio):
+class LorawanRadio(AtRadio):
+    KIND = "lorawan"
     def __init__(self, board, config, log=None):
         s = self.settings = dict(_settings(board, "LORAWAN"))
         self.module = s.get("module", "rak3172")
@@ -100,16 +101,6 @@ class LorawanRadio(Radio):
         self.snr = None
         self._rx = []
         self._ch = None
-
-    def _note(self, text):
-        if self.log is not None:
-            self.log("lorawan " + text)
-
-    def _at(self):
-        ch = self._ch
-        if ch is None:
-            raise RadioError("lorawan: the modem is not open")
-        return ch
 
     # -- open -----------------------------------------------------------------------------
     async def open(self):
