@@ -75,6 +75,7 @@ def _printer(line):
 
 class LorawanRadio(AtRadio):
     KIND = "lorawan"
+
     def __init__(self, board, config, log=None):
         s = self.settings = dict(_settings(board, "LORAWAN"))
         self.module = s.get("module", "rak3172")
