@@ -46,7 +46,14 @@ def _run(name, fn, seed_list, n=None, seed=1):
         if check(fn, data):
             accepted += 1
     COUNTS[name] = COUNTS.get(name, 0) + (n or FUZZ_N)
+    report()
     return accepted
+
+
+def report():
+    """Print the inputs fed so far per target (the last line printed is the total)."""
+    print("fuzzed inputs per target: " + ", ".join(
+        "%s=%d" % (k, COUNTS[k]) for k in sorted(COUNTS)))
 
 
 def test_decoders_raise_only_typed_errors():
@@ -64,6 +71,7 @@ def test_session_import_refuses_corrupt_exports():
         if data != blob and check(import_target(backend), data):
             accepted += 1
     COUNTS["session_import"] = FUZZ_N
+    report()
     assert accepted == 0
 
 
@@ -91,6 +99,7 @@ def test_responder_receive_path_raises_only_typed_errors():
         if data != m3 and check(lambda d: pair.res.receive(d, pair.t), data):
             assert pair.res.session is None, "tampered m3 established a session"
     COUNTS["responder_m3"] = FUZZ_N
+    report()
     pair.res.receive(m3, pair.t)
     assert pair.res.session is not None
 
@@ -107,6 +116,7 @@ def test_initiator_receive_path_never_accepts_tampered_m2_or_records():
         if data != m2 and check(lambda d: pair.ini.receive(d, pair.t), data):
             bad += pair.ini.session is not None
     COUNTS["initiator_m2"] = n
+    report()
     assert bad == 0 and pair.ini.session is None
     pair.ini.receive(m2, pair.t)
     pair.a_to_b()
@@ -119,8 +129,6 @@ def test_initiator_receive_path_never_accepts_tampered_m2_or_records():
     pair.ini.receive(ack, pair.t)
     assert pair.ini.state != WAIT_ACK
     COUNTS["initiator_record"] = FUZZ_N
+    report()
 
 
-def test_zz_report_counts():
-    print("fuzzed inputs per target: " + ", ".join(
-        "%s=%d" % (k, COUNTS[k]) for k in sorted(COUNTS)))
