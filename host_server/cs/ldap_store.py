@@ -14,7 +14,9 @@
 # has read (get, list_certs), which is what a B that caches through it needs. The CRLs
 # are re-read at most every $AIRSHAKE_LDAP_CRL_REFRESH seconds (default 30). enroll()
 # and revoke() raise ReadOnly.
-# ldap3 is synchronous: every call runs on one worker thread with one connection.
+# ldap3 is synchronous: every call runs on one worker thread with one connection. ldap3
+# is imported here, once, on the importing thread: importing it lazily from the worker
+# thread while the event loop's thread imports it too fails on its circular imports.
 from __future__ import annotations
 
 import asyncio
@@ -26,8 +28,11 @@ import urllib.parse
 from collections.abc import Callable
 from typing import Any, TypeVar
 
+import ldap3  # type: ignore[import-untyped]
+import ldap3.core.exceptions as lx  # type: ignore[import-untyped]
 from cryptography import x509
 from cryptography.x509.oid import NameOID
+from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped]
 
 from host_server.cs.pgsql import StoreUnavailable
 from host_server.cs.store import CertRecord, CertStore, ReadOnly, Revocation
@@ -102,7 +107,6 @@ class LdapStore(CertStore):
         return await loop.run_in_executor(self._pool, self._guarded, fn)
 
     def _guarded(self, fn: Callable[[], T]) -> T:
-        import ldap3.core.exceptions as lx  # type: ignore[import-untyped]
         try:
             return fn()
         except (lx.LDAPSocketOpenError, lx.LDAPSocketReceiveError, lx.LDAPSocketSendError,
@@ -124,7 +128,6 @@ class LdapStore(CertStore):
             self._conn = None
 
     def _connection(self) -> Any:
-        import ldap3  # type: ignore[import-untyped]
         if self._conn is None or self._conn.closed:
             server = ldap3.Server(self.host, self.port, use_ssl=self.use_ssl,
                                   get_info=ldap3.NONE, connect_timeout=int(self.timeout))
@@ -135,7 +138,6 @@ class LdapStore(CertStore):
 
     def _search(self, base: str, flt: str, attrs: list[str], scope: str | None = None,
                 limit: int = 0) -> list[dict[str, Any]]:
-        import ldap3  # type: ignore[import-untyped]
         scopes = {"sub": ldap3.SUBTREE, "one": ldap3.LEVEL, "base": ldap3.BASE}
         conn = self._connection()
         if limit:
@@ -204,7 +206,6 @@ class LdapStore(CertStore):
         return None
 
     async def get(self, id: bytes) -> CertRecord | None:
-        from ldap3.utils.conv import escape_filter_chars  # type: ignore[import-untyped]
         flt = self.filter.replace("{id}", escape_filter_chars(id.hex()))
 
         def lookup() -> CertRecord | None:

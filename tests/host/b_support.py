@@ -4,6 +4,7 @@
 # B's Prometheus metrics and SQLite records.
 import base64
 import json
+import os
 import signal
 import socket
 import sqlite3
@@ -51,7 +52,8 @@ class BProcess:
             args += ["--" + k.replace("_", "-"), v]
         self._stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen([AIRSHAKE, *map(str, args)], stdout=subprocess.DEVNULL,
-                                     stderr=self._stderr, cwd=ROOT)
+                                     stderr=self._stderr, cwd=ROOT,
+                                     env=dict(os.environ, PYTHONFAULTHANDLER="1"))
         self.port = self._wait_ready()
 
     def _wait_ready(self, timeout=15.0):
@@ -85,7 +87,9 @@ class BProcess:
             self.proc.send_signal(sig)
             try:
                 self.proc.wait(timeout)
-            except subprocess.TimeoutExpired:
+            except subprocess.TimeoutExpired:   # hung: its threads' stacks to stderr
+                self.proc.send_signal(signal.SIGABRT)
+                time.sleep(1)
                 self.proc.kill()
                 self.proc.wait()
         self._stderr.close()
