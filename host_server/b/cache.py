@@ -12,13 +12,18 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 
+from airshake.x509 import Certificate
+
 
 @dataclass
 class CachedCert:
-    der: bytes
-    key_type: str        # airshake.x509 key type of the certificate's key
+    cert: Certificate    # C_A as the core parsed it (its DER is cert.der)
     not_after: float     # the certificate's expiry (Unix seconds)
     fresh_until: float   # after this the CS is asked again
+
+    @property
+    def key_type(self) -> str:
+        return self.cert.key_type
 
 
 class MemCache:
@@ -41,12 +46,10 @@ class MemCache:
         self._items.move_to_end(id_a)
         return entry
 
-    def put(self, id_a: bytes, der: bytes, key_type: str, not_after: float,
-            now: float) -> None:
+    def put(self, id_a: bytes, cert: Certificate, not_after: float, now: float) -> None:
         if self.capacity <= 0 or now >= not_after:
             return
-        self._items[id_a] = CachedCert(der, key_type, not_after,
-                                       min(not_after, now + self.ttl))
+        self._items[id_a] = CachedCert(cert, not_after, min(not_after, now + self.ttl))
         self._items.move_to_end(id_a)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)

@@ -16,6 +16,7 @@ from typing import Any
 from dataclasses import dataclass
 
 from airshake import codec
+from airshake.x509 import Certificate
 from host_server.b import cs_client
 from host_server.b.cache import MemCache, NegativeCache, RevokedSet
 from host_server.b.config import ServerConfig
@@ -26,8 +27,9 @@ from host_server.b.verify import Rejected, VerifiedCert, Verifier, fits_suite
 
 @dataclass(frozen=True)
 class Decision:
-    """Either der (a verified C_A to provide) or code (+ retry_after) to reject with."""
-    der: bytes | None
+    """Either cert (a verified C_A, parsed, to provide) or code (+ retry_after) to
+    reject with."""
+    cert: Certificate | None
     code: int = 0
     retry_after: int = 0
     reason: str = ""            # metrics/log label of the outcome
@@ -100,15 +102,15 @@ class Credentials:
         entry = self.mem.get(id_a, now)
         if entry is not None and now < entry.fresh_until:
             self.metrics.cache("mem", "hit")
-            return self._provide(entry.der, entry.key_type, suite, "mem")
+            return self._provide(entry.cert, suite, "mem")
         self.metrics.cache("mem", "miss")
         return None
 
-    def _provide(self, der: bytes, key_type: str, suite: int, cache: str,
+    def _provide(self, cert: Certificate, suite: int, cache: str,
                  cs_ms: float | None = None) -> Decision:
-        if not fits_suite(key_type, suite):
+        if not fits_suite(cert.key_type, suite):
             return Decision(None, codec.ERR_REJECTED, 0, "key_type", cache, cs_ms)
-        return Decision(der, reason="ok", cache=cache, cs_ms=cs_ms)
+        return Decision(cert, reason="ok", cache=cache, cs_ms=cs_ms)
 
     # -- CS path -------------------------------------------------------------------
     async def resolve(self, id_a: bytes, suite: int) -> Decision:
@@ -122,12 +124,12 @@ class Credentials:
         if f.cert is not None:
             if id_a in self.revoked:          # revoked while the request was in flight
                 return Decision(None, codec.ERR_REVOKED, 0, "revoked", "cs", f.cs_ms)
-            return self._provide(f.cert.der, f.cert.key_type, suite, "cs", f.cs_ms)
+            return self._provide(f.cert.cert, suite, "cs", f.cs_ms)
         if f.status == cs_client.ERROR:
             stale = self.mem.get(id_a, now)
             if stale is not None and id_a not in self.revoked:
                 self.metrics.cache("mem", "stale")
-                return self._provide(stale.der, stale.key_type, suite, "stale", f.cs_ms)
+                return self._provide(stale.cert, suite, "stale", f.cs_ms)
             return Decision(None, codec.ERR_TRY_LATER, self.cfg.try_later_s, "cs_unavailable",
                             "none", f.cs_ms)
         return Decision(None, f.code, 0, f.reason, "cs", f.cs_ms)
@@ -160,7 +162,7 @@ class Credentials:
             if self.share_negative is not None:
                 await self.share_negative(id_a, e.code)
             return _Fetched(None, e.code, e.reason, cs_ms, result.status)
-        self.mem.put(id_a, cert.der, cert.key_type, cert.not_after, now)
+        self.mem.put(id_a, cert.cert, cert.not_after, now)
         return _Fetched(cert, 0, "ok", cs_ms, result.status)
 
     # -- revocations ---------------------------------------------------------------

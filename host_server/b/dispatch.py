@@ -299,7 +299,7 @@ class Dispatcher:
     def _decide(self, hs: Handshake, d: Decision, now: float) -> None:
         res = hs.responder
         hs.cache, hs.cs_ms = d.cache, d.cs_ms
-        if d.der is None:
+        if d.cert is None:
             if d.reason.startswith("rate_"):
                 self.metrics.handshake("refused", d.reason)
                 res.reject_credential(d.code, d.retry_after)
@@ -311,7 +311,7 @@ class Dispatcher:
             self._refuse(hs, d.reason, now)
             return
         try:
-            res.provide_credential(d.der, now)
+            res.provide_credential(d.cert, now)
         except CertificateError:
             self._refuse(hs, "core_rejected", now)
             return

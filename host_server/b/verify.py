@@ -19,9 +19,12 @@ from host_server.b.cache import RevokedSet
 
 @dataclass(frozen=True)
 class VerifiedCert:
-    der: bytes
-    key_type: str
+    cert: core_x509.Certificate   # parsed once, handed to the core on every handshake
     not_after: float
+
+    @property
+    def key_type(self) -> str:
+        return self.cert.key_type
 
 
 class Rejected(Exception):
@@ -70,7 +73,7 @@ class Verifier:
         if core.key_type not in suites.STATIC_KEY_TYPE.values():
             raise Rejected(codec.ERR_REJECTED, "key_type",
                            "key type %s serves no suite" % core.key_type)
-        return VerifiedCert(der, core.key_type, not_after)
+        return VerifiedCert(core, not_after)
 
 
 def fits_suite(key_type: str, suite: int) -> bool:

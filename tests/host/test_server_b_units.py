@@ -19,6 +19,7 @@ from airshake.fragments import FragmentLink
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
 from airshake.responder import ReplayCache, ResponderConfig
+from airshake.x509 import Certificate
 from host_server.b import config as bconfig
 from host_server.b import cs_client
 from host_server.b.cache import MemCache, NegativeCache
@@ -410,7 +411,7 @@ def test_token_bucket_and_its_memory_bound():
 def test_caches_are_bounded_and_expire():
     mem = MemCache(capacity=2, ttl=10)
     for i in range(3):
-        mem.put(bytes([i]), b"der", "x25519", not_after=100, now=0)
+        mem.put(bytes([i]), Certificate(b"der"), not_after=100, now=0)
     assert mem.get(b"\x00", 1) is None and mem.get(b"\x02", 1).fresh_until == 10
     assert mem.get(b"\x02", 100) is None                  # the certificate expired
     neg = NegativeCache(capacity=2, ttl=5)

@@ -6,7 +6,7 @@ from hs_support import Pair, initiator, config, cert, anchor, now, device_key
 from airshake import codec, fragments
 from airshake.errors import (AirshakeError, AuthenticationFailed, CertificateError,
                              DecodeError, InvalidPoint, StaleTimestamp)
-from airshake.initiator import WAIT_M2, Initiator
+from airshake.initiator import CONFIRMED, WAIT_M2, Initiator
 from airshake.keys import ServerRef
 from airshake.responder import Responder, WAIT_M3, DONE
 
@@ -223,6 +223,25 @@ def test_device_certificate_for_another_key_is_rejected():
     out = pair.res.datagrams_to_send(pair.t)
     assert len(out) == 1 and codec.decode_error(out[0]).code == codec.ERR_REJECTED
     assert pair.res.session is None
+
+
+def test_a_parsed_certificate_gets_the_same_checks_as_der():
+    """provide_credential() also takes C_A as x509.parse_certificate() made it (B's
+    cache hands the core parsed certificates): the key-type and ID checks still run."""
+    from airshake import x509
+    backend = backends()[0]
+    pair = Pair(backend, 0, device_cert=x509.parse_certificate(cert(0, "device_cert")))
+    pair.run(b"parsed")
+    assert pair.ini.state == CONFIRMED
+    pair = Pair(backend, 0,
+                device_cert=x509.parse_certificate(cert(0, "device_cert_wrong_key")))
+    pair.ini.connect(pair.t)
+    raises_(CertificateError, pair.a_to_b)
+    out = pair.res.datagrams_to_send(pair.t)
+    assert len(out) == 1 and codec.decode_error(out[0]).code == codec.ERR_REJECTED
+    pair = Pair(backend, 2, device_cert=x509.parse_certificate(cert(0, "device_cert")))
+    pair.ini.connect(pair.t)
+    raises_(CertificateError, pair.a_to_b)        # an X25519 key offered for suite 2
 
 
 def test_garbage_before_authentication_queues_no_reply():

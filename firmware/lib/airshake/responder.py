@@ -87,13 +87,15 @@ class Responder(Endpoint):
         else:
             raise UnexpectedMessage("message type %d now" % kind)
 
-    def provide_credential(self, cert_der, now):
-        """Answer NeedCredential with C_A (DER), already checked by the caller against
-        the CA and revocation. The core checks its key type and that it hashes to ID_A."""
+    def provide_credential(self, cert, now):
+        """Answer NeedCredential with C_A, already checked by the caller against the CA
+        and revocation: its DER bytes, or the x509.Certificate that parse_certificate()
+        made of them (a server that caches parsed certificates skips the parse). The
+        core checks its key type and that it hashes to ID_A."""
         if self.state != WAIT_CRED:
             raise UsageError("provide_credential() without a pending NeedCredential")
         try:
-            peer = self._peer_key(cert_der)
+            peer = self._peer_key(cert)
         except CertificateError:
             self.reject_credential(codec.ERR_REJECTED)
             raise
@@ -177,8 +179,9 @@ class Responder(Endpoint):
         self.state = WAIT_CRED
         self._events.append(ev.NeedCredential(m.id_a, m.suite))
 
-    def _peer_key(self, cert_der):
-        cert = x509.parse_certificate(cert_der)
+    def _peer_key(self, cert):
+        if not isinstance(cert, x509.Certificate):
+            cert = x509.parse_certificate(cert)
         if cert.key_type != suites.STATIC_KEY_TYPE[self._req.suite]:
             raise CertificateError("C_A key type %s does not fit suite %d"
                                    % (cert.key_type, self._req.suite))
