@@ -22,6 +22,7 @@ from airshake.initiator import CONFIRMED, FAILED
 from airshake.keys import ServerRef
 from airshake_tools.linkemu import Faults, Link, cost, fragment_sizes, get_profile
 from airshake_tools.linkemu import cellular, lora, lorawan
+from airshake_tools.linkemu.model import HOLD_LIMIT
 from airshake_tools.linkemu.profiles import PROFILES, lorawan_profile
 
 import hs_support
@@ -330,6 +331,12 @@ def test_cost_fragments_like_airshake():
     # the gateway's own duty cycle closed and pull nothing)
     assert by_value["pull_uplinks"] >= 6
     assert by_value["frames"] == 1 + 7 + by_value["pull_uplinks"] + 1
+    # more fragments than the network holds (HOLD_LIMIT): none is dropped, each pulled
+    big = 30 * 47
+    assert len(fragment_sizes(big, 51)) == 30 > HOLD_LIMIT + 1
+    long = cost([("up", 46), ("down", big), ("up", 9)], "lorawan-eu868-dr0")
+    assert long["pull_uplinks"] >= 29
+    assert long["frames"] == 1 + 30 + long["pull_uplinks"] + 1
     ideal = cost([("up", 46), ("down", 41), ("up", 9)], "ideal")
     assert ideal == {**ideal, "frames": 3, "airtime_s": 0.0, "wall_s": 0.0}
     assert cost([("up", 46), ("down", 41), ("up", 9)], "ltem")["wall_s"] < 1.0

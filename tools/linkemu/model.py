@@ -293,7 +293,8 @@ def cost(messages: Iterable[tuple[str, int]], profile: Profile | str,
 
     messages: (direction, size in bytes) in protocol order; each is sent when the previous
     one has fully arrived (zero processing time); a message larger than the MTU becomes
-    airshake fragments, handed to the radio together. On LoRaWAN the device pulls each
+    airshake fragments, handed to the radio together (on LoRaWAN downlink, no more than
+    the network holds: HOLD_LIMIT). On LoRaWAN the device pulls each
     held downlink fragment with an empty uplink (13 bytes of framing) as soon as the
     previous downlink has arrived. Returns frames (radio frames, both directions,
     including pulls), airtime_s, wall_s (from the first frame handed over to the last
@@ -308,15 +309,24 @@ def cost(messages: Iterable[tuple[str, int]], profile: Profile | str,
         if direction not in DIRECTIONS:
             raise ValueError("direction must be 'up' or 'down', not %r" % (direction,))
         done = t
-        for frame_size in fragment_sizes(size, mtu):
-            for d in link.send(direction, bytes(frame_size), t):
-                if d.direction == direction:
-                    done = max(done, d.at)
-        while direction == "down" and link.pending_downlinks:
+
+        def pull() -> None:
+            nonlocal done, pulls
             pulls += 1
             for d in link.send("up", b"", done):
                 if d.direction == "down":
                     done = max(done, d.at)
+
+        for frame_size in fragment_sizes(size, mtu):
+            # the network holds at most HOLD_LIMIT downlinks: B hands over the next
+            # fragment only when one has gone out, so none is dropped
+            while direction == "down" and link.pending_downlinks >= HOLD_LIMIT:
+                pull()
+            for d in link.send(direction, bytes(frame_size), t):
+                if d.direction == direction:
+                    done = max(done, d.at)
+        while direction == "down" and link.pending_downlinks:
+            pull()
         arrivals.append(done)
         t = done
     return {
