@@ -136,7 +136,8 @@ def _air_md(air: dict[str, Any]) -> list[str]:
             "duty-cycle-bound wall time of the whole exchange, each message sent when the "
             "previous one has arrived. `lora-sf*` = raw LoRa at 868.1 MHz, 1 % duty cycle "
             "per transmitter; `lorawan-eu868-dr0` = LoRaWAN class A, SF12, 51-byte payloads "
-            "+ 13 bytes of MAC framing, downlink fragments pulled by empty uplinks. 1sb / 3sb "
+            "+ 13 bytes of MAC framing, downlink fragments pulled by empty uplinks (no more "
+            "handed to the network than it holds for the device). 1sb / 3sb "
             "= one or three EU868 sub-bands usable.", "",
             "| case | " + " | ".join("%s frames | airtime s | wall s" % link_key(p, s)
                                     for p, s in LINKS) + " |",
@@ -145,7 +146,7 @@ def _air_md(air: dict[str, Any]) -> list[str]:
         cells = []
         for p, s in LINKS:
             x = c["links"][link_key(p, s)]
-            cells += [str(x["frames"]) + ("*" if x["model"] == "paced" else ""),
+            cells += [str(x["frames"]),
                       _fmt_s(x["airtime_s"]), _fmt_s(x["wall_s"])]
         out.append("| %s | %s |" % (name, " | ".join(cells)))
     out += ["", "Compact: total bytes and wall time at SF12 and on LoRaWAN DR0:", "",
@@ -162,8 +163,6 @@ def _air_md(air: dict[str, Any]) -> list[str]:
             _fmt_s(lk["lora-sf12/3sb"]["wall_s"]),
             _fmt_s(lk["lorawan-eu868-dr0/1sb"]["wall_s"]),
             _fmt_s(lk["lorawan-eu868-dr0/3sb"]["wall_s"]), conf))
-    paced = sorted({n for n, c in air.items() for x in c["links"].values()
-                    if x["model"] == "paced"})
     out += ["", "Notes:", "",
             "- Only bytes of the handshake protocols themselves: no TCP/IP for TLS, no CoAP "
             "for EDHOC, no LoRaWAN join. The TLS 1.3 flights are OpenSSL's records "
@@ -179,12 +178,6 @@ def _air_md(air: dict[str, Any]) -> list[str]:
             "- With one sub-band the wall time is set by the device's duty-cycle pause after "
             "m1 (99 x its time on air), so a smaller first message matters more than a "
             "smaller total."]
-    if paced:
-        out.append("- `*` (%s on LoRaWAN): the downlink needs more fragments than the "
-                   "network holds for a class A device; `linkemu.cost()` then silently "
-                   "drops the excess and reports a shorter exchange, so these rows are "
-                   "computed with B handing each downlink fragment over when the previous "
-                   "one has arrived (`bench/linkcost.py`)." % ", ".join(paced))
     return out + [""]
 
 
