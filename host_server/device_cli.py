@@ -111,8 +111,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "provision", help="make the device's key, enroll it, write its settings",
         description="Through mpremote: the device generates its key (or keeps the one it "
                     "has) and prints only its public key; the key is enrolled with the "
-                    "certificate store (POST /enroll), and airshake/config.json (merged with "
-                    "the one on the device) and airshake/anchor.der (the CA certificate) are "
+                    "certificate store (POST /enroll), and airshake-data/config.json (merged with "
+                    "the one on the device) and airshake-data/anchor.der (the CA certificate) are "
                     "written to the device. The private key never leaves the device. "
                     "Provisioning again keeps the key and its ID (the store then answers "
                     "'already enrolled').")

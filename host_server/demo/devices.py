@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from airshake_tools.device.layout import DATA_DIR
 from host_server.demo.procs import Proc, Supervisor
 from host_server.errors import UserError
 
@@ -80,7 +81,7 @@ def make_root(files: Path, root: Path, settings: dict[str, Any]) -> None:
     config.json holding the link settings (provision merges its own into it)."""
     shutil.copytree(files, root, ignore=shutil.ignore_patterns("package.json",
                                                                "package-changed.json"))
-    data = root / "airshake"
+    data = root / DATA_DIR
     data.mkdir(exist_ok=True)
     (data / "config.json").write_text(json.dumps(settings, sort_keys=True))
 
@@ -88,8 +89,8 @@ def make_root(files: Path, root: Path, settings: dict[str, Any]) -> None:
 def empty_root(root: Path, settings: dict[str, Any]) -> None:
     """A blank device for --full-deploy: only the link settings, the rest comes through
     mpremote."""
-    (root / "airshake").mkdir(parents=True)
-    (root / "airshake" / "config.json").write_text(json.dumps(settings, sort_keys=True))
+    (root / DATA_DIR).mkdir(parents=True)
+    (root / DATA_DIR / "config.json").write_text(json.dumps(settings, sort_keys=True))
 
 
 def open_pty(sup: Supervisor, dev: Device, micropython: str, socat: str) -> tuple[Proc, Path]:

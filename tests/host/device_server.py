@@ -31,6 +31,7 @@ from airshake.errors import AirshakeError
 from airshake.fragments import FragmentLink
 from airshake.keys import ServerKey
 from airshake.responder import Responder, ResponderConfig
+from airshake_tools.device.layout import DATA_DIR
 
 from udp_thread import UdpThread
 
@@ -218,7 +219,7 @@ def make_device_root(path, config, anchor_der=None, board="unix"):
                     dirs_exist_ok=True,
                     ignore=shutil.ignore_patterns("__pycache__", "pyca.py"))
     shutil.copy(os.path.join(ROOT, "boards", board + ".py"), os.path.join(path, "board.py"))
-    data = os.path.join(path, "airshake")
+    data = os.path.join(path, DATA_DIR)
     os.makedirs(data, exist_ok=True)
     with open(os.path.join(data, "config.json"), "w") as f:
         json.dump(config, f)

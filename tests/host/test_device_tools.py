@@ -295,7 +295,7 @@ def test_deploy_stage_writes_an_offline_package_json(base):
 
 
 def _key_secrets(device) -> list[str]:
-    scalar = device.file("airshake/key.bin").read_bytes()[1:]
+    scalar = device.file("airshake-data/key.bin").read_bytes()[1:]
     return [scalar.hex(), scalar.hex().upper(), base64.b64encode(scalar).decode(),
             repr(scalar)[2:-1]]
 
@@ -311,16 +311,16 @@ def test_provision_generates_enrolls_and_configures(device, deployed, cs, ca_dir
     assert out.returncode == 0, out.stdout + out.stderr
     ident = _device_id(out.stdout)
     assert "new key, enrolled" in out.stdout
-    for rel in ("airshake/key.bin", "airshake/config.json", "airshake/anchor.der"):
+    for rel in ("airshake-data/key.bin", "airshake-data/config.json", "airshake-data/anchor.der"):
         assert device.file(rel).is_file(), rel
-    assert device.file("airshake/anchor.der").read_bytes() == (ca_dir / "ca.der").read_bytes()
-    config = json.loads(device.file("airshake/config.json").read_text())
+    assert device.file("airshake-data/anchor.der").read_bytes() == (ca_dir / "ca.der").read_bytes()
+    config = json.loads(device.file("airshake-data/config.json").read_text())
     assert config["server"] == {"host": "127.0.0.1", "port": 9471}
     assert config["suite"] == 0 and config["id_len"] == 8 and config["interval_s"] == 30
     # the store holds C_A for the printed ID, for the device's own public key
     got = httpx.get(f"{cs}/certs/{ident}", timeout=10)
     assert got.status_code == 200
-    scalar = device.file("airshake/key.bin").read_bytes()[1:]
+    scalar = device.file("airshake-data/key.bin").read_bytes()[1:]
     public = x25519.X25519PrivateKey.from_private_bytes(scalar).public_key()
     spki = public.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     cert = x509.load_der_x509_certificate(got.content)
@@ -331,18 +331,18 @@ def test_provision_generates_enrolls_and_configures(device, deployed, cs, ca_dir
 
 
 def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, cs, ca_dir):
-    before = device.file("airshake/key.bin").read_bytes()
-    config = json.loads(device.file("airshake/config.json").read_text())
+    before = device.file("airshake-data/key.bin").read_bytes()
+    config = json.loads(device.file("airshake-data/config.json").read_text())
     config["mtu"] = 51                                  # a setting provision does not know
-    device.file("airshake/config.json").write_text(json.dumps(config))
+    device.file("airshake-data/config.json").write_text(json.dumps(config))
     out = run("device", "provision", "--port", device.port, "--cs-url", cs,
               "--ca-cert", ca_dir / "ca.der")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "already enrolled" in out.stdout and "existing key" in out.stdout
-    assert device.file("airshake/key.bin").read_bytes() == before
+    assert device.file("airshake-data/key.bin").read_bytes() == before
     first_id = _device_id(out.stdout)
     assert httpx.get(f"{cs}/certs/{first_id}", timeout=10).status_code == 200
-    merged = json.loads(device.file("airshake/config.json").read_text())
+    merged = json.loads(device.file("airshake-data/config.json").read_text())
     assert merged["mtu"] == 51 and merged["interval_s"] == 30
     assert merged["server"] == {"host": "127.0.0.1", "port": 9471}
     for secret in _key_secrets(device):
@@ -352,7 +352,7 @@ def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, c
 def test_monitor_status_shows_settings_not_the_key(device, deployed, cs, ca_dir):
     out = run("device", "monitor", "--port", device.port, "--status")
     assert out.returncode == 0, out.stderr
-    assert "airshake/key.bin: 33 bytes" in out.stdout
+    assert "airshake-data/key.bin: 33 bytes" in out.stdout
     assert '"mtu": 51' in out.stdout
     for secret in _key_secrets(device):
         assert secret not in out.stdout
@@ -365,16 +365,16 @@ def test_provision_other_suite_needs_new_key(device, deployed, cs, ca_dir):
 
 
 def test_provision_new_key_is_a_new_enrolled_id(device, deployed, cs, ca_dir):
-    old_key = device.file("airshake/key.bin").read_bytes()
+    old_key = device.file("airshake-data/key.bin").read_bytes()
     out = run("device", "provision", "--port", device.port, "--cs-url", cs,
               "--ca-cert", ca_dir / "ca.der", "--suite", "2", "--new-key")
     assert out.returncode == 0, out.stdout + out.stderr
-    assert device.file("airshake/key.bin").read_bytes() != old_key
-    assert device.file("airshake/key.bin").read_bytes()[0] == 2
+    assert device.file("airshake-data/key.bin").read_bytes() != old_key
+    assert device.file("airshake-data/key.bin").read_bytes()[0] == 2
     new_id = _device_id(out.stdout)
     assert "new key, enrolled" in out.stdout
     assert httpx.get(f"{cs}/certs/{new_id}", timeout=10).status_code == 200
-    assert json.loads(device.file("airshake/config.json").read_text())["suite"] == 2
+    assert json.loads(device.file("airshake-data/config.json").read_text())["suite"] == 2
 
 
 def test_provision_with_an_admin_token(device, deployed, base, ca_dir):
@@ -402,13 +402,13 @@ def test_wrong_port_is_one_line(base, cs, ca_dir):
 
 
 def test_cs_unreachable_is_one_line_and_leaves_the_device_alone(device, deployed, ca_dir):
-    before = device.file("airshake/key.bin").read_bytes()
+    before = device.file("airshake-data/key.bin").read_bytes()
     dead = f"http://127.0.0.1:{free_port()}"
     line = one_line_error(run("device", "provision", "--port", device.port, "--cs-url", dead,
                               "--ca-cert", ca_dir / "ca.der", "--new-key"),
                           "cannot reach the certificate store", dead)
     assert "airshake cs serve" in line
-    assert device.file("airshake/key.bin").read_bytes() == before
+    assert device.file("airshake-data/key.bin").read_bytes() == before
 
 
 def test_bad_ca_cert_is_one_line(device, cs, base):
@@ -424,7 +424,7 @@ def test_provision_before_deploy_says_so(base, cs, ca_dir):
         out = run("device", "provision", "--port", bare.port, "--cs-url", cs,
                   "--ca-cert", ca_dir / "ca.der")
         one_line_error(out, "has no airshake firmware", "airshake device deploy")
-        assert not bare.file("airshake").exists()
+        assert not bare.file("airshake-data").exists()
     finally:
         bare.pty.close()
 

@@ -11,11 +11,12 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from device_server import (TestServerB, compile_lib, lines, make_device_root, mp,  # noqa: E402
-                           provision, run_cycles)
+from device_server import (ROOT, TestServerB, compile_lib, lines,  # noqa: E402
+                           make_device_root, mp, provision, run_cycles)
 
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
+from airshake_tools.device.layout import DATA_DIR  # noqa: E402
 
 YEAR = 365 * 86400
 
@@ -40,7 +41,7 @@ class Device:
         self.outputs = []
 
     def path(self, name):
-        return os.path.join(self.root, "airshake", name)
+        return os.path.join(self.root, DATA_DIR, name)
 
     def read(self, name):
         with open(self.path(name), "rb") as f:
@@ -124,6 +125,32 @@ def test_each_wake_in_its_own_process(tmp_path, server):
     session = saved_session(dev)
     assert session.send_seq == 2 and session.recv_top == 2
     dev.assert_no_secret_printed()
+
+
+def test_data_directory_of_earlier_firmware_is_renamed_and_kept(tmp_path, server):
+    """A device updated from firmware that kept its files in `airshake/` (a directory
+    that shadowed the core package) keeps its key, settings and session: the next wake
+    renames the directory and continues the session with one record."""
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    key = dev.read("key.bin")
+    os.rename(os.path.join(dev.root, DATA_DIR), os.path.join(dev.root, "airshake"))
+    out = dev.run()
+    assert not os.path.exists(os.path.join(dev.root, "airshake"))
+    assert dev.read("key.bin") == key
+    assert lines(out, "record") and server.count("up", "m1") == 1
+    assert [how for how, _ in server.received] == ["m3", "record"]
+    # a directory that is not the old data directory is left alone
+    os.makedirs(os.path.join(dev.root, "airshake"))
+    dev.run()
+    assert os.path.isdir(os.path.join(dev.root, "airshake"))
+    assert [how for how, _ in server.received] == ["m3", "record", "record"]
+
+
+def test_data_directory_name_is_the_same_on_device_and_host():
+    with open(os.path.join(ROOT, "firmware", "lib", "device", "files.py")) as f:
+        assert 'DATA = "%s"' % DATA_DIR in f.read()
+    assert not DATA_DIR.isidentifier()      # so it can never be imported as a package
 
 
 @pytest.mark.parametrize("damage", ["flip", "truncate", "empty", "garbage", "other_key"])

@@ -8,6 +8,9 @@ from typing import Any
 from host_server.errors import UserError
 
 ROOT = Path(__file__).resolve().parents[2]
+# the device's data directory, relative to its filesystem root (firmware/lib/device/files.py
+# DATA; tests/host/test_device_tools.py checks the two agree)
+DATA_DIR = "airshake-data"
 
 
 def project_root(root: str | None = None) -> Path:

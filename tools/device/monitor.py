@@ -11,11 +11,12 @@ from collections.abc import Callable
 
 from host_server.errors import UserError
 from airshake_tools.device import console
+from airshake_tools.device.layout import DATA_DIR
 from airshake_tools.device.mpremote import Mpremote
 
-STATUS_FILES = ("airshake/config.json", "airshake/state.json")
-PRESENCE_FILES = ("airshake/key.bin", "airshake/anchor.der", "airshake/session.bin",
-                  "airshake/server.der", "board.py", "main.py")
+STATUS_FILES = tuple(DATA_DIR + "/" + n for n in ("config.json", "state.json"))
+PRESENCE_FILES = tuple(DATA_DIR + "/" + n for n in ("key.bin", "anchor.der", "session.bin",
+                                                    "server.der")) + ("board.py", "main.py")
 
 
 def _stamp(line: str) -> str:

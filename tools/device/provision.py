@@ -2,8 +2,8 @@
 # the device generates its key (device.keystore; the private key never leaves it and
 # never appears in any output here), prints only its public key (SPKI DER, hex) and ID;
 # the host enrolls that public key with the certificate store (POST /enroll) and writes
-# the device's settings (airshake/config.json, merged with what is there) and trust
-# anchor (airshake/anchor.der, the CA certificate) back to it.
+# the device's settings (airshake-data/config.json, merged with what is there) and trust
+# anchor (airshake-data/anchor.der, the CA certificate) back to it.
 import base64
 import hashlib
 import json
@@ -19,10 +19,11 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from host_server.errors import UserError
+from airshake_tools.device.layout import DATA_DIR
 from airshake_tools.device.mpremote import Mpremote
 
-CONFIG = "airshake/config.json"
-ANCHOR = "airshake/anchor.der"
+CONFIG = DATA_DIR + "/config.json"
+ANCHOR = DATA_DIR + "/anchor.der"
 DEVICE_SUITES = (0, 2)  # suite 1 (RSA) keys are made on the host, never on the device
 DEFAULT_SERVER_PORT = 8471
 HTTP_TIMEOUT = 15.0
@@ -308,7 +309,7 @@ def provision(mp: Mpremote, s: Settings, show: Callable[[str], None] = print) ->
                                  "interval_s": s.interval_s, "radio": s.radio}, show)
     files = {CONFIG: json.dumps(config, sort_keys=True).encode(), ANCHOR: anchor}
     if s.wifi is not None:
-        files["airshake/wifi.json"] = json.dumps({"ssid": s.wifi[0],
+        files[DATA_DIR + "/wifi.json"] = json.dumps({"ssid": s.wifi[0],
                                                   "password": s.wifi[1]}).encode()
     show(f"[4/4] writing {', '.join(files)}")
     write_files(mp, files)

@@ -1,4 +1,4 @@
-# device.config: owns the settings file airshake/config.json: its defaults and how it
+# device.config: owns the settings file airshake-data/config.json: its defaults and how it
 # is read. Only the public key and these settings ever leave the device (the host tools
 # write and read this file through mpremote). Unknown keys are kept and ignored.
 #   server          {"host", "port"}: B (udp, cellular) or the link emulator (unix)

@@ -1,5 +1,5 @@
 # device.entropy: owns the device's randomness: seed_entropy() (draws fresh entropy and
-# refreshes the persisted seed airshake/seed.bin) and random(n), the generator that
+# refreshes the persisted seed airshake-data/seed.bin) and random(n), the generator that
 # device.app installs as the crypto backend's random() so that every key the device
 # makes (its static key, every ephemeral) mixes os.urandom with the seed.
 #

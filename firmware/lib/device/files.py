@@ -1,10 +1,11 @@
-# device.files: owns the device's data directory `airshake/` (paths relative to the
-# current directory; on an ESP32 that is /) and the only ways firmware writes to it:
+# device.files: owns the device's data directory `airshake-data/` (paths relative to
+# the current directory; on an ESP32 that is /) and the only ways firmware writes to it:
 # atomic replace (write a temp file, then rename) and tolerant reads (a missing or
 # unreadable file reads as None, never an exception).
 import os
 
-DATA = "airshake"
+DATA = "airshake-data"
+OLD_DATA = "airshake"            # earlier firmware; shadowed the core package
 KEY = DATA + "/key.bin"          # suite byte + 32-byte private scalar (never leaves)
 SEED = DATA + "/seed.bin"        # persisted entropy seed (never leaves)
 CONFIG = DATA + "/config.json"   # settings (see device.config)
@@ -13,6 +14,15 @@ SERVER = DATA + "/server.der"    # optional cached C_B (verified once, then re-p
 SESSION = DATA + "/session.bin"  # device.session_store format
 STATE = DATA + "/state.json"     # wake counter, clock offset, misses (device.app)
 WIFI = DATA + "/wifi.json"       # optional {"ssid", "password"} for the udp radio
+
+
+def migrate_old_dir():
+    """Rename the data directory of earlier firmware (OLD_DATA) to DATA, once: only when
+    it holds a key or settings and DATA does not exist yet."""
+    if exists(DATA) or not (exists(OLD_DATA + "/key.bin")
+                            or exists(OLD_DATA + "/config.json")):
+        return
+    os.rename(OLD_DATA, DATA)
 
 
 def ensure_dir():

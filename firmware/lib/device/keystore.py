@@ -1,4 +1,4 @@
-# device.keystore: owns A's static private key in airshake/key.bin (one suite byte and
+# device.keystore: owns A's static private key in airshake-data/key.bin (one suite byte and
 # the 32-byte scalar). The key is generated on the device from device.entropy and never
 # leaves it: nothing here prints or returns the private key; only the public key (its
 # SubjectPublicKeyInfo DER) and the identifier ID_A = H(SPKI)[:id_len] are exported.

@@ -1,4 +1,4 @@
-# device.session_store: owns airshake/session.bin, the session kept across deep sleep:
+# device.session_store: owns airshake-data/session.bin, the session kept across deep sleep:
 #   "ASE1" | binding (8) | Session.export() | SHA-256(all before)[:4]
 # binding ties the session to the key it was made with (device.keystore.binding()).
 # load() returns None for a missing, foreign, corrupt or expired file and never raises:

@@ -1,7 +1,7 @@
 # radios: owns the choice of radio driver: open_radio(board, config) returns an
 # (unopened) Radio for config["radio"] or, by default, board.RADIO. Drivers are
 # imported lazily so a device loads only the one it uses.
-#   "udp"      radios.udp.UdpRadio(host, port, mtu, wifi)  (config["server"], airshake/wifi.json)
+#   "udp"      radios.udp.UdpRadio(host, port, mtu, wifi)  (config["server"], airshake-data/wifi.json)
 #   "lora"     radios.lora.LoraRadio(board, config)         (board.PINS, board.LORA)
 #   "lorawan"  radios.lorawan_at.LorawanRadio(board, config) (board.LORAWAN)
 #   "cellular" radios.cellular_at.CellularRadio(board, config) (board.CELLULAR, config["server"])
@@ -39,10 +39,10 @@ def open_radio(board, config, log=None):
 
 
 def _wifi_credentials():
-    # airshake/wifi.json, optional; only read here, never printed
+    # airshake-data/wifi.json, optional; only read here, never printed
     try:
         import json
-        with open("airshake/wifi.json") as f:
+        with open("airshake-data/wifi.json") as f:
             return json.load(f)
     except (OSError, ValueError):
         return None
