@@ -8,10 +8,9 @@
 # threads) and per wall second, VmRSS / VmHWM, and B's Prometheus counters, which prove
 # what each window was (cache hits, CS requests, handshakes completed on B's side).
 #
-# Differences from loadgen's own worker: slot g of S walks the devices g, g+S, g+2S, ...
-# (loadgen's slots all walk 0, 1, 2, ... one step apart, so with many devices most are
-# never reached in a warm-up), and a handshake counts in a window when its confirmation
-# (B's first record, which proves both sides hold the same session keys) arrives in it.
+# As in loadgen's own worker, slot g of S walks the devices g, g+S, g+2S, ...; unlike it,
+# a handshake counts in a window when its confirmation (B's first record, which proves
+# both sides hold the same session keys) arrives in it.
 from __future__ import annotations
 
 import asyncio

@@ -64,7 +64,10 @@ class _Slot(asyncio.DatagramProtocol):
 
 async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor: bytes,
                      data: bytes, start_count: float, stop_at: float, out: WorkerResult,
-                     offset: int) -> None:
+                     offset: int, stride: int) -> None:
+    """One concurrent device slot: handshakes back to back with devices offset,
+    offset + stride, ... (stride = all slots of all workers, so together they walk every
+    device in turn and the warm-up reaches each one)."""
     backend = load_backend("pyca")
     loop = asyncio.get_running_loop()
     transport, slot = await loop.create_datagram_endpoint(
@@ -73,7 +76,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
     try:
         while time.time() < stop_at:
             key = devices[i % len(devices)]
-            i += 1
+            i += stride
             ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3)
             t0 = time.time()
             ini.connect(t0, data)
@@ -105,7 +108,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
 
 
 def _worker(args: tuple) -> WorkerResult:
-    port, suite, privs, ref_der, anchor, data, conc, start_count, stop_at, wid = args
+    port, suite, privs, ref_der, anchor, data, conc, start_count, stop_at, wid, nworkers = args
     backend = load_backend("pyca")
     devices = [DeviceKey(backend, suite, p) for p in privs]
     ref = ServerRef(backend, suite, ref_der)
@@ -113,7 +116,8 @@ def _worker(args: tuple) -> WorkerResult:
 
     async def go() -> None:
         await asyncio.gather(*[_slot_loop(port, devices, ref, anchor, data, start_count,
-                                          stop_at, out, wid * conc + k) for k in range(conc)])
+                                          stop_at, out, wid * conc + k, nworkers * conc)
+                             for k in range(conc)])
     asyncio.run(go())
     return out
 
@@ -185,7 +189,8 @@ def run(args: argparse.Namespace) -> dict:
         start_count = time.time() + args.warmup + 1.0
         stop_at = start_count + args.duration
         jobs = [(port, args.suite, privs, ref_der, anchor, args.data.encode(),
-                 args.concurrency, start_count, stop_at, w) for w in range(args.workers)]
+                 args.concurrency, start_count, stop_at, w, args.workers)
+                for w in range(args.workers)]
         ctx = multiprocessing.get_context("spawn")
         with ctx.Pool(args.workers) as pool:
             pending = pool.map_async(_worker, jobs)
