@@ -22,7 +22,10 @@ def migrate_old_dir():
     if exists(DATA) or not (exists(OLD_DATA + "/key.bin")
                             or exists(OLD_DATA + "/config.json")):
         return
-    os.rename(OLD_DATA, DATA)
+    try:
+        os.rename(OLD_DATA, DATA)
+    except OSError as e:     # the wake goes on; the device then reports its missing key
+        print("airshake: error migrating %s/ to %s/: %s" % (OLD_DATA, DATA, e))
 
 
 def ensure_dir():
