@@ -8,11 +8,11 @@ upstream's datagrams go out on the gateway's channel to every radio listening th
 after another, each after its time on air (scaled like the stand-in's)."""
 from __future__ import annotations
 
-import socket
 import struct
-import threading
 import time
 from dataclasses import dataclass
+
+from udp_thread import UdpPair
 
 MAGIC = b"LA"
 KIND_PACKET = 0
@@ -46,72 +46,45 @@ class Channel:
             * t_sym / speed
 
 
-class LoraAir:
+class LoraAir(UdpPair):
+    """front: the air (stand-in radios); back: the upstream."""
+    front_bufsize = 2048
+    back_bufsize = 4096
+
     def __init__(self, gateway: Channel, upstream: tuple[str, int] | None,
                  speed: int = 20) -> None:
+        UdpPair.__init__(self)
         self.gateway = gateway
         self.upstream = upstream
         self.speed = speed
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.sock.bind(("127.0.0.1", 0))
-        self.sock.settimeout(0.05)
-        self.port = self.sock.getsockname()[1]
-        self.up = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        self.up.bind(("127.0.0.1", 0))
-        self.up.settimeout(0.05)
         self.listeners: dict[tuple[str, int], tuple] = {}
         self.uplinks: list[bytes] = []
         self.downlinks: list[bytes] = []
         self.lost: list[tuple] = []          # (channel key, payload) heard on no channel
-        self._stop = threading.Event()
-        self._threads = [threading.Thread(target=self._air_loop, daemon=True),
-                         threading.Thread(target=self._up_loop, daemon=True)]
 
-    def __enter__(self) -> "LoraAir":
-        for t in self._threads:
-            t.start()
-        return self
+    def from_front(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < HEADER_LEN:
+            return
+        magic, kind, f, sf, bw, sync, iq, _, _ = struct.unpack(HEADER, data[:HEADER_LEN])
+        if magic != MAGIC:
+            return
+        key = (f, sf, bw, sync, bool(iq))
+        if kind == KIND_TUNE:
+            self.listeners[addr] = key
+            return
+        payload = data[HEADER_LEN:]
+        for other, their in list(self.listeners.items()):
+            if other != addr and their == key:
+                self.front.sendto(data, other)
+        if key == self.gateway.key():
+            self.uplinks.append(payload)
+            if self.upstream is not None:
+                self.back.sendto(payload, self.upstream)
+        else:
+            self.lost.append((key, payload))
 
-    def __exit__(self, *exc: object) -> None:
-        self._stop.set()
-        for t in self._threads:
-            t.join()
-        self.sock.close()
-        self.up.close()
-
-    def _air_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                data, addr = self.sock.recvfrom(2048)
-            except socket.timeout:
-                continue
-            if len(data) < HEADER_LEN:
-                continue
-            magic, kind, f, sf, bw, sync, iq, _, _ = struct.unpack(HEADER, data[:HEADER_LEN])
-            if magic != MAGIC:
-                continue
-            key = (f, sf, bw, sync, bool(iq))
-            if kind == KIND_TUNE:
-                self.listeners[addr] = key
-                continue
-            payload = data[HEADER_LEN:]
-            for other, their in list(self.listeners.items()):
-                if other != addr and their == key:
-                    self.sock.sendto(data, other)
-            if key == self.gateway.key():
-                self.uplinks.append(payload)
-                if self.upstream is not None:
-                    self.up.sendto(payload, self.upstream)
-            else:
-                self.lost.append((key, payload))
-
-    def _up_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                payload, _ = self.up.recvfrom(4096)
-            except socket.timeout:
-                continue
-            self.transmit(payload)
+    def from_back(self, payload: bytes, _addr: object) -> None:
+        self.transmit(payload)
 
     def transmit(self, payload: bytes) -> None:
         """Send payload on the gateway's channel to every radio listening there."""
@@ -122,4 +95,4 @@ class LoraAir:
         self.downlinks.append(payload)
         for addr, key in list(self.listeners.items()):
             if key == g.key():
-                self.sock.sendto(head + payload, addr)
+                self.front.sendto(head + payload, addr)
