@@ -107,6 +107,7 @@ class BSide:
     m1: bytes
     linger_until: float | None = None
     keys: bytes = b""
+    m2s: set[bytes] = field(default_factory=set)    # every m2 this Responder sent
 
 
 class HandshakeMachine(RuleBasedStateMachine):
@@ -293,6 +294,8 @@ class HandshakeMachine(RuleBasedStateMachine):
     # -- B (routing as host_server.b.dispatch) -----------------------------------------
     def _flush_b(self, side: BSide) -> None:
         for m in side.res.datagrams_to_send(self.t):
+            if codec.message_type(m) == codec.TYPE_M2:
+                side.m2s.add(m)
             self._send("down", m)
 
     def _drain_b(self, side: BSide) -> None:
@@ -558,7 +561,7 @@ class HandshakeMachine(RuleBasedStateMachine):
             if run.session is None:
                 continue
             makers = [s for s in self.sides
-                      if s.m1 == run.m1s[-1] and getattr(s.res, "_m2", None) == run.m2]
+                      if s.m1 == run.m1s[-1] and run.m2 in s.m2s]
             assert makers, "A accepted an m2 no Responder made for its m1"
             if run.ini.state == CONFIRMED:
                 assert any(s.res.state == rsp.DONE for s in makers)

@@ -258,6 +258,9 @@ class Responder(Endpoint):
         self._keys3 = None
         self._m3 = bytes(datagram)
         self._ack = None
+        # what only m2 and m3 needed; B keeps a completed handshake a while (for m3
+        # retransmissions), so it should hold no more than it answers them with
+        self._m2 = self._req = self._th1 = self._m1_hash = self._spki_hash = None
         self.state = DONE
         self._deadline = None
         self._events.append(ev.HandshakeComplete(self.session, self.id_a, self._early_ok))

@@ -1,7 +1,7 @@
 # radios: owns the choice of radio driver: open_radio(board, config) returns an
 # (unopened) Radio for config["radio"] or, by default, board.RADIO. Drivers are
 # imported lazily so a device loads only the one it uses.
-#   "udp"      radios.udp.UdpRadio(host, port, mtu, wifi)  (config["server"], airshake-data/wifi.json)
+#   "udp"      radios.udp.UdpRadio(host, port, mtu, wifi)  (config["server"], wifi.json)
 #   "lora"     radios.lora.LoraRadio(board, config)         (board.PINS, board.LORA)
 #   "lorawan"  radios.lorawan_at.LorawanRadio(board, config) (board.LORAWAN)
 #   "cellular" radios.cellular_at.CellularRadio(board, config) (board.CELLULAR, config["server"])
