@@ -4,7 +4,7 @@ PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test test-host test-micropython check-mpy demo fuzz bench clean
+.PHONY: setup test lint test-host test-micropython check-mpy demo fuzz bench clean
 
 setup: $(STAMP)
 
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-test: setup check-mpy test-host test-micropython
+test: setup lint check-mpy test-host test-micropython
+
+lint: setup
+	$(VENV)/bin/ruff check -q .
 
 test-host: setup
 	$(PY) -m pytest -q tests
