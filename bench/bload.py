@@ -27,7 +27,6 @@ from typing import Any
 
 import httpx
 
-from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
@@ -214,40 +213,17 @@ class WorkerResult:
     first_start: float = 0.0
 
 
-class _Slot(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.inbox.put_nowait(data)
-
-
-async def _handshake(transport: Any, slot: _Slot, backend: Any, key: DeviceKey,
+async def _handshake(transport: Any, slot: loadgen.Slot, backend: Any, key: DeviceKey,
                      ref: ServerRef, anchor: bytes, out: WorkerResult) -> None:
     ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3)
     t0 = time.time()
     ini.connect(t0, b"")
-    while True:
-        for d in ini.datagrams_to_send(time.time()):
-            transport.sendto(d)
-        timer = ini.timer()
-        wait = max(0.001, (timer - time.time()) if timer else 1.0)
-        try:
-            msg = await asyncio.wait_for(slot.inbox.get(), wait)
-            ini.receive(msg, time.time())
-        except asyncio.TimeoutError:
-            ini.handle_timer(time.time())
-        except Exception:  # noqa: BLE001 - a stray or late datagram: the core refuses it
-            pass
-        while (e := ini.next_event()) is not None:
-            if isinstance(e, ev.HandshakeConfirmed):
-                now = time.time()
-                out.confirmed_at.append(now)
-                out.latencies.append(now - t0)
-                return
-            if isinstance(e, ev.HandshakeFailed):
-                out.failed += 1
-                return
+    confirmed = await loadgen.run_handshake(transport, slot, ini)
+    if confirmed is None:
+        out.failed += 1
+    else:
+        out.confirmed_at.append(confirmed)
+        out.latencies.append(confirmed - t0)
 
 
 async def _slot_loop(job: Job, k: int, devices: list[DeviceKey], ref: ServerRef,
@@ -255,7 +231,7 @@ async def _slot_loop(job: Job, k: int, devices: list[DeviceKey], ref: ServerRef,
     backend = load_backend("pyca")
     loop = asyncio.get_running_loop()
     transport, slot = await loop.create_datagram_endpoint(
-        _Slot, remote_addr=("127.0.0.1", job.port))
+        loadgen.Slot, remote_addr=("127.0.0.1", job.port))
     g = job.first_slot + k
     n = len(devices)
     try:
@@ -268,8 +244,6 @@ async def _slot_loop(job: Job, k: int, devices: list[DeviceKey], ref: ServerRef,
             out.first_start = out.first_start or time.time()
             await _handshake(transport, slot, backend, devices[index % n], ref, job.anchor,
                              out)
-            while not slot.inbox.empty():  # late duplicates of the last handshake
-                slot.inbox.get_nowait()
     finally:
         transport.close()
 

@@ -23,6 +23,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -54,12 +55,41 @@ class WorkerResult:
     latencies: list[float]
 
 
-class _Slot(asyncio.DatagramProtocol):
+class Slot(asyncio.DatagramProtocol):
+    """One device's UDP socket: what arrives waits in inbox."""
+
     def __init__(self) -> None:
         self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
 
     def datagram_received(self, data: bytes, addr: object) -> None:
         self.inbox.put_nowait(data)
+
+
+async def run_handshake(transport: Any, slot: Slot, ini: Initiator) -> float | None:
+    """Drive a connected Initiator over the slot's socket to its end: the time of
+    HandshakeConfirmed (B's first record arrived), or None if it failed. Datagrams that
+    arrive late for it are dropped from the inbox afterwards."""
+    try:
+        while True:
+            for d in ini.datagrams_to_send(time.time()):
+                transport.sendto(d)
+            timer = ini.timer()
+            wait = max(0.001, (timer - time.time()) if timer else 1.0)
+            try:
+                msg = await asyncio.wait_for(slot.inbox.get(), wait)
+                ini.receive(msg, time.time())
+            except asyncio.TimeoutError:
+                ini.handle_timer(time.time())
+            except Exception:  # noqa: BLE001 - a stray or late datagram: the core refuses it
+                pass
+            while (e := ini.next_event()) is not None:
+                if isinstance(e, ev.HandshakeConfirmed):
+                    return time.time()
+                if isinstance(e, ev.HandshakeFailed):
+                    return None
+    finally:
+        while not slot.inbox.empty():
+            slot.inbox.get_nowait()
 
 
 async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor: bytes,
@@ -71,7 +101,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
     backend = load_backend("pyca")
     loop = asyncio.get_running_loop()
     transport, slot = await loop.create_datagram_endpoint(
-        _Slot, remote_addr=("127.0.0.1", port))
+        Slot, remote_addr=("127.0.0.1", port))
     i = offset
     try:
         while time.time() < stop_at:
@@ -80,29 +110,14 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
             ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3)
             t0 = time.time()
             ini.connect(t0, data)
-            done = False
-            while not done:
-                for d in ini.datagrams_to_send(time.time()):
-                    transport.sendto(d)
-                timer = ini.timer()
-                wait = max(0.001, (timer - time.time()) if timer else 1.0)
-                try:
-                    msg = await asyncio.wait_for(slot.inbox.get(), wait)
-                    ini.receive(msg, time.time())
-                except asyncio.TimeoutError:
-                    ini.handle_timer(time.time())
-                except Exception:  # noqa: BLE001 - a stray datagram: ignore it
-                    pass
-                while (e := ini.next_event()) is not None:
-                    if isinstance(e, ev.HandshakeConfirmed):
-                        done = True
-                        if t0 >= start_count:
-                            out.completed += 1
-                            out.latencies.append(time.time() - t0)
-                    elif isinstance(e, ev.HandshakeFailed):
-                        done = True
-                        if t0 >= start_count:
-                            out.failed += 1
+            confirmed = await run_handshake(transport, slot, ini)
+            if t0 < start_count:
+                continue
+            if confirmed is None:
+                out.failed += 1
+            else:
+                out.completed += 1
+                out.latencies.append(confirmed - t0)
     finally:
         transport.close()
 
