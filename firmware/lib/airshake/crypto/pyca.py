@@ -68,10 +68,20 @@ def _rsa_public(pub):
     return rsa.RSAPublicNumbers(pub.e, pub.n).public_key()
 
 
+_RSA_LOADED = {}    # modulus -> loaded key: OpenSSL validates a key as it loads (~70 ms)
+
+
 def _rsa_private(priv):
-    public = rsa.RSAPublicNumbers(priv.e, priv.n)
-    numbers = rsa.RSAPrivateNumbers(priv.p, priv.q, priv.d, priv.dp, priv.dq, priv.qinv, public)
-    return numbers.private_key()
+    key = _RSA_LOADED.get(priv.n)
+    if key is None:
+        public = rsa.RSAPublicNumbers(priv.e, priv.n)
+        numbers = rsa.RSAPrivateNumbers(priv.p, priv.q, priv.d, priv.dp, priv.dq, priv.qinv,
+                                        public)
+        key = numbers.private_key()
+        if len(_RSA_LOADED) >= 8:
+            _RSA_LOADED.clear()
+        _RSA_LOADED[priv.n] = key
+    return key
 
 
 def _oaep():
