@@ -226,11 +226,12 @@ def test_redis_down_refuses_0rtt_and_keeps_full_handshakes(tmp_path, pki, cs, pg
         dev = enroll(cs)[0]
         assert handshake(b.port, dev, pki.anchor, data=b"n=1").confirmed
         assert early_accepted(handshake(b.port, dev, pki.anchor, data=b"n=2", early=True))
+        assert metric(b.metrics(), "airshake_redis_up") == 1    # the gauge exists ...
         redis.stop()
         assert wait_for(lambda: health(b)["redis"] == "down", timeout=3)
         h = health(b)
         assert h["status"] == "degraded" and h["early_data"] == "refused"
-        assert metric(b.metrics(), "airshake_redis_up") == 0
+        assert metric(b.metrics(), "airshake_redis_up") == 0    # ... and falls
         res = handshake(b.port, dev, pki.anchor, data=b"n=3", wait_replies=1)
         assert res.confirmed and res.replies == [b"ack:0"]          # full handshake works
         res = handshake(b.port, dev, pki.anchor, data=b"n=4", early=True, wait_replies=1)
