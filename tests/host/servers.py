@@ -15,12 +15,7 @@ import tempfile
 import time
 
 import pytest
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from cs_support import free_port
 
 
 def _wait_port(port, proc, what, log, timeout=15.0):

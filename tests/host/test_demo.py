@@ -15,6 +15,7 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+from cs_support import assert_one_line_error as one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = Path(sys.executable).with_name("micropython")
@@ -70,15 +71,6 @@ def assert_clean(work: Path) -> None:
     while leftovers(work) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert leftovers(work) == []
-
-
-def one_line_error(out, *needles):
-    assert out.returncode != 0, out.stdout + out.stderr
-    lines = out.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("airshake: error: "), out.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
 
 
 def summary(work: Path) -> dict:

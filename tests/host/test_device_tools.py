@@ -16,7 +16,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -24,6 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cs_support import assert_one_line_error as one_line_error
+from cs_support import free_port
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -44,21 +45,6 @@ def run(*args, timeout=120, env=None):
     clean.update(env or {})
     return subprocess.run([str(AIRSHAKE), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=clean, stdin=subprocess.DEVNULL)
-
-
-def one_line_error(proc, *needles):
-    assert proc.returncode != 0, proc.stdout + proc.stderr
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("airshake: error: "), proc.stderr
-    for needle in needles:
-        assert needle in lines[0], lines[0]
-    return lines[0]
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Pty:
