@@ -140,6 +140,35 @@ def test_load_backend_refuses_a_backend_that_fails():
     assert "defective-for-test" not in crypto._loaded
 
 
+def test_a_passed_known_answer_test_is_not_run_again_in_the_process():
+    """A device loads a record backend (sha256, hmac, aes_ccm), then a handshake backend:
+    the second runs only the KATs the first did not."""
+    calls = []
+
+    class Counting(PureBackend):
+        def sha256(self, data):
+            calls.append("sha256")
+            return PureBackend.sha256(self, data)
+
+        def hmac_sha256(self, key, data):
+            calls.append("hmac")
+            return PureBackend.hmac_sha256(self, key, data)
+
+    original = crypto._construct
+    crypto._construct = lambda name: Counting()
+    try:
+        crypto.load_backend("counting-for-test", ("sha256",))
+        assert "sha256" in calls and "hmac" not in calls
+        del calls[:]
+        b = crypto.load_backend("counting-for-test", ("sha256", "hmac_sha256"))
+    finally:
+        crypto._construct = original
+        for key in [k for k in crypto._loaded if k[0] == "counting-for-test"]:
+            del crypto._loaded[key]
+    assert "hmac" in calls and "sha256" not in calls
+    assert isinstance(b, Counting)
+
+
 def test_ucrypto_unavailable_here_is_refused_cleanly():
     # Neither CPython nor the unix MicroPython build has the ucryptography module.
     raises_(ImportError, make_ucrypto_backend)

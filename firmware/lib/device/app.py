@@ -332,6 +332,7 @@ def _reset_between_cycles():
     try:
         from airshake import crypto
         crypto._loaded.clear()
+        crypto._passed.clear()
     except (ImportError, AttributeError):
         pass
     entropy.forget()
