@@ -336,12 +336,22 @@ def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, c
 
 
 def test_monitor_status_shows_settings_not_the_key(device, deployed, cs, ca_dir):
-    out = run("device", "monitor", "--port", device.port, "--status")
+    path = device.file("airshake-data/config.json")
+    saved = path.read_text()
+    appkey = "2B7E151628AED2A6ABF7158809CF4F3C"
+    path.write_text(json.dumps(dict(json.loads(saved), lorawan={
+        "deveui": "70B3D57ED0000001", "appeui": "0000000000000001", "appkey": appkey})))
+    try:
+        out = run("device", "monitor", "--port", device.port, "--status")
+    finally:
+        path.write_text(saved)
     assert out.returncode == 0, out.stderr
     assert "airshake-data/key.bin: 33 bytes" in out.stdout
     assert '"mtu": 51' in out.stdout
     for secret in _key_secrets(device):
         assert secret not in out.stdout
+    assert appkey not in out.stdout and '"appkey": "<hidden>"' in out.stdout
+    assert '"deveui": "70B3D57ED0000001"' in out.stdout
 
 
 def test_provision_other_suite_needs_new_key(device, deployed, cs, ca_dir):

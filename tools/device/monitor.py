@@ -19,6 +19,16 @@ PRESENCE_FILES = tuple(DATA_DIR + "/" + n for n in ("key.bin", "anchor.der", "se
                                                     "server.der")) + ("board.py", "main.py")
 
 
+def _masked(value: object) -> object:
+    """value with every secret setting (a key or password: the LoRaWAN AppKey) hidden."""
+    if isinstance(value, dict):
+        return {k: "<hidden>" if str(k).lower().endswith(("key", "password"))
+                else _masked(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_masked(v) for v in value]
+    return value
+
+
 def _stamp(line: str) -> str:
     return time.strftime("%H:%M:%S ") + line
 
@@ -65,4 +75,4 @@ def status(mp: Mpremote, out: Callable[[str], None]) -> None:
             value = json.loads(data)
         except ValueError:
             raise UserError(f"{path} on the device is not valid JSON: provision it again")
-        out(f"{path}: {json.dumps(value, sort_keys=True)}")
+        out(f"{path}: {json.dumps(_masked(value), sort_keys=True)}")
