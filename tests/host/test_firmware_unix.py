@@ -315,6 +315,21 @@ def test_any_error_in_a_cycle_still_sleeps(tmp_path, server):
     assert lines(out, "sleep") and len(lines(out, "wake")) == 2
 
 
+def test_broken_board_file_still_ends_in_deep_sleep(tmp_path, server):
+    """board.py unreadable (an interrupted deploy): the wake fails, and the device still
+    deep-sleeps where the platform can (a stand-in machine.deepsleep here), instead of
+    returning to the REPL awake."""
+    dev = Device(tmp_path / "dev", server)
+    with open(os.path.join(dev.root, "board.py"), "w") as f:
+        f.write("RADIO = (\n")                      # a syntax error
+    with open(os.path.join(dev.root, "machine.py"), "w") as f:
+        f.write("def deepsleep(ms):\n    print('airshake: deepsleep %d' % ms)\n"
+                "    raise SystemExit(0)\n")
+    out = dev.run()
+    assert any("board.py" in ln for ln in lines(out, "error"))
+    assert lines(out, "deepsleep") == ["60000"]
+
+
 def test_corrupt_config_and_state_do_not_crash(tmp_path, server):
     dev = Device(tmp_path / "dev", server)
     with open(dev.path("state.json"), "w") as f:

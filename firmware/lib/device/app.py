@@ -346,12 +346,12 @@ def main(argv=None):
     argv = sys.argv if argv is None else argv
     cycles = int(_arg(argv, "--cycles", "1"))
     interval = _arg(argv, "--interval", None)
-    board = None
     try:
-        board = load_board()
+        deep = bool(getattr(load_board(), "DEEP_SLEEP", False))
     except Exception as e:
+        # without its board file the device must still sleep, not sit awake at the REPL
         log("error", "board.py: %s" % e)
-    deep = bool(getattr(board, "DEEP_SLEEP", False))
+        deep = _can_deep_sleep()
     if deep:
         _boot_window()
     n = 0
@@ -380,6 +380,14 @@ def main(argv=None):
         log("sleep", "%ss" % sleep_s)
         _reset_between_cycles()
         time.sleep(sleep_s)
+
+
+def _can_deep_sleep():
+    try:
+        import machine
+    except ImportError:
+        return False
+    return hasattr(machine, "deepsleep")
 
 
 def _boot_window():
