@@ -30,6 +30,7 @@ from airshake.replay import ReplayCache
 from host_server.b.revocations import RevocationFollower
 from host_server.b.sink import Sink, SqliteSink
 from host_server.b.verify import Verifier
+from host_server.cs.pgsql import redact
 from host_server.b import health
 from host_server.b.pg_sink import PgSink
 from host_server.b.store_source import StoreSource
@@ -186,7 +187,7 @@ class Server:
         self._ticker = loop.create_task(self._tick())
         self.log.lifecycle("ready", port=self.port, host=cfg.host,
                       metrics_port=cfg.metrics_port or None, cs_url=cfg.cs_url,
-                      suites=sorted(k.suite for k in self.keys), db=str(cfg.db),
+                      suites=sorted(k.suite for k in self.keys), db=redact(str(cfg.db)),
                       window=cfg.window, cache_size=cfg.cache_size, started=self.rcfg.started,
                       store=self.store_kind, redis=self.shared.status() if self.shared else None,
                       worker=f"{cfg.worker_index}/{cfg.workers}" if cfg.reuse_port else None)

@@ -26,6 +26,7 @@ from host_server.config import load_section
 from host_server.cs import DEFAULT_PORT, TOKEN_ENV, logs
 from host_server.cs.app import CSApp, Settings
 from host_server.cs.logs import log
+from host_server.cs.pgsql import redact
 from host_server.cs.store import CertStore, StoreUnavailable, open_store
 from host_server.errors import UserError
 
@@ -46,8 +47,8 @@ class ServeConfig:
 
     def __repr__(self) -> str:  # never show the token
         token = "set" if self.admin_token else "none"
-        return (f"ServeConfig(db={self.db!r}, ca_dir={self.ca_dir!r}, host={self.host!r}, "
-                f"port={self.port}, id_len={self.id_len}, admin_token={token}, "
+        return (f"ServeConfig(db={redact(str(self.db))!r}, ca_dir={self.ca_dir!r}, "
+                f"host={self.host!r}, port={self.port}, id_len={self.id_len}, admin_token={token}, "
                 f"cert_days={self.cert_days}, instance={self.instance!r})")
 
 
@@ -178,7 +179,7 @@ async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
                             timeout_graceful_shutdown=5, server_header=False)
     server = _Server(config, on_exit=app.bus.close)
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
-    log("start", url=f"http://{host}:{cfg.port}", db=cfg.db, store=app.store.kind,
+    log("start", url=f"http://{host}:{cfg.port}", db=redact(str(cfg.db)), store=app.store.kind,
         ca_dir=cfg.ca_dir, ca_alg=app.ca.alg, id_len=cfg.id_len, instance=cfg.instance,
         admin="token" if cfg.admin_token else "open", pid=os.getpid())
     if not cfg.admin_token and not _loopback(cfg.host):

@@ -23,6 +23,7 @@ from b_support import (BACKEND, BProcess, Device, exchange, first_m1, handshake,
                        metric, wait_for)
 from cs_support import CSProcess
 from host_server.b import fleet
+from host_server.cs.service import ServeConfig
 from servers import Redis, b64ldif
 
 
@@ -364,3 +365,25 @@ def test_device_only_in_ldap_completes_a_handshake(tmp_path, pki, slapd, monkeyp
         assert handshake(b.port, dev, pki.anchor).code == codec.ERR_REVOKED
     finally:
         assert b.stop() == 0
+
+
+def test_database_password_never_reaches_the_logs(tmp_path, pki, postgres):
+    """A PostgreSQL URL with a password (this test server trusts loopback, so any password
+    connects): the CS's start line and B's ready line show it as ***."""
+    db = postgres.create_db("pw")
+    url = postgres.url(db).replace("://%s@" % postgres.user, "://%s:s3cret-pw@" % postgres.user)
+    d = tmp_path / "cs"
+    d.mkdir()
+    cs = CSProcess(d, pki.ca_dir, db=url, instance="cs-pw")
+    try:
+        b = start_b(tmp_path, pki, cs, "bpw", store=url, db=url)
+        try:
+            ready = [x for x in b.log_lines() if x.get("event") == "ready"]
+            assert ready and ":***@" in ready[0]["db"]
+            assert "s3cret-pw" not in b.stderr_path.read_text()
+        finally:
+            b.stop()
+    finally:
+        cs.stop()
+    assert "s3cret-pw" not in cs.stderr_path.read_text()
+    assert "s3cret-pw" not in repr(ServeConfig(db=url, ca_dir=str(pki.ca_dir)))
