@@ -9,11 +9,11 @@ import time
 from typing import Any
 
 from host_server.config import load_section, pick
+from host_server.cs import DEFAULT_URL as DEFAULT_CS_URL
+from host_server.cs import TOKEN_ENV
+from host_server.cs import URL_ENV as CS_URL_ENV
 from host_server.errors import UserError
 
-TOKEN_ENV = "AIRSHAKE_ADMIN_TOKEN"
-CS_URL_ENV = "AIRSHAKE_CS_URL"
-DEFAULT_CS_URL = "http://127.0.0.1:8470"
 WIFI_ENV = "AIRSHAKE_WIFI_PASSWORD"
 
 PORT_HELP = ("serial port of the board, e.g. /dev/ttyUSB0 or COM3 (default: the only USB "

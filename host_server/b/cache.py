@@ -21,10 +21,6 @@ class CachedCert:
     not_after: float     # the certificate's expiry (Unix seconds)
     fresh_until: float   # after this the CS is asked again
 
-    @property
-    def key_type(self) -> str:
-        return self.cert.key_type
-
 
 class MemCache:
     def __init__(self, capacity: int, ttl: float) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 _CS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
@@ -64,7 +64,3 @@ class Metrics:
 
     def record(self, kind: str, result: str) -> None:
         self._child(self._records, kind, result).inc()
-
-    def serve(self, host: str, port: int) -> Any:
-        """Start the HTTP endpoint; returns (server, thread). OSError if the port is taken."""
-        return start_http_server(port, addr=host, registry=self.registry)

@@ -22,10 +22,6 @@ class VerifiedCert:
     cert: core_x509.Certificate   # parsed once, handed to the core on every handshake
     not_after: float
 
-    @property
-    def key_type(self) -> str:
-        return self.cert.key_type
-
 
 class Rejected(Exception):
     """C_A is refused: code is the wire error for the device, reason a metrics label."""

@@ -19,7 +19,7 @@ from typing import Any
 from host_server.cs import pgsql
 from host_server.cs.pgsql import StoreUnavailable
 from host_server.cs.store import (CertRecord, CertStore, IdCollision, NotFound, Revocation,
-                                  SerialInUse, cert_index)
+                                  SELECT_CERTS, SerialInUse, cert_index, cert_record)
 
 CHANNEL = "airshake_revocations"
 PING_S = 15.0   # a LISTEN connection silent this long is probed with SELECT 1
@@ -53,18 +53,6 @@ MIGRATIONS = [
     INSERT INTO revocation_counter (one, last) VALUES (TRUE, 0) ON CONFLICT DO NOTHING;
     """,
 ]
-
-_SELECT = """SELECT c.id, c.name, c.der, c.not_after, c.serial, c.enrolled_at,
-                    r.seq, r.time, r.reason
-             FROM certs c LEFT JOIN revocations r ON r.id = c.id"""
-
-
-def _record(row: Any) -> CertRecord:
-    id_, name, der, not_after, serial, enrolled_at, seq, time, reason = row
-    rev = Revocation(seq, bytes(id_), time, reason) if seq is not None else None
-    return CertRecord(bytes(id_), name, bytes(der), not_after, int(serial, 16), enrolled_at,
-                      rev)
-
 
 def _revocation(row: Any) -> Revocation:
     return Revocation(int(row[0]), bytes(row[1]), int(row[2]), row[3])
@@ -104,17 +92,17 @@ class PgStore(CertStore):
             raise StoreUnavailable(f"PostgreSQL at {self.shown}: {type(e).__name__}") from None
 
     async def get(self, id: bytes) -> CertRecord | None:
-        row = await self._q("fetchrow", f"{_SELECT} WHERE c.id = $1", id)
-        return _record(row) if row else None
+        row = await self._q("fetchrow", f"{SELECT_CERTS} WHERE c.id = $1", id)
+        return cert_record(row) if row else None
 
     async def find_by_ski_sha1(self, h: bytes) -> CertRecord | None:
-        row = await self._q("fetchrow", f"{_SELECT} WHERE c.ski_sha1 = $1 ORDER BY c.ord "
+        row = await self._q("fetchrow", f"{SELECT_CERTS} WHERE c.ski_sha1 = $1 ORDER BY c.ord "
                                         "LIMIT 1", h)
-        return _record(row) if row else None
+        return cert_record(row) if row else None
 
     async def find_by_cert_sha1(self, h: bytes) -> CertRecord | None:
-        row = await self._q("fetchrow", f"{_SELECT} WHERE c.cert_sha1 = $1", h)
-        return _record(row) if row else None
+        row = await self._q("fetchrow", f"{SELECT_CERTS} WHERE c.cert_sha1 = $1", h)
+        return cert_record(row) if row else None
 
     async def enroll(self, record: CertRecord) -> None:
         import asyncpg  # type: ignore[import-untyped]
@@ -174,8 +162,8 @@ class PgStore(CertStore):
         return int(await self._q("fetchval", "SELECT COALESCE(MAX(seq), 0) FROM revocations"))
 
     async def list_certs(self) -> list[CertRecord]:
-        rows = await self._q("fetch", f"{_SELECT} ORDER BY c.enrolled_at, c.ord")
-        return [_record(r) for r in rows]
+        rows = await self._q("fetch", f"{SELECT_CERTS} ORDER BY c.enrolled_at, c.ord")
+        return [cert_record(r) for r in rows]
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -22,10 +22,6 @@ class StoreUnavailable(Exception):
     may retry; never a programming error."""
 
 
-def is_url(text: str) -> bool:
-    return str(text).split("://", 1)[0].lower() in SCHEMES if "://" in str(text) else False
-
-
 def redact(url: str) -> str:
     """url without its password (for logs and errors)."""
     parts = urllib.parse.urlsplit(url)

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TypeVar
 
 from host_server.cs.store import (CertRecord, CertStore, IdCollision, NotFound, Revocation,
-                                  SerialInUse, cert_index)
+                                  SELECT_CERTS, SerialInUse, cert_index, cert_record)
 from host_server.errors import UserError
 
 T = TypeVar("T")
@@ -43,18 +43,6 @@ MIGRATIONS = [
     """,
 ]
 
-_SELECT = """SELECT c.id, c.name, c.der, c.not_after, c.serial, c.enrolled_at,
-                    r.seq, r.time, r.reason
-             FROM certs c LEFT JOIN revocations r ON r.id = c.id"""
-
-
-def _record(row: tuple) -> CertRecord:
-    id_, name, der, not_after, serial, enrolled_at, seq, time, reason = row
-    rev = Revocation(seq, bytes(id_), time, reason) if seq is not None else None
-    return CertRecord(bytes(id_), name, bytes(der), not_after, int(serial, 16), enrolled_at,
-                      rev)
-
-
 class SqliteStore(CertStore):
     kind = "sqlite"
 
@@ -81,17 +69,17 @@ class SqliteStore(CertStore):
         return await loop.run_in_executor(self._pool, fn, self._db)
 
     async def get(self, id: bytes) -> CertRecord | None:
-        return await self._one(f"{_SELECT} WHERE c.id = ?", (id,))
+        return await self._one(f"{SELECT_CERTS} WHERE c.id = ?", (id,))
 
     async def find_by_ski_sha1(self, h: bytes) -> CertRecord | None:
-        return await self._one(f"{_SELECT} WHERE c.ski_sha1 = ? ORDER BY c.rowid", (h,))
+        return await self._one(f"{SELECT_CERTS} WHERE c.ski_sha1 = ? ORDER BY c.rowid", (h,))
 
     async def find_by_cert_sha1(self, h: bytes) -> CertRecord | None:
-        return await self._one(f"{_SELECT} WHERE c.cert_sha1 = ?", (h,))
+        return await self._one(f"{SELECT_CERTS} WHERE c.cert_sha1 = ?", (h,))
 
     async def _one(self, sql: str, params: tuple) -> CertRecord | None:
         row = await self._run(lambda db: db.execute(sql, params).fetchone())
-        return _record(row) if row else None
+        return cert_record(row) if row else None
 
     async def enroll(self, record: CertRecord) -> None:
         ix = cert_index(record)
@@ -146,8 +134,8 @@ class SqliteStore(CertStore):
 
     async def list_certs(self) -> list[CertRecord]:
         rows = await self._run(lambda db: db.execute(
-            f"{_SELECT} ORDER BY c.enrolled_at, c.rowid").fetchall())
-        return [_record(r) for r in rows]
+            f"{SELECT_CERTS} ORDER BY c.enrolled_at, c.rowid").fetchall())
+        return [cert_record(r) for r in rows]
 
     async def close(self) -> None:
         await self._run(lambda db: db.close())

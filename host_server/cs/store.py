@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import abc
 import hashlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -192,3 +193,18 @@ def open_store(url_or_path: str) -> CertStore:
         path = text
     from host_server.cs.sqlite_store import SqliteStore
     return SqliteStore.open(path)
+
+
+# -- the two SQL stores (sqlite_store, pg_store) share their schema's certificate query --
+
+SELECT_CERTS = """SELECT c.id, c.name, c.der, c.not_after, c.serial, c.enrolled_at,
+                         r.seq, r.time, r.reason
+                  FROM certs c LEFT JOIN revocations r ON r.id = c.id"""
+
+
+def cert_record(row: Sequence[Any]) -> CertRecord:
+    """A CertRecord from a row of SELECT_CERTS."""
+    id_, name, der, not_after, serial, enrolled_at, seq, time, reason = row
+    rev = Revocation(seq, bytes(id_), time, reason) if seq is not None else None
+    return CertRecord(bytes(id_), name, bytes(der), not_after, int(serial, 16), enrolled_at,
+                      rev)

@@ -363,7 +363,7 @@ def verifier(tmp_path):
 def test_verify_accepts_a_good_certificate(verifier):
     der = _fixture("server_x25519")
     got = verifier.verify(der, _id_of(der), FIXTURE_NOW)
-    assert got.key_type == "x25519" and got.not_after == 2379933296
+    assert got.cert.key_type == "x25519" and got.not_after == 2379933296
 
 
 @pytest.mark.parametrize("name,reason", [("expired", "expired"), ("other_server", "wrong_ca"),
