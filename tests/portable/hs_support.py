@@ -52,7 +52,11 @@ def server_key(backend, suite, cert_name="server_cert"):
     return ServerKey(backend, suite, private(suite, "server_key"), cert(suite, cert_name))
 
 
+SERVER_NAME = "b.airshake.test"   # the CN of every fixture C_B: A's pin
+
+
 def initiator(backend, suite, server=None, **kw):
+    kw.setdefault("server_name", SERVER_NAME)
     return Initiator(backend, [device_key(backend, suite)], anchor(suite), server=server, **kw)
 
 

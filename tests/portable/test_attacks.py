@@ -15,13 +15,62 @@ def _ref(backend):
     return ServerRef(backend, 0, cert(0, "server_cert"))
 
 
-def test_m1_replayed_inside_the_window_gets_nothing():
+def test_a_full_m1_replayed_inside_the_window_gives_no_session():
+    """Full-handshake m1s are not in the replay cache (only authenticated 0-RTT m1s
+    are): a replay gets an m2, which is useless without A's ephemeral key."""
     backend = backends()[0]
     pair = Pair(backend, 0)
     pair.run(b"x")
     replayed = Responder(pair.cfg, pair.t + 10)
-    raises_(ReplayError, replayed.receive, pair.wire[0][1], pair.t + 10)
+    replayed.receive(pair.wire[0][1], pair.t + 10)
+    assert isinstance(replayed.next_event(), ev.NeedCredential)
+    replayed.provide_credential(cert(0, "device_cert"), pair.t + 10)
+    assert replayed.datagrams_to_send(pair.t + 10)        # an m2 for nobody
+    raises_((AuthenticationFailed, UnexpectedMessage), replayed.receive, pair.wire[2][1],
+            pair.t + 10)
+    assert replayed.session is None and len(pair.cfg.replay) == 0
+
+
+def test_0rtt_data_replayed_inside_the_window_is_delivered_once():
+    backend = backends()[0]
+    pair = Pair(backend, 0, ini=initiator(backend, 0, server=_ref(backend)),
+                cfg=config(backend, (0,), accept_early=True))
+    pair.run(b"open door", early=True)
+    early = [e.data for e in pair.b_events if isinstance(e, ev.EarlyData)]
+    assert early == [b"open door"] and len(pair.cfg.replay) == 1
+    replayed = Responder(pair.cfg, pair.t + 10)
+    replayed.receive(pair.wire[0][1], pair.t + 10)
+    assert isinstance(replayed.next_event(), ev.NeedCredential)
+    raises_(ReplayError, replayed.provide_credential, cert(0, "device_cert"), pair.t + 10)
     assert replayed.next_event() is None and replayed.datagrams_to_send(pair.t) == []
+
+
+def test_junk_m1s_cannot_fill_the_replay_cache_and_reopen_0rtt():
+    """Only m1s whose 0-RTT data authenticated take a place in the cache; when it is
+    full, 0-RTT data is refused (it goes in m3), never an older entry evicted."""
+    backend = backends()[0]
+    cfg = config(backend, (0,), accept_early=True)
+    cfg.replay.capacity = 1
+    pair = Pair(backend, 0, ini=initiator(backend, 0, server=_ref(backend)), cfg=cfg)
+    pair.run(b"first", early=True)
+    for i in range(50):                       # junk: well-formed m1s nobody can answer
+        junk = bytearray(pair.wire[0][1])
+        junk[-1] ^= 1 + (i % 200)
+        res = Responder(cfg, pair.t + 1)
+        res.receive(bytes(junk), pair.t + 1)
+        if isinstance(res.next_event(), ev.NeedCredential):
+            raises_(AuthenticationFailed, res.provide_credential, cert(0, "device_cert"),
+                    pair.t + 1)
+    assert len(cfg.replay) == 1               # the junk took no place
+    replayed = Responder(cfg, pair.t + 70)
+    replayed.receive(pair.wire[0][1], pair.t + 70)
+    replayed.next_event()
+    raises_(ReplayError, replayed.provide_credential, cert(0, "device_cert"), pair.t + 70)
+    second = Pair(backend, 0, ini=initiator(backend, 0, server=_ref(backend)), cfg=cfg)
+    second.run(b"second", early=True)         # cache full: 0-RTT refused, data in m3
+    assert cfg.replay_full == 1
+    assert not [e for e in second.b_events if isinstance(e, ev.EarlyData)]
+    assert [e.data for e in second.b_events if isinstance(e, ev.DataReceived)] == [b"second"]
 
 
 def test_m1_replayed_outside_the_window_is_refused_before_any_lookup():
@@ -36,10 +85,11 @@ def test_m1_replayed_outside_the_window_is_refused_before_any_lookup():
 
 def test_m1_replayed_after_a_b_restart_delivers_no_0rtt_data_and_no_session():
     backend = backends()[0]
-    pair = Pair(backend, 0, ini=initiator(backend, 0, server=_ref(backend)))
+    pair = Pair(backend, 0, ini=initiator(backend, 0, server=_ref(backend)),
+                cfg=config(backend, (0,), accept_early=True))
     pair.run(b"open door", early=True)
     m1 = pair.wire[0][1]
-    restarted = config(backend, (0,))               # empty replay cache after restart
+    restarted = config(backend, (0,), accept_early=True)   # empty replay cache (restart)
     restarted.started = pair.t + 5
     res = Responder(restarted, pair.t + 6)
     res.receive(m1, pair.t + 6)
@@ -103,7 +153,7 @@ def test_m2_from_the_wrong_server_is_refused():
     wrong_b2.a_to_b()
     raises_(AuthenticationFailed, wrong_b2.b_to_a)
     assert wrong_b2.ini.session is None
-    pinned = initiator(backend, 0, server_subject=b"not B's name")
+    pinned = initiator(backend, 0, server_name="not B's name")
     by_value = Pair(backend, 0, ini=pinned)
     by_value.ini.connect(by_value.t)
     by_value.a_to_b()

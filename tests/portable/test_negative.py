@@ -2,7 +2,7 @@
 # MACs; downgrades; invalid and low-order points; bad certificates. Each must raise a
 # typed AirshakeError (never another exception) and never establish a session.
 from support import backends, raises_, IS_MICROPYTHON, unhex
-from hs_support import Pair, initiator, config, cert, anchor, now, device_key
+from hs_support import Pair, initiator, config, cert, anchor, now, device_key, SERVER_NAME
 from airshake import codec, fragments
 from airshake.errors import (AirshakeError, AuthenticationFailed, CertificateError,
                              DecodeError, InvalidPoint, StaleTimestamp)
@@ -155,7 +155,7 @@ def test_tampered_suite_list_in_m1_breaks_mac_2():
     """A MITM removes suite 2 from A's offer: B accepts, but A's MAC_2 check fails."""
     backend = backends()[0]
     keys = [device_key(backend, 0), device_key(backend, 2)]
-    ini = Initiator(backend, keys, anchor(0),
+    ini = Initiator(backend, keys, anchor(0), server_name=SERVER_NAME,
                     server=ServerRef(backend, 0, cert(0, "server_cert")))
     t = now()
     ini.connect(t)

@@ -2,7 +2,7 @@
 # tests/vectors/handshake/vectors.json, must reproduce every message byte and every
 # intermediate value that make_vectors.py computed independently from docs/PROTOCOL.md.
 from support import backends, load_json, unhex
-from hs_support import Pair, initiator
+from hs_support import Pair, config, initiator
 from airshake import schedule, transcript, suites
 from airshake.keys import ServerRef
 from hs_support import cert
@@ -32,7 +32,8 @@ def _run_case(backend, v):
     ini = initiator(fixed, suite, server=ref)
     ini.clock_offset = v["clock_skew"]
     ini.clock_trusted = not v["want_time"]
-    pair = Pair(fixed, suite, ini=ini, t=v["now"])
+    pair = Pair(fixed, suite, ini=ini, t=v["now"],
+                cfg=config(fixed, accept_early=True) if v["early"] else None)
     pair.run(unhex(v["data"]), v["early"])
     wire = [d for who, d in pair.wire]
     assert wire[0] == unhex(v["m1"]), v["name"] + " m1"

@@ -3,15 +3,18 @@
 # live here: m1 is resent until m2 arrives, m3 until B's first record arrives.
 # Rules: bad remote input raises an AirshakeError and leaves the state unchanged (the
 # caller drops the datagram); only authenticated input moves the state forward, except
-# the error messages of PROTOCOL.md §6, which match the current m1 by reference.
+# the error messages of PROTOCOL.md §6, which match the current m1 by reference and can
+# only do what §6.1 allows an unauthenticated message: a new m1 that offers every suite A
+# holds, a timestamp from B's stated time (never A's confirmed clock), a bounded wait.
+# A accepts as C_B only a server certificate of the name it is pinned to (§2.3).
 from airshake import codec, suites, transcript, schedule
 from airshake import events as ev
 from airshake.keys import ServerRef
 from airshake.session import Session, ROLE_INITIATOR
 from airshake.consttime import equal
 from airshake.endpoint import Endpoint
-from airshake.errors import (AuthenticationFailed, DecodeError, UnexpectedMessage,
-                             UsageError)
+from airshake.errors import (AuthenticationFailed, CertificateError, DecodeError,
+                             UnexpectedMessage, UsageError)
 
 IDLE = 0
 WAIT_M2 = 1
@@ -21,16 +24,29 @@ FAILED = 4
 
 # A's preference among the suites it holds keys for; B enforces the same order.
 PREFERENCE = (0, 2, 1)
+# the longest wait an unauthenticated TRY_LATER can impose on A (PROTOCOL.md §6.1)
+MAX_UNAUTH_RETRY_S = 900
 
 
 class Initiator(Endpoint):
     def __init__(self, backend, keys, anchor, server=None, id_len=8, rto=2.0,
-                 max_retries=4, server_subject=None, clock_trusted=True,
+                 max_retries=4, server_name=None, clock_trusted=True,
                  max_records=1000, max_age=7 * 86400):
         """keys: DeviceKey list (one per suite A supports); anchor: the CA certificate
-        (DER) that C_B must chain to; server: a ServerRef A verified before, or None."""
+        (DER) that C_B must chain to; server_name: the pin, B's name (the CN of C_B, or
+        its subject Name DER), required; server: a ServerRef A verified before, or None
+        (one that fails the role or name check is dropped: C_B then comes by value).
+        clock_trusted: A's clock was confirmed by an authenticated m2 (or is an RTC
+        that A trusts); an unauthenticated STALE_TIME never moves a trusted clock."""
         if not keys:
             raise UsageError("Initiator needs at least one DeviceKey")
+        if server_name is None:
+            raise UsageError("Initiator needs server_name, the name of its B (the pin)")
+        if server is not None:
+            try:
+                server.check_pin(server_name)
+            except CertificateError:
+                server = None
         self.backend = backend
         self.keys = dict((k.suite, k) for k in keys)
         self.anchor = anchor
@@ -38,9 +54,10 @@ class Initiator(Endpoint):
         self.id_len = id_len
         self.rto = rto
         self.max_retries = max_retries
-        self.server_subject = server_subject
+        self.server_name = server_name
         self.clock_trusted = clock_trusted
         self.clock_offset = 0
+        self._stamp_offset = None   # B's unauthenticated time, for m1 timestamps only
         self.limits = (max_records, max_age)
         Endpoint.__init__(self)
         self.state = IDLE
@@ -106,7 +123,10 @@ class Initiator(Endpoint):
             server = None
         self._ref = server
         flags = codec.M1_CB_KNOWN if server else 0
-        if not self.clock_trusted:
+        stamp = self.clock_offset
+        if self._stamp_offset is not None:
+            stamp = self._stamp_offset
+        if not self.clock_trusted or self._stamp_offset is not None:
             flags |= codec.M1_WANT_TIME
         early = self._want_early and server is not None and suites.uses_static_dh(suite)
         if early:
@@ -117,7 +137,7 @@ class Initiator(Endpoint):
         if early:
             offered = 1 << suite
         self._eph, g_x = suites.ephemeral(backend, suite)
-        m1 = codec.M1(flags, suite, offered, key.id_a, int(now + self.clock_offset), g_x)
+        m1 = codec.M1(flags, suite, offered, key.id_a, int(now + stamp), g_x)
         prefix = codec.encode_m1(m1)
         self._th1 = transcript.th1(backend, prefix)
         if early:
@@ -143,15 +163,24 @@ class Initiator(Endpoint):
             raise DecodeError("error message for another handshake")
         code = err.code
         if code == codec.ERR_STALE_TIME and self._switches < self.max_retries:
-            self.clock_offset = err.server_time() - now
-            self.clock_trusted = False
+            if self.clock_trusted:
+                # unauthenticated time: only the next m1's timestamp uses it (with
+                # WANT_TIME, so m2 brings B's time under MAC_2); A's clock stays
+                self._stamp_offset = err.server_time() - now
+            else:
+                self.clock_offset = err.server_time() - now
             return self._restart(code, now)
         if code == codec.ERR_UNSUPPORTED_SUITE and self._switches < self.max_retries:
+            # only the choice moves: the new m1 offers every suite A holds (_start), so B's
+            # re-check against the full offer undoes a forged mask (§6.1)
             suite = self._first_suite(err.body[0])
             if suite is not None:
                 self._suite = suite
+                self._want_early = False
                 return self._restart(code, now)
-        retry = err.retry_after() if code == codec.ERR_TRY_LATER else None
+        retry = None
+        if code == codec.ERR_TRY_LATER:
+            retry = min(err.retry_after(), MAX_UNAUTH_RETRY_S)
         self._events.append(ev.ServerRejected(code, retry))
         self._fail("B refused the handshake (error %d)" % code, code)
 
@@ -164,7 +193,7 @@ class Initiator(Endpoint):
     def _server_for(self, m2, now):
         if m2.flags & codec.M2_CB_VALUE:
             return ServerRef.verified(self.backend, self._suite, m2.cert, self.anchor,
-                                      now + self.clock_offset, self.server_subject)
+                                      now + self.clock_offset, self.server_name)
         if self._ref is None:
             raise DecodeError("m2 refers to a C_B that A does not hold")
         return self._ref
@@ -221,6 +250,7 @@ class Initiator(Endpoint):
         if m2.flags & codec.M2_TIME:
             self.clock_offset = m2.time - now
             self.clock_trusted = True
+            self._stamp_offset = None
             self._events.append(ev.ClockSet(m2.time))
         self._out.append(self._m3)
         self.state = WAIT_ACK

@@ -62,14 +62,26 @@ class ServerRef:
         self.not_after = cert.not_after
 
     @classmethod
-    def verified(cls, backend, suite, cert_der, anchor_der, now, subject=None):
-        """Parse C_B and check it against the trust anchor; CertificateError if not."""
+    def verified(cls, backend, suite, cert_der, anchor_der, now, name):
+        """Parse C_B and check everything A requires of it (PROTOCOL.md §2.3): chained to
+        the trust anchor, valid at now, the server role, and the subject A is pinned to
+        (name: the CN string, or the subject Name DER). CertificateError if not."""
         ref = cls(backend, suite, cert_der)
+        ref.check_pin(name)
         anchor = x509.parse_certificate(anchor_der)
         x509.verify_certificate(ref.cert, anchor, backend, now)
-        if subject is not None and ref.cert.subject != subject:
-            raise CertificateError("C_B names another server")
         return ref
+
+    def check_pin(self, name):
+        """The checks that need no signature: the server role and the pinned name. A runs
+        them on a C_B it held from before, too (an older firmware may have cached one
+        that fails them)."""
+        if name is None:
+            raise UsageError("A needs the name of its B (the server-name pin)")
+        x509.check_role(self.cert, x509.ROLE_SERVER)
+        subject = x509.cn_name(name) if isinstance(name, str) else bytes(name)
+        if self.cert.subject != subject:
+            raise CertificateError("C_B names another server than the one A is pinned to")
 
 
 class ServerKey:

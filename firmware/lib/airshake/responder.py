@@ -2,11 +2,13 @@
 # States: START -> WAIT_CRED -> WAIT_M3 -> DONE, or FAILED / EXPIRED.
 # B is reactive: it never retransmits on its own. A duplicate m1 gets the identical
 # cached m2, a duplicate m3 the identical cached first record.
-# Rules: checks run cheapest first (timestamp, suite, replay) before any public-key
-# work; garbage raises an AirshakeError and queues nothing; the error messages of §6
-# are queued only for well-formed m1s. C_A is looked up by the caller (NeedCredential).
+# Rules: checks run cheapest first (timestamp, suite) before any public-key work;
+# garbage raises an AirshakeError and queues nothing; the error messages of §6 are queued
+# only for well-formed m1s. C_A is looked up by the caller (NeedCredential), which also
+# checks its role. Only an m1 whose 0-RTT data authenticated enters the replay cache, and
+# a full cache refuses 0-RTT data, never evicts (§8.5).
 import struct
-from airshake import codec, suites, transcript, schedule, x509
+from airshake import codec, replay, suites, transcript, schedule, x509
 from airshake import events as ev
 from airshake.session import Session, ROLE_RESPONDER
 from airshake.consttime import equal
@@ -29,12 +31,15 @@ class ResponderConfig:
     """Settings shared by every handshake of one server B."""
 
     def __init__(self, backend, keys, id_len=8, window=120, replay=None,
-                 accept_early=True, time_slack=2, max_records=1000, max_age=7 * 86400):
+                 accept_early=False, time_slack=2, max_records=1000, max_age=7 * 86400):
+        """accept_early: take 0-RTT data (off by default: 0-RTT data is replayable in
+        principle and not protected against key-compromise impersonation, §8.2)."""
         self.backend = backend
         self.keys = dict((k.suite, k) for k in keys)
         self.id_len = id_len
         self.window = window
         self.replay = replay if replay is not None else ReplayCache()
+        self.replay_full = 0      # 0-RTT data refused because the replay cache was full
         self.accept_early = accept_early
         self.time_slack = time_slack
         self.started = None
@@ -169,11 +174,8 @@ class Responder(Endpoint):
             self._refuse(datagram, UnsupportedSuite("m1 chose suite %d, B selects %s"
                                                     % (m.suite, selected)),
                          codec.ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)))
-        m1_hash = backend.sha256(datagram) if m.early else self._th1
-        if not cfg.replay.add(m1_hash, now + 2 * cfg.window, now):
-            self._refuse(datagram, ReplayError("m1 seen before"))
         self._m1 = bytes(datagram)
-        self._m1_hash = m1_hash
+        self._m1_hash = backend.sha256(datagram) if m.early else self._th1
         self._req = m
         self.id_a = m.id_a
         self.state = WAIT_CRED
@@ -192,18 +194,28 @@ class Responder(Endpoint):
         return cert.public_key
 
     # -- m2 (PROTOCOL.md §3.2, §4) ------------------------------------------------------------
-    def _open_early(self, skey, peer):
+    def _open_early(self, skey, peer, now):
         m, backend = self._req, self.backend
         curve = suites.ephemeral_curve(m.suite)
         es = suites.dh(backend, curve, skey.private, m.g_x)
         ss = suites.dh(backend, curve, skey.private, peer)
         k0, iv0 = schedule.early_keys(backend, self._th1, es, ss)
         data = backend.aes_ccm_decrypt(k0, iv0, self._th1, m.early)
-        started = self.config.started
+        cfg = self.config
+        started = cfg.started
         # after a restart B's replay cache is empty: the old B may have accepted any m1
         # stamped up to started + window, so 0-RTT stamped before then is refused (§8.5)
-        if not self.config.accept_early or (started is not None
-                                            and m.timestamp <= started + self.config.window):
+        if not cfg.accept_early or (started is not None
+                                    and m.timestamp <= started + cfg.window):
+            return False
+        # authenticated (ss): only now does this m1 take a place in the replay cache
+        seen = cfg.replay.add(self._m1_hash, now + 2 * cfg.window, now)
+        if seen == replay.SEEN:
+            self.state = FAILED
+            self._deadline = None
+            raise ReplayError("0-RTT m1 seen before")
+        if seen == replay.FULL:
+            cfg.replay_full += 1
             return False
         self._events.append(ev.EarlyData(self.id_a, data))
         return True
@@ -212,7 +224,7 @@ class Responder(Endpoint):
         cfg, backend, m = self.config, self.backend, self._req
         skey = cfg.keys[m.suite]
         curve = suites.ephemeral_curve(m.suite)
-        early_ok = self._open_early(skey, peer) if m.early else False
+        early_ok = self._open_early(skey, peer, now) if m.early else False
         eph, g_y = suites.ephemeral(backend, m.suite)
         ee = suites.dh(backend, curve, eph, m.g_x)
         flags = 0 if m.flags & codec.M1_CB_KNOWN else codec.M2_CB_VALUE

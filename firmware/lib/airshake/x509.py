@@ -4,9 +4,11 @@
 # device identifiers hash.
 # Rules: v3 only; DER only (airshake.der); every algorithm is matched as exact DER
 # bytes against the short list below, anything else is refused; a critical extension
-# other than basicConstraints, keyUsage and subjectKeyIdentifier is refused, and so are
-# unique identifiers; fields the device does not need (names, other extensions) are kept
-# raw or skipped. Every failure out of parse_certificate and verify_certificate is
+# other than basicConstraints, keyUsage, extendedKeyUsage, subjectKeyIdentifier and
+# authorityKeyIdentifier is refused, and so are unique identifiers; fields the device does
+# not need (names, other extensions) are kept raw or skipped. check_role() tells a server
+# certificate (C_B) from a device certificate (C_A) by extendedKeyUsage (PROTOCOL.md §2.3).
+# Every failure out of parse_certificate, verify_certificate and check_role is
 # CertificateError (DER faults are wrapped); local misuse of spki_for is UsageError.
 
 import airshake.der as der  # direct submodule import: no trip through airshake.__getattr__
@@ -19,6 +21,7 @@ SIG_ALGS = ("ed25519", "ecdsa-sha256", "rsa-pss-sha256", "rsa-pkcs1-sha256")
 
 # keyUsage bits (bit n of Certificate.key_usage is the named bit n of RFC 5280 4.2.1.3)
 KU_DIGITAL_SIGNATURE = 1 << 0
+KU_KEY_ENCIPHERMENT = 1 << 2
 KU_KEY_AGREEMENT = 1 << 4
 KU_KEY_CERT_SIGN = 1 << 5
 
@@ -36,6 +39,16 @@ _OID_SHA256 = b"\x60\x86\x48\x01\x65\x03\x04\x02\x01"  # 2.16.840.1.101.3.4.2.1
 _OID_SKI = b"\x55\x1d\x0e"  # 2.5.29.14
 _OID_KEY_USAGE = b"\x55\x1d\x0f"  # 2.5.29.15
 _OID_BASIC_CONSTRAINTS = b"\x55\x1d\x13"  # 2.5.29.19
+_OID_EKU = b"\x55\x1d\x25"  # 2.5.29.37
+_OID_AKI = b"\x55\x1d\x23"  # 2.5.29.35
+_OID_CN = b"\x55\x04\x03"  # 2.5.4.3
+OID_SERVER_AUTH = b"\x2b\x06\x01\x05\x05\x07\x03\x01"  # 1.3.6.1.5.5.7.3.1 id-kp-serverAuth
+OID_CLIENT_AUTH = b"\x2b\x06\x01\x05\x05\x07\x03\x02"  # 1.3.6.1.5.5.7.3.2 id-kp-clientAuth
+
+# the two roles of an airshake leaf certificate (PROTOCOL.md §2.3)
+ROLE_SERVER = "server"
+ROLE_DEVICE = "device"
+_ROLE_OID = {ROLE_SERVER: OID_SERVER_AUTH, ROLE_DEVICE: OID_CLIENT_AUTH}
 _NULL = b"\x05\x00"
 
 
@@ -99,6 +112,8 @@ class Certificate:
         self.ski = None          # subjectKeyIdentifier, or None
         self.is_ca = False       # basicConstraints cA
         self.key_usage = None    # KU_* bits, or None without the extension
+        self.eku = None          # extendedKeyUsage: tuple of OID contents, or None
+        self.aki = None          # authorityKeyIdentifier keyIdentifier, or None
 
 
 def parse_certificate(data):
@@ -298,11 +313,77 @@ def _key_usage(cert, value):
     cert.key_usage = usage
 
 
+def _eku(cert, value):
+    vs, ve = der.read_whole(value, SEQUENCE)
+    oids = []
+    for tag, cs, ce, _ in der.children(value, vs, ve):
+        if tag != OID:
+            raise DecodeError("DER: extendedKeyUsage holds a non-OID")
+        oids.append(der.check_oid(value[cs:ce]))
+    if not oids:
+        raise DecodeError("DER: empty extendedKeyUsage")
+    cert.eku = tuple(oids)
+
+
+def _aki(cert, value):
+    r = der.reader(value, SEQUENCE)
+    if r.at_end() or r.peek_tag() != 0x80:
+        raise CertificateError("authorityKeyIdentifier without keyIdentifier")
+    vs, ve = r.expect(0x80)
+    if vs == ve:
+        raise DecodeError("DER: empty keyIdentifier")
+    cert.aki = value[vs:ve]
+    # authorityCertIssuer [1] and authorityCertSerialNumber [2] are skipped
+    while not r.at_end():
+        if r.peek_tag() not in (0xA1, 0x82):
+            raise DecodeError("DER: bad authorityKeyIdentifier")
+        r.expect(r.peek_tag())
+
+
 _EXTENSION_HANDLERS = {
     _OID_SKI: _ski,
     _OID_BASIC_CONSTRAINTS: _basic_constraints,
     _OID_KEY_USAGE: _key_usage,
+    _OID_EKU: _eku,
+    _OID_AKI: _aki,
 }
+
+
+# -- roles and names (PROTOCOL.md §2.3) -------------------------------------------------
+
+def check_role(cert, role):
+    """CertificateError unless cert is a leaf of this role: not a CA; extendedKeyUsage
+    present, with the role's purpose and without the other role's; keyUsage, if present,
+    allowing what the key does (X25519 and P-256: keyAgreement; RSA: digitalSignature for a
+    server, which signs m2, keyEncipherment for a device, which decrypts the PMS)."""
+    if role not in _ROLE_OID:
+        raise UsageError("check_role: unknown role %r" % (role,))
+    if cert.is_ca:
+        raise CertificateError("a CA certificate cannot be a %s certificate" % role)
+    other = ROLE_DEVICE if role == ROLE_SERVER else ROLE_SERVER
+    if cert.eku is None or _ROLE_OID[role] not in cert.eku:
+        raise CertificateError("not a %s certificate (extendedKeyUsage)" % role)
+    if _ROLE_OID[other] in cert.eku:
+        raise CertificateError("certificate claims both the server and the device role")
+    if cert.key_usage is None:
+        return
+    if cert.key_type == "rsa":
+        need = KU_DIGITAL_SIGNATURE if role == ROLE_SERVER else KU_KEY_ENCIPHERMENT
+    else:
+        need = KU_KEY_AGREEMENT
+    if not cert.key_usage & need:
+        raise CertificateError("keyUsage does not allow the %s's key to be used" % role)
+
+
+def cn_name(name):
+    """DER of the Name CN=name (one UTF8String CN, as pyca and airshake's CA encode it):
+    what A's server-name pin compares C_B's subject with."""
+    if isinstance(name, str):
+        name = name.encode()
+    if not name or len(name) > 64:
+        raise UsageError("server name must be 1 to 64 bytes")
+    atv = der.encode_tlv(SEQUENCE, der.encode_tlv(OID, _OID_CN) + der.encode_tlv(0x0C, name))
+    return der.encode_tlv(SEQUENCE, der.encode_tlv(der.SET, atv))
 
 
 # -- signatures ------------------------------------------------------------------------

@@ -11,7 +11,7 @@ import os
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa, x25519
-from cryptography.x509.oid import NameOID
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 DER = serialization.Encoding.DER
@@ -38,14 +38,32 @@ def make_ca(key, cn):
         .not_valid_before(START)
         .not_valid_after(END)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                       critical=False)
         .sign(key, sign_alg(key))
     )
     return cert
 
 
-def issue(ca_key, ca_cert, pub, cn, serial, ski=None, start=START, end=END):
+def key_usage(pub, role):
+    # the airshake role profile (docs/PROTOCOL.md §2.3): DH keys agree; an RSA server
+    # key signs m2, an RSA device key decrypts the PMS
+    agree = not isinstance(pub, rsa.RSAPublicKey)
+    return x509.KeyUsage(
+        digital_signature=not agree and role == "server", content_commitment=False,
+        key_encipherment=not agree and role == "device", data_encipherment=False,
+        key_agreement=agree, key_cert_sign=False, crl_sign=False,
+        encipher_only=False, decipher_only=False)
+
+
+ROLE_EKU = {"server": [ExtendedKeyUsageOID.SERVER_AUTH],
+            "device": [ExtendedKeyUsageOID.CLIENT_AUTH]}
+
+
+def issue(ca_key, ca_cert, pub, cn, serial, role, ski=None, start=START, end=END):
     spki = pub.public_bytes(DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     ski = ski or hashlib.sha256(spki).digest()[:8]
+    ca_ski = ca_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
     cert = (
         x509.CertificateBuilder()
         .subject_name(name(cn))
@@ -55,7 +73,11 @@ def issue(ca_key, ca_cert, pub, cn, serial, ski=None, start=START, end=END):
         .not_valid_before(start)
         .not_valid_after(end)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(key_usage(pub, role), critical=True)
+        .add_extension(x509.ExtendedKeyUsage(ROLE_EKU[role]), critical=False)
         .add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
         .sign(ca_key, sign_alg(ca_key))
     )
     return cert.public_bytes(DER)
@@ -107,11 +129,26 @@ def main():
         entry = {"server_key": priv_hex(server), "device_key": priv_hex(device)}
         serial += 1
         entry["server_cert"] = issue(
-            ca_key, ca_cert, server.public_key(), "b.airshake.test", serial
+            ca_key, ca_cert, server.public_key(), "b.airshake.test", serial, "server"
         ).hex()
         serial += 1
         entry["device_cert"] = issue(
-            ca_key, ca_cert, device.public_key(), "device-%d" % suite, serial
+            ca_key, ca_cert, device.public_key(), "device-%d" % suite, serial, "device"
+        ).hex()
+        # an enrolled device that impersonates B: its own key, B's name, the device role
+        rogue = make()
+        entry["rogue_key"] = priv_hex(rogue)
+        serial += 1
+        entry["rogue_cert_device_role"] = issue(
+            ca_key, ca_cert, rogue.public_key(), "b.airshake.test", serial, "device"
+        ).hex()
+        serial += 1
+        entry["rogue_cert_other_name"] = issue(
+            ca_key, ca_cert, rogue.public_key(), "b2.airshake.test", serial, "server"
+        ).hex()
+        serial += 1
+        entry["device_cert_server_role"] = issue(
+            ca_key, ca_cert, device.public_key(), "device-%d" % suite, serial, "server"
         ).hex()
         serial += 1
         entry["server_cert_expired"] = issue(
@@ -120,17 +157,18 @@ def main():
             server.public_key(),
             "b.airshake.test",
             serial,
+            "server",
             start=START,
             end=datetime.datetime(2025, 6, 1, tzinfo=datetime.timezone.utc),
         ).hex()
         serial += 1
         entry["server_cert_other_ca"] = issue(
-            other, other_cert, server.public_key(), "b.airshake.test", serial
+            other, other_cert, server.public_key(), "b.airshake.test", serial, "server"
         ).hex()
         impostor = make()
         serial += 1
         entry["device_cert_wrong_key"] = issue(
-            ca_key, ca_cert, impostor.public_key(), "device-%d" % suite, serial
+            ca_key, ca_cert, impostor.public_key(), "device-%d" % suite, serial, "device"
         ).hex()
         out["suite%d" % suite] = entry
     out["now"] = int(datetime.datetime(2026, 11, 27, tzinfo=datetime.timezone.utc).timestamp())
