@@ -88,6 +88,11 @@ class Backend:
         _missing("ed25519_sign")
 
     def ed25519_verify(self, pub, msg, sig):
+        """True iff sig (R || S) verifies msg under pub, cofactorless (RFC 8032 §5.1.7:
+        encode([S]B - [k]A) == R byte for byte, so a non-canonical R fails). False, never
+        an exception, for S >= L and for every key that ed25519.acceptable_public_key
+        refuses (small order in any encoding, y >= p): backends apply that rule before
+        their own code, so all of them refuse the same keys."""
         _missing("ed25519_verify")
 
     # -- P-256 (SEC 1, RFC 6090 compact form) ----------------------------------------

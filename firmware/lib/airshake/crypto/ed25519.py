@@ -3,7 +3,8 @@
 # T = XY/Z; formulas of Hisil-Wong-Carter-Dawson 2008 for a = -1), the fixed-base
 # comb table and the verification double-scalar multiplication.
 # Rules: runs unchanged on CPython and MicroPython; verify() returns a bool and never
-# raises on bad input; S >= L and undecodable public keys are rejected.
+# raises on bad input; S >= L, undecodable public keys and the public keys refused by
+# acceptable_public_key() (small order, y >= p: the rule every backend applies) fail.
 # Verification is cofactorless: it accepts iff encode([S]B - [k]A) == R byte for byte
 # (so a non-canonical R never verifies), k = SHA-512(R || A || M) mod L.
 #
@@ -32,6 +33,11 @@ _D2 = const(16295367250680780974490674513165176452449235426866156013048779062215
 _SQRT_M1 = const(19681161376707505956807079304988542015446066515923890162744021073123829784752)
 _BX = const(15112221349535400772501151409588531511454012693041857206046113283949847762202)
 _BY = const(46316835694926478169428394003475163141307993866256225615783033603165251855960)
+
+# y of an order-8 point; the y of the eight points of order dividing 8 are 1 (the
+# identity), p - 1 (order 2), 0 (order 4) and _Y8, p - _Y8 (order 8).
+_Y8 = const(2707385501144840649318225287225658788936804267575313519463743609750303402022)
+_SMALL_ORDER_Y = (0, 1, _P - 1, _Y8, _P - _Y8)
 
 _TEETH = const(4)  # comb: 2^_TEETH table entries, _COLS doublings per base mult
 _COLS = const(64)  # ceil(256 / _TEETH)
@@ -256,6 +262,20 @@ def _verify_mult(s, k, a):
 
 # -- RFC 8032 ------------------------------------------------------------------------
 
+def acceptable_public_key(pub):
+    """False if the 32 bytes pub are a public key that airshake refuses whatever the
+    signature: y not canonical (y >= p), or a point of small order with either sign bit.
+    Those are the 14 encodings of the 8 small-order points listed by Chalkias, Garillot
+    and Nikolaenko, "Taming the many EdDSAs" (2020) and refused by libsodium: under such a
+    key one signature verifies for many messages (any message, for the identity). Every
+    backend calls this before it verifies, so that all refuse the same keys (OpenSSL
+    accepts all 14). Mixed-order keys (full order plus a torsion part) pass."""
+    if len(pub) != 32:
+        return False
+    y = int.from_bytes(pub, "little") & _M
+    return y < _P and y not in _SMALL_ORDER_Y
+
+
 def _expand(seed):
     if len(seed) != 32:
         raise UsageError("Ed25519 seed must be 32 bytes")
@@ -290,7 +310,7 @@ def verify(pub, msg, sig):
         if len(pub) != 32 or len(sig) != 64:
             return False
         s = int.from_bytes(sig[32:], "little")
-        if s >= _L:
+        if s >= _L or not acceptable_public_key(pub):
             return False
         a = _decode(pub)
         if a is None:

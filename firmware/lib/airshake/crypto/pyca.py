@@ -16,6 +16,7 @@ from cryptography.hazmat.primitives.asymmetric.utils import (
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 from airshake.crypto.contract import Backend
+from airshake.crypto.ed25519 import acceptable_public_key
 from airshake.errors import AuthenticationFailed, InvalidPoint, UsageError
 
 _CCM_TAG = 8
@@ -136,9 +137,12 @@ class PycaBackend(Backend):
 
     def ed25519_verify(self, pub, msg, sig):
         try:
-            key = ed25519.Ed25519PublicKey.from_public_bytes(bytes(pub))
+            pub = bytes(pub)
+            if not acceptable_public_key(pub):  # OpenSSL takes small-order and y >= p keys
+                return False
+            key = ed25519.Ed25519PublicKey.from_public_bytes(pub)
             key.verify(bytes(sig), bytes(msg))
-        except (InvalidSignature, ValueError):
+        except (InvalidSignature, TypeError, ValueError):
             return False
         return True
 

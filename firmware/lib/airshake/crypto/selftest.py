@@ -3,7 +3,8 @@
 # list = all good); check(backend, name) gives "ok", "skip" or "fail" for one primitive.
 # Rules: vectors are published ones (FIPS 180, RFC 4231, RFC 7748, RFC 8032, RFC 5903,
 # RFC 6979, RFC 3610, Wycheproof) except the long-message Ed25519 one, computed with
-# pyca/cryptography (OpenSSL) because RFC 8032 has no short vector of >= 64 bytes.
+# pyca/cryptography (OpenSSL) because RFC 8032 has no short vector of >= 64 bytes, and
+# the small-order Ed25519 key, whose forgery (R = B, S = 1) follows from the equation.
 # A primitive whose first call raises BackendError is "skip" (not provided); ANY other
 # exception, or a wrong answer, is "fail". No assert statements (mpy-cross -O drops them).
 
@@ -115,6 +116,10 @@ def _kat_ed25519(b):
         b, _h("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7"),
         pub, long_msg, sig)
     _require(b.ed25519_verify(pub, _flip(long_msg, 80), sig) is False)
+    # the identity as public key (small order): [1]B - [k]A = B, so R = B, S = 1 satisfies
+    # the equation for every message; ed25519.acceptable_public_key refuses the key
+    forged = _h("58" + "66" * 31) + b"\x01" + bytes(31)
+    _require(b.ed25519_verify(b"\x01" + bytes(31), b"", forged) is False)
 
 
 # -- P-256 ECDH (RFC 5903 §8.1) and ECDSA (RFC 6979 A.2.5) -------------------------------

@@ -115,7 +115,8 @@ class UcryptoPart(Backend):
         return bytes(self._ed_private(seed).sign(bytes(msg)))
 
     def ed25519_verify(self, pub, msg, sig):
-        if len(pub) != 32 or len(sig) != 64:
+        from airshake.crypto.ed25519 import acceptable_public_key  # the rule of every backend
+        if len(sig) != 64 or not acceptable_public_key(pub):
             return False
         try:
             key = self._c.ed25519.Ed25519PublicKey.from_public_bytes(bytes(pub))
