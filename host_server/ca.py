@@ -502,7 +502,7 @@ class CA:
             raise CAError("its public key algorithm is not one airshake uses")
         _check_role(ext, key_type, role)
         try:
-            device_x509.parse_certificate(der)
+            device_x509.check_role(device_x509.parse_certificate(der), role)
         except CertificateError as e:
             raise CAError(f"airshake's X.509 reader refuses it ({e})")
         return cert

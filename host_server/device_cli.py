@@ -11,6 +11,7 @@ from typing import Any
 from host_server.config import load_section, pick
 from host_server.cs import DEFAULT_URL as DEFAULT_CS_URL
 from host_server.cs import TOKEN_ENV
+from host_server.cs.tokens import client_token
 from host_server.cs import URL_ENV as CS_URL_ENV
 from host_server.errors import UserError
 
@@ -111,9 +112,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "provision", help="make the device's key, enroll it, write its settings",
         description="Through mpremote: the device generates its key (or keeps the one it "
                     "has) and prints only its public key; the key is enrolled with the "
-                    "certificate store (POST /enroll), and airshake-data/config.json (merged with "
-                    "the one on the device) and airshake-data/anchor.der (the CA certificate) are "
-                    "written to the device. The private key never leaves the device. "
+                    "certificate store (POST /enroll, with its admin token), and "
+                    "airshake-data/config.json (merged with the one on the device) and "
+                    "airshake-data/anchor.der (the CA certificate) are written to the device. "
+                    "--server-name is required: it is the name in B's certificate (the --name "
+                    "of `airshake ca issue-server`), written as config server_name; the device "
+                    "accepts no other server. The private key never leaves the device. "
                     "Provisioning again keeps the key and its ID (the store then answers "
                     "'already enrolled').")
     _common(p, timeout=180.0)
@@ -122,7 +126,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--ca-cert", metavar="FILE",
                    help="the CA certificate (PEM or DER, e.g. ca.der from `airshake ca "
                         "init`): the device's trust anchor")
-    p.add_argument("--admin-token", help="the store's admin token (default: $%s)" % TOKEN_ENV)
+    p.add_argument("--server-name", metavar="NAME",
+                   help="required: the name (CN) of B's certificate, the device's pin of B "
+                        "(config server_name)")
+    p.add_argument("--state-dir", metavar="DIR",
+                   help="the certificate store's state directory: the admin token is read "
+                        "from DIR/admin.token (default: the current directory)")
+    p.add_argument("--admin-token", help="the store's admin token (better: $%s or "
+                                         "--state-dir)" % TOKEN_ENV)
     p.add_argument("--suite", type=int, choices=(0, 2),
                    help="0 (X25519) or 2 (P-256) (default: the existing key's, else 0)")
     p.add_argument("--new-key", action="store_true",
@@ -265,9 +276,12 @@ def cmd_provision(args: argparse.Namespace) -> int:
     if not ca_cert:
         raise UserError("which CA? pass --ca-cert FILE (ca.der or ca.crt from `airshake ca "
                         "init`)")
-    token = pick(args, section, "admin_token", kind=str) or os.environ.get(TOKEN_ENV)
+    server_name = provision.check_server_name(pick(args, section, "server_name", kind=str))
+    token = client_token(pick(args, section, "admin_token", kind=str),
+                         pick(args, section, "state_dir", kind=str), admin=True)
     settings = provision.Settings(
-        cs_url=cs_url, ca_cert=ca_cert, suite=pick(args, section, "suite", kind=int),
+        cs_url=cs_url, ca_cert=ca_cert, server_name=server_name,
+        suite=pick(args, section, "suite", kind=int),
         new_key=args.new_key, id_len=pick(args, section, "id_len", 8, kind=int),
         name=pick(args, section, "name", kind=str), admin_token=token,
         server=pick(args, section, "server", kind=str),

@@ -1,14 +1,15 @@
 # host_server.cs.app: the certificate store's HTTP API (docs/CS_API.md) as a Starlette
 # app: lookups by ID_A and by RFC 4387 hashes, enrollment through the CA, revocation,
-# the CRL, the SSE revocation channel, health and Prometheus metrics. The store, the CA
-# and the bus are handed in (host_server.cs.service builds them); this module owns the
-# HTTP mapping, input checks, admin authorization and the per-request log and metrics.
+# the enrolled IDs (/ids), the CRL, the SSE channel (revocations and enrollments), health
+# and Prometheus metrics. The store, the CA and the bus are handed in
+# (host_server.cs.service builds them); this module owns the HTTP mapping, input checks,
+# authorization (reader token to read, admin token to write; /health, /metrics and /crl
+# are open) and the per-request log and metrics.
 from __future__ import annotations
 
 import asyncio
 import base64
 import binascii
-import hmac
 import json
 import logging
 import re
@@ -28,7 +29,8 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host_server.ca import CA, CAError, check_name, identifier, spki_der
-from host_server.cs.events import CLOSED, RevocationBus
+from host_server.cs import tokens
+from host_server.cs.events import CLOSED, Enrolled, RevocationBus
 from host_server.cs.logs import Timer, log
 from host_server.cs.metrics import Metrics
 from host_server.cs.store import (CertRecord, CertStore, Conflict, IdCollision, NotFound,
@@ -46,7 +48,8 @@ _ID_RE = re.compile(r"(?:[0-9a-fA-F]{2}){1,32}")
 class Settings:
     id_len: int = 8
     cert_days: int = 3650
-    admin_token: str | None = None
+    admin_token: str = ""    # "" refuses everything that needs the token
+    reader_token: str = ""
     instance: str = "cs"
     ping_s: float = 15.0
 
@@ -93,6 +96,7 @@ class CSApp:
             Route("/certs/{id}", self.get_cert, methods=["GET"]),
             Route("/certs", self.list_certs, methods=["GET"]),
             Route("/search.cgi", self.search, methods=["GET"]),
+            Route("/ids", self.ids, methods=["GET"]),
             Route("/enroll", self.enroll, methods=["POST"]),
             Route("/revoke/{id}", self.revoke, methods=["POST"]),
             Route("/revocations", self.revocations, methods=["GET"]),
@@ -111,12 +115,16 @@ class CSApp:
 
     async def get_cert(self, request: Request) -> Response:
         timer = Timer()
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
         ident = _parse_id(request.path_params["id"])
         return self._answer(await self.store.get(ident), ident.hex(), "id", timer)
 
     async def search(self, request: Request) -> Response:
         """RFC 4387: exactly one of sKIDHash or certHash, base64 of a SHA-1."""
         timer = Timer()
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
         items = request.query_params.multi_items()
         if len(items) != 1 or items[0][0] not in ("sKIDHash", "certHash"):
             raise BadRequest("search with exactly one sKIDHash=<base64 SHA-1 of the SKI> "
@@ -146,24 +154,41 @@ class CSApp:
         return resp
 
     async def list_certs(self, request: Request) -> Response:
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
         certs = [{"id": r.id.hex(), "name": r.name, "not_after": r.not_after,
                   "revoked": r.revocation is not None} for r in await self.store.list_certs()]
         return JSONResponse({"certs": certs})
 
+    async def ids(self, request: Request) -> Response:
+        """Every enrolled, non-revoked ID_A, concatenated (id_len bytes each)."""
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
+        id_len = self.settings.id_len
+        ids = [i for i in await self.store.enrolled_ids() if len(i) == id_len]
+        return Response(b"".join(ids), media_type="application/octet-stream",
+                        headers={"X-Airshake-Id-Len": str(id_len)})
+
     # -- admin -------------------------------------------------------------------------
 
-    def _unauthorized(self, request: Request) -> Response | None:
-        token = self.settings.admin_token
-        if not token:
+    def _unauthorized(self, request: Request, needed: str) -> Response | None:
+        """None if the request's bearer token allows `needed` (tokens.ADMIN or
+        tokens.READER; the admin token reads too), else the 401/403 answer."""
+        role = tokens.role_of(request.headers.get("authorization", ""),
+                              self.settings.admin_token, self.settings.reader_token)
+        if role == tokens.ADMIN or role == needed:
             return None
-        scheme, _, given = request.headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(given.strip().encode(),
-                                                              token.encode()):
-            return None
-        log("unauthorized", logging.WARNING, endpoint=request.url.path,
-            client=request.client.host if request.client else None)
-        return JSONResponse({"error": "this needs the admin token: send Authorization: "
-                                      "Bearer <token>"}, status_code=401,
+        log("unauthorized", logging.WARNING, endpoint=request.url.path, needed=needed,
+            given=role or "none", client=request.client.host if request.client else None)
+        if role == tokens.READER:
+            return _error(403, "the reader token only reads: this needs the admin token "
+                               "(admin.token in the CS's state directory)")
+        what = ("the admin token (admin.token in the CS's state directory)"
+                if needed == tokens.ADMIN else
+                "the reader token (reader.token in the CS's state directory) or the admin "
+                "token")
+        return JSONResponse({"error": f"this needs {what}: send Authorization: Bearer "
+                                      "<token>"}, status_code=401,
                             headers={"WWW-Authenticate": "Bearer"})
 
     async def _json(self, request: Request, optional: bool = False) -> dict:
@@ -184,10 +209,10 @@ class CSApp:
 
     async def enroll(self, request: Request) -> Response:
         timer = Timer()
-        if (denied := self._unauthorized(request)) is not None:
+        if (denied := self._unauthorized(request, tokens.ADMIN)) is not None:
             return denied
         try:
-            rec = self._new_record(await self._json(request))
+            rec, warning = self._new_record(await self._json(request))
         except BadRequest as e:
             self.metrics.enrollments.labels("bad_request").inc()
             log("enroll", result="bad_request", why=str(e), ms=timer.ms)
@@ -205,18 +230,25 @@ class CSApp:
             extra = {"id": e.id.hex()} if isinstance(e, IdCollision) else {}
             return _error(409, str(e), **extra)
         self.metrics.enrollments.labels("ok").inc()
-        log("enroll", id=rec.id.hex(), name=rec.name, result="ok", ms=timer.ms)
-        return JSONResponse({"id": rec.id.hex(),
-                             "certificate": base64.b64encode(rec.der).decode(),
-                             "not_after": rec.not_after}, status_code=201)
+        delivered = self.bus.publish_enrolled(Enrolled(rec.id))
+        log("enroll", id=rec.id.hex(), name=rec.name, result="ok", subscribers=delivered,
+            ms=timer.ms, **({"warning": warning} if warning else {}))
+        body = {"id": rec.id.hex(), "certificate": base64.b64encode(rec.der).decode(),
+                "not_after": rec.not_after}
+        if warning:
+            body["warning"] = warning
+        return JSONResponse(body, status_code=201)
 
-    def _new_record(self, data: dict) -> CertRecord:
-        """The record to enroll: C_A issued now for a public key, or a certificate made
-        elsewhere and checked against this CA. BadRequest / CAError if unacceptable."""
+    def _new_record(self, data: dict) -> tuple[CertRecord, str | None]:
+        """The record to enroll (and a warning if its validity was clipped to the CA's):
+        C_A issued now for a public key, or a certificate made elsewhere and checked
+        against this CA (device role, not a server's name). BadRequest / CAError if
+        unacceptable."""
         has_key, has_cert = "public_key" in data, "certificate" in data
         if has_key == has_cert:
             raise BadRequest('send either {"name", "public_key"} or {"certificate"}')
         id_len = self.settings.id_len
+        warning = None
         if has_key:
             try:
                 public_key = serialization.load_der_public_key(
@@ -226,6 +258,7 @@ class CSApp:
                                  "airshake knows")
             if "name" not in data:
                 raise BadRequest("name is missing: give the device a name")
+            _, warning = self.ca.not_after(self.settings.cert_days)
             der = self.ca.issue_device(public_key, data["name"], id_len,  # type: ignore
                                        self.settings.cert_days)
             cert = self.ca.verify_issued(der)
@@ -233,14 +266,17 @@ class CSApp:
             der = _b64(data["certificate"], "certificate")
             cert = self.ca.verify_issued(der)
         cns = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        for cn in cns:
+            self.ca.check_device_name(str(cn.value))
         name = check_name(data.get("name") or (str(cns[0].value) if cns else ""))
+        self.ca.check_device_name(name)
         return CertRecord(id=identifier(spki_der(cert.public_key()), id_len), name=name,
                           der=der, not_after=int(cert.not_valid_after_utc.timestamp()),
-                          serial=cert.serial_number, enrolled_at=int(time.time()))
+                          serial=cert.serial_number, enrolled_at=int(time.time())), warning
 
     async def revoke(self, request: Request) -> Response:
         timer = Timer()
-        if (denied := self._unauthorized(request)) is not None:
+        if (denied := self._unauthorized(request, tokens.ADMIN)) is not None:
             return denied
         ident = _parse_id(request.path_params["id"])
         reason = (await self._json(request, optional=True)).get("reason", "unspecified")
@@ -267,12 +303,16 @@ class CSApp:
     # -- revocation feeds --------------------------------------------------------------
 
     async def revocations(self, request: Request) -> Response:
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
         since = _since(request.query_params.get("since"), "since") or 0
         revs = await self.store.revocations_since(since)
         last = revs[-1].seq if revs else await self.store.last_seq()
         return JSONResponse({"revocations": [r.to_json() for r in revs], "last_seq": last})
 
     async def events(self, request: Request) -> Response:
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
         since = _since(request.headers.get("last-event-id"), "Last-Event-ID")
         if since is None:
             since = _since(request.query_params.get("since"), "since")
@@ -301,7 +341,9 @@ class CSApp:
                         continue
                     if item is CLOSED:
                         break
-                    if item.seq > floor:
+                    if isinstance(item, Enrolled):
+                        yield item.sse()
+                    elif item.seq > floor:
                         yield _sse(item)
             finally:
                 log("sse", result="closed", subscribers=self.bus.subscribers - 1)

@@ -8,10 +8,10 @@ import datetime
 import logging
 import os
 import sys
-
 from typing import TYPE_CHECKING
 
 from host_server.cs import DEFAULT_PORT, DEFAULT_URL, TOKEN_ENV, URL_ENV
+from host_server.cs.tokens import READER_ENV
 from host_server.errors import UserError
 
 if TYPE_CHECKING:
@@ -35,9 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Run the certificate store (HTTP, JSON logs on stderr, Prometheus "
                     "metrics on /metrics). Settings come from flags, then the [cs] table "
                     "of --config (keys: db, ca_dir, host, port, id_len, admin_token, "
-                    "cert_days, instance; relative paths are relative to the file). The "
-                    f"admin token may also come from ${TOKEN_ENV}; when one is set, enroll "
-                    "and revoke need it. Stops cleanly on SIGTERM or Ctrl-C.")
+                    "reader_token, state_dir, cert_days, instance; relative paths are "
+                    "relative to the file). The store is closed: enroll and revoke need the "
+                    "admin token, reading certificates, IDs and revocations the reader token "
+                    "(B's) or the admin token; /health, /metrics and /crl are open. Tokens "
+                    f"come from ${TOKEN_ENV} / ${READER_ENV} or the file; else the first start "
+                    "makes them and writes STATE_DIR/admin.token and reader.token (mode "
+                    "0600), reused later. Stops cleanly on SIGTERM or Ctrl-C.")
     s.add_argument("--config", metavar="FILE", help="TOML file with a [cs] table")
     s.add_argument("--db", metavar="URL",
                    help="the store: a SQLite file or sqlite:///path (default: cs.db), "
@@ -53,16 +57,22 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     s.add_argument("--cert-days", dest="cert_days", type=int,
                    help="validity of issued device certificates in days (default: 3650)")
     s.add_argument("--instance", help="name of this instance in /health (default: host name)")
+    s.add_argument("--state-dir", dest="state_dir", metavar="DIR",
+                   help="where admin.token and reader.token are kept (default: the "
+                        "directory of the SQLite db; the current directory for "
+                        "postgresql:// and ldap://)")
     s.set_defaults(func=cmd_serve)
 
     def client_flags(p: argparse.ArgumentParser, admin: bool) -> None:
         p.add_argument("--cs-url", dest="cs_url", default=os.environ.get(URL_ENV, DEFAULT_URL),
                        help=f"the certificate store (default: ${URL_ENV} or {DEFAULT_URL})")
-        if admin:
-            p.add_argument("--admin-token", dest="admin_token",
-                           default=os.environ.get(TOKEN_ENV),
-                           help=f"admin token if the store needs one (default: ${TOKEN_ENV}, "
-                                "which keeps it out of the process list)")
+        p.add_argument("--state-dir", dest="state_dir", metavar="DIR", default=".",
+                       help="the CS's state directory: the token is read from "
+                            "DIR/admin.token" + ("" if admin else " (or reader.token)") +
+                            " (default: the current directory)")
+        p.add_argument("--admin-token", dest="admin_token",
+                       help=f"the admin token itself (better: ${TOKEN_ENV} or --state-dir, "
+                            "which keep it out of the process list)")
 
     e = sub.add_parser(
         "enroll", help="enroll a device key (or a certificate made by this CA)",
@@ -107,9 +117,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def _client(args: argparse.Namespace, admin: bool = True) -> CSClient:
     from host_server.cs.client import CSClient
+    from host_server.cs.tokens import client_token
     if not getattr(args, "verbose", False):  # httpx logs every request at INFO
         logging.getLogger("httpx").setLevel(logging.WARNING)
-    return CSClient(args.cs_url, args.admin_token if admin else None)
+    return CSClient(args.cs_url, client_token(args.admin_token, args.state_dir, admin))
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

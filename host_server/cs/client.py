@@ -1,7 +1,7 @@
 # host_server.cs.client: a small synchronous client of the certificate store's HTTP API
-# (docs/CS_API.md) for the `airshake cs` admin commands and scripts. Every failure is one
-# UserError line: the store unreachable, the admin token missing, or the store's own
-# one-line refusal.
+# (docs/CS_API.md) for the `airshake cs` admin commands and scripts; it sends the admin
+# (or reader) token it is given. Every failure is one UserError line: the store
+# unreachable, the token refused, or the store's own one-line refusal.
 from __future__ import annotations
 
 import base64
@@ -14,10 +14,10 @@ from host_server.errors import UserError
 
 
 class CSClient:
-    def __init__(self, url: str = DEFAULT_URL, admin_token: str | None = None,
+    def __init__(self, url: str = DEFAULT_URL, token: str | None = None,
                  timeout: float = 10.0):
         self.url = url.rstrip("/")
-        self._token = admin_token
+        self._token = token
         self._timeout = timeout
 
     def __repr__(self) -> str:
@@ -37,9 +37,10 @@ class CSClient:
         except httpx.TransportError:
             raise UserError(f"cannot reach the certificate store at {self.url}: is "
                             "`airshake cs serve` running?")
-        if r.status_code == 401:
-            raise UserError(f"the certificate store refused to {what} without the admin "
-                            f"token: pass --admin-token or set ${TOKEN_ENV}")
+        if r.status_code in (401, 403):
+            raise UserError(f"the certificate store refused to {what}: the token is wrong "
+                            f"or is not the admin token (use STATE_DIR/admin.token of the CS "
+                            f"via --state-dir, or ${TOKEN_ENV})")
         if r.status_code >= 400:
             raise UserError(f"the certificate store refused to {what}: {_reason(r)}")
         return r

@@ -1,23 +1,36 @@
-# host_server.cs.events: the in-process revocation bus. Every SSE subscriber (a server
+# host_server.cs.events: the in-process event bus. Every SSE subscriber (a server
 # B listening on GET /events) owns one asyncio.Queue; publish() puts each revocation into
-# every queue at once. Whoever records a revocation publishes it (the app today; a future
-# PostgreSQL LISTEN/NOTIFY listener will feed the same bus). publish() is idempotent per
+# every queue at once, publish_enrolled() each enrollment made by this instance (an
+# `enrolled` event carries no SSE id: it is not replayed, B reads GET /ids to catch up).
+# Whoever records a revocation publishes it (the app, and the PostgreSQL LISTEN/NOTIFY
+# feed of host_server.cs.service). publish() is idempotent per
 # seq, so a feed that repeats itself does no harm. A subscriber that falls too far behind
 # is closed: its client reconnects with Last-Event-ID and replays what it missed.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from host_server.cs.store import Revocation
 
 CLOSED = None  # queue item: the stream ends (shutdown, overflow)
 
 
+@dataclass(frozen=True)
+class Enrolled:
+    id: bytes
+
+    def sse(self) -> bytes:
+        data = json.dumps({"id": self.id.hex()}, separators=(",", ":"))
+        return f"event: enrolled\ndata: {data}\n\n".encode()
+
+
 class Subscription:
     def __init__(self, bus: RevocationBus, maxsize: int):
         self.bus = bus
-        self.queue: asyncio.Queue[Revocation | None] = asyncio.Queue(maxsize)
+        self.queue: asyncio.Queue[Revocation | Enrolled | None] = asyncio.Queue(maxsize)
         self.overflowed = False
 
     def close(self) -> None:
@@ -58,12 +71,19 @@ class RevocationBus:
         if rev.seq in self._published:
             return 0
         self._published.add(rev.seq)
+        return self._deliver(rev)
+
+    def publish_enrolled(self, item: Enrolled) -> int:
+        """Deliver an enrollment to every subscriber now; returns how many got it."""
+        return self._deliver(item)
+
+    def _deliver(self, item: Revocation | Enrolled) -> int:
         delivered = 0
         for sub in list(self._subs):
             if sub.overflowed:
                 continue
             try:
-                sub.queue.put_nowait(rev)
+                sub.queue.put_nowait(item)
                 delivered += 1
             except asyncio.QueueFull:
                 sub.overflowed = True  # the stream ends once it drains what it holds

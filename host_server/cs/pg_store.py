@@ -19,7 +19,8 @@ from typing import Any
 from host_server.cs import pgsql
 from host_server.cs.pgsql import StoreUnavailable
 from host_server.cs.store import (CertRecord, CertStore, IdCollision, NotFound, Revocation,
-                                  SELECT_CERTS, SerialInUse, cert_index, cert_record)
+                                  SELECT_CERTS, SELECT_ENROLLED_IDS, SerialInUse, cert_index,
+                                  cert_record)
 
 CHANNEL = "airshake_revocations"
 PING_S = 15.0   # a LISTEN connection silent this long is probed with SELECT 1
@@ -164,6 +165,9 @@ class PgStore(CertStore):
     async def list_certs(self) -> list[CertRecord]:
         rows = await self._q("fetch", f"{SELECT_CERTS} ORDER BY c.enrolled_at, c.ord")
         return [cert_record(r) for r in rows]
+
+    async def enrolled_ids(self) -> list[bytes]:
+        return [bytes(r[0]) for r in await self._q("fetch", SELECT_ENROLLED_IDS)]
 
     async def close(self) -> None:
         if self._pool is not None:

@@ -2,14 +2,15 @@
 # [cs] settings (flags over environment over the TOML file over defaults), opening the
 # CA and the store, binding the port (a port in use is one UserError line, not a uvicorn
 # traceback), and uvicorn with a graceful stop on SIGTERM/SIGINT: the SSE streams are
-# ended first so open subscriptions never hold the shutdown.
+# ended first so open subscriptions never hold the shutdown. The CS is never open: its
+# admin and reader tokens come from the settings or from the state directory
+# (host_server.cs.tokens), made there at first start.
 from __future__ import annotations
 
 import argparse
 import asyncio
 import contextlib
 import errno
-import ipaddress
 import logging
 import os
 import signal
@@ -23,7 +24,7 @@ import uvicorn
 
 from host_server.ca import CA
 from host_server.config import load_section
-from host_server.cs import DEFAULT_PORT, TOKEN_ENV, logs
+from host_server.cs import DEFAULT_PORT, logs, tokens
 from host_server.cs.app import CSApp, Settings
 from host_server.cs.logs import log
 from host_server.cs.pgsql import redact
@@ -31,7 +32,8 @@ from host_server.cs.store import CertStore, StoreUnavailable, open_store
 from host_server.errors import UserError
 
 _KIND = {int: "an integer", str: "a string"}
-KEYS = ("db", "ca_dir", "host", "port", "id_len", "admin_token", "cert_days", "instance")
+KEYS = ("db", "ca_dir", "host", "port", "id_len", "admin_token", "reader_token", "state_dir",
+        "cert_days", "instance")
 
 
 @dataclass
@@ -41,20 +43,24 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = DEFAULT_PORT
     id_len: int = 8
-    admin_token: str | None = None
+    admin_token: str | None = None   # None: state_dir/admin.token (made if absent)
+    reader_token: str | None = None  # None: state_dir/reader.token (made if absent)
+    state_dir: str = "."
     cert_days: int = 3650
     instance: str = ""
 
-    def __repr__(self) -> str:  # never show the token
-        token = "set" if self.admin_token else "none"
+    def __repr__(self) -> str:  # never show a token
+        admin = "set" if self.admin_token else "file"
+        reader = "set" if self.reader_token else "file"
         return (f"ServeConfig(db={redact(str(self.db))!r}, ca_dir={self.ca_dir!r}, "
-                f"host={self.host!r}, port={self.port}, id_len={self.id_len}, admin_token={token}, "
+                f"host={self.host!r}, port={self.port}, id_len={self.id_len}, "
+                f"admin_token={admin}, reader_token={reader}, state_dir={self.state_dir!r}, "
                 f"cert_days={self.cert_days}, instance={self.instance!r})")
 
 
 def resolve(args: argparse.Namespace) -> ServeConfig:
-    """Settings from flags, $AIRSHAKE_ADMIN_TOKEN and the [cs] table of --config.
-    Relative paths in the file are relative to the file."""
+    """Settings from flags, $AIRSHAKE_ADMIN_TOKEN / $AIRSHAKE_READER_TOKEN and the
+    [cs] table of --config. Relative paths in the file are relative to the file."""
     path = getattr(args, "config", None)
     section = load_section(path, "cs")
     where = f"config file {path}" if path else "settings"
@@ -71,7 +77,7 @@ def resolve(args: argparse.Namespace) -> ServeConfig:
             value = section.get(name, default)
         if value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
             raise UserError(f"{where}: {name} must be {_KIND[kind]}, not {value!r}")
-        if from_file and name in ("db", "ca_dir") and "://" not in str(value):
+        if from_file and name in ("db", "ca_dir", "state_dir") and "://" not in str(value):
             value = str(base / str(value))
         return value
 
@@ -87,13 +93,39 @@ def resolve(args: argparse.Namespace) -> ServeConfig:
     id_len = bounded("id_len", 8, 1, 32)
     cert_days = bounded("cert_days", 3650, 1, 36500)
     instance = get("instance", socket.gethostname(), str)
-    token = os.environ.get(TOKEN_ENV) or get("admin_token", None, str) or None
+    admin = os.environ.get(tokens.ADMIN_ENV) or get("admin_token", None, str) or None
+    reader = os.environ.get(tokens.READER_ENV) or get("reader_token", None, str) or None
+    admin = admin and tokens.check(admin, "admin_token")
+    reader = reader and tokens.check(reader, "reader_token")
+    if admin and admin == reader:
+        raise UserError(f"{where}: the admin and reader tokens are the same: give them "
+                        "different values")
+    state_dir = get("state_dir", None, str) or str(tokens.default_state_dir(db))
     ca_dir = get("ca_dir", None, str)
     if not ca_dir:
         raise UserError("no CA directory: pass --ca-dir DIR or set ca_dir in the [cs] table "
                         "of --config (make one with `airshake ca init --dir DIR`)")
     return ServeConfig(db=db, ca_dir=ca_dir, host=host, port=port, id_len=id_len,
-                       admin_token=token, cert_days=cert_days, instance=instance)
+                       admin_token=admin, reader_token=reader, state_dir=state_dir,
+                       cert_days=cert_days, instance=instance)
+
+
+def _tokens(cfg: ServeConfig) -> tuple[str, str, list[str]]:
+    """(admin token, reader token, names of the token files made now)."""
+    made, found = [], []
+    for configured, name in ((cfg.admin_token, tokens.ADMIN_FILE),
+                             (cfg.reader_token, tokens.READER_FILE)):
+        if configured:
+            found.append(configured)
+            continue
+        token, new = tokens.load_or_make(Path(cfg.state_dir), name)
+        found.append(token)
+        if new:
+            made.append(str(Path(cfg.state_dir) / name))
+    if found[0] == found[1]:
+        raise UserError("the admin and reader tokens are the same: give them different "
+                        "values")
+    return found[0], found[1], made
 
 
 def bind(host: str, port: int) -> socket.socket:
@@ -158,15 +190,20 @@ def serve(cfg: ServeConfig, verbose: bool = False) -> int:
     except BaseException:
         sock.close()
         raise
-    settings = Settings(id_len=cfg.id_len, cert_days=cfg.cert_days,
-                        admin_token=cfg.admin_token, instance=cfg.instance)
     try:
-        return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg))
+        admin, reader, made = _tokens(cfg)
+    except BaseException:
+        sock.close()
+        raise
+    settings = Settings(id_len=cfg.id_len, cert_days=cfg.cert_days, admin_token=admin,
+                        reader_token=reader, instance=cfg.instance)
+    try:
+        return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg, made))
     finally:
         sock.close()
 
 
-async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
+async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig, made: list[str]) -> int:
     try:
         await app.store.connect()
     except StoreUnavailable as e:
@@ -181,11 +218,13 @@ async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
     host = f"[{cfg.host}]" if ":" in cfg.host else cfg.host
     log("start", url=f"http://{host}:{cfg.port}", db=redact(str(cfg.db)), store=app.store.kind,
         ca_dir=cfg.ca_dir, ca_alg=app.ca.alg, id_len=cfg.id_len, instance=cfg.instance,
-        admin="token" if cfg.admin_token else "open", pid=os.getpid())
-    if not cfg.admin_token and not _loopback(cfg.host):
-        log("warning", result="admin_open", host=cfg.host,
-            why="enroll and revoke are open to anyone who can reach this port: set "
-                f"admin_token or ${TOKEN_ENV}")
+        admin_token="set" if cfg.admin_token else str(Path(cfg.state_dir) / tokens.ADMIN_FILE),
+        reader_token=("set" if cfg.reader_token
+                      else str(Path(cfg.state_dir) / tokens.READER_FILE)), pid=os.getpid())
+    if made:
+        log("tokens_made", files=made, mode="0600",
+            why="first start: give reader.token to B (--cs-token-file), keep admin.token "
+                "for enroll and revoke")
     feed = None
     if app.store.push:
         feed = asyncio.get_running_loop().create_task(_feed(app))
@@ -240,10 +279,3 @@ async def _last_seq(store: CertStore) -> int:
             return await store.last_seq()
         except StoreUnavailable:
             await asyncio.sleep(1)
-
-
-def _loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return host == "localhost"

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import TypeVar
 
 from host_server.cs.store import (CertRecord, CertStore, IdCollision, NotFound, Revocation,
-                                  SELECT_CERTS, SerialInUse, cert_index, cert_record)
+                                  SELECT_CERTS, SELECT_ENROLLED_IDS, SerialInUse, cert_index,
+                                  cert_record)
 from host_server.errors import UserError
 
 T = TypeVar("T")
@@ -136,6 +137,10 @@ class SqliteStore(CertStore):
         rows = await self._run(lambda db: db.execute(
             f"{SELECT_CERTS} ORDER BY c.enrolled_at, c.rowid").fetchall())
         return [cert_record(r) for r in rows]
+
+    async def enrolled_ids(self) -> list[bytes]:
+        rows = await self._run(lambda db: db.execute(SELECT_ENROLLED_IDS).fetchall())
+        return [bytes(r[0]) for r in rows]
 
     async def close(self) -> None:
         await self._run(lambda db: db.close())

@@ -162,6 +162,11 @@ class CertStore(abc.ABC):
     async def list_certs(self) -> list[CertRecord]:
         """Every record, in enrollment order."""
 
+    async def enrolled_ids(self) -> list[bytes]:
+        """The ID of every enrolled, non-revoked record (GET /ids), any order. The SQL
+        stores override this with a query that reads only the IDs."""
+        return [r.id for r in await self.list_certs() if r.revocation is None]
+
     @abc.abstractmethod
     async def close(self) -> None:
         """Release the backend's connections."""
@@ -196,6 +201,9 @@ def open_store(url_or_path: str) -> CertStore:
 
 
 # -- the two SQL stores (sqlite_store, pg_store) share their schema's certificate query --
+
+SELECT_ENROLLED_IDS = """SELECT c.id FROM certs c LEFT JOIN revocations r ON r.id = c.id
+                         WHERE r.id IS NULL"""
 
 SELECT_CERTS = """SELECT c.id, c.name, c.der, c.not_after, c.serial, c.enrolled_at,
                          r.seq, r.time, r.reason

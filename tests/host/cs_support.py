@@ -14,6 +14,13 @@ import httpx
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 AIRSHAKE = os.path.join(os.path.dirname(sys.executable), "airshake")
 OPENSSL = "/usr/bin/openssl"
+# the tokens the test CSs are started with (the CS is closed: docs/CS_API.md)
+ADMIN_TOKEN = "test-admin-token-0123456789abcdef"
+READER_TOKEN = "test-reader-token-0123456789abcdef"
+ADMIN_HEADERS = {"Authorization": "Bearer " + ADMIN_TOKEN}
+READER_HEADERS = {"Authorization": "Bearer " + READER_TOKEN}
+TOKEN_ENVS = ("AIRSHAKE_ADMIN_TOKEN", "AIRSHAKE_READER_TOKEN", "AIRSHAKE_CS_TOKEN")
+CS_ENV = {"AIRSHAKE_ADMIN_TOKEN": ADMIN_TOKEN, "AIRSHAKE_READER_TOKEN": READER_TOKEN}
 
 
 def free_port():
@@ -25,7 +32,7 @@ def free_port():
 def run(*args, env=None, timeout=30):
     """Run `airshake ARGS`; returns the CompletedProcess (text)."""
     full_env = {k: v for k, v in os.environ.items()
-                if k not in ("AIRSHAKE_ADMIN_TOKEN", "AIRSHAKE_CS_URL")}
+                if k not in (*TOKEN_ENVS, "AIRSHAKE_CS_URL")}
     full_env.update(env or {})
     return subprocess.run([AIRSHAKE, *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=full_env)
@@ -51,20 +58,24 @@ def openssl(*args, cwd=None):
 
 
 class CSProcess:
-    """`airshake cs serve --config FILE` as a subprocess on a free loopback port."""
+    """`airshake cs serve --config FILE` as a subprocess on a free loopback port, with
+    ADMIN_TOKEN and READER_TOKEN in its file unless given (None: not set, so the CS
+    makes its own in its state directory)."""
 
     def __init__(self, tmp_path, ca_dir, env=None, **settings):
         self.port = free_port()
         self.url = "http://127.0.0.1:%d" % self.port
         settings = dict({"db": str(tmp_path / "cs.db"), "ca_dir": str(ca_dir),
-                         "host": "127.0.0.1", "port": self.port, "instance": "test-cs"},
+                         "host": "127.0.0.1", "port": self.port, "instance": "test-cs",
+                         "admin_token": ADMIN_TOKEN, "reader_token": READER_TOKEN},
                         **settings)
+        settings = {k: v for k, v in settings.items() if v is not None}
         self.config = tmp_path / "cs.toml"
         self.config.write_text("[cs]\n" + "".join(
             "%s = %s\n" % (k, json.dumps(v)) for k, v in settings.items()))
         self.stderr_path = tmp_path / "cs.stderr"
         self._stderr = open(self.stderr_path, "w")
-        env = dict(os.environ, **(env or {}))
+        env = dict({k: v for k, v in os.environ.items() if k not in TOKEN_ENVS}, **(env or {}))
         self.proc = subprocess.Popen([AIRSHAKE, "cs", "serve", "--config", str(self.config)],
                                      stdout=subprocess.DEVNULL, stderr=self._stderr,
                                      cwd=ROOT, env=env)

@@ -22,29 +22,36 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 
 import airshake.x509 as ax509
 from airshake.crypto import load_backend
-from cs_support import CSProcess, assert_one_line_error, free_port, openssl, run
+from cs_support import (ADMIN_HEADERS, ADMIN_TOKEN, READER_HEADERS, READER_TOKEN, CSProcess,
+                        assert_one_line_error, free_port, openssl, run)
 from host_server.ca import CA
 
 DER = serialization.Encoding.DER
 SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
-TOKEN = "s3cret-admin-token-for-tests"
-ADMIN = {"Authorization": "Bearer " + TOKEN}
+TOKEN = ADMIN_TOKEN
+ADMIN = ADMIN_HEADERS
+SERVER_NAME = "b.test"   # the CA issued a server certificate of this name
+
+
+def get(url, **kw):
+    """GET with B's reader token unless headers are given."""
+    return httpx.get(url, headers=kw.pop("headers", READER_HEADERS), **kw)
 
 
 @pytest.fixture(scope="module")
 def ca_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("cs-ca") / "ca"
-    CA.init(d, "ed25519", "airshake CA")
+    CA.init(d, "ed25519", "airshake CA").issue_server(0, SERVER_NAME, d.parent / "keys")
     return d
 
 
 @pytest.fixture(scope="module")
 def cs(tmp_path_factory, ca_dir):
-    server = CSProcess(tmp_path_factory.mktemp("cs"), ca_dir, admin_token=TOKEN)
+    server = CSProcess(tmp_path_factory.mktemp("cs"), ca_dir)
     yield server
     assert server.stop() == 0
     text = server.stderr_path.read_text()
-    assert TOKEN not in text
+    assert TOKEN not in text and READER_TOKEN not in text
     events = server.log_lines()  # every line is one JSON object
     assert events[0]["event"] == "start" and events[-1]["event"] == "stop"
     enrolled = [e for e in events if e["event"] == "enroll" and e["result"] == "ok"]
@@ -72,7 +79,7 @@ def b64sha1(data):
 # -- enrollment and lookup ---------------------------------------------------------------
 
 def test_health_and_help(cs):
-    assert httpx.get(cs.url + "/health").json() == {"status": "ok", "store": "sqlite",
+    assert get(cs.url + "/health").json() == {"status": "ok", "store": "sqlite",
                                                     "instance": "test-cs"}
     for args in (["cs", "--help"], ["cs", "serve", "--help"], ["cs", "enroll", "--help"],
                  ["cs", "revoke", "--help"], ["cs", "list", "--help"]):
@@ -89,7 +96,7 @@ def test_enroll_then_lookup_by_id_and_rfc4387(cs, ca_dir):
     assert body["id"] == ident.hex()
     der = base64.b64decode(body["certificate"])
 
-    got = httpx.get(cs.url + "/certs/" + ident.hex())
+    got = get(cs.url + "/certs/" + ident.hex())
     assert got.status_code == 200 and got.headers["content-type"] == "application/pkix-cert"
     assert got.content == der
     cert = ax509.parse_certificate(der)
@@ -99,10 +106,10 @@ def test_enroll_then_lookup_by_id_and_rfc4387(cs, ca_dir):
     assert body["not_after"] == cert.not_after
 
     for query in ({"sKIDHash": b64sha1(ident)}, {"certHash": b64sha1(der)}):
-        r = httpx.get(cs.url + "/search.cgi", params=query)
+        r = get(cs.url + "/search.cgi", params=query)
         assert r.status_code == 200 and r.content == der, r.text
         assert r.headers["content-type"] == "application/pkix-cert"
-    listed = {c["id"]: c for c in httpx.get(cs.url + "/certs").json()["certs"]}
+    listed = {c["id"]: c for c in get(cs.url + "/certs").json()["certs"]}
     assert listed[ident.hex()] == {"id": ident.hex(), "name": "sensor-1",
                                    "not_after": body["not_after"], "revoked": False}
 
@@ -111,14 +118,14 @@ def test_enroll_then_lookup_by_id_and_rfc4387(cs, ca_dir):
 
 
 def test_absent_and_malformed_lookups(cs):
-    r = httpx.get(cs.url + "/certs/0123456789abcdef")
+    r = get(cs.url + "/certs/0123456789abcdef")
     assert r.status_code == 404 and "no certificate" in r.json()["error"]
-    r = httpx.get(cs.url + "/search.cgi", params={"sKIDHash": b64sha1(b"nothing")})
+    r = get(cs.url + "/search.cgi", params={"sKIDHash": b64sha1(b"nothing")})
     assert r.status_code == 404
-    assert httpx.get(cs.url + "/certs/not-hex").status_code == 400
+    assert get(cs.url + "/certs/not-hex").status_code == 400
     for params in ({}, {"sKIDHash": "!!!"}, {"sKIDHash": base64.b64encode(b"short").decode()},
                    {"name": "x"}, [("sKIDHash", b64sha1(b"a")), ("certHash", b64sha1(b"b"))]):
-        r = httpx.get(cs.url + "/search.cgi", params=params)
+        r = get(cs.url + "/search.cgi", params=params)
         assert r.status_code == 400 and r.json()["error"], params
 
 
@@ -135,7 +142,7 @@ def test_admin_token_enforced(cs, tmp_path):
                env={"AIRSHAKE_ADMIN_TOKEN": TOKEN})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == hashlib.sha256(spki(pub)).digest()[:8].hex()
-    proc = run("cs", "list", "--cs-url", cs.url)
+    proc = run("cs", "list", "--cs-url", cs.url, env={"AIRSHAKE_CS_TOKEN": READER_TOKEN})
     assert proc.returncode == 0 and "cli-dev" in proc.stdout
 
 
@@ -155,17 +162,23 @@ def test_bad_enrollments_refused(cs):
 
 # -- certificates made with OpenSSL -------------------------------------------------------
 
-def openssl_cert(tmp_path, ca_dir, name, extensions=True):
+DEVICE_EXT = ("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyAgreement\n"
+              "extendedKeyUsage=clientAuth\nsubjectKeyIdentifier=hash\n"
+              "authorityKeyIdentifier=keyid\n")
+
+
+def openssl_cert(tmp_path, ca_dir, name, extensions=True, days=365):
+    """A P-256 certificate made and signed with the openssl CLI; extensions: True for the
+    device profile, False for none (v1), or the text of an extension file."""
     openssl("genpkey", "-algorithm", "EC", "-pkeyopt", "ec_paramgen_curve:P-256",
             "-out", tmp_path / (name + ".key"))
     openssl("req", "-new", "-key", tmp_path / (name + ".key"), "-subj", "/CN=" + name,
             "-out", tmp_path / (name + ".csr"))
     ext = tmp_path / "ext.cnf"
-    ext.write_text("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,keyAgreement\n"
-                   "subjectKeyIdentifier=hash\n")
+    ext.write_text(extensions if isinstance(extensions, str) else DEVICE_EXT)
     args = ["x509", "-req", "-in", tmp_path / (name + ".csr"), "-CA", ca_dir / "ca.crt",
             "-CAkey", ca_dir / "ca.key", "-set_serial", "0x" + os.urandom(8).hex(),
-            "-days", "365", "-out", tmp_path / (name + ".crt")]
+            "-days", str(days), "-out", tmp_path / (name + ".crt")]
     openssl(*args, *(["-extfile", ext] if extensions else []))
     return tmp_path / (name + ".crt")
 
@@ -177,12 +190,12 @@ def test_enroll_openssl_certificate(cs, ca_dir, tmp_path):
     cert = x509.load_pem_x509_certificate(crt.read_bytes())
     ident = hashlib.sha256(spki(cert.public_key())).hexdigest()[:16]
     assert proc.stdout.strip() == ident
-    got = httpx.get(cs.url + "/certs/" + ident)
+    got = get(cs.url + "/certs/" + ident)
     assert got.status_code == 200 and got.content == cert.public_bytes(DER)
     ski = cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value.digest
-    r = httpx.get(cs.url + "/search.cgi", params={"sKIDHash": b64sha1(ski)})
+    r = get(cs.url + "/search.cgi", params={"sKIDHash": b64sha1(ski)})
     assert r.content == cert.public_bytes(DER)
-    names = {c["id"]: c["name"] for c in httpx.get(cs.url + "/certs").json()["certs"]}
+    names = {c["id"]: c["name"] for c in get(cs.url + "/certs").json()["certs"]}
     assert names[ident] == "ossl-device"
 
 
@@ -192,12 +205,12 @@ def test_enroll_certificate_of_another_ca_refused(cs, ca_dir, tmp_path):
     crt = openssl_cert(tmp_path, other, "impostor")
     proc = run("cs", "enroll", "--cs-url", cs.url, "--cert", crt, "--admin-token", TOKEN)
     assert_one_line_error(proc, "refused", "signature")
-    # signed by the right CA, but an X.509 v1 certificate B's reader cannot use
+    # signed by the right CA, but an X.509 v1 certificate: no extensions, no device role
     v1 = openssl_cert(tmp_path, ca_dir, "v1", extensions=False)
     der = x509.load_pem_x509_certificate(v1.read_bytes()).public_bytes(DER)
     r = httpx.post(cs.url + "/enroll", headers=ADMIN,
                    json={"certificate": base64.b64encode(der).decode()})
-    assert r.status_code == 400 and "v1" in r.json()["error"], r.text
+    assert r.status_code == 400 and "extendedKeyUsage" in r.json()["error"], r.text
 
 
 # -- revocation ----------------------------------------------------------------------------
@@ -215,17 +228,17 @@ def test_revocation_recorded_served_and_listed_in_crl(cs, ca_dir):
     again = httpx.post(cs.url + "/revoke/" + ident, headers=ADMIN, json={"reason": "other"})
     assert again.status_code == 200 and again.json() == rev
 
-    gone = httpx.get(cs.url + "/certs/" + ident)
+    gone = get(cs.url + "/certs/" + ident)
     assert gone.status_code == 410
     assert gone.json() == {"id": ident, "revoked_at": rev["time"], "reason": "keyCompromise"}
 
-    feed = httpx.get(cs.url + "/revocations", params={"since": rev["seq"] - 1}).json()
+    feed = get(cs.url + "/revocations", params={"since": rev["seq"] - 1}).json()
     assert feed["revocations"][0] == rev and feed["last_seq"] >= rev["seq"]
-    later = httpx.get(cs.url + "/revocations", params={"since": feed["last_seq"]}).json()
+    later = get(cs.url + "/revocations", params={"since": feed["last_seq"]}).json()
     assert later == {"revocations": [], "last_seq": feed["last_seq"]}
-    assert httpx.get(cs.url + "/revocations", params={"since": "x"}).status_code == 400
+    assert get(cs.url + "/revocations", params={"since": "x"}).status_code == 400
 
-    crl = x509.load_der_x509_crl(httpx.get(cs.url + "/crl").content)
+    crl = x509.load_der_x509_crl(get(cs.url + "/crl").content)
     assert crl.is_signature_valid(CA.load(ca_dir).cert.public_key())
     entry = crl.get_revoked_certificate_by_serial_number(serial)
     assert entry is not None
@@ -234,7 +247,7 @@ def test_revocation_recorded_served_and_listed_in_crl(cs, ca_dir):
     assert httpx.post(cs.url + "/revoke/" + "ab" * 8, headers=ADMIN).status_code == 404
     proc = run("cs", "revoke", "--cs-url", cs.url, "ab" * 8, "--admin-token", TOKEN)
     assert_one_line_error(proc, "no certificate enrolled")
-    listed = {c["id"]: c for c in httpx.get(cs.url + "/certs").json()["certs"]}
+    listed = {c["id"]: c for c in get(cs.url + "/certs").json()["certs"]}
     assert listed[ident]["revoked"] is True
 
 
@@ -274,7 +287,8 @@ def test_sse_pushes_to_every_subscriber_at_once(cs):
     from contextlib import AsyncExitStack
 
     async def main():
-        async with httpx.AsyncClient(base_url=cs.url, timeout=10) as client, \
+        async with httpx.AsyncClient(base_url=cs.url, timeout=10,
+                                     headers=READER_HEADERS) as client, \
                 AsyncExitStack() as stack:
             a = await subscribe(client, stack)
             b = await subscribe(client, stack)
@@ -304,7 +318,8 @@ def test_sse_reconnect_replays_what_was_missed(cs):
                                   json={"reason": reason})).json()
 
     async def main():
-        async with httpx.AsyncClient(base_url=cs.url, timeout=10) as client:
+        async with httpx.AsyncClient(base_url=cs.url, timeout=10,
+                                     headers=READER_HEADERS) as client:
             async with AsyncExitStack() as stack:
                 s = await subscribe(client, stack)
                 first = await revoke_new(client, "first")
@@ -327,14 +342,14 @@ def test_sse_reconnect_replays_what_was_missed(cs):
 
 
 def test_metrics_endpoint(cs):
-    httpx.get(cs.url + "/certs/" + "cd" * 8)
-    text = httpx.get(cs.url + "/metrics").text
+    get(cs.url + "/certs/" + "cd" * 8)
+    text = get(cs.url + "/metrics").text
     for needle in ('cs_lookups_total{result="absent"}', 'cs_lookups_total{result="found"}',
                    'cs_enrollments_total{result="ok"}', "cs_revocations_total",
                    "cs_sse_subscribers", 'cs_requests_total{endpoint="/certs/{id}",status="404"}'):
         assert needle in text, needle
     deadline = time.monotonic() + 3  # the SSE tests' subscribers are gone
-    while "cs_sse_subscribers 0.0" not in httpx.get(cs.url + "/metrics").text:
+    while "cs_sse_subscribers 0.0" not in get(cs.url + "/metrics").text:
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
@@ -343,7 +358,7 @@ def test_metrics_endpoint(cs):
 
 def test_id_collision_refused(tmp_path, ca_dir):
     with CSProcess(tmp_path, ca_dir, id_len=1) as small:  # 256 IDs: a birthday collision
-        with httpx.Client(base_url=small.url) as client:
+        with httpx.Client(base_url=small.url, headers=ADMIN) as client:
             for _ in range(400):
                 pub = new_key()
                 r = client.post("/enroll", json={
@@ -357,7 +372,8 @@ def test_id_collision_refused(tmp_path, ca_dir):
         assert r.json()["error"].startswith("ID %s collides with an enrolled key" % ident)
         pem = tmp_path / "colliding.pub"
         pem.write_bytes(pub.public_bytes(serialization.Encoding.PEM, SPKI))
-        proc = run("cs", "enroll", "--cs-url", small.url, "--name", "d", "--public-key", pem)
+        proc = run("cs", "enroll", "--cs-url", small.url, "--name", "d", "--public-key", pem,
+                   env={"AIRSHAKE_ADMIN_TOKEN": TOKEN})
         assert_one_line_error(proc, "collides with an enrolled key", ident)
 
 
@@ -366,14 +382,15 @@ def test_graceful_shutdown_with_open_subscriber(tmp_path, ca_dir):
     ended = threading.Event()
 
     def listen():
-        with httpx.stream("GET", server.url + "/events", timeout=10) as r:
+        with httpx.stream("GET", server.url + "/events", timeout=10,
+                          headers=READER_HEADERS) as r:
             for _ in r.iter_lines():
                 pass
         ended.set()
 
     threading.Thread(target=listen, daemon=True).start()
     deadline = time.monotonic() + 5
-    while "cs_sse_subscribers 1.0" not in httpx.get(server.url + "/metrics").text:
+    while "cs_sse_subscribers 1.0" not in get(server.url + "/metrics").text:
         assert time.monotonic() < deadline
         time.sleep(0.05)
     t0 = time.monotonic()
@@ -448,11 +465,11 @@ def test_unreachable_store_is_one_line(tmp_path):
 def test_store_reopens_and_keeps_records(tmp_path, ca_dir):
     """Schema migrations are idempotent: a second start on the same file keeps it all."""
     with CSProcess(tmp_path, ca_dir) as first:
-        ident = enroll(first, new_key(), headers={}).json()["id"]
-        httpx.post(first.url + "/revoke/" + ident, json={"reason": "superseded"})
+        ident = enroll(first, new_key()).json()["id"]
+        httpx.post(first.url + "/revoke/" + ident, json={"reason": "superseded"}, headers=ADMIN)
     with CSProcess(tmp_path, ca_dir) as second:
-        assert httpx.get(second.url + "/certs/" + ident).status_code == 410
-        assert httpx.get(second.url + "/revocations").json()["last_seq"] == 1
+        assert get(second.url + "/certs/" + ident).status_code == 410
+        assert get(second.url + "/revocations").json()["last_seq"] == 1
     with sqlite3.connect(tmp_path / "cs.db") as db:
         assert db.execute("PRAGMA user_version").fetchone()[0] == 1
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
@@ -467,7 +484,8 @@ def test_sse_pings_an_idle_stream(tmp_path, ca_dir):
     from host_server.cs.store import open_store
 
     store = open_store(str(tmp_path / "ping.db"))
-    app = CSApp(store, CA.load(ca_dir), Settings(ping_s=0.2))
+    app = CSApp(store, CA.load(ca_dir), Settings(ping_s=0.2, admin_token=TOKEN,
+                                                 reader_token=READER_TOKEN))
     sock = bind("127.0.0.1", 0)
     server = uvicorn.Server(uvicorn.Config(app.asgi(), log_config=None, lifespan="off"))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
@@ -479,7 +497,7 @@ def test_sse_pings_an_idle_stream(tmp_path, ca_dir):
             time.sleep(0.02)
         url = "http://127.0.0.1:%d/events" % sock.getsockname()[1]
         t0 = time.monotonic()
-        with httpx.stream("GET", url, timeout=5) as r:
+        with httpx.stream("GET", url, timeout=5, headers=READER_HEADERS) as r:
             for line in r.iter_lines():
                 if line == ": ping":
                     break
@@ -500,7 +518,7 @@ def test_settings_precedence_and_relative_paths(tmp_path, monkeypatch):
     conf = tmp_path / "etc" / "cs.toml"
     conf.parent.mkdir()
     conf.write_text('[cs]\ndb = "data/cs.db"\nca_dir = "ca"\nport = 9000\nid_len = 4\n'
-                    'admin_token = "from-file"\n')
+                    'admin_token = "from-file-0123456789"\n')
     monkeypatch.delenv("AIRSHAKE_ADMIN_TOKEN", raising=False)
     flags = argparse.Namespace(config=str(conf), db=None, ca_dir=None, host=None, port=9100,
                                id_len=None, cert_days=None, instance=None)
@@ -508,7 +526,8 @@ def test_settings_precedence_and_relative_paths(tmp_path, monkeypatch):
     assert cfg.db == str(conf.parent / "data" / "cs.db")
     assert cfg.ca_dir == str(conf.parent / "ca")
     assert (cfg.port, cfg.id_len, cfg.host, cfg.admin_token) == (9100, 4, "127.0.0.1",
-                                                                 "from-file")
+                                                                 "from-file-0123456789")
     assert "from-file" not in repr(cfg)
-    monkeypatch.setenv("AIRSHAKE_ADMIN_TOKEN", "from-env")
-    assert resolve(flags).admin_token == "from-env"
+    assert cfg.state_dir == str(conf.parent / "data")   # the SQLite db's directory
+    monkeypatch.setenv("AIRSHAKE_ADMIN_TOKEN", "from-env-0123456789")
+    assert resolve(flags).admin_token == "from-env-0123456789"

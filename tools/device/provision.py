@@ -2,8 +2,9 @@
 # the device generates its key (device.keystore; the private key never leaves it and
 # never appears in any output here), prints only its public key (SPKI DER, hex) and ID;
 # the host enrolls that public key with the certificate store (POST /enroll) and writes
-# the device's settings (airshake-data/config.json, merged with what is there) and trust
-# anchor (airshake-data/anchor.der, the CA certificate) back to it.
+# the device's settings (airshake-data/config.json, merged with what is there; its
+# server_name is the pin of B, always set) and trust anchor (airshake-data/anchor.der,
+# the CA certificate) back to it.
 import base64
 import hashlib
 import json
@@ -175,8 +176,8 @@ def enroll(cs_url: str, ident: Identity, name: str, token: str | None,
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     body = {"name": name, "public_key": base64.b64encode(ident.spki).decode()}
     try:
-        with httpx.Client(timeout=timeout) as http:
-            resp = http.post(url + "/enroll", json=body, headers=headers)
+        with httpx.Client(timeout=timeout, headers=headers) as http:
+            resp = http.post(url + "/enroll", json=body)
             if resp.status_code == 409:
                 got = http.get(f"{url}/certs/{ident.id_hex}")
     except httpx.HTTPError as e:
@@ -194,8 +195,9 @@ def enroll(cs_url: str, ident: Identity, name: str, token: str | None,
         raise UserError(f"the certificate store refused the key: {_error_text(resp)} "
                         "(provision again with --new-key)")
     if resp.status_code in (401, 403):
-        raise UserError(f"the certificate store at {url} wants the admin token: pass "
-                        "--admin-token (or set AIRSHAKE_ADMIN_TOKEN)")
+        raise UserError(f"the certificate store at {url} refused the admin token: pass "
+                        "--state-dir DIR (the CS's DIR/admin.token), or the right "
+                        "--admin-token or $AIRSHAKE_ADMIN_TOKEN")
     raise UserError(f"the certificate store at {url} refused the enrollment (HTTP "
                     f"{resp.status_code}: {_error_text(resp)})")
 
@@ -253,6 +255,7 @@ def write_files(mp: Mpremote, files: dict[str, bytes]) -> None:
 class Settings:
     cs_url: str
     ca_cert: str
+    server_name: str               # the CN of B's certificate: the device's pin of B
     suite: int | None = None
     new_key: bool = False
     id_len: int = 8
@@ -274,6 +277,18 @@ class Outcome:
     config: dict[str, Any]
 
 
+def check_server_name(name: object) -> str:
+    """The pin of B: a non-empty one-line name (the CN of C_B), or one UserError line."""
+    if not isinstance(name, str) or not name.strip():
+        raise UserError("which B? pass --server-name NAME, the name of B's certificate "
+                        "(the --name of `airshake ca issue-server`): the device accepts no "
+                        "other server")
+    if len(name) > 64 or any(ord(c) < 0x20 or ord(c) == 0x7F for c in name):
+        raise UserError(f"--server-name {name[:70]!r} is not a certificate name: at most 64 "
+                        "characters, no control characters")
+    return name
+
+
 def preflight(cs_url: str) -> None:
     """Fail before touching the device when the CS does not answer at all."""
     url = cs_url.rstrip("/")
@@ -289,6 +304,7 @@ def preflight(cs_url: str) -> None:
 def provision(mp: Mpremote, s: Settings, show: Callable[[str], None] = print) -> Outcome:
     if s.suite is not None and s.suite not in DEVICE_SUITES:
         raise UserError(f"suite {s.suite}: devices make keys for suites 0 and 2 only")
+    check_server_name(s.server_name)
     anchor = load_anchor(s.ca_cert)
     server = parse_server(s.server) if s.server else None
     preflight(s.cs_url)
@@ -306,6 +322,7 @@ def provision(mp: Mpremote, s: Settings, show: Callable[[str], None] = print) ->
     show(f"[3/4] reading {CONFIG}")
     old = mp.read(CONFIG)
     config = merged_config(old, {"suite": ident.suite, "id_len": s.id_len, "server": server,
+                                 "server_name": s.server_name,
                                  "interval_s": s.interval_s, "radio": s.radio}, show)
     files = {CONFIG: json.dumps(config, sort_keys=True).encode(), ANCHOR: anchor}
     if s.wifi is not None:
