@@ -265,6 +265,8 @@ def _ext(oid, value, critical=None):
 
 
 BC, KU, SKI = b"\x55\x1d\x13", b"\x55\x1d\x0f", b"\x55\x1d\x0e"
+EKU, AKI = b"\x55\x1d\x25", b"\x55\x1d\x23"
+SERVER_AUTH = "3014" + "0608" + "2b06010505070301" + "0608" + "2b06010505070302"
 
 
 def test_extensions_accepted():
@@ -277,6 +279,11 @@ def test_extensions_accepted():
     assert c.key_usage == 1 << 8  # decipherOnly
     c = x509.parse_certificate(_with_extensions(_ext(SKI, unhex("0401aa"))))
     assert c.ski == b"\xaa"
+    c = x509.parse_certificate(_with_extensions(_ext(EKU, unhex(SERVER_AUTH), b"\xff"),
+                                                _ext(AKI, unhex("30038001bb"))))
+    assert c.eku == (x509.OID_SERVER_AUTH, x509.OID_CLIENT_AUTH) and c.aki == b"\xbb"
+    c = x509.parse_certificate(_with_extensions(_ext(AKI, unhex("30088001bba100820101"))))
+    assert c.aki == b"\xbb"                      # issuer and serial forms are skipped
 
 
 def test_extensions_rejected():
@@ -298,6 +305,12 @@ def test_extensions_rejected():
         (_ext(SKI, unhex("0400")),),                   # empty key identifier
         (_ext(b"\x55\x1d\x11", b"\x30\x00", b"\xff"),),  # unknown critical (SAN)
         (_ext(b"\x55\x80\x1d", b"\x30\x00"),),         # OID not minimal
+        (_ext(EKU, b"\x30\x00"),),                     # empty extendedKeyUsage
+        (_ext(EKU, unhex("30020400")),),               # a purpose that is not an OID
+        (_ext(EKU, unhex("3002060180")),),             # bad OID in it
+        (_ext(AKI, b"\x30\x00"),),                     # no keyIdentifier
+        (_ext(AKI, unhex("30028000")),),               # empty keyIdentifier
+        (_ext(AKI, unhex("30058001bb0400")),),         # unknown field
     ]
     for exts in cases:
         raises_(CertificateError, x509.parse_certificate, _with_extensions(*exts))
