@@ -114,9 +114,10 @@ def open_pty(sup: Supervisor, dev: Device, micropython: str, socat: str) -> tupl
 
 def provision(sup: Supervisor, dev: Device, micropython: str, socat: str, cs_url: str,
               ca_der: Path, suite: int, full_deploy: bool,
-              show: Callable[[str], None]) -> str:
+              show: Callable[[str], None], admin_token: str, server_name: str) -> str:
     """`airshake device deploy` (with full_deploy) and `airshake device provision` through
-    mpremote on the device's pty; returns the device's ID (hex)."""
+    mpremote on the device's pty, with the CS's admin token and B's name as the device's
+    pin; returns the device's ID (hex)."""
     from airshake_tools.device import deploy, layout
     from airshake_tools.device import provision as prov
     from airshake_tools.device.mpremote import Mpremote
@@ -129,6 +130,7 @@ def provision(sup: Supervisor, dev: Device, micropython: str, socat: str, cs_url
             show(f"deployed through mpremote: {result.sent} files, {result.bytes_sent} bytes "
                  f"in {result.seconds:.1f} s")
         settings = prov.Settings(cs_url=cs_url, ca_cert=str(ca_der), suite=suite,
+                                 server_name=server_name, admin_token=admin_token,
                                  server=f"127.0.0.1:{dev.port}", name=f"demo-{dev.label}",
                                  radio="udp", keygen_timeout=MPREMOTE_TIMEOUT)
         outcome = prov.provision(mp, settings, show=show)

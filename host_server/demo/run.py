@@ -22,6 +22,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from airshake_tools.linkemu import get_profile
+from host_server.cs.tokens import ADMIN_FILE
+from host_server.cs.tokens import read_file as read_token
 from host_server.demo import devices as dv
 from host_server.demo import diagram, services, summary
 from host_server.demo.display import Display
@@ -182,6 +184,7 @@ class Demo:
                  % (sum(1 for p in files.rglob("*") if p.is_file()) - 1,
                     "; device 1 through mpremote" if o.full_deploy else ""))
         cs_url = "http://127.0.0.1:%d" % cs_port
+        admin_token = read_token(work / ADMIN_FILE)   # the CS made it at its first start
 
         def one(dev: dv.Device) -> str:
             assert self.sup is not None
@@ -189,7 +192,7 @@ class Demo:
                 else (lambda _line: None)
             id_hex = dv.provision(self.sup, dev, micropython, socat, cs_url,
                                   ca_dir / "ca.der", o.suite, o.full_deploy and dev.index == 1,
-                                  show)
+                                  show, admin_token, services.SERVER_NAME)
             self.display.advance(dev.index, "provisioned")
             if dev.index > 1:
                 self.say("      dev%d provisioned: ID %s" % (dev.index, id_hex))

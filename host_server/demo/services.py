@@ -156,6 +156,8 @@ def start_b(sup: Supervisor, ready: Readiness, work: Path, ca_dir: Path, key_dir
     argv = airshake_cli(
         "server", "--ca-cert", str(ca_dir / "ca.der"), "--key-dir", str(key_dir),
         "--cs-url", f"http://{HOST}:{cs_port}", "--host", HOST, "--port", str(port),
+        # the CS made its reader token (B's credential) in its state directory, work/
+        "--cs-token-file", str(work / "reader.token"),
         "--db", str(work / "b-records.db"), "--metrics-port", "0", "--reply", "ack",
         "--mtu", str(mtu), "--instance", "demo-b",
         # every device reaches B through the relay's one address, as through a gateway
