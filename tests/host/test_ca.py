@@ -3,6 +3,7 @@ and modes, OpenSSL reads what it makes, and every certificate parses and verifie
 the device's own X.509 reader (airshake.x509) and the pyca backend."""
 import datetime
 import hashlib
+import json
 import os
 import stat
 import time
@@ -217,6 +218,194 @@ def test_key_file_helpers(tmp_path):
 
 
 def test_help_on_every_ca_command():
-    for args in (["ca", "--help"], ["ca", "init", "--help"], ["ca", "issue-server", "--help"]):
+    for args in (["ca", "--help"], ["ca", "init", "--help"], ["ca", "issue-server", "--help"],
+                 ["ca", "renew-server", "--help"]):
         proc = run(*args)
         assert proc.returncode == 0 and "usage: airshake ca" in proc.stdout, proc.stderr
+
+
+# -- the role profile (issue 11): server and device roles, RFC 5280, validity, renewal --
+
+def _ext(cert, cls):
+    return cert.extensions.get_extension_for_class(cls)
+
+
+def _ca_ski(ca):
+    return _ext(ca.cert, x509.SubjectKeyIdentifier).value.digest
+
+
+DEVICE_KEYS = {"x25519": lambda: x25519.X25519PrivateKey.generate(),
+               "p256": lambda: ec.generate_private_key(ec.SECP256R1()),
+               "rsa": lambda: rsa.generate_private_key(public_exponent=65537, key_size=2048)}
+
+
+@pytest.mark.parametrize("alg", ["ed25519", "p256"])
+def test_server_and_device_certificates_carry_their_roles(cas, tmp_path, alg):
+    ca = CA.load(cas[alg])
+    for suite in (0, 1, 2):
+        _, der_path, _ = ca.issue_server(suite, "b.roles", tmp_path / "keys")
+        der = der_path.read_bytes()
+        py = x509.load_der_x509_certificate(der)
+        eku = _ext(py, x509.ExtendedKeyUsage)
+        assert not eku.critical and list(eku.value) == [x509.OID_SERVER_AUTH]
+        ku = _ext(py, x509.KeyUsage)
+        assert ku.critical
+        assert (ku.value.key_agreement, ku.value.digital_signature, ku.value.key_encipherment) \
+            == ((False, True, False) if suite == 1 else (True, False, False))
+        assert _ext(py, x509.AuthorityKeyIdentifier).value.key_identifier == _ca_ski(ca)
+        assert _ext(py, x509.BasicConstraints).critical
+        cert = device_verify(der, ca.cert_der)
+        ax509.check_role(cert, ax509.ROLE_SERVER)
+        with pytest.raises(CertificateError):
+            ax509.check_role(cert, ax509.ROLE_DEVICE)
+    for kind, make in DEVICE_KEYS.items():
+        der = ca.issue_device(make().public_key(), "dev-" + kind)
+        py = x509.load_der_x509_certificate(der)
+        assert list(_ext(py, x509.ExtendedKeyUsage).value) == [x509.OID_CLIENT_AUTH]
+        ku = _ext(py, x509.KeyUsage).value
+        assert (ku.key_agreement, ku.digital_signature, ku.key_encipherment) \
+            == ((False, False, True) if kind == "rsa" else (True, False, False))
+        assert _ext(py, x509.AuthorityKeyIdentifier).value.key_identifier == _ca_ski(ca)
+        cert = device_verify(der, ca.cert_der)
+        ax509.check_role(cert, ax509.ROLE_DEVICE)
+        with pytest.raises(CertificateError):
+            ax509.check_role(cert, ax509.ROLE_SERVER)
+
+
+@pytest.mark.parametrize("alg", ["ed25519", "p256"])
+def test_every_issued_certificate_passes_openssl_x509_strict(cas, tmp_path, alg):
+    ca_dir = cas[alg]
+    ca = CA.load(ca_dir)
+    pems = [ca_dir / "ca.crt"]               # the CA itself, as a root
+    for suite in (0, 1, 2):
+        proc = run("ca", "issue-server", "--ca-dir", ca_dir, "--suite", suite,
+                   "--name", "b.strict", "--out", tmp_path / "keys")
+        assert proc.returncode == 0, proc.stderr
+        pems.append(tmp_path / "keys" / ("server-suite%d.crt" % suite))
+    for kind, make in DEVICE_KEYS.items():
+        der = ca.issue_device(make().public_key(), "strict-" + kind)
+        pem = tmp_path / ("dev-%s.pem" % kind)
+        pem.write_bytes(x509.load_der_x509_certificate(der).public_bytes(
+            serialization.Encoding.PEM))
+        pems.append(pem)
+    renewed = run("ca", "renew-server", "--ca-dir", ca_dir, "--key-dir", tmp_path / "keys",
+                  "--suite", 0, "--force")
+    assert renewed.returncode == 0, renewed.stderr
+    out = openssl("verify", "-x509_strict", "-CAfile", ca_dir / "ca.crt", *pems)
+    assert out.count(": OK") == len(pems), out
+
+
+def test_issued_validity_is_clipped_to_the_ca(tmp_path):
+    proc = run("ca", "init", "--dir", tmp_path / "ca", "--days", 5)
+    assert proc.returncode == 0, proc.stderr
+    ca = CA.load(tmp_path / "ca")
+    ca_end = ca.cert.not_valid_after_utc
+    proc = run("ca", "issue-server", "--ca-dir", tmp_path / "ca", "--suite", 0,
+               "--name", "b.short", "--out", tmp_path / "keys", "--days", 30)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "clipped to the CA's end" in proc.stderr
+    c_b = x509.load_der_x509_certificate((tmp_path / "keys" / "server-suite0.der").read_bytes())
+    assert c_b.not_valid_after_utc == ca_end
+    der = ca.issue_device(x25519.X25519PrivateKey.generate().public_key(), "d", days=3650)
+    assert ca.verify_issued(der).not_valid_after_utc == ca_end
+    end, warning = ca.not_after(3650)
+    assert end == ca_end and warning.startswith("warning: validity clipped")
+    # a certificate made elsewhere that outlasts the CA is refused, not clipped
+    long = _signed(ca, x25519.X25519PrivateKey.generate().public_key(), days=30)
+    with pytest.raises(CAError, match="after its CA"):
+        ca.verify_issued(long)
+
+
+def _signed(ca, pub, days=30, eku=(x509.OID_CLIENT_AUTH,), ku="key_agreement",
+            is_ca=False):
+    """A certificate signed by ca's key, built here (as another tool would)."""
+    now = datetime.datetime.now(datetime.timezone.utc)
+    flags = dict.fromkeys(("digital_signature", "content_commitment", "key_encipherment",
+                           "data_encipherment", "key_agreement", "key_cert_sign",
+                           "crl_sign", "encipher_only", "decipher_only"), False)
+    b = (x509.CertificateBuilder()
+         .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "outside")]))
+         .issuer_name(ca.cert.subject).public_key(pub).serial_number(x509.random_serial_number())
+         .not_valid_before(now - datetime.timedelta(hours=1))
+         .not_valid_after(now + datetime.timedelta(days=days))
+         .add_extension(x509.BasicConstraints(ca=is_ca, path_length=None), True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), False))
+    if ku:
+        b = b.add_extension(x509.KeyUsage(**dict(flags, **{ku: True})), True)
+    if eku:
+        b = b.add_extension(x509.ExtendedKeyUsage(list(eku)), False)
+    from cryptography.hazmat.primitives import hashes
+    return b.sign(ca.key, None if ca.alg == "ed25519" else hashes.SHA256()).public_bytes(DER)
+
+
+@pytest.mark.parametrize("alg", ["ed25519", "p256"])
+def test_verify_issued_refuses_certificates_without_the_device_role(cas, alg):
+    ca = CA.load(cas[alg])
+    x = x25519.X25519PrivateKey.generate().public_key()
+    r = rsa.generate_private_key(public_exponent=65537, key_size=2048).public_key()
+    ca.verify_issued(_signed(ca, x))                                  # the device profile
+    ca.verify_issued(_signed(ca, r, ku="key_encipherment"))
+    ca.verify_issued(_signed(ca, x, ku=None))                         # keyUsage is optional
+    refused = [
+        (_signed(ca, x, eku=(x509.OID_SERVER_AUTH,)), "server role"),
+        (_signed(ca, x, eku=(x509.OID_CLIENT_AUTH, x509.OID_SERVER_AUTH)), "server role"),
+        (_signed(ca, x, eku=None), "no extendedKeyUsage"),
+        (_signed(ca, x, eku=(x509.OID_CODE_SIGNING,)), "lacks clientAuth"),
+        (_signed(ca, x, ku="digital_signature"), "excludes key agreement"),
+        (_signed(ca, r, ku="digital_signature"), "excludes key encipherment"),
+        (_signed(ca, x, is_ca=True), "CA certificate"),
+    ]
+    for der, why in refused:
+        with pytest.raises(CAError, match=why):
+            ca.verify_issued(der)
+    # and C_B itself is not a device certificate
+    with pytest.raises(CAError, match="server role"):
+        ca.verify_issued(ca._leaf(x, "b", b"12345678", 30, "server"))
+
+
+def test_ca_refuses_device_names_of_servers(tmp_path):
+    ca = CA.init(tmp_path / "ca", "ed25519", "names CA")
+    assert ca.server_names() == set()
+    ca.issue_server(0, "b.fleet.example", tmp_path / "keys")
+    assert json.loads((tmp_path / "ca" / "servers.json").read_text()) == \
+        {"names": ["b.fleet.example"]}
+    assert CA.load(tmp_path / "ca").server_names() == {"b.fleet.example"}
+    for name in ("b.fleet.example", "B.Fleet.Example"):
+        with pytest.raises(CAError, match="name of a server certificate"):
+            ca.issue_device(x25519.X25519PrivateKey.generate().public_key(), name)
+    ca.issue_device(x25519.X25519PrivateKey.generate().public_key(), "sensor-b.fleet.example")
+
+
+def test_renew_server_keeps_the_key_and_extends_validity(tmp_path):
+    ca_dir, keys = tmp_path / "ca", tmp_path / "keys"
+    assert run("ca", "init", "--dir", ca_dir).returncode == 0
+    for suite in (0, 1):
+        proc = run("ca", "issue-server", "--ca-dir", ca_dir, "--suite", suite, "--name",
+                   "b.renew", "--out", keys, "--days", 3)
+        assert proc.returncode == 0, proc.stderr
+    before = {p.name: p.read_bytes() for p in keys.iterdir()}
+    proc = run("ca", "renew-server", "--ca-dir", ca_dir, "--key-dir", keys)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.count(": renewed") == 2, proc.stdout
+    for suite in (0, 1):
+        base = "server-suite%d" % suite
+        assert (keys / (base + ".key")).read_bytes() == before[base + ".key"]   # same key
+        assert mode(keys / (base + ".key")) == 0o600
+        old = x509.load_der_x509_certificate(before[base + ".der"])
+        new = x509.load_der_x509_certificate((keys / (base + ".der")).read_bytes())
+        assert new.public_key().public_bytes(DER, SPKI) == old.public_key().public_bytes(DER,
+                                                                                          SPKI)
+        assert new.subject == old.subject and new.serial_number != old.serial_number
+        assert new.not_valid_after_utc - old.not_valid_after_utc > datetime.timedelta(days=26)
+        assert x509.load_pem_x509_certificate((keys / (base + ".crt")).read_bytes()) == new
+        assert (keys / (base + ".der.prev")).read_bytes() == before[base + ".der"]
+        assert (keys / (base + ".crt.prev")).read_bytes() == before[base + ".crt"]
+        CA.load(ca_dir).verify_issued(new.public_bytes(DER), role="server")
+    assert not list(keys.glob("*.tmp"))
+    # idempotent: run again (cron), nothing is due, nothing changes
+    after = {p.name: p.read_bytes() for p in keys.iterdir()}
+    proc = run("ca", "renew-server", "--ca-dir", ca_dir, "--key-dir", keys)
+    assert proc.returncode == 0 and proc.stdout.count(": not due") == 2, proc.stdout
+    assert {p.name: p.read_bytes() for p in keys.iterdir()} == after
+    proc = run("ca", "renew-server", "--ca-dir", ca_dir, "--key-dir", tmp_path / "none")
+    assert_one_line_error(proc, "no server-suiteN.key")

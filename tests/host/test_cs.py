@@ -31,6 +31,7 @@ SPKI = serialization.PublicFormat.SubjectPublicKeyInfo
 TOKEN = ADMIN_TOKEN
 ADMIN = ADMIN_HEADERS
 SERVER_NAME = "b.test"   # the CA issued a server certificate of this name
+ENV_ADMIN = {"AIRSHAKE_ADMIN_TOKEN": ADMIN_TOKEN}
 
 
 def get(url, **kw):
@@ -136,13 +137,18 @@ def test_admin_token_enforced(cs, tmp_path):
     assert httpx.post(cs.url + "/revoke/00").status_code == 401
     pem = tmp_path / "dev.pub"
     pem.write_bytes(pub.public_bytes(serialization.Encoding.PEM, SPKI))
-    proc = run("cs", "enroll", "--cs-url", cs.url, "--name", "d", "--public-key", pem)
-    assert_one_line_error(proc, "admin token")
+    proc = run("cs", "enroll", "--cs-url", cs.url, "--name", "d", "--public-key", pem,
+               "--state-dir", tmp_path)
+    assert_one_line_error(proc, "no CS admin token", "--state-dir", "AIRSHAKE_ADMIN_TOKEN")
+    proc = run("cs", "enroll", "--cs-url", cs.url, "--name", "d", "--public-key", pem,
+               "--admin-token", READER_TOKEN)
+    assert_one_line_error(proc, "not the admin token")
     proc = run("cs", "enroll", "--cs-url", cs.url, "--name", "cli-dev", "--public-key", pem,
                env={"AIRSHAKE_ADMIN_TOKEN": TOKEN})
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == hashlib.sha256(spki(pub)).digest()[:8].hex()
-    proc = run("cs", "list", "--cs-url", cs.url, env={"AIRSHAKE_CS_TOKEN": READER_TOKEN})
+    proc = run("cs", "list", "--cs-url", cs.url, "--state-dir", tmp_path,
+               env={"AIRSHAKE_CS_TOKEN": READER_TOKEN})
     assert proc.returncode == 0 and "cli-dev" in proc.stdout
 
 
@@ -450,15 +456,16 @@ def test_port_in_use_is_one_line(tmp_path, ca_dir):
 
 def test_unreachable_store_is_one_line(tmp_path):
     url = "http://127.0.0.1:%d" % free_port()
-    proc = run("cs", "list", "--cs-url", url)
+    proc = run("cs", "list", "--cs-url", url, env=ENV_ADMIN)
     assert_one_line_error(proc, "cannot reach the certificate store at " + url,
                           "airshake cs serve")
     key = tmp_path / "k.pub"
     key.write_bytes(ec.generate_private_key(ec.SECP256R1()).public_key().public_bytes(
         serialization.Encoding.PEM, SPKI))
-    proc = run("cs", "enroll", "--cs-url", url, "--name", "d", "--public-key", key)
+    proc = run("cs", "enroll", "--cs-url", url, "--name", "d", "--public-key", key, env=ENV_ADMIN)
     assert_one_line_error(proc, "cannot reach")
-    proc = run("cs", "enroll", "--cs-url", url, "--name", "d", "--public-key", tmp_path / "x")
+    proc = run("cs", "enroll", "--cs-url", url, "--name", "d", "--public-key", tmp_path / "x",
+               env=ENV_ADMIN)
     assert_one_line_error(proc, "does not exist")
 
 
@@ -531,3 +538,148 @@ def test_settings_precedence_and_relative_paths(tmp_path, monkeypatch):
     assert cfg.state_dir == str(conf.parent / "data")   # the SQLite db's directory
     monkeypatch.setenv("AIRSHAKE_ADMIN_TOKEN", "from-env-0123456789")
     assert resolve(flags).admin_token == "from-env-0123456789"
+
+
+# -- the closed store (issue 11): tokens, /ids, enrolled events, the device role -----------
+
+READS = ["/certs/" + "ab" * 8, "/certs", "/search.cgi?sKIDHash=" + b64sha1(b"x"), "/ids",
+         "/revocations"]
+
+
+def test_cs_refuses_requests_without_the_right_token(cs):
+    wrong = {"Authorization": "Bearer " + "w" * 40}
+    for path in READS:
+        for headers in ({}, wrong, {"Authorization": "Basic " + TOKEN}):
+            r = get(cs.url + path, headers=headers)
+            assert r.status_code == 401 and r.headers["www-authenticate"] == "Bearer", path
+            assert "reader token" in r.json()["error"]
+        for headers in (READER_HEADERS, ADMIN):
+            assert get(cs.url + path, headers=headers).status_code in (200, 404), path
+    for headers in ({}, wrong):
+        with httpx.stream("GET", cs.url + "/events", headers=headers) as r:
+            assert r.status_code == 401
+    for path in ("/health", "/metrics", "/crl"):
+        assert get(cs.url + path, headers={}).status_code == 200, path
+    body = {"name": "x", "public_key": base64.b64encode(spki(new_key())).decode()}
+    for headers, status in (({}, 401), (wrong, 401), (READER_HEADERS, 403)):
+        r = httpx.post(cs.url + "/enroll", headers=headers, json=body)
+        assert r.status_code == status and "admin token" in r.json()["error"], r.text
+        r = httpx.post(cs.url + "/revoke/" + "ab" * 8, headers=headers)
+        assert r.status_code == status, r.text
+    assert httpx.post(cs.url + "/enroll", headers=ADMIN, json=body).status_code == 201
+
+
+def test_tokens_made_at_first_start_are_0600_and_reused(tmp_path, ca_dir):
+    state = tmp_path / "state"
+    with CSProcess(tmp_path, ca_dir, admin_token=None, reader_token=None,
+                   state_dir=str(state)) as first:
+        admin, reader = ((state / f).read_text().strip() for f in ("admin.token",
+                                                                    "reader.token"))
+        for f in ("admin.token", "reader.token"):
+            assert os.stat(state / f).st_mode & 0o777 == 0o600
+        assert len(admin) >= 40 and len(reader) >= 40 and admin != reader
+        made = [e for e in first.log_lines() if e["event"] == "tokens_made"]
+        assert len(made) == 1 and len(made[0]["files"]) == 2
+        r = enroll(first, new_key(), "first", headers={"Authorization": "Bearer " + admin})
+        assert r.status_code == 201, r.text
+        ident = r.json()["id"]
+        assert get(first.url + "/certs/" + ident,
+                   headers={"Authorization": "Bearer " + reader}).status_code == 200
+        proc = run("cs", "list", "--cs-url", first.url, "--state-dir", state)
+        assert proc.returncode == 0 and "first" in proc.stdout, proc.stderr
+        proc = run("cs", "revoke", ident, "--cs-url", first.url, "--state-dir", tmp_path)
+        assert_one_line_error(proc, "no CS admin token", "--state-dir")
+    assert admin not in first.stderr_path.read_text()
+    assert reader not in first.stderr_path.read_text()
+    with CSProcess(tmp_path, ca_dir, admin_token=None, reader_token=None,
+                   state_dir=str(state)) as second:
+        assert (state / "admin.token").read_text().strip() == admin
+        assert not [e for e in second.log_lines() if e["event"] == "tokens_made"]
+        assert get(second.url + "/certs/" + ident,
+                   headers={"Authorization": "Bearer " + reader}).status_code == 200
+        proc = run("cs", "revoke", ident, "--cs-url", second.url, "--state-dir", state)
+        assert proc.returncode == 0 and "revoked " + ident in proc.stdout, proc.stderr
+
+
+def test_ids_lists_enrolled_non_revoked_ids(tmp_path, ca_dir):
+    with CSProcess(tmp_path, ca_dir) as server:
+        r = get(server.url + "/ids")
+        assert r.status_code == 200 and r.content == b""
+        ids = [enroll(server, new_key(), "d%d" % i).json()["id"] for i in range(5)]
+        httpx.post(server.url + "/revoke/" + ids[1], headers=ADMIN)
+        r = get(server.url + "/ids")
+        assert r.headers["content-type"] == "application/octet-stream"
+        assert r.headers["x-airshake-id-len"] == "8" and len(r.content) == 4 * 8
+        got = {r.content[i:i + 8].hex() for i in range(0, len(r.content), 8)}
+        assert got == set(ids) - {ids[1]}
+
+
+def test_sse_announces_enrollments(cs):
+    from contextlib import AsyncExitStack
+
+    async def main():
+        async with httpx.AsyncClient(base_url=cs.url, timeout=10,
+                                     headers=READER_HEADERS) as client, \
+                AsyncExitStack() as stack:
+            s = await subscribe(client, stack)
+            ident = (await client.post("/enroll", headers=ADMIN, json={
+                "name": "announced", "public_key": base64.b64encode(spki(new_key())).decode()}
+            )).json()["id"]
+            event = await asyncio.wait_for(s.next("enrolled"), 1.0)
+            assert json.loads(event["data"]) == {"id": ident} and "id" not in event
+    asyncio.run(main())
+
+
+SERVER_EXT = DEVICE_EXT.replace("clientAuth", "serverAuth")
+
+
+def test_enroll_refuses_device_certificates_with_server_role_or_server_name(cs, ca_dir,
+                                                                            tmp_path):
+    def enroll_cert(path):
+        der = x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(DER)
+        return httpx.post(cs.url + "/enroll", headers=ADMIN,
+                          json={"certificate": base64.b64encode(der).decode()})
+
+    r = enroll_cert(openssl_cert(tmp_path, ca_dir, "fake-b", extensions=SERVER_EXT))
+    assert r.status_code == 400 and "server role" in r.json()["error"], r.text
+    both = DEVICE_EXT.replace("clientAuth", "clientAuth,serverAuth")
+    r = enroll_cert(openssl_cert(tmp_path, ca_dir, "both", extensions=both))
+    assert r.status_code == 400 and "server role" in r.json()["error"], r.text
+    r = enroll_cert(openssl_cert(tmp_path, ca_dir, SERVER_NAME))        # device profile
+    assert r.status_code == 400 and "name of a server" in r.json()["error"], r.text
+    r = enroll(cs, new_key(), SERVER_NAME.upper())
+    assert r.status_code == 400 and "name of a server" in r.json()["error"], r.text
+    c_b = (ca_dir.parent / "keys" / "server-suite0.crt")                # B's own C_B
+    r = enroll_cert(c_b)
+    assert r.status_code == 400 and "server role" in r.json()["error"], r.text
+    proc = run("cs", "enroll", "--cs-url", cs.url, "--cert", c_b, "--admin-token", TOKEN)
+    assert_one_line_error(proc, "server role")
+
+
+def test_enroll_refuses_wrong_key_usage_and_validity_beyond_the_ca(cs, ca_dir, tmp_path):
+    def enroll_cert(path):
+        der = x509.load_pem_x509_certificate(path.read_bytes()).public_bytes(DER)
+        return httpx.post(cs.url + "/enroll", headers=ADMIN,
+                          json={"certificate": base64.b64encode(der).decode()})
+
+    signing = DEVICE_EXT.replace("keyAgreement", "digitalSignature")
+    r = enroll_cert(openssl_cert(tmp_path, ca_dir, "signer", extensions=signing))
+    assert r.status_code == 400 and "excludes key agreement" in r.json()["error"], r.text
+    r = enroll_cert(openssl_cert(tmp_path, ca_dir, "no-eku",
+                                 extensions=DEVICE_EXT.replace("extendedKeyUsage=clientAuth\n",
+                                                               "")))
+    assert r.status_code == 400 and "no extendedKeyUsage" in r.json()["error"], r.text
+    r = enroll_cert(openssl_cert(tmp_path, ca_dir, "forever", days=7300 + 30))
+    assert r.status_code == 400 and "after its CA" in r.json()["error"], r.text
+
+
+def test_issued_validity_is_clipped_with_a_warning(tmp_path, ca_dir):
+    with CSProcess(tmp_path, ca_dir, cert_days=36500) as server:
+        r = enroll(server, new_key(), "long-lived")
+        assert r.status_code == 201, r.text
+        assert r.json()["warning"].startswith("warning: validity clipped to the CA's end")
+        der = base64.b64decode(r.json()["certificate"])
+        ca = CA.load(ca_dir)
+        assert x509.load_der_x509_certificate(der).not_valid_after_utc == \
+            ca.cert.not_valid_after_utc
+        assert any(e.get("warning") for e in server.log_lines() if e["event"] == "enroll")
