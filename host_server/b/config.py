@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -44,6 +45,8 @@ class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8471
     cs_url: str = "http://127.0.0.1:8470"
+    cs_token_file: str = ""          # the CS's reader.token (else $AIRSHAKE_CS_TOKEN)
+    cs_token: str = field(default="", repr=False)   # read from cs_token_file; never logged
     db: Path | str = Path("airshake-b.db")   # SQLite path, or a postgresql:// URL
     window: int = 120
     id_len: int = 8
@@ -51,7 +54,8 @@ class ServerConfig:
     cache_ttl: float = 3600.0
     negative_ttl: float = 60.0
     rate_per_source: Rate = Rate(20, 40)
-    rate_per_id: Rate = Rate(2, 5)
+    rate_per_id: Rate = Rate(2, 5)          # per (ID, source IP)
+    rate_per_id_all: Rate = Rate(20, 40)    # per ID, all sources but its proven ones
     cs_timeout: float = 2.0
     try_later_s: int = 30
     metrics_host: str = "127.0.0.1"
@@ -74,11 +78,17 @@ class ServerConfig:
     worker_index: int = 0
     reuse_port: bool = False
     relay_group: str = ""
+    accept_early: bool = False       # 0-RTT data (PROTOCOL.md §8: not KCI-resistant)
+    rcvbuf: int = 4 * 1024 * 1024    # UDP receive buffer asked of the kernel (bytes)
+    amplification: float = 10.0      # bytes sent / received to an unproven address
+    duplicate_answers: int = 3       # answers to copies of one m1
+    ids_sync: float = 60.0           # seconds between full reads of the CS's ID set
 
 
 # name -> (type, default) for the scalar settings; flags and TOML share these names
 _SCALARS: dict[str, tuple[type, Any]] = {
     "host": (str, "127.0.0.1"), "port": (int, 8471), "cs_url": (str, "http://127.0.0.1:8470"),
+    "cs_token_file": (str, ""),
     "db": (str, "airshake-b.db"), "window": (int, 120), "id_len": (int, 8),
     "cache_size": (int, 10000), "cache_ttl": (float, 3600.0), "negative_ttl": (float, 60.0),
     "cs_timeout": (float, 2.0), "try_later_s": (int, 30), "metrics_host": (str, "127.0.0.1"),
@@ -88,6 +98,8 @@ _SCALARS: dict[str, tuple[type, Any]] = {
     "replay_size": (int, 100000), "revocation_poll": (float, 30.0), "log_level": (str, "info"),
     "session_max_age": (int, 7 * 86400),
     "store": (str, ""), "redis": (str, ""), "redis_timeout": (float, 0.25), "workers": (int, 1),
+    "accept_early": (bool, False), "rcvbuf": (int, 4 * 1024 * 1024),
+    "amplification": (float, 10.0), "duplicate_answers": (int, 3), "ids_sync": (float, 60.0),
 }
 # name -> (lowest, highest) allowed
 _RANGES: dict[str, tuple[float, float]] = {
@@ -97,11 +109,17 @@ _RANGES: dict[str, tuple[float, float]] = {
     "fragment_resend": (0, 255),
     "max_handshakes": (16, 10**8), "max_sessions": (16, 10**8), "replay_size": (16, 10**9),
     "revocation_poll": (0.5, 86400), "session_max_age": (1, 10**8),
-    "redis_timeout": (0.01, 10), "workers": (1, 64),
+    "redis_timeout": (0.01, 10), "workers": (1, 64), "rcvbuf": (0, 1 << 30),
+    "amplification": (1, 100), "duplicate_answers": (0, 100), "ids_sync": (1, 86400),
 }
 
 
 def _typed(name: str, value: Any, kind: type, origin: str) -> Any:
+    if kind is bool:
+        if not isinstance(value, bool):
+            raise UserError(f"setting {name} must be true or false, not {value!r} ({origin}): "
+                            "fix the value")
+        return value
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -168,7 +186,8 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
     section = load_section(config_path, SECTION)
     origin_file = f"config file {config_path} [{SECTION}]" if config_path else ""
     base = Path(config_path).resolve().parent if config_path else Path(".")
-    known = set(_SCALARS) | {"ca_cert", "keys", "key_dir", "rate_per_source", "rate_per_id"}
+    known = set(_SCALARS) | {"ca_cert", "keys", "key_dir", "rate_per_source", "rate_per_id",
+                             "rate_per_id_all"}
     unknown = sorted(set(section) - known)
     if unknown:
         raise UserError(f"unknown setting {unknown[0]!r} in {origin_file}: "
@@ -186,7 +205,8 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
     for name, (kind, default) in _SCALARS.items():
         value, origin, _ = get(name)
         values[name] = default if value is None else _typed(name, value, kind, origin)
-    for name, default in (("rate_per_source", Rate(20, 40)), ("rate_per_id", Rate(2, 5))):
+    for name, default in (("rate_per_source", Rate(20, 40)), ("rate_per_id", Rate(2, 5)),
+                          ("rate_per_id_all", Rate(20, 40))):
         value, origin, _ = get(name)
         values[name] = default if value is None else parse_rate(name, value, origin)
     if values["reply"] not in REPLIES:
@@ -239,7 +259,26 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
         db_path = (base / str(db)) if in_file else Path(str(db if db is not None
                                                             else "airshake-b.db"))
     values.pop("db")
-    return ServerConfig(ca_cert=ca_path, keys=keys, key_dir=key_dir_path, db=db_path, **values)
+    token_file, _origin, in_file = get("cs_token_file")
+    if token_file:
+        values["cs_token_file"] = str(base / str(token_file)) if in_file else str(token_file)
+    cs_token = _cs_token(values["cs_token_file"], values["store"])
+    return ServerConfig(ca_cert=ca_path, keys=keys, key_dir=key_dir_path, db=db_path,
+                        cs_token=cs_token, **values)
+
+
+def _cs_token(token_file: str, store: str) -> str:
+    """B's credential at the CS (its reader token): cs_token_file, else
+    $AIRSHAKE_CS_TOKEN. Needed unless B reads the store directly (store =)."""
+    from host_server.cs.tokens import B_TOKEN_ENV, check, read_file
+    if token_file:
+        return read_file(Path(token_file), "CS token file")
+    if os.environ.get(B_TOKEN_ENV):
+        return check(os.environ[B_TOKEN_ENV], "$" + B_TOKEN_ENV)
+    if store:
+        return ""
+    raise UserError("no certificate store token: pass --cs-token-file FILE (the CS's "
+                    f"reader.token, in its state directory) or set ${B_TOKEN_ENV}")
 
 
 def add_flags(parser: argparse.ArgumentParser) -> None:
@@ -250,6 +289,9 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     a("--host", help="UDP address to listen on (default 127.0.0.1)")
     a("--port", type=int, help="UDP port (default 8471; 0 = any free port)")
     a("--cs-url", help="base URL of the certificate store (default http://127.0.0.1:8470)")
+    a("--cs-token-file", metavar="FILE", help="B's token at the certificate store: the "
+      "reader.token file in the CS's state directory (or set $AIRSHAKE_CS_TOKEN); required "
+      "unless --store")
     a("--ca-cert", metavar="FILE", help="the CA certificate (PEM or DER) that device "
       "certificates must chain to (required)")
     a("--key", action="append", metavar="SUITE:KEY:CERT",
@@ -277,8 +319,10 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     a("--negative-ttl", type=float, help="seconds an unknown ID is remembered (default 60)")
     a("--rate-per-source", metavar="RATE:BURST", help="m1s per second from one IP address "
       "reaching the lookup (default 20:40)")
-    a("--rate-per-id", metavar="RATE:BURST", help="m1s per second for one device ID "
-      "reaching the lookup (default 2:5)")
+    a("--rate-per-id", metavar="RATE:BURST", help="m1s per second for one device ID from "
+      "one IP address reaching the lookup (default 2:5)")
+    a("--rate-per-id-all", metavar="RATE:BURST", help="m1s per second for one device ID from "
+      "all addresses except those where it completed a handshake (default 20:40)")
     a("--cs-timeout", type=float, help="seconds to wait for the CS (default 2)")
     a("--try-later-s", type=int, help="seconds a device is told to wait when the CS is "
       "unreachable (default 30)")
@@ -301,5 +345,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
       "revocation list, besides its event stream (default 30)")
     a("--log-level", choices=LOG_LEVELS, help="log level (default info: one line per "
       "handshake)")
+    a("--accept-early", action="store_true", default=None, help="accept 0-RTT data in m1 "
+      "(default off: whoever holds B's static key could inject 0-RTT data as any device; "
+      "see docs/SERVER_B.md)")
+    a("--rcvbuf", type=int, metavar="BYTES", help="UDP receive buffer asked of the kernel "
+      "(default 4194304; Linux caps it at net.core.rmem_max, B logs what it got)")
+    a("--amplification", type=float, help="at most this many bytes sent per byte received "
+      "to an address that has completed no handshake (default 10)")
+    a("--duplicate-answers", type=int, help="times B answers copies of one m1 (default 3)")
+    a("--ids-sync", type=float, help="seconds between full reads of the CS's set of "
+      "enrolled IDs (default 60; events keep it current in between)")
     a("--session-max-age", type=int, help="seconds B keeps a session after its handshake; "
       "the device must then handshake again (default 604800, the core's max_age)")

@@ -1,8 +1,12 @@
 # host_server.b.credentials: what B answers to the core's NeedCredential(ID_A). Owns the
-# lookup pipeline after the core's timestamp/suite/replay checks, in this order:
-#   rate limits (per source IP, then per ID) -> negative cache -> revoked set ->
-#   MEM (fresh entry) -> CS (one shared request per ID; the fetched C_A is verified
-#   once, then cached).
+# lookup pipeline after the core's timestamp/suite checks, in this order:
+#   ID set (host_server.b.idset: an ID the CS did not list is answered UNKNOWN_ID at once,
+#   by the dispatcher, before any per-ID state) -> rate limits (per source IP; per
+#   (ID, source IP); per ID over every source where the ID never completed a handshake)
+#   -> negative cache -> revoked set -> MEM (fresh entry) -> CS (one shared request per
+#   ID; the fetched C_A is verified once, then cached).
+# A revoked ID is answered UNKNOWN_ID, like an unknown one (issue 11 item 10: probing B
+# cannot tell them apart); "revoked" stays a reason in logs and metrics.
 # Under a CS outage (unreachable, 5xx, timeout) a device whose certificate is in MEM,
 # even past its refresh time, is still served; any other gets TRY_LATER, which is never
 # negative-cached. check() is synchronous (no I/O); resolve() is the CS path, run by the
@@ -11,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Hashable
 from typing import Any
 from dataclasses import dataclass
@@ -19,6 +24,7 @@ from airshake import codec
 from airshake.x509 import Certificate
 from host_server.b import cs_client
 from host_server.b.cache import MemCache, NegativeCache, RevokedSet
+from host_server.b.idset import IdSet
 from host_server.b.config import ServerConfig
 from host_server.b.metrics import Metrics
 from host_server.b.ratelimit import RateLimiter
@@ -57,7 +63,11 @@ class Credentials:
         self.negative = NegativeCache(max(1024, cfg.cache_size), cfg.negative_ttl)
         self.revoked = RevokedSet()
         self.by_source = RateLimiter(cfg.rate_per_source)
-        self.by_id = RateLimiter(cfg.rate_per_id)
+        self.by_id = RateLimiter(cfg.rate_per_id)            # key: (ID, source)
+        self.by_id_all = RateLimiter(cfg.rate_per_id_all)    # key: ID
+        self.proven = ProvenSources(max(1024, cfg.max_sessions))
+        self.ids = IdSet()
+        self.on_revoke: list[Callable[[bytes], None]] = []   # the dispatcher's drop
         # set by the server when B instances share a negative cache (Redis)
         self.share_negative: Callable[[bytes, int], Awaitable[None]] | None = None
         self._inflight: dict[bytes, asyncio.Task[_Fetched]] = {}
@@ -68,15 +78,29 @@ class Credentials:
         if not self.by_source.take(source, now):
             return Decision(None, codec.ERR_TRY_LATER,
                             self.by_source.retry_after(source, now), "rate_source", "none")
-        if not self.by_id.take(id_a, now):
-            return Decision(None, codec.ERR_TRY_LATER,
-                            self.by_id.retry_after(id_a, now), "rate_id", "none")
+        refused = self.take_id(id_a, source, now)
+        if refused is not None:
+            return refused
         code = self.negative.get(id_a, now)
         if code is not None:
             self.metrics.cache("negative", "hit")
             return Decision(None, code, 0, "negative_cache", "negative")
         self.metrics.cache("negative", "miss")
         return self.check_cached(id_a, suite, now)
+
+    def take_id(self, id_a: bytes, source: Hashable, now: float) -> Decision | None:
+        """The per-ID limits (issue 11 item 11): a forged m1 carrying a victim's ID from
+        another address spends that address's (ID, source) bucket and the ID's bucket
+        for unproven sources, never the bucket of an address where the victim completed
+        a handshake; so forgeries cannot lock the victim out from there."""
+        key = (id_a, source)
+        if not self.by_id.take(key, now):
+            return Decision(None, codec.ERR_TRY_LATER, self.by_id.retry_after(key, now),
+                            "rate_id", "none")
+        if not self.proven.has(id_a, source) and not self.by_id_all.take(id_a, now):
+            return Decision(None, codec.ERR_TRY_LATER,
+                            self.by_id_all.retry_after(id_a, now), "rate_id_all", "none")
+        return None
 
     def check_shared(self, verdict: Any, id_a: bytes, suite: int,
                      now: float) -> Decision | None:
@@ -98,7 +122,7 @@ class Credentials:
     def check_cached(self, id_a: bytes, suite: int, now: float) -> Decision | None:
         """The revoked set and MEM: the answer, or None (then resolve())."""
         if id_a in self.revoked:
-            return Decision(None, codec.ERR_REVOKED, 0, "revoked", "none")
+            return Decision(None, codec.ERR_UNKNOWN_ID, 0, "revoked", "none")
         entry = self.mem.get(id_a, now)
         if entry is not None and now < entry.fresh_until:
             self.metrics.cache("mem", "hit")
@@ -123,7 +147,7 @@ class Credentials:
         now = time.time()
         if f.cert is not None:
             if id_a in self.revoked:          # revoked while the request was in flight
-                return Decision(None, codec.ERR_REVOKED, 0, "revoked", "cs", f.cs_ms)
+                return Decision(None, codec.ERR_UNKNOWN_ID, 0, "revoked", "cs", f.cs_ms)
             return self._provide(f.cert.cert, suite, "cs", f.cs_ms)
         if f.status == cs_client.ERROR:
             stale = self.mem.get(id_a, now)
@@ -151,7 +175,8 @@ class Credentials:
         if result.status == cs_client.REVOKED:
             self.revoked.add(id_a, now)
             self.mem.drop(id_a)
-            return _Fetched(None, codec.ERR_REVOKED, "revoked", cs_ms, result.status)
+            self.ids.discard(id_a)
+            return _Fetched(None, codec.ERR_UNKNOWN_ID, "revoked", cs_ms, result.status)
         if result.status == cs_client.ERROR:
             return _Fetched(None, codec.ERR_TRY_LATER, "cs_unavailable", cs_ms, result.status)
         try:
@@ -167,6 +192,43 @@ class Credentials:
 
     # -- revocations ---------------------------------------------------------------
     def revoke(self, id_a: bytes, when: float) -> tuple[bool, bool]:
-        """Apply a revocation: (newly revoked, was cached)."""
+        """Apply a revocation: (newly revoked, was cached). Every cache entry of the ID
+        goes, and every session and handshake of it (on_revoke: the dispatcher)."""
         new = self.revoked.add(id_a, when)
-        return new, self.mem.drop(id_a)
+        self.ids.discard(id_a)
+        self.negative.drop(id_a)
+        self.proven.forget(id_a)
+        was_cached = self.mem.drop(id_a)
+        for drop in self.on_revoke:
+            drop(id_a)
+        return new, was_cached
+
+
+class ProvenSources:
+    """The source addresses where each ID completed a handshake (the last few), least
+    recently used IDs forgotten first: bounded by capacity x _PER_ID."""
+
+    _PER_ID = 4
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._items: OrderedDict[bytes, list[Hashable]] = OrderedDict()
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def has(self, id_a: bytes, source: Hashable) -> bool:
+        return source in self._items.get(id_a, ())
+
+    def add(self, id_a: bytes, source: Hashable) -> None:
+        sources = self._items.setdefault(id_a, [])
+        self._items.move_to_end(id_a)
+        if source in sources:
+            sources.remove(source)
+        sources.append(source)
+        del sources[:-self._PER_ID]
+        while len(self._items) > self.capacity:
+            self._items.popitem(last=False)
+
+    def forget(self, id_a: bytes) -> None:
+        self._items.pop(id_a, None)

@@ -1,6 +1,7 @@
 # host_server.b.cs_client: B's HTTP client of the certificate store (CS): fetch one
-# device certificate, read the revocation list since a sequence number, follow the
-# revocation event stream (SSE). Every failure to reach the CS (connection, timeout,
+# device certificate, read the revocation list since a sequence number, read the set of
+# enrolled, non-revoked IDs (GET /ids), follow the event stream (SSE: revocations and
+# enrollments). Every failure to reach the CS (connection, timeout,
 # 5xx, garbage) comes back as an "error" result or CSUnavailable, never as a crash.
 from __future__ import annotations
 
@@ -34,6 +35,16 @@ class Revocation:
     reason: str
 
 
+@dataclass(frozen=True)
+class Enrolled:
+    id_hex: str
+
+
+@dataclass(frozen=True)
+class Subscribed:
+    """The event stream is open: what happened before it must be read in full."""
+
+
 class CSUnavailable(Exception):
     """The CS did not answer usefully (unreachable, timeout, 5xx, bad body)."""
 
@@ -47,16 +58,19 @@ def _revocation(obj: Any) -> Revocation:
 
 
 class CSClient:
-    def __init__(self, base_url: str, timeout: float) -> None:
+    def __init__(self, base_url: str, timeout: float, token: str = "") -> None:
         self.base_url = base_url.rstrip("/")
         self.timeout = timeout
+        # the CS's reader token (docs/CS_API.md "Authentication"); never logged
+        auth = {"Authorization": f"Bearer {token}"} if token else {}
         self._client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=httpx.Timeout(timeout),
+            base_url=self.base_url, timeout=httpx.Timeout(timeout), headers=auth,
             limits=httpx.Limits(max_connections=64, max_keepalive_connections=32))
         # the CS pings an idle event stream every 15 s: a stream silent for longer than
         # STREAM_IDLE is dead (a half-open TCP connection) and is reconnected
         self._stream_client = httpx.AsyncClient(
-            base_url=self.base_url, timeout=httpx.Timeout(timeout, read=STREAM_IDLE))
+            base_url=self.base_url, timeout=httpx.Timeout(timeout, read=STREAM_IDLE),
+            headers=auth)
 
     async def close(self) -> None:
         await self._client.aclose()
@@ -87,22 +101,43 @@ class CSClient:
             raise CSUnavailable(type(e).__name__) from None
         return items, last
 
-    async def events(self, last_seq: int) -> AsyncIterator[Revocation]:
-        """Revocations pushed by the CS after last_seq; ends or raises CSUnavailable
-        when the stream breaks."""
+    async def ids(self, id_len: int) -> set[bytes] | None:
+        """The enrolled, non-revoked IDs; None when this CS does not serve /ids (404);
+        CSUnavailable when it cannot be read now."""
+        try:
+            r = await self._client.get("/ids")
+        except httpx.HTTPError as e:
+            raise CSUnavailable(type(e).__name__) from None
+        if r.status_code == 404:
+            return None
+        if r.status_code != 200:
+            raise CSUnavailable(f"HTTP {r.status_code}")
+        body = r.content
+        size = r.headers.get("X-Airshake-Id-Len", str(id_len))
+        if size != str(id_len) or len(body) % id_len:
+            raise CSUnavailable(f"/ids holds IDs of {size} bytes, B uses {id_len}")
+        return {body[i:i + id_len] for i in range(0, len(body), id_len)}
+
+    async def events(self, last_seq: int) -> AsyncIterator[Revocation | Enrolled | Subscribed]:
+        """Revocations and enrollments pushed by the CS after last_seq; ends or raises
+        CSUnavailable when the stream breaks."""
         headers = {"Last-Event-ID": str(last_seq)}
         try:
             async with aconnect_sse(self._stream_client, "GET", "/events",
                                     headers=headers) as source:
                 if source.response.status_code != 200:
                     raise CSUnavailable(f"HTTP {source.response.status_code}")
+                yield Subscribed()
                 async for sse in source.aiter_sse():
-                    if sse.event != "revoked":
+                    if sse.event not in ("revoked", "enrolled"):
                         continue
                     try:
                         obj = json.loads(sse.data)
                     except ValueError:
                         raise CSUnavailable("malformed event") from None
-                    yield _revocation(obj)
+                    if sse.event == "revoked":
+                        yield _revocation(obj)
+                    elif isinstance(obj, dict) and isinstance(obj.get("id"), str):
+                        yield Enrolled(obj["id"].lower())
         except httpx.HTTPError as e:
             raise CSUnavailable(type(e).__name__) from None

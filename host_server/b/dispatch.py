@@ -2,14 +2,18 @@
 #   fragment / ack  -> the peer address's FragmentLink (PROTOCOL.md §3.6); a message
 #                      that reassembles is routed as if it had arrived whole
 #   m1              -> by SHA-256 of the m1 bytes: a duplicate from ANY address reaches
-#                      the same Responder (identical m2) or the error it was refused with;
-#                      a new m1 gets a new Responder (timestamp, suite and replay checks
-#                      in the core), then the credential pipeline; a CS lookup is a task
+#                      the same Responder (identical m2) or the error it was refused with,
+#                      answered at most duplicate_answers times; a new m1 gets a new
+#                      Responder (timestamp and suite checks in the core); an ID not in
+#                      the CS's ID set is answered UNKNOWN_ID there, keeping nothing;
+#                      else the credential pipeline; a CS lookup is a task
 #   m3              -> the handshakes whose m2 went to this address with this 5-bit hint,
 #                      trial-decrypted in turn
 #   record          -> the sessions with this SID, trial-decrypted in turn
 # Anything else, or anything that fails, is dropped silently and counted. Application
 # data goes to the sink; its reply returns encrypted in the session. Owns the timers.
+# Every datagram out passes the amplification bound (host_server.b.amplify). A
+# revocation (Credentials.on_revoke -> revoke) drops the ID's sessions and handshakes.
 from __future__ import annotations
 
 import asyncio
@@ -25,6 +29,7 @@ from airshake import responder as rsp
 from airshake.errors import (AirshakeError, CertificateError, ReplayError, StaleTimestamp,
                              UnsupportedSuite)
 from airshake.fragments import FragmentLink
+from host_server.b.amplify import AmplificationGuard
 from host_server.b.credentials import Credentials, Decision
 from host_server.b.logs import EventLog
 from host_server.b.metrics import Metrics
@@ -45,7 +50,8 @@ class Dispatcher:
     def __init__(self, rcfg: rsp.ResponderConfig, creds: Credentials, sink: Sink,
                  metrics: Metrics, log: EventLog, send: Callable[[bytes, Addr], None], *,
                  mtu: int = 1200, fragment_resend: int = 0, max_handshakes: int = 50000,
-                 max_sessions: int = 100000,
+                 max_sessions: int = 100000, amplification: float = 10.0,
+                 duplicate_answers: int = 3,
                  clock: Callable[[], float] = time.time) -> None:
         self.rcfg = rcfg
         self.creds = creds
@@ -59,6 +65,9 @@ class Dispatcher:
         self.handshakes = HandshakeTable(max_handshakes)
         self.sessions = SessionTable(max_sessions)
         self.errors = ErrorTable(max(1024, max_handshakes // 4), ERROR_LINGER)
+        self.amp = AmplificationGuard(amplification, proven_capacity=max(1024, max_sessions))
+        self.duplicate_answers = duplicate_answers
+        creds.on_revoke.append(self.revoke)
         self.links: OrderedDict[Addr, FragmentLink] = OrderedDict()
         self.max_links = 10000
         self.completed = 0
@@ -72,7 +81,6 @@ class Dispatcher:
         # scale-out (host_server.b.shared, host_server.b.relay), set by the server
         self.shared: Any = None            # Redis: replay cache, limits, negative cache
         self.relay: Any = None             # sibling workers on this host
-        self.local_replay: Any = None      # with shared: the m1s accepted here (fallback)
         self._rcfg_no_early: rsp.ResponderConfig | None = None
 
     # -- plumbing ---------------------------------------------------------------------
@@ -104,12 +112,26 @@ class Dispatcher:
             self.links.move_to_end(addr)
         return link
 
-    def send(self, message: bytes, addr: Addr) -> None:
+    def send(self, message: bytes, addr: Addr) -> bool:
+        """Send message (fragmented over the MTU); False when the amplification bound
+        withheld it."""
         if len(message) <= self.mtu:
+            if not self._allowed(addr, len(message)):
+                return False
             self._sendto(message, addr)
-            return
-        for frame in self._link(addr).outgoing(message):
+            return True
+        frames = self._link(addr).outgoing(message)
+        if not self._allowed(addr, sum(len(f) for f in frames)):
+            return False
+        for frame in frames:
             self._sendto(frame, addr)
+        return True
+
+    def _allowed(self, addr: Addr, size: int) -> bool:
+        if self.amp.allow(addr, size):
+            return True
+        self.metrics.withheld("amplification")
+        return False
 
     def _flush(self, hs: Handshake, addrs: list[Addr], now: float) -> list[bytes]:
         out = hs.responder.datagrams_to_send(now)
@@ -135,6 +157,8 @@ class Dispatcher:
         if not data:
             self.metrics.datagram("empty", "dropped")
             return
+        if not relayed:
+            self.amp.received(addr, len(data))
         kind = data[0] >> 5
         if kind == codec.TYPE_FRAGMENT or kind == codec.TYPE_FRAGMENT_ACK:
             try:
@@ -143,7 +167,8 @@ class Dispatcher:
                 self.metrics.datagram(_TYPE_NAMES[kind], "dropped")
                 return
             for frame in back:
-                self._sendto(frame, addr)
+                if self._allowed(addr, len(frame)):
+                    self._sendto(frame, addr)
             self.metrics.datagram(_TYPE_NAMES[kind], "ok")
             if message is None:
                 return
@@ -167,10 +192,13 @@ class Dispatcher:
         if hs is not None:
             self._duplicate_m1(hs, m1, addr, now)
             return
-        error = self.errors.get(key, now)
+        error = self.errors.get(key, now, self.duplicate_answers)
         if error is not None:
             self.metrics.datagram("m1", "duplicate")
-            self.send(error, addr)
+            if error:
+                self.send(error, addr)
+            else:
+                self.metrics.withheld("duplicate")
             return
         res = rsp.Responder(self.rcfg, now)
         try:
@@ -192,15 +220,22 @@ class Dispatcher:
             return
         need = res.next_event()
         assert isinstance(need, ev.NeedCredential)
+        if self.creds.ids.unknown(need.id_a):      # unknown or revoked: no state kept
+            self.metrics.datagram("m1", "unknown_id")
+            res.reject_credential(codec.ERR_UNKNOWN_ID)
+            for message in res.datagrams_to_send(now):
+                self.send(message, addr)
+            self.metrics.handshake("refused", "unknown_id")
+            return
         self.metrics.datagram("m1", "ok")
-        hs = Handshake(key, res, [addr], now, need.id_a.hex(), need.suite)
+        hs = Handshake(key, res, [addr], now, need.id_a.hex(), need.suite, m1=m1)
         for old in self.handshakes.add(hs):
             if old.responder.state in (rsp.WAIT_CRED, rsp.WAIT_M3):   # not a finished one
                 self._outcome(old, "failed", "evicted", "warning")
         self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
         self.metrics.pending.set(len(self.handshakes))
         if self.shared is not None:      # the shared checks need a Redis round trip
-            self._spawn(self._admit(hs, m1, need.id_a, need.suite, addr, now))
+            self._spawn(self._admit(hs, need.id_a, need.suite, addr, now))
             return
         decision = self.creds.check(need.id_a, need.suite, addr[0], now)
         if decision is not None:
@@ -213,12 +248,17 @@ class Dispatcher:
         if addr not in hs.addrs and len(hs.addrs) < 4:
             hs.addrs.append(addr)
             self.handshakes.index(hs, addr)
-        if hs.responder.state == rsp.WAIT_M3:
+        if hs.responder.state == rsp.WAIT_M3 and not hs.holding:
+            if hs.answers >= self.duplicate_answers:
+                self.metrics.withheld("duplicate")
+                return
             try:
                 hs.responder.receive(m1, now)       # queues the identical m2
             except AirshakeError:
                 return
-            self._flush(hs, [addr], now)
+            for message in hs.responder.datagrams_to_send(now):
+                if self.send(message, addr):
+                    hs.answers += 1
 
     async def _lookup(self, hs: Handshake, id_a: bytes, suite: int) -> None:
         try:
@@ -231,45 +271,14 @@ class Dispatcher:
         if self.handshakes.live(hs) and hs.responder.state == rsp.WAIT_CRED:
             self._decide(hs, decision, self.clock())
 
-    async def _admit(self, hs: Handshake, m1: bytes, id_a: bytes, suite: int, addr: Addr,
+    async def _admit(self, hs: Handshake, id_a: bytes, suite: int, addr: Addr,
                      now: float) -> None:
-        """The shared checks of a new m1 (host_server.b.shared), then the lookup. A replay
-        owned by a live instance is dropped, or forwarded to its owner when that is a
-        sibling worker; 0-RTT data is refused when Redis is down or the m1 was taken
-        over from a dead owner (the device resends it in m3)."""
-        from host_server.b import shared as sh
-        verdict = await self.shared.admit(hs.key, id_a, str(addr[0]), now)
-        early_refused = ""
-        if verdict is not None and verdict.replay == sh.REPLAY:
-            sibling = self.relay.sibling_of(verdict.owner) if self.relay is not None else None
-            sent = self.relay.forward(m1, addr, to=sibling) if sibling is not None else 0
-            if sent == -1 and await self.shared.take_over(hs.key, verdict.owner):
-                verdict, early_refused = None, "taken_over"   # limits: per process
-            else:
-                self.handshakes.remove(hs)
-                self.metrics.pending.set(len(self.handshakes))
-                self.metrics.datagram("m1", "relayed" if sent > 0 else "replay")
-                if sent <= 0:
-                    self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
-                return
-        elif verdict is None:
-            early_refused = "redis_down"
-        elif verdict.replay == sh.TAKEN_OVER:
-            early_refused = "taken_over"
-        # the core's own cache is a pass-through with Redis (a refused m1 must stay
-        # retryable elsewhere): this process's cache is checked here, and is all there
-        # is while Redis is down
-        if not self.local_replay.add(hs.key, now + 2 * self.rcfg.window, now):
-            self.handshakes.remove(hs)
-            self.metrics.pending.set(len(self.handshakes))
-            self.metrics.datagram("m1", "replay")
-            self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
-            return
+        """The shared limits of a new m1 (host_server.b.shared), then the lookup; the
+        per-process limits while Redis is down."""
+        proven = self.creds.proven.has(id_a, addr[0])
+        verdict = await self.shared.admit(id_a, str(addr[0]), proven, now)
         if not self.handshakes.live(hs) or hs.responder.state != rsp.WAIT_CRED:
             return
-        if early_refused and m1[0] & codec.M1_EARLY:
-            hs.responder.config = self._no_early()
-            self.shared.early_refused(early_refused)
         now = self.clock()
         if verdict is None:
             decision = self.creds.check(id_a, suite, addr[0], now)
@@ -310,28 +319,103 @@ class Dispatcher:
             res.reject_credential(d.code, d.retry_after)
             self._refuse(hs, d.reason, now)
             return
+        full_before = self.rcfg.replay_full
         try:
             res.provide_credential(d.cert, now)
         except CertificateError:
             self._refuse(hs, "core_rejected", now)
             return
+        except ReplayError:              # an authenticated 0-RTT m1 seen before
+            self._drop(hs, "replay", addr=hs.addrs[0])
+            return
         except AirshakeError:            # a bad G_X or a 0-RTT tag that fails: garbage
-            self.handshakes.remove(hs)
-            self.metrics.pending.set(len(self.handshakes))
-            self._outcome(hs, "dropped", "bad_m1", "debug")
+            self._drop(hs, "bad_m1")
             return
         finally:
             self._forget()
+        if self.rcfg.replay_full != full_before:
+            self.metrics.replay_full.inc()
+        early = None
         e = res.next_event()
         while e is not None:
             if isinstance(e, ev.EarlyData):
-                hs.early = self._spawn(self._store(res.id_a, hs.key[:4], 0, e.data, "early"))
+                early = e.data
             e = res.next_event()
+        if early is not None and self.shared is not None:   # record it across instances
+            hs.holding = True
+            self._spawn(self._record_early(hs, d, early))
+            return
+        self._release(hs, early, now)
+
+    def _drop(self, hs: Handshake, reason: str, addr: Addr = None) -> None:
+        self.handshakes.remove(hs)
+        self.metrics.pending.set(len(self.handshakes))
+        if reason == "replay":
+            self.metrics.datagram("m1", "replay")
+            self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
+        else:
+            self._outcome(hs, "dropped", reason, "debug")
+
+    def _release(self, hs: Handshake, early: bytes | None, now: float) -> None:
+        """m2 out (and 0-RTT data to the sink): the handshake now waits for m3."""
+        res = hs.responder
+        hs.holding = False
+        if early is not None:
+            hs.early = self._spawn(self._store(res.id_a, hs.key[:4], 0, early, "early"))
         hs.hint = res.hint
         for addr in hs.addrs:
             self.handshakes.index(hs, addr)
         self._flush(hs, hs.addrs, now)
         self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
+
+    async def _record_early(self, hs: Handshake, d: Decision, early: bytes) -> None:
+        """With Redis: the shared replay cache decides whether this authenticated 0-RTT
+        m1's data is accepted (FRESH), a replay (SEEN: dropped, or forwarded to the
+        sibling worker that owns it), or refused (FULL, TAKEN_OVER, Redis down: the
+        handshake goes on without 0-RTT and A resends the data in m3)."""
+        from host_server.b import shared as sh
+        verdict = await self.shared.record_early(hs.key, self.clock())
+        if not self.handshakes.live(hs):
+            return
+        now = self.clock()
+        state, owner = verdict if verdict is not None else ("redis_down", "")
+        if state == sh.FRESH:
+            self._release(hs, early, now)
+            return
+        if state == sh.SEEN:
+            sibling = self.relay.sibling_of(owner) if self.relay is not None else None
+            sent = 0
+            if sibling is not None:
+                sent = self.relay.forward(hs.m1, hs.addrs[0], to=sibling)
+            if sent > 0:
+                self.handshakes.remove(hs)
+                self.metrics.pending.set(len(self.handshakes))
+                self.metrics.datagram("m1", "relayed")
+            else:
+                self._drop(hs, "replay", addr=hs.addrs[0])
+            return
+        if state == sh.FULL:
+            self.metrics.replay_full.inc()
+        self.shared.early_refused(state)
+        self._answer_without_early(hs, d, now)
+
+    def _answer_without_early(self, hs: Handshake, d: Decision, now: float) -> None:
+        """Compute hs's m2 again with 0-RTT refused (EARLY_OK clear)."""
+        res = rsp.Responder(self._no_early(), now)
+        try:
+            res.receive(hs.m1, now)
+            while res.next_event() is not None:
+                pass
+            res.provide_credential(d.cert, now)
+        except AirshakeError:
+            self._drop(hs, "bad_m1")
+            return
+        finally:
+            self._forget()
+        while res.next_event() is not None:
+            pass
+        hs.responder = res
+        self._release(hs, None, now)
 
     # -- m3 ---------------------------------------------------------------------------
     def _on_m3(self, m3: bytes, addr: Addr, now: float, relayed: bool = False) -> None:
@@ -372,6 +456,8 @@ class Dispatcher:
                 data = e.data
             e = res.next_event()
         assert done is not None
+        self.amp.prove(addr)
+        self.creds.proven.add(done.id_a, addr[0])
         conn = Conn(done.session, done.id_a, addr, now)
         evicted = self.sessions.add(conn)
         if evicted:
@@ -426,6 +512,8 @@ class Dispatcher:
                 return
             except AirshakeError:
                 continue
+            if conn.addr != addr:
+                self.amp.prove(addr)
             conn.addr, conn.last = addr, now
             conn.records += 1
             self.sessions.touch(sid)
@@ -458,6 +546,21 @@ class Dispatcher:
         self.log.debug("record", id=id_a.hex(), sid=sid.hex(), kind=kind, seq=seq,
                        size=len(data))
         return reply
+
+    # -- revocation -------------------------------------------------------------------
+    def revoke(self, id_a: bytes) -> None:
+        """Drop every session and handshake of a revoked ID (issue 11 item 3): its next
+        record and m3 find nothing and are dropped."""
+        sessions = self.sessions.drop_id(id_a)
+        id_hex = id_a.hex()
+        handshakes = [hs for hs in list(self.handshakes.by_m1.values()) if hs.id_hex == id_hex]
+        for hs in handshakes:
+            self.handshakes.remove(hs)
+        if sessions or handshakes:
+            self.metrics.sessions.set(self.sessions.count)
+            self.metrics.pending.set(len(self.handshakes))
+            self.log.info("revoked_dropped", id=id_hex, sessions=sessions,
+                          handshakes=len(handshakes))
 
     # -- timers -----------------------------------------------------------------------
     def tick(self) -> None:

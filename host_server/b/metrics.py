@@ -36,12 +36,37 @@ class Metrics:
                               ["instance"], registry=r)
         self._cs_up = Gauge("airshake_cs_stream_connected", "1 while the CS revocation "
                             "stream is connected", ["instance"], registry=r)
+        self._ids = Gauge("airshake_enrolled_ids", "Enrolled, non-revoked IDs B knows from "
+                          "the CS (GET /ids and its events)", ["instance"], registry=r)
+        self._ids_synced = Gauge("airshake_ids_synced", "1 once B holds the CS's ID set "
+                                 "(unknown IDs answered without a CS request); 0: unknown "
+                                 "IDs are looked up", ["instance"], registry=r)
+        self._udp_drops = Counter("airshake_udp_drops", "Datagrams the kernel dropped "
+                                  "because B's receive buffer was full", ["instance"],
+                                  registry=r)
+        self._rcvbuf = Gauge("airshake_udp_rcvbuf_bytes", "UDP receive buffer the kernel "
+                             "granted B", ["instance"], registry=r)
+        self._unsent = Counter("airshake_amplification_withheld", "Datagrams not sent to an "
+                               "address that completed no handshake (over the amplification "
+                               "bound or the duplicate-answer limit)", ["instance", "reason"],
+                               registry=r)
+        self._replay_full = Counter("airshake_replay_full", "0-RTT m1s whose data was refused "
+                                    "because the replay cache was full (the handshake goes "
+                                    "on)", ["instance"], registry=r)
         self._children: dict[tuple[Any, ...], Any] = {}
         self.cs_latency = self._cs_latency.labels(instance)
         self.revocations = self._revocations.labels(instance)
         self.sessions = self._sessions.labels(instance)
         self.pending = self._pending.labels(instance)
         self.cs_stream = self._cs_up.labels(instance)
+        self.ids = self._ids.labels(instance)
+        self.ids_synced = self._ids_synced.labels(instance)
+        self.udp_drops = self._udp_drops.labels(instance)
+        self.rcvbuf = self._rcvbuf.labels(instance)
+        self.replay_full = self._replay_full.labels(instance)
+
+    def withheld(self, reason: str) -> None:
+        self._child(self._unsent, reason).inc()
 
     def _child(self, metric: Any, *labels: str) -> Any:
         key = (id(metric),) + labels

@@ -2,6 +2,10 @@
 # sink, binds the UDP socket and the metrics endpoint, starts the revocation follower
 # and the timer tick, logs `ready` with the bound ports, and on SIGTERM/SIGINT stops
 # gracefully (no new datagrams, lookups and sink writes in flight finish, files closed).
+# The UDP receive buffer is sized from rcvbuf (the size the kernel granted is logged and
+# exported) and the kernel's drops on B's socket are counted (/proc/net/udp). The key
+# files are re-read when a certificate or key file changes (polled every KEY_POLL s) or
+# on SIGHUP: a renewed C_B is served without a restart.
 # Setup problems (unreadable files, a port in use) are one UserError line.
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import asyncio
 import logging
 import contextlib
 import errno
+import os
 import signal
 import socket
 import time
@@ -23,7 +28,7 @@ from host_server.b.config import ServerConfig
 from host_server.b.credentials import Credentials
 from host_server.b.cs_client import CSClient
 from host_server.b.dispatch import Dispatcher
-from host_server.b.keyfiles import load_ca, load_server_keys
+from host_server.b.keyfiles import load_ca, load_server_keys, specs_in_dir
 from host_server.b.logs import EventLog
 from host_server.b.metrics import Metrics
 from airshake.replay import ReplayCache
@@ -37,6 +42,8 @@ from host_server.b.store_source import StoreSource
 from host_server.errors import UserError
 
 TICK = 0.25
+KEY_POLL = 2.0       # seconds between checks of the key files' modification times
+DROPS_POLL = 1.0     # seconds between reads of the kernel's drop counter
 
 
 class _Protocol(asyncio.DatagramProtocol):
@@ -63,27 +70,34 @@ class Server:
         self.keys = load_server_keys(self.backend, cfg)
         pin_server_keys(self.backend, self.keys)
         self.sock = _bind_udp(cfg.host, cfg.port, cfg.reuse_port)
+        self.rcvbuf = _size_rcvbuf(self.sock, cfg.rcvbuf)
+        self._drops = _DropCounter(self.sock)
+        self._key_stamp = self._key_files_stamp()
         self.port = self.sock.getsockname()[1]
         if not cfg.instance:
             cfg.instance = f"{socket.gethostname()}:{self.port}"
         self.log = EventLog(cfg.instance, cfg.log_level)
         self.metrics = Metrics(cfg.instance)
+        self.metrics.rcvbuf.set(self.rcvbuf)
         self.rcfg = ResponderConfig(self.backend, self.keys, id_len=cfg.id_len,
                                     window=cfg.window, replay=_core_replay(cfg),
-                                    max_age=cfg.session_max_age)
+                                    max_age=cfg.session_max_age,
+                                    accept_early=cfg.accept_early)
         self.rcfg.started = int(time.time())   # 0-RTT stamped before a restart is refused
         # the CS over HTTP, or the store itself: the same interface (get_cert, ...)
         self.cs: Any = cast(Any, StoreSource(cfg.store, cfg.cs_timeout) if cfg.store
-                            else CSClient(cfg.cs_url, cfg.cs_timeout))
+                            else CSClient(cfg.cs_url, cfg.cs_timeout, cfg.cs_token))
         self.creds = Credentials(cfg, Verifier(self.ca, cfg.id_len), self.cs, self.metrics)
         self.follower = RevocationFollower(self.cs, self.creds, self.metrics, self.log,
-                                           cfg.revocation_poll)
+                                           cfg.revocation_poll, cfg.ids_sync)
         self.transport: asyncio.DatagramTransport | None = None
         self.dispatcher = Dispatcher(self.rcfg, self.creds, self.sink, self.metrics, self.log,
                                      self._sendto, mtu=cfg.mtu,
                                      fragment_resend=cfg.fragment_resend,
                                      max_handshakes=cfg.max_handshakes,
-                                     max_sessions=cfg.max_sessions)
+                                     max_sessions=cfg.max_sessions,
+                                     amplification=cfg.amplification,
+                                     duplicate_answers=cfg.duplicate_answers)
         self.stopping = asyncio.Event()
         self.shared: Any = None
         self.relay: Any = None
@@ -91,9 +105,9 @@ class Server:
         self._metrics_server: Any = None
         self._check_server_certs()
 
-    def _check_server_certs(self) -> None:
+    def _check_server_certs(self, keys: list[Any] | None = None) -> None:
         from cryptography import x509 as pyx509
-        for key in self.keys:
+        for key in keys or self.keys:
             cert = pyx509.load_der_x509_certificate(key.ref.der)
             try:
                 cert.verify_directly_issued_by(self.ca)
@@ -124,10 +138,10 @@ class Server:
             from host_server.b.shared import SharedState
             owner = self.relay.owner_name if self.relay is not None else cfg.instance
             self.shared = SharedState(cfg.redis, owner, cfg.window, cfg.rate_per_source,
-                                      cfg.rate_per_id, cfg.negative_ttl, cfg.redis_timeout,
-                                      self.metrics, self.log)
+                                      cfg.rate_per_id, cfg.rate_per_id_all, cfg.negative_ttl,
+                                      cfg.redis_timeout, self.metrics, self.log,
+                                      cfg.replay_size)
             self.dispatcher.shared = self.shared
-            self.dispatcher.local_replay = ReplayCache(cfg.replay_size)
             self.creds.share_negative = self.shared.put_negative
 
     async def _close_scaleout(self) -> None:
@@ -150,7 +164,9 @@ class Server:
                 "workers": cfg.workers, "store": self.store_kind,
                 "store_connected": store_ok, "sink": getattr(self.sink, "kind", "sqlite"),
                 "sink_connected": sink_ok, "redis": redis,
-                "early_data": "refused" if redis == "down" else "accepted",
+                "early_data": ("off" if not cfg.accept_early else
+                               "refused" if redis == "down" else "accepted"),
+                "ids_synced": self.creds.ids.synced,
                 "revocation_seq": self.follower.last_seq,
                 "pending": len(self.dispatcher.handshakes),
                 "sessions": self.dispatcher.sessions.count,
@@ -190,15 +206,70 @@ class Server:
                       suites=sorted(k.suite for k in self.keys), db=redact(str(cfg.db)),
                       window=cfg.window, cache_size=cfg.cache_size, started=self.rcfg.started,
                       store=self.store_kind, redis=self.shared.status() if self.shared else None,
+                      accept_early=cfg.accept_early, rcvbuf=self.rcvbuf,
+                      rcvbuf_asked=cfg.rcvbuf, amplification=cfg.amplification,
                       worker=f"{cfg.worker_index}/{cfg.workers}" if cfg.reuse_port else None)
 
     async def _tick(self) -> None:
+        next_keys = next_drops = 0.0
         while True:
             await asyncio.sleep(TICK)
             try:
                 self.dispatcher.tick()
+                now = time.monotonic()
+                if now >= next_drops:
+                    next_drops = now + DROPS_POLL
+                    self._count_drops()
+                if now >= next_keys:
+                    next_keys = now + KEY_POLL
+                    if self._key_files_stamp() != self._key_stamp:
+                        self.reload_keys()
             except Exception as e:  # keep ticking whatever one expiry did
                 self.log.error("internal_error", where="tick", error=type(e).__name__)
+
+    def _count_drops(self) -> None:
+        new = self._drops.read()
+        if new:
+            self.metrics.udp_drops.inc(new)
+            self.log.warning("udp_drops", dropped=new, rcvbuf=self.rcvbuf,
+                             hint="raise --rcvbuf (and net.core.rmem_max)")
+
+    # -- key reload (issue 11 item 4) ---------------------------------------------------
+    def _key_files(self) -> list[Path]:
+        specs = list(self.cfg.keys)
+        if self.cfg.key_dir is not None:
+            try:
+                specs += specs_in_dir(self.cfg.key_dir)
+            except UserError:
+                pass
+        return [p for s in specs for p in (s.key, s.cert)]
+
+    def _key_files_stamp(self) -> tuple[Any, ...]:
+        out = []
+        for path in self._key_files():
+            try:
+                st = path.stat()
+                out.append((str(path), st.st_mtime_ns, st.st_size, st.st_ino))
+            except OSError:
+                out.append((str(path), None))
+        return tuple(out)
+
+    def reload_keys(self) -> bool:
+        """Re-read the key files; serve them if they all load (else keep the old ones)."""
+        self._key_stamp = self._key_files_stamp()
+        try:
+            keys = load_server_keys(self.backend, self.cfg)
+        except UserError as e:
+            self.log.warning("server_keys_not_reloaded", why=str(e),
+                             effect="the keys loaded before are still served")
+            return False
+        pin_server_keys(self.backend, keys)
+        self._check_server_certs(keys)
+        self.keys = keys
+        self.rcfg.keys.clear()                  # in place: copies of rcfg share the dict
+        self.rcfg.keys.update((k.suite, k) for k in keys)
+        self.log.info("server_keys_reloaded", suites=sorted(k.suite for k in keys))
+        return True
 
     async def stop(self) -> None:
         self.log.lifecycle("stopping", completed=self.dispatcher.completed)
@@ -243,9 +314,54 @@ def _bind_udp(host: str, port: int, reuse_port: bool = False) -> socket.socket:
     return sock
 
 
+def _size_rcvbuf(sock: socket.socket, size: int) -> int:
+    """Ask for a receive buffer of size bytes (as root past net.core.rmem_max); the size
+    the kernel granted (Linux reports twice what it reserves for data)."""
+    if size:
+        force = getattr(socket, "SO_RCVBUFFORCE", None)
+        try:
+            if force is None:
+                raise PermissionError
+            sock.setsockopt(socket.SOL_SOCKET, force, size)
+        except (PermissionError, OSError):
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, size)
+    return sock.getsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF)
+
+
+class _DropCounter:
+    """The kernel's count of datagrams dropped on one UDP socket (Linux: the drops
+    column of /proc/net/udp{,6} for the socket's inode); read() gives the increase."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.inode = str(os.fstat(sock.fileno()).st_ino)
+        self.table = "/proc/net/udp6" if sock.family == socket.AF_INET6 else "/proc/net/udp"
+        self.last = self._total()
+
+    def _total(self) -> int | None:
+        try:
+            with open(self.table) as f:
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 12 and fields[9] == self.inode:
+                        return int(fields[12])
+        except (OSError, ValueError):
+            pass
+        return None
+
+    def read(self) -> int:
+        total = self._total()
+        if total is None or self.last is None:
+            self.last = total
+            return 0
+        new, self.last = max(0, total - self.last), total
+        return new
+
+
 def _core_replay(cfg: ServerConfig) -> Any:
-    """The core's replay cache: per process; with Redis a pass-through, as the
-    dispatcher checks the shared cache (host_server.b.shared) and its own."""
+    """The core's replay cache of authenticated 0-RTT m1s: per process (never evicting:
+    FULL refuses 0-RTT); with Redis a pass-through, as the dispatcher records them in
+    the shared cache (host_server.b.shared)."""
     if cfg.redis:
         from host_server.b.shared import AcceptAll
         return AcceptAll()
@@ -273,12 +389,13 @@ async def serve(cfg: ServerConfig, on_ready: Any = None) -> int:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, server.stopping.set)
+    loop.add_signal_handler(signal.SIGHUP, server.reload_keys)
     if on_ready is not None:
         on_ready()
     try:
         await server.stopping.wait()
     finally:
-        for sig in (signal.SIGTERM, signal.SIGINT):
+        for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             loop.remove_signal_handler(sig)
         await server.stop()
     return 0

@@ -1,20 +1,24 @@
 # host_server.b.shared: the state B instances share through Redis (redis = "redis://..."):
-#   replay cache   an m1 is accepted once across all instances: SET NX on its SHA-256
-#                  with a TTL of 2 x window (PROTOCOL.md §8.5); the value is the owner,
-#                  the instance that accepted it;
-#   rate limits    the per-source and per-ID token buckets;
+#   replay cache   a 0-RTT m1 whose early data authenticated is accepted once across all
+#                  instances (core contract 5, PROTOCOL.md §8.5): its SHA-256 is SET
+#                  with a TTL of 2 x window, the value its owner (the instance that
+#                  accepted it), and counted in a sorted set by expiry. Nothing unexpired
+#                  is ever evicted: at replay_size live entries the answer is FULL and
+#                  the 0-RTT data is refused (the device resends it in m3). Full-handshake
+#                  m1s never enter it;
+#   rate limits    the per-source, per-(ID, source) and per-ID token buckets, checked for
+#                  every m1 before any public-key work or replay-cache write (admit);
 #   negative cache IDs the store did not know (or whose certificate failed), with the
 #                  answer given, for negative_ttl.
-# One Lua script does all four for an m1 in one round trip (admit). Owners: each
-# instance keeps a liveness key (alive:<owner>, TTL ALIVE_TTL, refreshed every
-# HEARTBEAT). A retransmitted m1 whose owner is dead (its instance was killed, and the
-# kernel now sends the device to another instance) is taken over by the instance that
-# gets it: the full handshake goes on there, but its 0-RTT data is refused (the device
-# sends it again in m3), so 0-RTT data is never accepted twice. An m1 whose owner is alive
-# is a replay, unless the owner is a sibling on this host (the relay forwards it there).
-# Redis down (an error or no answer within redis_timeout): admit() returns None at once
-# for the next RETRY_S seconds; the caller then uses its per-process state and refuses
-# all 0-RTT data (fail closed); full handshakes go on. airshake_redis_up says which.
+# Owners: each instance keeps a liveness key (alive:<owner>, TTL ALIVE_TTL, refreshed
+# every HEARTBEAT). A retransmitted 0-RTT m1 whose owner is dead (its instance was
+# killed, and the kernel now sends the device to another instance) is taken over by the
+# instance that gets it: the full handshake goes on there, but its 0-RTT data is refused
+# (the device sends it again in m3), so 0-RTT data is never accepted twice. One whose
+# owner is alive is a replay, unless the owner is a sibling on this host (the relay
+# forwards it there). Redis down (an error or no answer within redis_timeout): the calls
+# return None at once for the next RETRY_S seconds; the caller then uses its per-process
+# limits and refuses all 0-RTT data (fail closed); full handshakes go on.
 from __future__ import annotations
 
 import asyncio
@@ -27,6 +31,7 @@ from typing import Any
 
 from prometheus_client import Counter, Gauge
 
+from airshake import replay
 from host_server.b.config import Rate
 from host_server.b.logs import EventLog
 from host_server.b.metrics import Metrics
@@ -36,27 +41,36 @@ ALIVE_TTL_MS = 1500
 RETRY_S = 0.5
 PREFIX = b"airshake:"
 
-NEW = "new"                # first sight of this m1 anywhere: ours now
-MINE = "mine"              # we own it already (our own retransmission)
+FRESH = "fresh"            # recorded now: the 0-RTT data is accepted here
+SEEN = "seen"              # a live instance (maybe this one) accepted this m1
+FULL = "full"              # replay_size live entries: nothing recorded, 0-RTT refused
 TAKEN_OVER = "taken_over"  # its owner is dead: ours now, without 0-RTT
-REPLAY = "replay"          # a live instance owns it
 
-_ADMIT = """
-local state = 'new'
+# KEYS: m1 key, live-entry set; ARGV: owner, ttl ms, now ms, alive prefix, capacity
+_RECORD = """
 local owner = ARGV[1]
-if not redis.call('SET', KEYS[1], owner, 'NX', 'PX', ARGV[2]) then
-  local cur = redis.call('GET', KEYS[1])
-  if cur == owner then
-    state = 'mine'
-  elseif cur and redis.call('EXISTS', ARGV[3] .. cur) == 0 then
+local now = tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now)
+local cur = redis.call('GET', KEYS[1])
+if cur then
+  if cur ~= owner and redis.call('EXISTS', ARGV[4] .. cur) == 0 then
     redis.call('SET', KEYS[1], owner, 'XX', 'KEEPTTL')
-    state = 'taken_over'
-  elseif cur then
-    return {'replay', cur, '', 0, 0}
-  else
-    redis.call('SET', KEYS[1], owner, 'PX', ARGV[2])
+    return {'taken_over', cur}
   end
+  return {'seen', cur}
 end
+if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  return {'full', ''}
+end
+redis.call('SET', KEYS[1], owner, 'PX', ARGV[2])
+redis.call('ZADD', KEYS[2], now + tonumber(ARGV[2]), KEYS[1])
+redis.call('PEXPIRE', KEYS[2], ARGV[2])
+return {'fresh', ''}
+"""
+
+# KEYS: source, (ID, source), ID (unproven sources), negative; ARGV: now, 3 x (rate,
+# burst), proven ('1': the ID's bucket for unproven sources is not charged)
+_ADMIT = """
 local function take(key, rate, burst, now)
   local b = redis.call('HMGET', key, 't', 'ts')
   local tokens = tonumber(b[1])
@@ -74,54 +88,48 @@ local function take(key, rate, burst, now)
   redis.call('PEXPIRE', key, ttl)
   return wait
 end
-local now = tonumber(ARGV[4])
-local w = take(KEYS[2], tonumber(ARGV[5]), tonumber(ARGV[6]), now)
-if w > 0 then return {state, '', 'rate_source', w, 0} end
-w = take(KEYS[3], tonumber(ARGV[7]), tonumber(ARGV[8]), now)
-if w > 0 then return {state, '', 'rate_id', w, 0} end
-return {state, '', '', 0, tonumber(redis.call('GET', KEYS[4]) or '0') or 0}
-"""
-
-# take over KEYS[1] only if its owner is still ARGV[1] (a sibling found dead)
-_TAKEOVER = """
-if redis.call('GET', KEYS[1]) == ARGV[1] then
-  redis.call('SET', KEYS[1], ARGV[2], 'XX', 'KEEPTTL')
-  return 1
+local now = tonumber(ARGV[1])
+local w = take(KEYS[1], tonumber(ARGV[2]), tonumber(ARGV[3]), now)
+if w > 0 then return {'rate_source', w, 0} end
+w = take(KEYS[2], tonumber(ARGV[4]), tonumber(ARGV[5]), now)
+if w > 0 then return {'rate_id', w, 0} end
+if ARGV[8] == '0' then
+  w = take(KEYS[3], tonumber(ARGV[6]), tonumber(ARGV[7]), now)
+  if w > 0 then return {'rate_id_all', w, 0} end
 end
-return 0
+return {'', 0, tonumber(redis.call('GET', KEYS[4]) or '0') or 0}
 """
 
 
 class AcceptAll:
-    """The core's ReplayCache contract, always True: with Redis the dispatcher decides
-    (asynchronously, before any public-key work) instead of the core."""
+    """The core's ReplayCache contract, always FRESH: with Redis the dispatcher records
+    the authenticated 0-RTT m1 in the shared cache (record_early) before its m2 leaves."""
 
     def __len__(self) -> int:
         return 0
 
-    def add(self, key: bytes, expires: float, now: float) -> bool:
-        return True
+    def add(self, key: bytes, expires: float, now: float) -> int:
+        return replay.FRESH
 
 
 @dataclass(frozen=True)
 class Admission:
-    replay: str             # NEW, MINE, TAKEN_OVER or REPLAY
-    owner: str = ""         # REPLAY: the owner
-    limit: str = ""         # "", "rate_source" or "rate_id"
+    limit: str = ""         # "", "rate_source", "rate_id" or "rate_id_all"
     retry_after: int = 0
     negative: int = 0       # an error code remembered for the ID, or 0
 
 
 class SharedState:
     def __init__(self, url: str, owner_name: str, window: int, per_source: Rate,
-                 per_id: Rate, negative_ttl: float, timeout: float, metrics: Metrics,
-                 log: EventLog) -> None:
+                 per_id: Rate, per_id_all: Rate, negative_ttl: float, timeout: float,
+                 metrics: Metrics, log: EventLog, replay_size: int = 100000) -> None:
         import redis.asyncio as aioredis
         self.url = url
         # unique per process start, so a restarted instance never inherits old entries
         self.owner = f"{owner_name}|{os.getpid()}-{secrets.token_hex(4)}"
         self.replay_ttl_ms = int(2 * window * 1000)      # at least twice the window
-        self.per_source, self.per_id = per_source, per_id
+        self.per_source, self.per_id, self.per_id_all = per_source, per_id, per_id_all
+        self.replay_size = replay_size
         self.negative_ttl_ms = int(negative_ttl * 1000)
         self.timeout = timeout
         self.log = log
@@ -131,7 +139,7 @@ class SharedState:
                                                socket_connect_timeout=timeout,
                                                retry_on_timeout=False)
         self._admit = self._client.register_script(_ADMIT)
-        self._takeover = self._client.register_script(_TAKEOVER)
+        self._record = self._client.register_script(_RECORD)
         self._heartbeat: asyncio.Task[None] | None = None
         r, inst = metrics.registry, metrics.instance
         self._up_gauge = Gauge("airshake_redis_up", "1 while Redis (the state shared by "
@@ -142,8 +150,9 @@ class SharedState:
         self._early = Counter("airshake_early_refused", "0-RTT data refused by the shared "
                               "replay rules (redis_down, taken_over)", ["instance", "reason"],
                               registry=r)
-        self._admits = Counter("airshake_replay_shared", "m1s checked against the shared "
-                               "replay cache, by result", ["instance", "result"], registry=r)
+        self._admits = Counter("airshake_replay_shared", "Authenticated 0-RTT m1s checked "
+                               "against the shared replay cache, by result (fresh, seen, "
+                               "full, taken_over)", ["instance", "result"], registry=r)
         self._inst = inst
         self._up_gauge.set(0)
 
@@ -186,7 +195,7 @@ class SharedState:
                 self.log.info("redis_up", url=_shown(self.url))
             else:
                 self.log.warning("redis_down", url=_shown(self.url), why=why,
-                                 effect="per-process replay cache and limits; 0-RTT refused")
+                                 effect="per-process limits; 0-RTT refused")
 
     def _down(self, e: BaseException) -> None:
         self._errors.inc()
@@ -201,37 +210,43 @@ class SharedState:
         self._early.labels(self._inst, reason).inc()
 
     # -- the m1 checks -------------------------------------------------------------------
-    async def admit(self, m1_hash: bytes, id_a: bytes, source: str,
+    async def admit(self, id_a: bytes, source: str, proven: bool,
                     now: float) -> Admission | None:
-        """The shared verdict on a new m1, or None while Redis is down."""
+        """The shared limits and negative cache for a new m1, or None while Redis is
+        down. proven: the ID completed a handshake from this source (its bucket for
+        unproven sources is not charged)."""
         if not self.available:
             return None
-        keys = [PREFIX + b"m1:" + m1_hash, PREFIX + b"rl:src:" + source.encode(),
-                PREFIX + b"rl:id:" + id_a.hex().encode(), PREFIX + b"neg:" + id_a.hex().encode()]
-        args: list[Any] = [self.owner, self.replay_ttl_ms, PREFIX + b"alive:", repr(now),
-                self.per_source.rate, self.per_source.burst, self.per_id.rate,
-                self.per_id.burst]
+        id_key = id_a.hex().encode()
+        keys = [PREFIX + b"rl:src:" + source.encode(),
+                PREFIX + b"rl:id:" + id_key + b":" + source.encode(),
+                PREFIX + b"rl:idall:" + id_key, PREFIX + b"neg:" + id_key]
+        args: list[Any] = [repr(now), self.per_source.rate, self.per_source.burst,
+                           self.per_id.rate, self.per_id.burst, self.per_id_all.rate,
+                           self.per_id_all.burst, "1" if proven else "0"]
         try:
             out = await asyncio.wait_for(self._admit(keys=keys, args=args), self.timeout)
         except Exception as e:  # noqa: BLE001 - down: the caller falls back
             self._down(e)
             return None
-        state, owner, limit, wait, negative = (_text(out[0]), _text(out[1]), _text(out[2]),
-                                               int(out[3]), int(out[4]))
-        self._admits.labels(self._inst, state).inc()
-        return Admission(state, owner, limit, wait, negative)
+        return Admission(_text(out[0]), int(out[1]), int(out[2]))
 
-    async def take_over(self, m1_hash: bytes, dead_owner: str) -> bool:
-        """Own an m1 whose owner was found dead (its relay socket is gone)."""
+    async def record_early(self, m1_hash: bytes, now: float) -> tuple[str, str] | None:
+        """Record an authenticated 0-RTT m1: (FRESH | SEEN | FULL | TAKEN_OVER, the
+        owner for SEEN), or None while Redis is down (then refuse the 0-RTT data)."""
         if not self.available:
-            return False
+            return None
+        keys = [PREFIX + b"m1:" + m1_hash, PREFIX + b"replay-live"]
+        args: list[Any] = [self.owner, self.replay_ttl_ms, int(now * 1000),
+                           PREFIX + b"alive:", self.replay_size]
         try:
-            got = await asyncio.wait_for(self._takeover(
-                keys=[PREFIX + b"m1:" + m1_hash], args=[dead_owner, self.owner]), self.timeout)
+            out = await asyncio.wait_for(self._record(keys=keys, args=args), self.timeout)
         except Exception as e:  # noqa: BLE001
             self._down(e)
-            return False
-        return bool(got)
+            return None
+        state, owner = _text(out[0]), _text(out[1])
+        self._admits.labels(self._inst, state).inc()
+        return state, owner
 
     async def put_negative(self, id_a: bytes, code: int) -> None:
         if not self.available or self.negative_ttl_ms <= 0:

@@ -5,7 +5,8 @@
 #                 (address, hint) index m3s are routed by, plus a timer heap
 #   SessionTable  by SID (a list: two sessions may share one), least recently used
 #                 evicted first
-#   ErrorTable    the error answered to a refused m1, re-sent to a duplicate of it
+#   ErrorTable    the error answered to a refused m1, re-sent to a duplicate of it a
+#                 bounded number of times
 from __future__ import annotations
 
 import asyncio
@@ -34,6 +35,9 @@ class Handshake:
     m3: bytes | None = None         # the m3 that completed it
     confirming: bool = False        # m3 accepted, B's first record not sent yet
     early: asyncio.Task[Any] | None = None
+    answers: int = 0                # m2s re-sent to duplicates of the m1
+    holding: bool = False           # m2 made, waiting for the shared replay cache
+    m1: bytes = b""
     cache: str = ""
     cs_ms: float | None = None
 
@@ -160,6 +164,21 @@ class SessionTable:
         self.count -= dropped
         return dropped
 
+    def drop_id(self, id_a: bytes) -> int:
+        """Drop every session of a device (revoked); returns how many."""
+        dropped = 0
+        for sid in list(self._by_sid):
+            conns = self._by_sid[sid]
+            keep = [c for c in conns if c.id_a != id_a]
+            if len(keep) != len(conns):
+                dropped += len(conns) - len(keep)
+                if keep:
+                    self._by_sid[sid] = keep
+                else:
+                    del self._by_sid[sid]
+        self.count -= dropped
+        return dropped
+
     def remove(self, conn: Conn) -> None:
         conns = self._by_sid.get(conn.session.sid)
         if conns and conn in conns:
@@ -173,27 +192,32 @@ class ErrorTable:
     def __init__(self, capacity: int, linger: float) -> None:
         self.capacity = capacity
         self.linger = linger
-        self._items: OrderedDict[bytes, tuple[float, bytes]] = OrderedDict()
+        self._items: OrderedDict[bytes, list[Any]] = OrderedDict()  # [until, error, sent]
 
     def put(self, key: bytes, error: bytes, now: float) -> None:
-        self._items[key] = (now + self.linger, error)
+        self._items[key] = [now + self.linger, error, 0]
         self._items.move_to_end(key)
         while len(self._items) > self.capacity:
             self._items.popitem(last=False)
 
-    def get(self, key: bytes, now: float) -> bytes | None:
+    def get(self, key: bytes, now: float, limit: int = 1 << 30) -> bytes | None:
+        """The error to re-send to a duplicate; b"" once it was re-sent limit times;
+        None when the m1 was not refused (or long ago)."""
         item = self._items.get(key)
         if item is None:
             return None
         if now >= item[0]:
             del self._items[key]
             return None
+        if item[2] >= limit:
+            return b""
+        item[2] += 1
         return item[1]
 
     def expire(self, now: float) -> None:
         items = self._items
         while items:
-            key, (until, _e) = next(iter(items.items()))
+            key, (until, _e, _n) = next(iter(items.items()))
             if until > now:
                 break
             del items[key]

@@ -1,8 +1,9 @@
 # host_server.b.verify: checks a device certificate C_A fetched from the CS before B
 # hands it to the core: issued by the configured CA (issuer name and signature, with
-# pyca), valid now, not a CA, not revoked, of the key type the chosen suite needs, and
-# its full SPKI hash starting with ID_A. The core re-checks the last two; the rest is
-# B's job (PROTOCOL.md §7.2 WAIT_CRED).
+# pyca), valid now, not a CA, of the device role (airshake.x509.check_role: clientAuth,
+# not serverAuth, keyUsage allowing the key's use), not revoked, of the key type the
+# chosen suite needs, and its full SPKI hash starting with ID_A. The core re-checks the
+# last two; the rest is B's job (PROTOCOL.md §7.2 WAIT_CRED).
 from __future__ import annotations
 
 import hashlib
@@ -43,7 +44,7 @@ class Verifier:
                revoked: RevokedSet | None = None) -> VerifiedCert:
         """VerifiedCert, or Rejected. The suite is checked per handshake (key_suites)."""
         if revoked is not None and id_a in revoked:
-            raise Rejected(codec.ERR_REVOKED, "revoked")
+            raise Rejected(codec.ERR_UNKNOWN_ID, "revoked")   # as unknown (item 10)
         try:
             core = core_x509.parse_certificate(der)
             cert = pyx509.load_der_x509_certificate(der)
@@ -66,6 +67,10 @@ class Verifier:
             raise Rejected(codec.ERR_REJECTED, "expired")
         if core.is_ca:
             raise Rejected(codec.ERR_REJECTED, "is_ca", "a CA certificate is not a device's")
+        try:
+            core_x509.check_role(core, core_x509.ROLE_DEVICE)
+        except CertificateError as e:
+            raise Rejected(codec.ERR_REJECTED, "not_device_role", str(e)) from None
         if core.key_type not in suites.STATIC_KEY_TYPE.values():
             raise Rejected(codec.ERR_REJECTED, "key_type",
                            "key type %s serves no suite" % core.key_type)

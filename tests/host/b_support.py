@@ -19,18 +19,19 @@ from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
-from cs_support import AIRSHAKE, ROOT, free_port, run
+from cs_support import ADMIN_HEADERS, AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, free_port, run
 
 BACKEND = load_backend("pyca")
+SERVER_NAME = "b.test"      # the CN of C_B that make_pki issues: the devices' pin
 
 
 def make_pki(tmp, name="airshake test CA"):
     """`airshake ca init` + `ca issue-server` for suites 0 and 2; returns (ca_dir, key_dir)."""
     ca_dir, key_dir = tmp / "ca", tmp / "server-keys"
     for args in (("ca", "init", "--dir", ca_dir, "--alg", "ed25519", "--name", name),
-                 ("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 0, "--name", "b.test",
+                 ("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 0, "--name", SERVER_NAME,
                   "--out", key_dir),
-                 ("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 2, "--name", "b.test",
+                 ("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 2, "--name", SERVER_NAME,
                   "--out", key_dir)):
         out = run(*args)
         assert out.returncode == 0, out.stderr
@@ -48,12 +49,13 @@ class BProcess:
                 "--cs-url", cs_url, "--port", 0, "--metrics-port", self.metrics_port,
                 "--db", self.db, "--instance", name, "--rate-per-source", "1000:1000",
                 "--rate-per-id", "100:100"]
-        for k, v in flags.items():
-            args += ["--" + k.replace("_", "-"), v]
+        for k, v in flags.items():     # name=True: a flag without a value
+            args += ["--" + k.replace("_", "-")] + ([] if v is True else [v])
         self._stderr = open(self.stderr_path, "w")
         self.proc = subprocess.Popen([AIRSHAKE, *map(str, args)], stdout=subprocess.DEVNULL,
                                      stderr=self._stderr, cwd=ROOT,
-                                     env=dict(os.environ, PYTHONFAULTHANDLER="1"))
+                                     env=dict(os.environ, PYTHONFAULTHANDLER="1",
+                                              AIRSHAKE_CS_TOKEN=READER_TOKEN))
         self.port = self._wait_ready()
 
     def _wait_ready(self, timeout=15.0):
@@ -130,11 +132,12 @@ class Device:
         self.server = None        # a ServerRef after a handshake: C_B by reference
 
     def enroll(self, cs_url, name=None):
-        r = httpx.post(cs_url + "/enroll", timeout=10, json={
+        r = httpx.post(cs_url + "/enroll", timeout=10, headers=ADMIN_HEADERS, json={
             "name": name or "dev-" + self.id_hex,
             "public_key": base64.b64encode(self.key.spki).decode()})
         assert r.status_code == 201, r.text
         assert r.json()["id"] == self.id_hex
+        time.sleep(0.1)   # B learns enrollments from the CS's event stream (ms on loopback)
         return self
 
 
@@ -168,7 +171,7 @@ def handshake(port, device, anchor, data=b"", early=False, now=None, timeout=5.0
     """Run A's side against B on 127.0.0.1:port until confirmed or failed; then send
     records and wait for wait_replies data records."""
     ini = Initiator(BACKEND, [device.key], anchor, server=device.server, rto=0.5,
-                    max_retries=4)
+                    max_retries=4, server_name=SERVER_NAME)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     sock.settimeout(0.05)
     res = Result(initiator=ini, sock=sock)
@@ -232,7 +235,8 @@ def exchange(port, datagram, sock=None, wait=0.5):
 
 
 def first_m1(device, anchor, now=None):
-    ini = Initiator(BACKEND, [device.key], anchor, server=device.server)
+    ini = Initiator(BACKEND, [device.key], anchor, server=device.server,
+                    server_name=SERVER_NAME)
     ini.connect(time.time() if now is None else now, b"")
     return ini, ini.datagrams_to_send(time.time())[0]
 
@@ -254,6 +258,8 @@ def wait_for(pred, timeout=5.0, step=0.02):
 class CS:
     """`airshake cs serve` on a given loopback port (so it can be restarted on it)."""
 
+    headers = ADMIN_HEADERS   # the admin token (cs_support.ADMIN_TOKEN) for enroll/revoke
+
     def __init__(self, tmp, ca_dir, port=None, name="cs"):
         self.port = port or free_port()
         self.url = "http://127.0.0.1:%d" % self.port
@@ -262,7 +268,8 @@ class CS:
         self.proc = subprocess.Popen(
             [AIRSHAKE, "cs", "serve", "--db", str(self.db), "--ca-dir", str(ca_dir),
              "--host", "127.0.0.1", "--port", str(self.port)],
-            stdout=subprocess.DEVNULL, stderr=self._stderr, cwd=ROOT)
+            stdout=subprocess.DEVNULL, stderr=self._stderr, cwd=ROOT,
+            env=dict(os.environ, **CS_ENV))
         ok = wait_for(self._healthy, timeout=15)
         assert ok, "cs serve did not become healthy"
 

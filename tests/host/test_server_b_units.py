@@ -100,7 +100,8 @@ class Harness:
         keys = load_server_keys(SERVER_BACKEND, self.cfg)
         pin_server_keys(SERVER_BACKEND, keys)
         rcfg = ResponderConfig(SERVER_BACKEND, keys, id_len=8, window=self.cfg.window,
-                               replay=ReplayCache(1000))
+                               replay=ReplayCache(1000),
+                               accept_early=self.cfg.accept_early)
         self.cs = FakeCS()
         self.metrics = Metrics("unit")
         self.creds = Credentials(self.cfg, Verifier(load_ca(self.cfg.ca_cert), 8), self.cs,
@@ -110,7 +111,9 @@ class Harness:
         self.clock = clock or time.time
         self.d = Dispatcher(rcfg, self.creds, self.sink, self.metrics,
                             EventLog("unit", "warning"), lambda m, a: self.out.append((m, a)),
-                            mtu=mtu, clock=self.clock)
+                            mtu=mtu, clock=self.clock,
+                            amplification=self.cfg.amplification,
+                            duplicate_answers=self.cfg.duplicate_answers)
 
     def device(self, suite=0, enroll=True):
         key = DeviceKey.generate(BACKEND, suite)
@@ -138,7 +141,7 @@ async def settle():
 
 async def run_device(h, key, addr, data=b"", server=None, early=False, link=None):
     """One handshake through the dispatcher; returns the Initiator and its events."""
-    ini = Initiator(BACKEND, [key], h.anchor, server=server)
+    ini = Initiator(BACKEND, [key], h.anchor, server=server, server_name="b.unit")
     ini.connect(time.time(), data, early)
     events = []
     deadline = time.monotonic() + 3
@@ -182,7 +185,7 @@ def test_many_pending_handshakes_from_one_address_share_hints(pki):
         addr = ("10.0.0.1", 1700)
         inis = []
         for _ in range(40):
-            ini = Initiator(BACKEND, [h.device()], h.anchor)
+            ini = Initiator(BACKEND, [h.device()], h.anchor, server_name="b.unit")
             ini.connect(time.time(), b"x")
             for m in ini.datagrams_to_send(time.time()):
                 h.d.datagram(m, addr)
@@ -206,7 +209,7 @@ def test_many_pending_handshakes_from_one_address_share_hints(pki):
 
 def test_large_m2_is_fragmented_for_a_small_mtu(pki):
     async def go():
-        h = Harness(pki, mtu=60)
+        h = Harness(pki, mtu=60, accept_early=True)
         addr = ("10.0.0.2", 1)
         key = h.device()
         link = FragmentLink(60)
@@ -214,7 +217,8 @@ def test_large_m2_is_fragmented_for_a_small_mtu(pki):
         assert confirmed(events)
         # and a 0-RTT m1 longer than the MTU reassembles at B
         h.out.clear()
-        ini2 = Initiator(BACKEND, [key], h.anchor, server=_ini.server)
+        ini2 = Initiator(BACKEND, [key], h.anchor, server=_ini.server,
+                          server_name="b.unit")
         ini2.connect(time.time() + 1, b"early data, quite a lot of it " * 3, early=True)
         m1 = ini2.datagrams_to_send(time.time())[0]
         assert len(m1) > 60
@@ -264,9 +268,9 @@ def test_stale_cache_is_served_only_while_the_cs_is_down(pki):
         assert h.metric("airshake_cache_total", cache="mem", result="stale") == 1
         h.cs.down = False
         h.cs.revoked.add(key.id_a.hex())                     # refreshed: now refused
-        assert codes((await run_device(h, key, ("10.0.2.1", 3)))[1]) == [codec.ERR_REVOKED]
+        assert codes((await run_device(h, key, ("10.0.2.1", 3)))[1]) == [codec.ERR_UNKNOWN_ID]
         h.cs.down = True
-        assert codes((await run_device(h, key, ("10.0.2.1", 4)))[1]) == [codec.ERR_REVOKED]
+        assert codes((await run_device(h, key, ("10.0.2.1", 4)))[1]) == [codec.ERR_UNKNOWN_ID]
     asyncio.run(go())
 
 
@@ -277,7 +281,7 @@ def test_revocation_push_drops_the_cached_certificate(pki):
         assert confirmed((await run_device(h, key, ("10.0.3.1", 1)))[1])
         h.creds.revoke(key.id_a, time.time())
         h.cs.down = True                  # even with the CS gone it is not served again
-        assert codes((await run_device(h, key, ("10.0.3.1", 2)))[1]) == [codec.ERR_REVOKED]
+        assert codes((await run_device(h, key, ("10.0.3.1", 2)))[1]) == [codec.ERR_UNKNOWN_ID]
     asyncio.run(go())
 
 
@@ -286,7 +290,7 @@ def test_timers_expire_handshakes_without_m3(pki):
 
     async def go():
         h = Harness(pki, clock=lambda: now[0], window=10)
-        ini = Initiator(BACKEND, [h.device()], h.anchor)
+        ini = Initiator(BACKEND, [h.device()], h.anchor, server_name="b.unit")
         ini.connect(now[0], b"")
         h.d.datagram(ini.datagrams_to_send(now[0])[0], ("10.0.4.1", 1))
         await settle()
@@ -360,10 +364,27 @@ def verifier(tmp_path):
     return Verifier(load_ca(tmp_path / "ca.der"), 8)
 
 
-def test_verify_accepts_a_good_certificate(verifier):
-    der = _fixture("server_x25519")
-    got = verifier.verify(der, _id_of(der), FIXTURE_NOW)
-    assert got.cert.key_type == "x25519" and got.not_after == 2379933296
+def test_verify_accepts_a_device_certificate_of_the_ca(pki):
+    ca, tmp = pki
+    from cryptography.hazmat.primitives.asymmetric import x25519
+    der = ca.issue_device(x25519.X25519PrivateKey.generate().public_key(), "dev")
+    got = Verifier(load_ca(tmp / "ca" / "ca.crt"), 8).verify(der, _id_of(der), time.time())
+    assert got.cert.key_type == "x25519"
+
+
+def test_verify_refuses_as_c_a_a_certificate_without_the_device_role(pki, verifier):
+    """A server certificate of the same CA (serverAuth), or one with no extendedKeyUsage
+    (the old profile), is not a device's: REJECTED (issue 11 item 1)."""
+    ca, tmp = pki
+    server_der = (tmp / "keys" / "server-suite0.der").read_bytes()
+    with pytest.raises(Rejected) as e:
+        Verifier(load_ca(tmp / "ca" / "ca.crt"), 8).verify(server_der, _id_of(server_der),
+                                                           time.time())
+    assert e.value.reason == "not_device_role" and e.value.code == codec.ERR_REJECTED
+    old = _fixture("server_x25519")
+    with pytest.raises(Rejected) as e:
+        verifier.verify(old, _id_of(old), FIXTURE_NOW)
+    assert e.value.reason == "not_device_role"
 
 
 @pytest.mark.parametrize("name,reason", [("expired", "expired"), ("other_server", "wrong_ca"),
@@ -393,7 +414,7 @@ def test_verify_refuses_before_validity_and_revoked(verifier):
     revoked.add(_id_of(der), 0)
     with pytest.raises(Rejected) as e:
         verifier.verify(der, _id_of(der), FIXTURE_NOW, revoked)
-    assert e.value.code == codec.ERR_REVOKED
+    assert e.value.code == codec.ERR_UNKNOWN_ID       # as an unknown ID (issue 11 item 10)
 
 
 # -- small parts -------------------------------------------------------------------
@@ -419,7 +440,8 @@ def test_caches_are_bounded_and_expire():
     assert neg.get(b"a", 4) == 3 and neg.get(b"a", 5) is None
 
 
-def test_config_from_toml_and_flags(tmp_path):
+def test_config_from_toml_and_flags(tmp_path, monkeypatch):
+    monkeypatch.setenv("AIRSHAKE_CS_TOKEN", "reader-token-for-the-config-test")
     (tmp_path / "b.toml").write_text(
         '[server]\nca_cert = "ca.crt"\nkey_dir = "keys"\nwindow = 30\n'
         'rate_per_source = {rate = 5, burst = 9}\nrate_per_id = 3\nreply = "ack"\n')
@@ -430,6 +452,18 @@ def test_config_from_toml_and_flags(tmp_path):
     assert cfg.ca_cert == tmp_path / "ca.crt" and cfg.key_dir == tmp_path / "keys"
     assert cfg.window == 45 and cfg.reply == "ack"
     assert cfg.rate_per_source == Rate(5, 9) and cfg.rate_per_id == Rate(3, 6)
+    assert cfg.accept_early is False and cfg.rcvbuf == 4 * 1024 * 1024    # the defaults
+    cfg = bconfig.from_sources(parser.parse_args(["--config", str(tmp_path / "b.toml"),
+                                                  "--accept-early", "--rcvbuf", "65536"]))
+    assert cfg.accept_early is True and cfg.rcvbuf == 65536
+    (tmp_path / "c.toml").write_text('[server]\nca_cert = "ca.crt"\nkey_dir = "k"\n'
+                                     'accept_early = true\nrcvbuf = 1048576\n')
+    cfg = bconfig.from_sources(parser.parse_args(["--config", str(tmp_path / "c.toml")]))
+    assert cfg.accept_early is True and cfg.rcvbuf == 1048576
+    (tmp_path / "d.toml").write_text('[server]\nca_cert = "ca.crt"\nkey_dir = "k"\n'
+                                     'accept_early = "yes"\n')
+    with pytest.raises(UserError, match="accept_early must be true or false"):
+        bconfig.from_sources(parser.parse_args(["--config", str(tmp_path / "d.toml")]))
     with pytest.raises(UserError, match="cs_url"):
         bconfig.from_sources(parser.parse_args(["--config", str(tmp_path / "b.toml"),
                                                 "--reply", "none", "--instance", "x",
