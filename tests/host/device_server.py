@@ -3,11 +3,18 @@ helpers that build a device root directory and run the firmware on the MicroPyth
 unix binary.
 
 TestServerB makes a fresh CA (Ed25519 for suite 0, P-256 for suite 2) and B's key and
-C_B, enrolls devices by their public SPKI (issuing C_A with SKI = ID_A), and runs the
-core's Responder (pyca backend) over UDP in a thread: handshakes keyed by peer address,
-sessions by SID (a device comes back from deep sleep on a new UDP port), with the core's
-FragmentLink at the same MTU as the device. Every datagram with application data is
-answered "ack:" + data. `wire` records what crossed, `received` the application data.
+C_B (CN=SERVER_NAME, the devices' pin), enrolls devices by their public SPKI (issuing C_A
+with SKI = ID_A), every certificate with the role profile of docs/PROTOCOL.md §2.3 (EKU
+serverAuth or clientAuth, keyUsage, SKI, AKI), and runs the core's Responder (pyca
+backend) over UDP in a thread: handshakes keyed by peer address, sessions by SID (a
+device comes back from deep sleep on a new UDP port), with the core's FragmentLink at the
+same MTU as the device. Every datagram with application data is answered "ack:" + data.
+`wire` records what crossed, `received` the application data.
+
+It can also play a rogue B of the same fleet: serve() gives it a new key with a C_B of
+another role, name or validity from the same CA; clock_shift sets its clock apart (its
+STALE_TIME then carries that time); cert_by_value sends C_B by value even to a device that
+holds one; forge answers an m1 with a forged error message instead.
 
 The real server B (host_server/) can replace it: the tests need only .port, .anchor_der,
 .enroll(spki_der), .wire, .received, .sessions and the context manager."""
@@ -25,6 +32,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 from cryptography.x509.oid import NameOID
 
+from cryptography.x509.oid import ExtendedKeyUsageOID
+
+from airshake import codec, transcript
 from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.errors import AirshakeError
@@ -41,43 +51,94 @@ DER = serialization.Encoding.DER
 START = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
 END = datetime.datetime(2035, 1, 1, tzinfo=datetime.timezone.utc)
 KIND = ("m1", "m2", "m3", "error", "record", "fragment", "ack", "?")
+SERVER_NAME = "b.airshake.test"     # the CN of B's certificate: the devices' pin
+_EKU = {"server": ExtendedKeyUsageOID.SERVER_AUTH, "device": ExtendedKeyUsageOID.CLIENT_AUTH}
 
 
 def _name(cn):
     return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, cn)])
 
 
-def _issue(ca_key, issuer, pub, cn, serial, ca=False, ski=None):
-    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(issuer)
-         .public_key(pub).serial_number(serial)
-         .not_valid_before(START).not_valid_after(END)
-         .add_extension(x509.BasicConstraints(ca=ca, path_length=0 if ca else None),
-                        critical=True))
-    if ski is not None:
-        b = b.add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
+def _sign(builder, ca_key):
     alg = None if isinstance(ca_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return b.sign(ca_key, alg)
+    return builder.sign(ca_key, alg)
+
+
+def _make_ca(ca_key, cn):
+    pub = ca_key.public_key()
+    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(_name(cn))
+         .public_key(pub).serial_number(1).not_valid_before(START).not_valid_after(END)
+         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+         .add_extension(x509.SubjectKeyIdentifier.from_public_key(pub), critical=False))
+    return _sign(b, ca_key)
+
+
+def _issue(ca_key, ca, pub, cn, serial, role, ski=None, start=START, end=END):
+    """A leaf with the airshake role profile (tests/vectors/handshake/make_fixtures.py)."""
+    ski = ski or hashlib.sha256(pub.public_bytes(
+        DER, serialization.PublicFormat.SubjectPublicKeyInfo)).digest()[:8]
+    ca_ski = ca.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    usage = x509.KeyUsage(digital_signature=False, content_commitment=False,
+                          key_encipherment=False, data_encipherment=False,
+                          key_agreement=True, key_cert_sign=False, crl_sign=False,
+                          encipher_only=False, decipher_only=False)
+    b = (x509.CertificateBuilder().subject_name(_name(cn)).issuer_name(ca.subject)
+         .public_key(pub).serial_number(serial).not_valid_before(start).not_valid_after(end)
+         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+         .add_extension(usage, critical=True)
+         .add_extension(x509.ExtendedKeyUsage([_EKU[role]]), critical=False)
+         .add_extension(x509.SubjectKeyIdentifier(ski), critical=False)
+         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                        critical=False))
+    return _sign(b, ca_key)
+
+
+class _ByValueResponder(Responder):
+    """A B that sends C_B by value even when m1 says A holds it (CB_KNOWN): the flag is
+    cleared in the decoded m1 only, the transcript keeps the m1 as sent."""
+
+    def _answer(self, peer, now):
+        self._req.flags &= ~codec.M1_CB_KNOWN
+        Responder._answer(self, peer, now)
+
+
+def forge_error(code, body, times=1):
+    """A TestServerB.forge: the first `times` m1s are answered by this error message (right
+    reference, the body given) and not by B: what an attacker on the path sends."""
+    left = [times]
+
+    def forge(m1, backend, id_len):
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
+        ref = transcript.th1(backend, m1[:codec.m1_prefix_len(id_len)])[:codec.REF_LEN]
+        return codec.encode_error(code, ref, body)
+    return forge
 
 
 class TestServerB(UdpThread):
     __test__ = False
 
-    def __init__(self, suite=0, mtu=1200, id_len=8, drop=None, reply=True):
+    def __init__(self, suite=0, mtu=1200, id_len=8, drop=None, reply=True,
+                 accept_early=False, cert_by_value=False, clock_shift=0, forge=None):
         self.suite = suite
         self.mtu = mtu
         self.id_len = id_len
         self.drop = drop                  # drop(direction "up"/"down", frame) -> bool
         self.reply = reply
+        self.accept_early = accept_early
+        self.cert_by_value = cert_by_value
+        self.clock_shift = clock_shift    # seconds B's clock is apart from the real time
+        self.forge = forge                # forge(m1, backend, id_len) -> error or None
         self.backend = load_backend("pyca")
         self.ca_key = ec.generate_private_key(ec.SECP256R1()) if suite == 2 \
             else ed25519.Ed25519PrivateKey.generate()
-        b_key, b_private = self._new_key()
-        self.ca = _issue(self.ca_key, _name("airshake test CA"), self.ca_key.public_key(),
-                         "airshake test CA", 1, ca=True)
+        self.ca = _make_ca(self.ca_key, "airshake test CA")
         self.anchor_der = self.ca.public_bytes(DER)
         self.certs = {}
         self._serial = 10
-        self._set_key(b_key, b_private)
+        self._lock = threading.Lock()
+        self.serve()
         UdpThread.__init__(self)
         self.handshakes = {}     # addr -> Responder
         self.links = {}          # addr -> FragmentLink
@@ -86,7 +147,6 @@ class TestServerB(UdpThread):
         self.received = []       # (how, data): how in "m3", "early", "record"
         self.errors = []
         self._early = {}
-        self._lock = threading.Lock()
 
     # -- certificates -----------------------------------------------------------------
     def _new_key(self):
@@ -98,26 +158,38 @@ class TestServerB(UdpThread):
                                       serialization.PrivateFormat.Raw,
                                       serialization.NoEncryption())
 
-    def _set_key(self, b_key, b_private):
+    def serve(self, role="server", name=SERVER_NAME, start=START, end=END):
+        """B takes a new static key and a C_B of this role, name and validity from the
+        fleet's CA (sessions are kept). The defaults are the real B's; anything else makes
+        a rogue B that holds a certificate of the fleet."""
+        b_private, c_b = self.certificate(role, name, start, end)
+        config = ResponderConfig(self.backend, [ServerKey(self.backend, self.suite, b_private,
+                                                          c_b)],
+                                 id_len=self.id_len, accept_early=self.accept_early)
+        with self._lock:
+            self.c_b, self.config = c_b, config
+
+    def certificate(self, role="server", name=SERVER_NAME, start=START, end=END):
+        """A new key of B's suite and its certificate from the fleet's CA: (private, DER)."""
+        b_key, b_private = self._new_key()
         self._serial += 1
-        self.c_b = _issue(self.ca_key, self.ca.subject, b_key.public_key(), "b.airshake.test",
-                          self._serial, ski=b"\x01" * 8).public_bytes(DER)
-        self.config = ResponderConfig(self.backend, [ServerKey(self.backend, self.suite,
-                                                               b_private, self.c_b)],
-                                      id_len=self.id_len)
+        return b_private, _issue(self.ca_key, self.ca, b_key.public_key(), name, self._serial,
+                                 role, start=start, end=end).public_bytes(DER)
 
     def rotate_key(self):
-        """B gets a new static key and C_B from the same CA (sessions are kept)."""
-        with self._lock:
-            self._set_key(*self._new_key())
+        """B gets a new static key and C_B under the same name, from the same CA."""
+        self.serve()
+
+    def now(self):
+        return time.time() + self.clock_shift
 
     def enroll(self, spki_der):
         """Issue C_A for a device's public key; returns its ID_A (bytes)."""
         pub = serialization.load_der_public_key(spki_der)
         id_a = hashlib.sha256(spki_der).digest()[:self.id_len]
         self._serial += 1
-        cert = _issue(self.ca_key, self.ca.subject, pub, "device-" + id_a.hex(), self._serial,
-                      ski=id_a)
+        cert = _issue(self.ca_key, self.ca, pub, "device-" + id_a.hex(), self._serial,
+                      "device", ski=id_a)
         self.certs[id_a] = cert.public_bytes(DER)
         return id_a
 
@@ -155,12 +227,17 @@ class TestServerB(UdpThread):
         self.wire.append(("msg", KIND[kind], len(message)))
         if kind == 4:
             return self._record(message, addr)
+        if kind == 0 and self.forge is not None:
+            forged = self.forge(message, self.backend, self.id_len)
+            if forged is not None:
+                return self._send(addr, forged)
         res = self.handshakes.get(addr)
         if kind == 0 and (res is None or res.state != 2 or message != res._m1):
-            res = self.handshakes[addr] = Responder(self.config, time.time())
+            make = _ByValueResponder if self.cert_by_value else Responder
+            res = self.handshakes[addr] = make(self.config, self.now())
         if res is None:
             return
-        now = int(time.time())
+        now = int(self.now())
         try:
             res.receive(message, now)
         except AirshakeError as e:

@@ -3,6 +3,7 @@ core) runs on the real MicroPython unix binary in a device root directory laid o
 an ESP32, against a server B over UDP (tests/host/device_server.py; the real server B
 can take its place). Each `micropython main.py` process is a wake-up with RAM lost;
 --cycles N runs N wakes in one process, re-reading every file from disk."""
+import datetime
 import json
 import os
 import sys
@@ -11,8 +12,9 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from device_server import (ROOT, TestServerB, compile_lib, lines,  # noqa: E402
-                           make_device_root, mp, provision, run_cycles)
+from device_server import (ROOT, SERVER_NAME, START, TestServerB,  # noqa: E402
+                           compile_lib, forge_error, lines, make_device_root, mp, provision,
+                           run_cycles)
 
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
@@ -22,7 +24,8 @@ YEAR = 365 * 86400
 
 
 def config(b, **kw):
-    cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "suite": b.suite, "id_len": 8,
+    cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "server_name": SERVER_NAME,
+           "suite": b.suite, "id_len": 8,
            "interval_s": 60, "max_records": 3, "max_age_s": 86400, "early_data": False,
            "rto_s": 0.5, "retries": 3, "reply_timeout_s": 1.0, "radio": "udp"}
     cfg.update(kw)
@@ -221,18 +224,19 @@ def test_device_without_time_asks_for_it(tmp_path, server):
     dev = Device(tmp_path / "dev", server, max_records=1)
     out = dev.run()
     assert "clock=unsure" in lines(out, "handshake")[0]
-    assert server.sizes("m2")[0] == 266 + 2 + 41 + 4
+    assert server.sizes("m2")[0] == len(server.c_b) + 2 + 41 + 4
     dev.run()                  # the session's one record
     out = dev.run()            # session used up: handshake again, clock now trusted
     assert "clock=ok" in lines(out, "handshake")[0]
     assert server.sizes("m2")[1] == 41
 
 
-def test_early_data_with_cached_server_certificate(tmp_path, server):
-    dev = Device(tmp_path / "dev", server, early_data=True, max_records=1)
-    dev.run(cycles=3)
+def test_early_data_with_cached_server_certificate(tmp_path):
+    with TestServerB(accept_early=True) as server:
+        dev = Device(tmp_path / "dev", server, early_data=True, max_records=1)
+        dev.run(cycles=3)
     # wake 1 had no C_B: normal handshake; wake 2: the session's one record; wake 3 sends
-    # the reading as 0-RTT data in m1
+    # the reading as 0-RTT data in m1 (B runs with accept_early on: it is off by default)
     assert server.sizes("m1") == [46, 46 + len(b"n=3") + 8]
     assert [how for how, _ in server.received] == ["m3", "record", "early"]
     assert server.sizes("m3")[1] == 9                    # nothing left for m3
@@ -270,7 +274,7 @@ def test_fragmented_link_with_lost_fragment(tmp_path):
         assert lost and lines(out, "acks") and lines(out, "confirmed")
         assert b.count("up", "ack") >= 1
         frags = b.count("down", "fragment")
-        assert frags == -(-(266 + 2 + 41 + 4) // 47) + 1     # all once, plus the lost one
+        assert frags == -(-(len(b.c_b) + 2 + 41 + 4) // 47) + 1     # all once, plus the lost one
         assert b.count("up", "m1") == 1                      # no whole-message resend
 
 
@@ -286,6 +290,147 @@ def test_server_key_rotation_drops_the_cached_certificate(tmp_path, server):
     assert not os.path.exists(dev.path("server.der"))
     out = dev.run()
     assert lines(out, "confirmed") and dev.read("server.der") == server.c_b != old
+
+
+# -- B's identity: the pin, the role, the cached C_B (docs/PROTOCOL.md §2.3) ---------------
+
+def test_device_without_server_pin_stops_before_any_handshake(tmp_path, server):
+    dev = Device(tmp_path / "dev", server)
+    cfg = json.loads(dev.read("config.json"))
+    del cfg["server_name"]
+    with open(dev.path("config.json"), "w") as f:
+        json.dump(cfg, f)
+    out = dev.run(cycles=3)
+    assert lines(out, "stop") == [
+        "no server pin: run airshake device provision --server-name NAME"]
+    assert server.wire == [] and not lines(out, "sleep")
+    assert not os.path.exists(dev.path("session.bin"))
+
+
+def refused_by_the_device(dev, server, out, received_before=0):
+    """The wake's m2 was refused: no completion, nothing of the device reached B after it."""
+    assert any(ln.startswith("m2 CertificateError") for ln in lines(out, "drop")), out.stdout
+    assert not lines(out, "complete") and not lines(out, "confirmed")
+    assert lines(out, "failed")
+    assert len(server.received) == received_before      # no m3: the reading stayed home
+
+
+@pytest.mark.parametrize("role, name", [("device", SERVER_NAME),
+                                        ("server", "rogue.airshake.test")],
+                         ids=["device_cert_under_b_name", "server_cert_of_another_name"])
+def test_server_certificate_must_have_the_server_role_and_the_pinned_name(
+        tmp_path, server, role, name):
+    """A rogue B holding a certificate of the fleet's CA: a device's, issued under B's name,
+    or a server's of another name. The device never completes with it and caches nothing."""
+    server.serve(role, name)
+    dev = Device(tmp_path / "dev", server, rto_s=0.2, retries=1)
+    out = dev.run()
+    refused_by_the_device(dev, server, out)
+    assert server.count("up", "m3") == 0
+    assert not os.path.exists(dev.path("server.der"))
+    assert not os.path.exists(dev.path("session.bin"))
+
+
+def test_held_server_certificate_is_never_replaced_by_one_that_fails_a_check(tmp_path,
+                                                                             server):
+    """The device holds the real C_B (CB_KNOWN); a rogue with a device certificate under
+    B's name sends its certificate by value anyway: refused, server.der unchanged."""
+    dev = Device(tmp_path / "dev", server, rto_s=0.2, retries=1)
+    dev.run()
+    held = dev.read("server.der")
+    os.remove(dev.path("session.bin"))
+    server.serve("device", SERVER_NAME)
+    server.cert_by_value = True
+    out = dev.run()
+    assert "c_b=ref" in lines(out, "handshake")[0]
+    refused_by_the_device(dev, server, out, received_before=1)
+    assert dev.read("server.der") == held and not lines(out, "cached")
+
+
+def test_dropping_the_held_certificate_never_lowers_the_checks(tmp_path, server):
+    """A rogue answers m2 by reference (it cannot make MAC_2): the device drops its held
+    C_B, as after a key rotation of B, and asks for C_B by value next time, where the
+    rogue's certificate (a device's, under B's name) is refused all the same."""
+    dev = Device(tmp_path / "dev", server, rto_s=0.2, retries=1)
+    dev.run()
+    os.remove(dev.path("session.bin"))
+    server.serve("device", SERVER_NAME)
+    out = dev.run()
+    assert lines(out, "drop") and "dropped" in lines(out, "cached")[0]
+    assert not os.path.exists(dev.path("server.der"))
+    out = dev.run()
+    assert "c_b=value" in lines(out, "handshake")[0]
+    refused_by_the_device(dev, server, out, received_before=1)
+    assert not os.path.exists(dev.path("server.der"))
+
+
+def test_held_certificate_is_replaced_by_a_new_one_that_passes_every_check(tmp_path, server):
+    """B moved to a new key under the same name and sends its new C_B by value to a device
+    that holds the old one (CB_KNOWN): the device adopts it and says so."""
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    old = dev.read("server.der")
+    os.remove(dev.path("session.bin"))
+    server.rotate_key()
+    server.cert_by_value = True
+    out = dev.run()
+    assert "c_b=ref" in lines(out, "handshake")[0] and lines(out, "confirmed")
+    assert lines(out, "cached") == ["C_B replaced %dB" % len(server.c_b)]
+    assert dev.read("server.der") == server.c_b != old
+
+
+def test_held_certificate_that_fails_the_pin_is_deleted(tmp_path, server):
+    """server.der holds a certificate that fails the role check (what a firmware without
+    the pin may have cached from a rogue): the device deletes it at the next wake and
+    completes with the real B, C_B by value, in that same wake."""
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    _, rogue = server.certificate("device", SERVER_NAME)
+    with open(dev.path("server.der"), "wb") as f:
+        f.write(rogue)
+    os.remove(dev.path("session.bin"))
+    out = dev.run()
+    assert lines(out, "cached")[0] == "C_B dropped: not the pinned server"
+    assert "c_b=value" in lines(out, "handshake")[0] and lines(out, "confirmed")
+    assert dev.read("server.der") == server.c_b
+
+
+# -- what an unauthenticated error message can do (docs/PROTOCOL.md §6.1) -------------------
+
+def test_unauthenticated_try_later_keeps_the_device_quiet_at_most_900_s(tmp_path):
+    with TestServerB(forge=forge_error(5, (65535).to_bytes(2, "big"))) as server:
+        dev = Device(tmp_path / "dev", server)
+        out = dev.run()
+        assert lines(out, "rejected") == ["code=5 try_later retry_after=900"]
+        wait = dev.state()["not_before"] - time.time() - dev.state().get("clock_offset", 0)
+        assert 890 <= wait <= 900
+        out = dev.run()                         # quiet until then
+        assert lines(out, "wait") and server.count("up", "m1") == 1
+
+
+def test_unauthenticated_time_never_moves_a_confirmed_clock(tmp_path, server):
+    """The device's clock was confirmed by B. A rogue holding B's old key, whose C_B (B's
+    name, the fleet's CA) expired 100 days ago, runs its clock 200 days back: its
+    STALE_TIME must not move the device's clock into that C_B's lifetime. The device
+    refuses the expired C_B, its clock offset stays, and it sends the rogue nothing."""
+    dev = Device(tmp_path / "dev", server, rto_s=0.2, retries=1)
+    dev.run()
+    confirmed = dev.state()
+    assert confirmed["clock_synced"]
+    os.remove(dev.path("session.bin"))
+    day = 86400
+    now = time.time()
+    assert START.timestamp() < now - 200 * day
+    server.serve(end=datetime.datetime.fromtimestamp(now - 100 * day, datetime.timezone.utc))
+    server.clock_shift = -200 * day
+    server.cert_by_value = True
+    out = dev.run()
+    assert "code=1 stale_time retry_after=None" in lines(out, "rejected")
+    refused_by_the_device(dev, server, out, received_before=1)
+    after = dev.state()
+    assert after["clock_offset"] == confirmed["clock_offset"] and after["clock_synced"]
+    assert not lines(out, "clock")
+    assert dev.read("server.der") != server.c_b
 
 
 def test_unknown_device_is_refused_and_sleeps(tmp_path, server):

@@ -2,11 +2,15 @@
 # main(), which runs cycles and sleeps between them (deep sleep on an ESP32; on the unix
 # port, --cycles N --interval S, every cycle re-reading every file like a wake-up).
 #
-# One wake: board, config and state from flash -> key (none: tell the user to
-# provision, stop) -> reading -> radio -> either ONE record on the saved session and
-# B's reply, or (no session, expired, corrupt, or too many unanswered records) a full
-# handshake with the core's Initiator carrying the reading in m3 (or as 0-RTT data in
-# m1 with early_data and a cached C_B) -> session, clock and C_B saved -> sleep.
+# One wake: board, config and state from flash -> key and the pin of B, config
+# "server_name" (either missing: tell the user to provision, stop) -> reading -> radio ->
+# either ONE record on the saved session and B's reply, or (no session, expired,
+# corrupt, or too many unanswered records) a full handshake with the core's Initiator
+# carrying the reading in m3 (or as 0-RTT data in m1 with early_data and a cached C_B)
+# -> session, clock and C_B saved -> sleep.
+# C_B: the core accepts only a server certificate of the pinned name, chained and valid
+# (PROTOCOL.md §2.3); only such a C_B is ever written to flash, and a held one that fails
+# the pin is deleted. The clock moves only by B's authenticated time (§8.4).
 # Every exception in a cycle is caught here: one log line, and the device still sleeps.
 #
 # Log lines (what `airshake device monitor` shows), one per step, never a secret:
@@ -83,6 +87,9 @@ class Cycle:
             "radio=%s" % radio_kind(board, cfg), "t=%d" % clock.now())
         if cfg.get("_defaults"):
             log("error", "%s missing or corrupt: using defaults" % files.CONFIG)
+        if not _pinned(cfg):
+            log("stop", "no server pin: run airshake device provision --server-name NAME")
+            return None
         try:
             await self._work()
         except Exception as e:       # the device must sleep whatever happened
@@ -189,13 +196,17 @@ class Cycle:
             except Exception:
                 log("cached", "C_B unreadable, dropped")
                 files.remove(files.SERVER)
-        subject = cfg.get("server_subject")
         ini = Initiator(backend, [key], anchor, server=ref, id_len=cfg.get("id_len", 8),
                         rto=cfg.get("rto_s", 3.0), max_retries=cfg.get("retries", 4),
-                        server_subject=bytes.fromhex(subject) if subject else None,
-                        clock_trusted=clock.trusted(),
+                        server_name=cfg["server_name"], clock_trusted=clock.trusted(),
                         max_records=cfg.get("max_records", 100),
                         max_age=cfg.get("max_age_s", 86400))
+        if ref is not None and ini.server is None:
+            # the core re-checks a held C_B (role, pin): one an older firmware cached
+            # without the pin goes, and C_B comes by value
+            ref = None
+            files.remove(files.SERVER)
+            log("cached", "C_B dropped: not the pinned server")
         ini.clock_offset = clock.offset
         early = bool(cfg.get("early_data")) and ref is not None
         log("handshake", "id=%s" % key.id_a.hex(), "c_b=%s" % ("ref" if ref else "value"),
@@ -265,7 +276,9 @@ class Cycle:
             state.pop("not_before", None)
         elif ref is not None and self.bad_m2:
             # B's certificate changed (new key): m2 by reference cannot verify against the
-            # cached C_B and B has no way to say so. Forget it: next time C_B comes by value.
+            # cached C_B and B has no way to say so. Forget it: next time C_B comes by value,
+            # where the core accepts only a C_B that passes every check (role, pin, chain,
+            # validity), so a forged m2 that got us here gains nothing but one more m2.
             files.remove(files.SERVER)
             log("cached", "C_B dropped: m2 did not verify against it")
 
@@ -299,12 +312,17 @@ class Cycle:
                 if e.code == _ERR_TRY_LATER and e.retry_after:
                     state["not_before"] = int(clock.now()) + e.retry_after
             elif isinstance(e, ev.HandshakeComplete):
-                if not self.clock_set:
-                    clock.adopt(ini.clock_offset)   # m2 without TIME: A was within B's slack
+                if not self.clock_set and ini.clock_trusted:
+                    # m2 without TIME: A's stamp was within B's slack, and the core's offset
+                    # is the confirmed one it started with (unauthenticated time never
+                    # moves it); an unconfirmed clock stays unconfirmed
+                    clock.adopt(ini.clock_offset)
                 server = ini.server
                 if server is not None and (ref is None or server.der != ref.der):
+                    # only a C_B that passed every check of the core gets here
                     files.write(files.SERVER, server.der)
-                    log("cached", "C_B %dB" % len(server.der))
+                    log("cached", "C_B replaced" if ref is not None else "C_B",
+                        "%dB" % len(server.der))
                 log("complete", "sid=%s" % e.session.sid.hex(),
                     "early=%s" % ("accepted" if e.early_accepted else "no"))
             elif isinstance(e, ev.HandshakeConfirmed):
@@ -317,6 +335,11 @@ class Cycle:
                 log("reply", "seq=%d" % e.seq, "%dB" % len(e.data))
             elif isinstance(e, ev.HandshakeFailed):
                 log("failed", e.reason)
+
+
+def _pinned(cfg):
+    name = cfg.get("server_name")
+    return isinstance(name, str) and 0 < len(name.encode()) <= 64
 
 
 def _arg(argv, name, default):

@@ -2,6 +2,8 @@
 # is read. Only the public key and these settings ever leave the device (the host tools
 # write and read this file through mpremote). Unknown keys are kept and ignored.
 #   server          {"host", "port"}: B (udp, cellular) or the link emulator (unix)
+#   server_name     the pin of B: the CN of B's certificate (PROTOCOL.md §2.3); set by
+#                   `airshake device provision --server-name`; without it no handshake
 #   suite           0 (X25519) or 2 (P-256): must match the key in key.bin
 #   id_len          bytes of ID_A (B is configured alike)
 #   interval_s      deep sleep between wake-ups
@@ -13,9 +15,8 @@
 #   radio           "udp" | "lora" | "lorawan" | "cellular"; default board.RADIO
 # Optional, beyond the contract: "mtu" (udp frame size, to emulate a LoRa link),
 # "max_missed" (unanswered uplinks before the session is dropped, default 2),
-# "deep_sleep" (override board.DEEP_SLEEP), "server_subject" (pin B's name: the
-# subject DN bytes as hex), "radio_log" (log the radio driver's progress), and the
-# drivers' own: "lora" (overrides board.LORA), "lorawan" (OTAA keys).
+# "deep_sleep" (override board.DEEP_SLEEP), "radio_log" (log the radio driver's
+# progress), and the drivers' own: "lora" (overrides board.LORA), "lorawan" (OTAA keys).
 from device import files
 
 DEFAULTS = {
