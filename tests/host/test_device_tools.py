@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from cs_support import ADMIN_TOKEN, CS_ENV, READER_HEADERS, TOKEN_ENVS, free_port
 from cs_support import assert_one_line_error as one_line_error
-from cs_support import free_port
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
@@ -34,6 +34,7 @@ BIN = Path(sys.executable).parent
 AIRSHAKE = BIN / "airshake"
 MICROPYTHON = BIN / "micropython"
 SOCAT = shutil.which("socat") or "/usr/bin/socat"
+SERVER_NAME = "b.devtools.test"      # the device's pin of B (config server_name)
 
 pytestmark = pytest.mark.skipif(not (Path(SOCAT).exists() and MICROPYTHON.exists()),
                                 reason="needs socat and the MicroPython unix binary")
@@ -41,10 +42,17 @@ pytestmark = pytest.mark.skipif(not (Path(SOCAT).exists() and MICROPYTHON.exists
 
 def run(*args, timeout=120, env=None):
     clean = {k: v for k, v in os.environ.items()
-             if k not in ("AIRSHAKE_ADMIN_TOKEN", "AIRSHAKE_CS_URL", "AIRSHAKE_WIFI_PASSWORD")}
+             if k not in (*TOKEN_ENVS, "AIRSHAKE_CS_URL", "AIRSHAKE_WIFI_PASSWORD")}
     clean.update(env or {})
     return subprocess.run([str(AIRSHAKE), *map(str, args)], capture_output=True, text=True,
                           timeout=timeout, cwd=ROOT, env=clean, stdin=subprocess.DEVNULL)
+
+
+def provision(*args, env=None, **kw):
+    """`airshake device provision --server-name SERVER_NAME ARGS` with the test CS's admin
+    token in the environment unless env says otherwise."""
+    return run("device", "provision", "--server-name", SERVER_NAME, *args,
+               env={"AIRSHAKE_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}, **kw)
 
 
 class Pty:
@@ -103,13 +111,15 @@ def ca_dir(base):
 
 
 class CS:
-    """`airshake cs serve` on a free loopback port, with its own database."""
+    """`airshake cs serve` on a free loopback port, with its own database and the test
+    tokens (cs_support.CS_ENV), or the admin token given."""
 
     def __init__(self, base: Path, ca_dir: Path, name: str, token: str | None = None):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = open(base / (name + ".stderr"), "w")
-        env = {k: v for k, v in os.environ.items() if k != "AIRSHAKE_ADMIN_TOKEN"}
+        env = {k: v for k, v in os.environ.items() if k not in TOKEN_ENVS}
+        env.update(CS_ENV)
         if token:
             env["AIRSHAKE_ADMIN_TOKEN"] = token
         self.proc = subprocess.Popen(
@@ -292,7 +302,7 @@ def _device_id(stdout: str) -> str:
 
 
 def test_provision_generates_enrolls_and_configures(device, deployed, cs, ca_dir):
-    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+    out = provision("--port", device.port, "--cs-url", cs,
               "--ca-cert", ca_dir / "ca.crt", "--server", "127.0.0.1:9471", "--interval", "30")
     assert out.returncode == 0, out.stdout + out.stderr
     ident = _device_id(out.stdout)
@@ -303,8 +313,9 @@ def test_provision_generates_enrolls_and_configures(device, deployed, cs, ca_dir
     config = json.loads(device.file("airshake-data/config.json").read_text())
     assert config["server"] == {"host": "127.0.0.1", "port": 9471}
     assert config["suite"] == 0 and config["id_len"] == 8 and config["interval_s"] == 30
+    assert config["server_name"] == SERVER_NAME
     # the store holds C_A for the printed ID, for the device's own public key
-    got = httpx.get(f"{cs}/certs/{ident}", timeout=10)
+    got = httpx.get(f"{cs}/certs/{ident}", timeout=10, headers=READER_HEADERS)
     assert got.status_code == 200
     scalar = device.file("airshake-data/key.bin").read_bytes()[1:]
     public = x25519.X25519PrivateKey.from_private_bytes(scalar).public_key()
@@ -321,13 +332,14 @@ def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, c
     config = json.loads(device.file("airshake-data/config.json").read_text())
     config["mtu"] = 51                                  # a setting provision does not know
     device.file("airshake-data/config.json").write_text(json.dumps(config))
-    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+    out = provision("--port", device.port, "--cs-url", cs,
               "--ca-cert", ca_dir / "ca.der")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "already enrolled" in out.stdout and "existing key" in out.stdout
     assert device.file("airshake-data/key.bin").read_bytes() == before
     first_id = _device_id(out.stdout)
-    assert httpx.get(f"{cs}/certs/{first_id}", timeout=10).status_code == 200
+    assert httpx.get(f"{cs}/certs/{first_id}", timeout=10,
+                     headers=READER_HEADERS).status_code == 200
     merged = json.loads(device.file("airshake-data/config.json").read_text())
     assert merged["mtu"] == 51 and merged["interval_s"] == 30
     assert merged["server"] == {"host": "127.0.0.1", "port": 9471}
@@ -355,34 +367,56 @@ def test_monitor_status_shows_settings_not_the_key(device, deployed, cs, ca_dir)
 
 
 def test_provision_other_suite_needs_new_key(device, deployed, cs, ca_dir):
-    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+    out = provision("--port", device.port, "--cs-url", cs,
               "--ca-cert", ca_dir / "ca.der", "--suite", "2")
     one_line_error(out, "holds a suite 0 key", "--new-key")
 
 
 def test_provision_new_key_is_a_new_enrolled_id(device, deployed, cs, ca_dir):
     old_key = device.file("airshake-data/key.bin").read_bytes()
-    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+    out = provision("--port", device.port, "--cs-url", cs,
               "--ca-cert", ca_dir / "ca.der", "--suite", "2", "--new-key")
     assert out.returncode == 0, out.stdout + out.stderr
     assert device.file("airshake-data/key.bin").read_bytes() != old_key
     assert device.file("airshake-data/key.bin").read_bytes()[0] == 2
     new_id = _device_id(out.stdout)
     assert "new key, enrolled" in out.stdout
-    assert httpx.get(f"{cs}/certs/{new_id}", timeout=10).status_code == 200
+    assert httpx.get(f"{cs}/certs/{new_id}", timeout=10, headers=READER_HEADERS).status_code == 200
     assert json.loads(device.file("airshake-data/config.json").read_text())["suite"] == 2
 
 
 def test_provision_with_an_admin_token(device, deployed, base, ca_dir):
-    with CS(base, ca_dir, "cs-token", token="s3cret-token") as url:
-        out = run("device", "provision", "--port", device.port, "--cs-url", url,
-                  "--ca-cert", ca_dir / "ca.der")
-        one_line_error(out, "wants the admin token", "--admin-token")
-        out = run("device", "provision", "--port", device.port, "--cs-url", url,
-                  "--ca-cert", ca_dir / "ca.der", env={"AIRSHAKE_ADMIN_TOKEN": "s3cret-token"})
+    token = "s3cret-token-0123456789"
+    empty, state = base / "no-token-here", base / "cs-state"
+    empty.mkdir()
+    state.mkdir()
+    (state / "admin.token").write_text(token + "\n")
+    with CS(base, ca_dir, "cs-token", token=token) as url:
+        out = provision("--port", device.port, "--cs-url", url, "--ca-cert", ca_dir / "ca.der",
+                        "--state-dir", empty, env={"AIRSHAKE_ADMIN_TOKEN": ""})
+        one_line_error(out, "no CS admin token", "--state-dir", "--admin-token")
+        out = provision("--port", device.port, "--cs-url", url, "--ca-cert", ca_dir / "ca.der",
+                        "--admin-token", "w" * 30, env={"AIRSHAKE_ADMIN_TOKEN": ""})
+        one_line_error(out, "refused the admin token", "--state-dir")
+        out = provision("--port", device.port, "--cs-url", url, "--ca-cert", ca_dir / "ca.der",
+                        "--state-dir", state, env={"AIRSHAKE_ADMIN_TOKEN": ""})
         assert out.returncode == 0, out.stdout + out.stderr
-        assert "enrolled" in out.stdout and "s3cret-token" not in out.stdout + out.stderr
-        assert httpx.get(f"{url}/certs/{_device_id(out.stdout)}", timeout=10).status_code == 200
+        assert "enrolled" in out.stdout and token not in out.stdout + out.stderr
+        assert httpx.get(f"{url}/certs/{_device_id(out.stdout)}", timeout=10,
+                         headers=READER_HEADERS).status_code == 200
+
+
+def test_provision_without_server_name_fails_with_one_line(device, deployed, cs, ca_dir):
+    before = device.file("airshake-data/config.json").read_bytes()
+    out = run("device", "provision", "--port", device.port, "--cs-url", cs,
+              "--ca-cert", ca_dir / "ca.der", env={"AIRSHAKE_ADMIN_TOKEN": ADMIN_TOKEN})
+    one_line_error(out, "--server-name", "airshake ca issue-server")
+    assert device.file("airshake-data/config.json").read_bytes() == before
+    out = provision("--port", device.port, "--cs-url", cs, "--ca-cert", ca_dir / "ca.der",
+                    "--server-name", "bad\tname")
+    one_line_error(out, "not a certificate name")
+    helptext = run("device", "provision", "--help").stdout
+    assert "--server-name" in helptext and "required" in helptext
 
 
 # -- errors: one line, non-zero, no hang ------------------------------------------------
@@ -392,7 +426,7 @@ def test_wrong_port_is_one_line(base, cs, ca_dir):
     missing = base / "no-such-tty"
     one_line_error(run("device", "deploy", "--port", missing, "--board", "unix"),
                    f"no device at {missing}", "airshake device ports")
-    one_line_error(run("device", "provision", "--port", missing, "--cs-url", cs,
+    one_line_error(provision("--port", missing, "--cs-url", cs,
                        "--ca-cert", ca_dir / "ca.der"), f"no device at {missing}")
     one_line_error(run("device", "monitor", "--port", missing), f"no device at {missing}")
 
@@ -400,7 +434,7 @@ def test_wrong_port_is_one_line(base, cs, ca_dir):
 def test_cs_unreachable_is_one_line_and_leaves_the_device_alone(device, deployed, ca_dir):
     before = device.file("airshake-data/key.bin").read_bytes()
     dead = f"http://127.0.0.1:{free_port()}"
-    line = one_line_error(run("device", "provision", "--port", device.port, "--cs-url", dead,
+    line = one_line_error(provision("--port", device.port, "--cs-url", dead,
                               "--ca-cert", ca_dir / "ca.der", "--new-key"),
                           "cannot reach the certificate store", dead)
     assert "airshake cs serve" in line
@@ -410,14 +444,14 @@ def test_cs_unreachable_is_one_line_and_leaves_the_device_alone(device, deployed
 def test_bad_ca_cert_is_one_line(device, cs, base):
     bogus = base / "not-a-cert.der"
     bogus.write_bytes(b"\x30\x03\x02\x01\x00")
-    one_line_error(run("device", "provision", "--port", device.port, "--cs-url", cs,
+    one_line_error(provision("--port", device.port, "--cs-url", cs,
                        "--ca-cert", bogus), "is not an X.509 certificate")
 
 
 def test_provision_before_deploy_says_so(base, cs, ca_dir):
     bare = Device(base, "bare")
     try:
-        out = run("device", "provision", "--port", bare.port, "--cs-url", cs,
+        out = provision("--port", bare.port, "--cs-url", cs,
                   "--ca-cert", ca_dir / "ca.der")
         one_line_error(out, "has no airshake firmware", "airshake device deploy")
         assert not bare.file("airshake-data").exists()

@@ -16,7 +16,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
 
-from cs_support import CSProcess, assert_one_line_error, free_port, run
+from cs_support import ADMIN_HEADERS, CSProcess, assert_one_line_error, free_port, run
 from host_server.ca import CA, identifier, spki_der
 from host_server.cs.store import (CertRecord, IdCollision, NotFound, ReadOnly, SerialInUse,
                                   StoreUnavailable, cert_index, open_store)
@@ -44,6 +44,15 @@ def store_url(backend, tmp_path, request):
         return str(tmp_path / "cs.db")
     pg = request.getfixturevalue("postgres")
     return pg.url(pg.create_db("store"))
+
+
+def get(url, **kw):
+    """GET from a test CS with its admin token (which reads too)."""
+    return httpx.get(url, headers=ADMIN_HEADERS, **kw)
+
+
+def post(url, **kw):
+    return httpx.post(url, headers=ADMIN_HEADERS, **kw)
 
 
 def run_async(coro):
@@ -156,6 +165,22 @@ def test_revocations_log(url, ca):
     run_async(go())
 
 
+def test_enrolled_ids_are_the_non_revoked_ones(url, ca):
+    async def go():
+        store = await opened(url)
+        try:
+            assert await store.enrolled_ids() == []
+            recs = [record(ca, "e%d" % i) for i in range(4)]
+            for r in recs:
+                await store.enroll(r)
+            await store.revoke(recs[1].id, "superseded", 5000)
+            assert sorted(await store.enrolled_ids()) == sorted(
+                r.id for r in recs if r is not recs[1])
+        finally:
+            await store.close()
+    run_async(go())
+
+
 def test_concurrent_revocations_have_distinct_gapless_seqs(url, ca):
     async def go():
         stores = [await opened(url) for _ in range(3)]
@@ -261,10 +286,13 @@ def test_postgres_follow_catches_up_after_a_lost_connection(postgres, ca):
 
 
 def _sse_reader(url, out, stop):
-    with httpx.stream("GET", url + "/events", headers={"Last-Event-ID": "0"},
+    with httpx.stream("GET", url + "/events", headers={"Last-Event-ID": "0", **ADMIN_HEADERS},
                       timeout=10) as r:
+        kind = None
         for line in r.iter_lines():
-            if line.startswith("data: "):
+            if line.startswith("event: "):
+                kind = line[7:]
+            if line.startswith("data: ") and kind == "revoked":
                 out.append((time.monotonic(), json.loads(line[6:])))
             if stop.is_set():
                 return
@@ -278,32 +306,32 @@ def test_two_cs_instances_share_postgres(tmp_path, postgres, ca):
     (tmp_path / "b").mkdir()
     with CSProcess(tmp_path / "a", ca_dir_of(ca), db=url, instance="cs-a") as one, \
             CSProcess(tmp_path / "b", ca_dir_of(ca), db=url, instance="cs-b") as two:
-        assert httpx.get(two.url + "/health").json() == {
+        assert get(two.url + "/health").json() == {
             "status": "ok", "store": "postgresql", "instance": "cs-b"}
         pub = x25519.X25519PrivateKey.generate().public_key()
-        r = httpx.post(one.url + "/enroll", json={
+        r = post(one.url + "/enroll", json={
             "name": "shared", "public_key": base64.b64encode(spki_der(pub)).decode()})
         assert r.status_code == 201
         ident = r.json()["id"]
-        assert httpx.get(two.url + "/certs/" + ident).status_code == 200
+        assert get(two.url + "/certs/" + ident).status_code == 200
         got, stop = [], threading.Event()
         t = threading.Thread(target=_sse_reader, args=(two.url, got, stop), daemon=True)
         t.start()
         deadline = time.monotonic() + 5
-        while "cs_sse_subscribers 1.0" not in httpx.get(two.url + "/metrics").text:
+        while "cs_sse_subscribers 1.0" not in get(two.url + "/metrics").text:
             assert time.monotonic() < deadline
             time.sleep(0.02)
         t0 = time.monotonic()
-        assert httpx.post(one.url + "/revoke/" + ident).json()["seq"] == 1
+        assert post(one.url + "/revoke/" + ident).json()["seq"] == 1
         while not got:
             assert time.monotonic() - t0 < 2, "no push through PostgreSQL"
             time.sleep(0.01)
         assert got[0][1]["id"] == ident and got[0][0] - t0 < 1
-        assert httpx.get(two.url + "/certs/" + ident).status_code == 410
-        assert httpx.get(two.url + "/revocations").json()["last_seq"] == 1
+        assert get(two.url + "/certs/" + ident).status_code == 410
+        assert get(two.url + "/revocations").json()["last_seq"] == 1
         stop.set()
         # the same key again through the other instance: the constraint refuses it
-        r = httpx.post(two.url + "/enroll", json={
+        r = post(two.url + "/enroll", json={
             "name": "again", "public_key": base64.b64encode(spki_der(pub)).decode()})
         assert r.status_code == 409 and "already enrolled" in r.json()["error"]
 
@@ -313,13 +341,13 @@ def test_cs_answers_503_while_postgres_is_down(tmp_path, postgres, ca):
     with CSProcess(tmp_path, ca_dir_of(ca), db=url) as cs:
         postgres.stop()
         try:
-            r = httpx.get(cs.url + "/certs/" + "00" * 8, timeout=10)
+            r = get(cs.url + "/certs/" + "00" * 8, timeout=10)
             assert r.status_code == 503 and "unavailable" in r.json()["error"]
-            assert httpx.get(cs.url + "/health", timeout=10).status_code == 503
+            assert get(cs.url + "/health", timeout=10).status_code == 503
         finally:
             postgres.start()
         deadline = time.monotonic() + 10
-        while httpx.get(cs.url + "/certs/" + "00" * 8, timeout=10).status_code != 404:
+        while get(cs.url + "/certs/" + "00" * 8, timeout=10).status_code != 404:
             assert time.monotonic() < deadline
             time.sleep(0.1)
 
@@ -381,6 +409,8 @@ def test_ldap_store_reads_certificates_and_crl(directory, ca, monkeypatch):
             assert (await store.get(rec.id)).revocation == revs[0]
             ids = {r.id for r in await store.list_certs()}
             assert {rec.id, other.id} <= ids
+            enrolled = set(await store.enrolled_ids())        # GET /ids: not the revoked
+            assert other.id in enrolled and rec.id not in enrolled
         finally:
             await store.close()
     run_async(go())
@@ -398,9 +428,9 @@ def test_ldap_bad_urls_are_one_line(ca):
 def test_cs_serves_a_directory_read_only(tmp_path, directory, ca):
     rec = ldap_device(directory, ca, "ldap-cs")
     with CSProcess(tmp_path, ca_dir_of(ca), db=directory.url, instance="cs-ldap") as cs:
-        assert httpx.get(cs.url + "/health").json()["store"] == "ldap"
-        r = httpx.get(cs.url + "/certs/" + rec.id.hex())
+        assert get(cs.url + "/health").json()["store"] == "ldap"
+        r = get(cs.url + "/certs/" + rec.id.hex())
         assert r.status_code == 200 and r.content == rec.der
-        assert httpx.get(cs.url + "/certs/" + "03" * 8).status_code == 404
-        r = httpx.post(cs.url + "/revoke/" + rec.id.hex())
+        assert get(cs.url + "/certs/" + "03" * 8).status_code == 404
+        r = post(cs.url + "/revoke/" + rec.id.hex())
         assert r.status_code == 405 and "read-only" in r.json()["error"]
