@@ -29,13 +29,16 @@ UP, DOWN = "up", "down"
 
 def server_ref(backend: Any, suite: int) -> Any:
     return ServerRef.verified(backend, suite, hs_support.cert(suite, "server_cert"),
-                              hs_support.anchor(suite), hs_support.now())
+                              hs_support.anchor(suite), hs_support.now(),
+                              hs_support.SERVER_NAME)
 
 
-def _pair(backend: Any, suite: int, by_ref: bool) -> Any:
+def _pair(backend: Any, suite: int, by_ref: bool, early: bool) -> Any:
     ref = server_ref(backend, suite) if by_ref else None
     ini = hs_support.initiator(backend, suite, server=ref)
-    return hs_support.Pair(backend, suite, ini=ini)
+    # 0-RTT is off in B unless the operator turns it on (PROTOCOL.md §8)
+    cfg = hs_support.config(backend, (suite,), accept_early=early)
+    return hs_support.Pair(backend, suite, ini=ini, cfg=cfg)
 
 
 def _check_session(pair: Any, what: str) -> None:
@@ -52,7 +55,7 @@ def _airshake_handshake(backend: Any, suite: int, by_ref: bool, early: bool,
     """One checked handshake; (sizes of m1, m2, m3), size of B's first record, pair."""
     what = "airshake suite %d %s%s" % (suite, "by reference" if by_ref else "by value",
                                        " 0-RTT" if early else "")
-    pair = _pair(backend, suite, by_ref)
+    pair = _pair(backend, suite, by_ref, early)
     sizes = pair.run(data, early=early)
     _check_session(pair, what)
     check(len(pair.wire) == 4 and [w for w, _ in pair.wire] == ["A", "B", "A", "B"],

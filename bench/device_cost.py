@@ -58,6 +58,7 @@ def client_config(folder, suite):
     with open(path, "w") as f:
         json.dump({"suite": suite, "key": fx["suite%d" % suite]["device_key"],
                    "anchor": fx["ca_p256" if suite == 2 else "ca_ed25519"], "now": fx["now"],
+                   "server_name": hs_support.SERVER_NAME,
                    "server_cert": fx["suite%d" % suite]["server_cert"]}, f)
     return path
 

@@ -30,7 +30,8 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, p) for p in ("firmware/lib", "tests/host")]
 os.chdir(ROOT)
 
-from device_server import TestServerB, lines, make_device_root, provision  # noqa: E402
+from device_server import (SERVER_NAME, TestServerB, lines, make_device_root,  # noqa: E402
+                           provision)
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import device_cost  # noqa: E402
@@ -122,7 +123,8 @@ def main():
     res = {}
     with tempfile.TemporaryDirectory() as tmp, TestServerB(suite=args.suite) as b:
         root = os.path.join(tmp, "dev")
-        cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "suite": args.suite,
+        cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "server_name": SERVER_NAME,
+               "suite": args.suite,
                "max_records": 100000, "max_missed": 100000, "rto_s": 2.0, "retries": 2,
                "reply_timeout_s": 2.0}
         make_device_root(root, cfg, b.anchor_der)

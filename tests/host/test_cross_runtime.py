@@ -17,6 +17,7 @@ def client_config(tmp_path, suite, by_reference):
     fx = hs_support.fixtures()
     cfg = {"suite": suite, "key": fx["suite%d" % suite]["device_key"],
            "anchor": fx["ca_p256" if suite == 2 else "ca_ed25519"], "now": fx["now"],
+           "server_name": hs_support.SERVER_NAME,
            "server_cert": fx["suite%d" % suite]["server_cert"] if by_reference else None}
     path = tmp_path / ("client%d.json" % suite)
     path.write_text(json.dumps(cfg))
@@ -44,6 +45,6 @@ def test_micropython_initiator_completes_with_cpython_responder(tmp_path, suite,
 
 @pytest.mark.parametrize("suite", [0, 2])
 def test_micropython_zero_rtt_accepted_by_cpython(tmp_path, suite):
-    with FixtureResponder(hs_support.now()) as b:
+    with FixtureResponder(hs_support.now(), accept_early=True) as b:
         result = run_client(b.port, client_config(tmp_path, suite, True), "early")
     assert result["ok"] and result["sizes"][0] == 46 + len(b"reading=21.5") + 8

@@ -11,10 +11,11 @@ from udp_thread import UdpThread
 
 
 class FixtureResponder(UdpThread):
-    def __init__(self, now):
+    def __init__(self, now, **config):
+        """config: ResponderConfig settings (accept_early=True for 0-RTT: off by default)."""
         self.backend = load_backend("pyca")
         self.now = now
-        self.config = hs_support.config(self.backend)
+        self.config = hs_support.config(self.backend, **config)
         self.certs = {}
         for suite in (0, 1, 2):
             key = hs_support.device_key(self.backend, suite)

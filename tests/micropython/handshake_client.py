@@ -10,7 +10,7 @@
 #            measured apart (bench/device_cost.py)
 # bench/device_cost.py finds the smallest -X heapsize for a full run and a prepare run.
 # CONFIG.json: {"suite": n, "key": hex | {rsa ints as hex}, "anchor": hex,
-#               "server_cert": hex or null, "now": int}
+#               "server_name": B's CN (the pin), "server_cert": hex or null, "now": int}
 # Imports only what a device imports, so `-X heapsize=N` finds the device's peak heap.
 import os
 import sys
@@ -71,6 +71,7 @@ def main():
     suite, now = cfg["suite"], cfg["now"]
     key = load_key(backend, suite, cfg["key"])
     anchor = bytes.fromhex(cfg["anchor"])
+    server_name = cfg["server_name"]
     ref = None
     if cfg.get("server_cert"):
         ref = ServerRef(backend, suite, bytes.fromhex(cfg["server_cert"]))
@@ -89,7 +90,8 @@ def main():
         backend = tracer = _Tracer(backend)
     gc.collect()
     base = gc.mem_alloc()
-    ini = Initiator(backend, [key], anchor, server=ref, rto=5.0, max_retries=2)
+    ini = Initiator(backend, [key], anchor, server=ref, rto=5.0, max_retries=2,
+                    server_name=server_name)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
     addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
     sock.settimeout(10)

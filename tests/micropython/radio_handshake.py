@@ -1,12 +1,12 @@
 # tests/micropython/radio_handshake.py: device A's handshake through a real radio driver:
 # radios.open_radio(board, config) from a real board file, the core's FragmentLink sized to
-# radio.mtu (m2 by value, 309 bytes, crosses a 51-byte LoRaWAN link as 7 fragments), the
+# radio.mtu (m2 by value, 379 bytes, crosses a 51-byte LoRaWAN link as 9 fragments), the
 # Initiator (pure backend) against a responder behind the modem emulator or the LoRa air.
 # Class A radios (a poll() method) send an empty uplink whenever nothing came, so B's
 # queued frames can come down. After the handshake: one record "ping", B answers "pong".
 # Prints one RESULT line: ok, events, frames and polls, the reply, wall time.
-# CONFIG: radio_common's keys plus {"suite", "key", "anchor", "server_cert", "now",
-#         "timeout", "recv_wait"}
+# CONFIG: radio_common's keys plus {"suite", "key", "anchor", "server_name" (the pin),
+#         "server_cert", "now", "timeout", "recv_wait"}
 import time
 
 import asyncio
@@ -34,7 +34,7 @@ async def main():
     opened_ms = time.ticks_diff(time.ticks_ms(), t0)
     link = FragmentLink(radio.mtu)
     ini = Initiator(backend, [key], bytes.fromhex(cfg["anchor"]), server=ref,
-                    rto=cfg.get("rto", 20.0), max_retries=3)
+                    rto=cfg.get("rto", 20.0), max_retries=3, server_name=cfg["server_name"])
 
     def now():
         return cfg["now"] + time.ticks_diff(time.ticks_ms(), t0) // 1000
