@@ -190,22 +190,18 @@ def serve(cfg: ServeConfig, verbose: bool = False) -> int:
     except BaseException:
         sock.close()
         raise
+    settings = Settings(id_len=cfg.id_len, cert_days=cfg.cert_days, instance=cfg.instance)
     try:
-        admin, reader, made = _tokens(cfg)
-    except BaseException:
-        sock.close()
-        raise
-    settings = Settings(id_len=cfg.id_len, cert_days=cfg.cert_days, admin_token=admin,
-                        reader_token=reader, instance=cfg.instance)
-    try:
-        return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg, made))
+        return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg))
     finally:
         sock.close()
 
 
-async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig, made: list[str]) -> int:
+async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
     try:
         await app.store.connect()
+        # only a CS that can start writes token files (a failed start leaves none)
+        app.settings.admin_token, app.settings.reader_token, made = _tokens(cfg)
     except StoreUnavailable as e:
         await app.store.close()
         raise UserError(str(e)) from None
