@@ -1,6 +1,7 @@
 # device.clock: owns time on the device: Unix seconds from the RTC, the offset learned
-# from B (STALE_TIME, then the authenticated time in m2) kept in state.json, and
-# whether the clock is trusted (m1's WANT_TIME flag is set when it is not).
+# from B's authenticated time in m2 (the core's ClockSet) kept in state.json, and
+# whether the clock is trusted (m1's WANT_TIME flag is set when it is not). An
+# unauthenticated STALE_TIME never reaches here: the core uses it for one m1 stamp only.
 # MicroPython's epoch is 2000-01-01 on some ports and 1970 on others: rtc() always
 # returns Unix seconds. Within one wake, raw() is monotonic (ticks-based) so the
 # handshake's timers never jump when the offset changes.
