@@ -198,3 +198,31 @@ def _events(ini):
         if e is None:
             return out
         out.append(e)
+
+
+def test_a_trusted_clock_that_is_wrong_is_corrected_only_by_the_authenticated_m2():
+    """A's clock is trusted but a year behind: B's STALE_TIME only stamps the next m1;
+    the m2 brings B's time under MAC_2, and the session is dated by it."""
+    backend = backends()[0]
+    t = now()
+    ini = initiator(backend, 0, clock_trusted=True)
+    ini.clock_offset = -365 * DAY
+    cfg = config(backend, (0,))
+    responders = {}
+    ini.connect(t, b"x")
+    for _ in range(3):
+        for d in ini.datagrams_to_send(t):
+            if d[0] >> 5 == codec.TYPE_M1:
+                responders[d] = Responder(cfg, t)
+                res = responders[d]
+            try:
+                res.receive(d, t)
+            except AirshakeError:
+                pass                                 # STALE_TIME queued
+            e = res.next_event()
+            if isinstance(e, ev.NeedCredential):
+                res.provide_credential(cert(0, "device_cert"), t)
+        for d in res.datagrams_to_send(t):
+            ini.receive(d, t)
+    assert ini.state == CONFIRMED and ini.clock_offset == 0
+    assert abs(ini.session.created - t) <= 1

@@ -242,16 +242,16 @@ class Initiator(Endpoint):
         head = codec.encode_m3_head(codec.hint_of(m2.g_y))
         data = b"" if early_ok else self._data
         self._m3 = head + backend.aes_ccm_encrypt(keys3.k3, keys3.iv3, head + keys3.th3, data)
+        if m2.flags & codec.M2_TIME:          # B's time, under MAC_2: A's clock from now on
+            self.clock_offset = m2.time - now
+            self.clock_trusted = True
+            self._stamp_offset = None
+            self._events.append(ev.ClockSet(m2.time))
         ab, ba, sid = transcript.session_secrets(backend, keys3, self._m3)
         self.session = Session(backend, ROLE_INITIATOR, self._suite, sid, ab, ba,
                                now + self.clock_offset, self.limits[0], self.limits[1])
         self._eph = None
         self.server = server
-        if m2.flags & codec.M2_TIME:
-            self.clock_offset = m2.time - now
-            self.clock_trusted = True
-            self._stamp_offset = None
-            self._events.append(ev.ClockSet(m2.time))
         self._out.append(self._m3)
         self.state = WAIT_ACK
         self._deadline = now + self.rto
