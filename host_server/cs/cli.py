@@ -132,6 +132,8 @@ def cmd_enroll(args: argparse.Namespace) -> int:
         answer = client.enroll_key(args.name, spki_der(load_public_key(args.public_key)))
     else:
         answer = client.enroll_cert(_read_cert(args.cert), args.name)
+    if answer.get("warning"):    # e.g. the validity was clipped to the CA's end
+        print(f"airshake: {answer['warning']}", file=sys.stderr)
     print(answer["id"])
     return 0
 
