@@ -683,3 +683,46 @@ def test_issued_validity_is_clipped_with_a_warning(tmp_path, ca_dir):
         assert x509.load_der_x509_certificate(der).not_valid_after_utc == \
             ca.cert.not_valid_after_utc
         assert any(e.get("warning") for e in server.log_lines() if e["event"] == "enroll")
+
+
+def test_b_reads_the_closed_store_with_its_reader_token_and_serves_a_renewed_c_b(tmp_path):
+    """The whole chain with the tokens the CS made itself: B reads with reader.token (the
+    environment's token is wrong, so only the file can work), a device enrolled with
+    admin.token completes its handshake; `ca renew-server` while B runs: B serves the new
+    C_B (same key) to the next device that has none."""
+    from b_support import BProcess, Device, handshake, make_pki, wait_for
+
+    ca_dir, key_dir = make_pki(tmp_path)
+    state = tmp_path / "state"
+    with CSProcess(tmp_path, ca_dir, admin_token=None, reader_token=None,
+                   state_dir=str(state)) as server:
+        admin = {"Authorization": "Bearer " + (state / "admin.token").read_text().strip()}
+        b = BProcess(tmp_path, ca_dir, key_dir, server.url,
+                     cs_token_file=state / "reader.token")
+        try:
+            anchor = (ca_dir / "ca.der").read_bytes()
+            devices = []
+            for _ in range(2):
+                dev = Device()
+                r = httpx.post(server.url + "/enroll", headers=admin, json={
+                    "name": "dev-" + dev.id_hex,
+                    "public_key": base64.b64encode(dev.key.spki).decode()})
+                assert r.status_code == 201, r.text
+                devices.append(dev)
+            first = handshake(b.port, devices[0], anchor, data=b"hello")
+            assert first.confirmed, first.events
+            old_der = (key_dir / "server-suite0.der").read_bytes()
+            assert devices[0].server.der == old_der
+            proc = run("ca", "renew-server", "--ca-dir", ca_dir, "--key-dir", key_dir,
+                       "--force")
+            assert proc.returncode == 0, proc.stderr
+            new_der = (key_dir / "server-suite0.der").read_bytes()
+            assert new_der != old_der
+            assert wait_for(lambda: any(e["event"] == "server_keys_reloaded"
+                                        for e in b.log_lines()), timeout=10)
+            second = handshake(b.port, devices[1], anchor, data=b"after renewal")
+            assert second.confirmed, second.events
+            assert devices[1].server.der == new_der
+            assert not [e for e in b.log_lines() if "401" in json.dumps(e)]
+        finally:
+            b.stop()
