@@ -30,11 +30,11 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from host_server.ca import CA, CAError, check_name, identifier, spki_der
 from host_server.cs import tokens
-from host_server.cs.events import CLOSED, Enrolled, RevocationBus
+from host_server.cs.events import CLOSED, RevocationBus
 from host_server.cs.logs import Timer, log
 from host_server.cs.metrics import Metrics
-from host_server.cs.store import (CertRecord, CertStore, Conflict, IdCollision, NotFound,
-                                  ReadOnly, StoreUnavailable)
+from host_server.cs.store import (CertRecord, CertStore, Conflict, Enrolled, IdCollision,
+                                  NotFound, ReadOnly, StoreUnavailable)
 
 PKIX_CERT = "application/pkix-cert"
 PKIX_CRL = "application/pkix-crl"
@@ -342,7 +342,7 @@ class CSApp:
                     if item is CLOSED:
                         break
                     if isinstance(item, Enrolled):
-                        yield item.sse()
+                        yield _sse_enrolled(item)
                     elif item.seq > floor:
                         yield _sse(item)
             finally:
@@ -385,6 +385,12 @@ def _since(value: str | None, what: str) -> int | None:
 def _sse(rev: object) -> bytes:
     data = json.dumps(rev.to_json(), separators=(",", ":"))  # type: ignore[attr-defined]
     return f"id: {rev.seq}\nevent: revoked\ndata: {data}\n\n".encode()  # type: ignore
+
+
+def _sse_enrolled(item: Enrolled) -> bytes:
+    """No id: line, so it does not move the client's Last-Event-ID."""
+    data = json.dumps({"id": item.id.hex()}, separators=(",", ":"))
+    return f"event: enrolled\ndata: {data}\n\n".encode()
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

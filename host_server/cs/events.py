@@ -9,22 +9,11 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from host_server.cs.store import Revocation
+from host_server.cs.store import Enrolled, Revocation
 
 CLOSED = None  # queue item: the stream ends (shutdown, overflow)
-
-
-@dataclass(frozen=True)
-class Enrolled:
-    id: bytes
-
-    def sse(self) -> bytes:
-        data = json.dumps({"id": self.id.hex()}, separators=(",", ":"))
-        return f"event: enrolled\ndata: {data}\n\n".encode()
 
 
 class Subscription:

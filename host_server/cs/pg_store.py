@@ -8,21 +8,26 @@
 #     row and NOTIFYs channel airshake_revocations in the same transaction;
 #   - follow(since) LISTENs on a connection of its own, reads the log after since, then
 #     yields each notification; a broken connection raises StoreUnavailable and the
-#     caller resumes from the last seq it saw, so a missed notice is never lost.
+#     caller resumes from the last seq it saw, so a missed notice is never lost;
+#   - an enrollment NOTIFYs airshake_enrollments in its transaction; follow() yields it
+#     as Enrolled to the other instances (best effort: B also re-reads GET /ids).
 from __future__ import annotations
 
 import asyncio
 import json
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 
 from host_server.cs import pgsql
 from host_server.cs.pgsql import StoreUnavailable
-from host_server.cs.store import (CertRecord, CertStore, IdCollision, NotFound, Revocation,
+from host_server.cs.store import (CertRecord, CertStore, Enrolled, IdCollision, NotFound,
+                                  Revocation,
                                   SELECT_CERTS, SELECT_ENROLLED_IDS, SerialInUse, cert_index,
                                   cert_record)
 
 CHANNEL = "airshake_revocations"
+ENROLL_CHANNEL = "airshake_enrollments"
 PING_S = 15.0   # a LISTEN connection silent this long is probed with SELECT 1
 
 MIGRATIONS = [
@@ -70,6 +75,7 @@ class PgStore(CertStore):
         self.pool_size = pool_size
         self._pool: Any = None
         self._opening = asyncio.Lock()
+        self._origin = secrets.token_hex(8)   # tells our own enrollment notices apart
 
     async def connect(self) -> None:
         async with self._opening:
@@ -109,13 +115,20 @@ class PgStore(CertStore):
         import asyncpg  # type: ignore[import-untyped]
         ix = cert_index(record)
         serial = "%x" % record.serial
+        notice = json.dumps({"id": record.id.hex(), "origin": self._origin})
+        if self._pool is None:
+            await self.connect()
         try:
-            await self._q("execute",
-                          "INSERT INTO certs (id, spki_sha256, name, der, serial, not_after, "
-                          "enrolled_at, ski_sha1, cert_sha1) "
-                          "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-                          record.id, ix.spki_sha256, record.name, record.der, serial,
-                          record.not_after, record.enrolled_at, ix.ski_sha1, ix.cert_sha1)
+            async with self._pool.acquire() as conn, conn.transaction():
+                await conn.execute(
+                    "INSERT INTO certs (id, spki_sha256, name, der, serial, not_after, "
+                    "enrolled_at, ski_sha1, cert_sha1) "
+                    "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+                    record.id, ix.spki_sha256, record.name, record.der, serial,
+                    record.not_after, record.enrolled_at, ix.ski_sha1, ix.cert_sha1)
+                await conn.execute("SELECT pg_notify($1, $2)", ENROLL_CHANNEL, notice)
+        except pgsql.connection_errors() as e:
+            raise StoreUnavailable(f"PostgreSQL at {self.shown}: {type(e).__name__}") from None
         except asyncpg.UniqueViolationError:
             # the constraint decided; these reads only name the clash
             same = await self._q("fetchval", "SELECT id FROM certs WHERE spki_sha256 = $1",
@@ -177,7 +190,8 @@ class PgStore(CertStore):
             except (asyncio.TimeoutError, OSError, Exception):  # noqa: BLE001 - closing
                 pool.terminate()
 
-    async def follow(self, since: int) -> AsyncIterator[Revocation]:
+    async def follow(self, since: int,
+                     enrollments: bool = False) -> AsyncIterator[Revocation | Enrolled]:
         import asyncpg  # type: ignore[import-untyped]
         try:
             conn = await asyncpg.connect(self.url, timeout=5, server_settings={
@@ -185,12 +199,13 @@ class PgStore(CertStore):
         except pgsql.connection_errors() as e:
             raise StoreUnavailable(f"cannot LISTEN on PostgreSQL at {self.shown}: "
                                    f"{type(e).__name__}") from None
-        queue: asyncio.Queue[str | None] = asyncio.Queue()
+        queue: asyncio.Queue[tuple[str, str] | None] = asyncio.Queue()
         conn.add_termination_listener(lambda _c: queue.put_nowait(None))
         floor = since
         try:
-            await conn.add_listener(CHANNEL, lambda _c, _pid, _ch, payload:
-                                    queue.put_nowait(payload))
+            for channel in (CHANNEL, ENROLL_CHANNEL) if enrollments else (CHANNEL,):
+                await conn.add_listener(channel, lambda _c, _pid, ch, payload:
+                                        queue.put_nowait((ch, payload)))
             # LISTEN first, then read the log: a revocation committed in between is
             # both read and notified, and the floor drops the repeat
             for rev in await self._since(conn, floor):
@@ -204,6 +219,12 @@ class PgStore(CertStore):
                     continue
                 if payload is None:
                     raise StoreUnavailable("the LISTEN connection to PostgreSQL closed")
+                channel, payload = payload
+                if channel == ENROLL_CHANNEL:
+                    enrolled = self._enrolled(payload)
+                    if enrolled is not None:
+                        yield enrolled
+                    continue
                 try:
                     seq = int(json.loads(payload)["seq"])
                 except (ValueError, KeyError, TypeError):
@@ -222,6 +243,16 @@ class PgStore(CertStore):
                     await asyncio.wait_for(conn.close(), 2)
                 except BaseException:
                     conn.terminate()
+
+    def _enrolled(self, payload: str) -> Enrolled | None:
+        """The Enrolled notice of another instance's enrollment (None: ours or junk)."""
+        try:
+            data = json.loads(payload)
+            if data.get("origin") == self._origin:
+                return None
+            return Enrolled(bytes.fromhex(data["id"]))
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return None
 
     @staticmethod
     async def _since(conn: Any, seq: int) -> list[Revocation]:

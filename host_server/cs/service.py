@@ -28,7 +28,7 @@ from host_server.cs import DEFAULT_PORT, logs, tokens
 from host_server.cs.app import CSApp, Settings
 from host_server.cs.logs import log
 from host_server.cs.pgsql import redact
-from host_server.cs.store import CertStore, StoreUnavailable, open_store
+from host_server.cs.store import CertStore, Enrolled, StoreUnavailable, open_store
 from host_server.errors import UserError
 
 _KIND = {int: "an integer", str: "a string"}
@@ -240,15 +240,19 @@ async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
 
 async def _feed(app: CSApp, backoff_max: float = 2.0) -> None:
     """Publish every revocation the shared store records (by any CS instance) on the
-    local bus; the bus ignores the ones this instance published itself."""
+    local bus (the bus ignores the ones this instance published itself), and the
+    enrollments other instances record."""
     store: CertStore = app.store
     last = await _last_seq(store)
     backoff = 0.2
     while True:
         try:
-            async for rev in store.follow(last):
-                app.bus.publish(rev)
-                last = max(last, rev.seq)
+            async for item in store.follow(last, enrollments=True):
+                if isinstance(item, Enrolled):   # enrolled through another instance
+                    app.bus.publish_enrolled(item)
+                    continue
+                app.bus.publish(item)
+                last = max(last, item.seq)
                 backoff = 0.2
         except StoreUnavailable as e:
             log("store_feed", logging.WARNING, result="lost", error=str(e), last_seq=last)

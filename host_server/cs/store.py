@@ -18,7 +18,8 @@ from cryptography.hazmat.primitives import serialization
 from host_server.cs.pgsql import StoreUnavailable
 from host_server.errors import UserError
 
-__all__ = ["CertIndex", "CertRecord", "CertStore", "Conflict", "IdCollision", "NotFound",
+__all__ = ["CertIndex", "CertRecord", "CertStore", "Conflict", "Enrolled", "IdCollision",
+           "NotFound",
            "ReadOnly", "Revocation", "SerialInUse", "StoreUnavailable", "cert_index",
            "open_store"]
 
@@ -32,6 +33,12 @@ class Revocation:
 
     def to_json(self) -> dict:
         return {"seq": self.seq, "id": self.id.hex(), "time": self.time, "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class Enrolled:
+    """A notice that id was enrolled (the SSE `enrolled` event; not logged, no seq)."""
+    id: bytes
 
 
 @dataclass(frozen=True)
@@ -119,11 +126,14 @@ class CertStore(abc.ABC):
         """Raise if the backend does not answer (health checks)."""
         await self.last_seq()
 
-    async def follow(self, since: int) -> AsyncIterator[Revocation]:
+    async def follow(self, since: int,
+                     enrollments: bool = False) -> AsyncIterator[Revocation | Enrolled]:
         """Every revocation with a seq greater than since, then each new one as it is
-        recorded, by any process sharing the store, in seq order and without gaps.
-        Raises StoreUnavailable when the connection breaks: call again with the last
-        seq seen. Only for stores with push = True."""
+        recorded, by any process sharing the store, in seq order and without gaps; with
+        enrollments, interleaved, an Enrolled notice for each enrollment another process
+        records (best effort: not replayed after a broken connection). Raises StoreUnavailable
+        when the connection breaks: call again with the last seq seen. Only for stores
+        with push = True."""
         raise NotImplementedError(f"the {self.kind} store cannot push revocations")
         yield  # pragma: no cover  (makes this an async generator)
 

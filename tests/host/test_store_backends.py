@@ -285,14 +285,15 @@ def test_postgres_follow_catches_up_after_a_lost_connection(postgres, ca):
     run_async(go())
 
 
-def _sse_reader(url, out, stop):
+def _sse_reader(url, out, stop, kind="revoked"):
+    """Append (time, data) of each `kind` event of url's /events to out."""
     with httpx.stream("GET", url + "/events", headers={"Last-Event-ID": "0", **ADMIN_HEADERS},
                       timeout=10) as r:
-        kind = None
+        event = None
         for line in r.iter_lines():
             if line.startswith("event: "):
-                kind = line[7:]
-            if line.startswith("data: ") and kind == "revoked":
+                event = line[7:]
+            if line.startswith("data: ") and event == kind:
                 out.append((time.monotonic(), json.loads(line[6:])))
             if stop.is_set():
                 return
@@ -329,6 +330,27 @@ def test_two_cs_instances_share_postgres(tmp_path, postgres, ca):
         assert got[0][1]["id"] == ident and got[0][0] - t0 < 1
         assert get(two.url + "/certs/" + ident).status_code == 410
         assert get(two.url + "/revocations").json()["last_seq"] == 1
+        # an enrollment through one is announced by the other too (NOTIFY), once each
+        seen = {one.url: [], two.url: []}
+        for cs_url, out in seen.items():
+            threading.Thread(target=_sse_reader, args=(cs_url, out, stop, "enrolled"),
+                             daemon=True).start()
+        deadline = time.monotonic() + 5
+        while "cs_sse_subscribers 2.0" not in get(two.url + "/metrics").text or \
+                "cs_sse_subscribers 1.0" not in get(one.url + "/metrics").text:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        other = x25519.X25519PrivateKey.generate().public_key()
+        new_id = post(one.url + "/enroll", json={
+            "name": "announced", "public_key": base64.b64encode(spki_der(other)).decode()}
+        ).json()["id"]
+        deadline = time.monotonic() + 2
+        while not all(seen.values()):
+            assert time.monotonic() < deadline, "the enrollment was not announced by both"
+            time.sleep(0.01)
+        time.sleep(0.2)
+        assert [d for _, d in seen[one.url]] == [{"id": new_id}]
+        assert [d for _, d in seen[two.url]] == [{"id": new_id}]
         stop.set()
         # the same key again through the other instance: the constraint refuses it
         r = post(two.url + "/enroll", json={
