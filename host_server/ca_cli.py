@@ -64,6 +64,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="directory for the key and certificate")
     server.add_argument("--days", type=_days, default=DEFAULT_SERVER_DAYS,
                         help="validity in days (default: %(default)s)")
+    server.add_argument("--cs-url", metavar="URL",
+                        help="also refuse NAME if a device enrolled in this certificate "
+                             "store has it (the store refuses devices named like a server "
+                             "in any case)")
+    server.add_argument("--state-dir", metavar="DIR", default=".",
+                        help="with --cs-url: the store's state directory, for its token "
+                             "(default: the current directory; or $AIRSHAKE_ADMIN_TOKEN)")
     server.set_defaults(func=cmd_issue_server)
 
     renew = sub.add_parser(
@@ -97,6 +104,8 @@ def cmd_init(args: argparse.Namespace) -> int:
 
 def cmd_issue_server(args: argparse.Namespace) -> int:
     ca = CA.load(args.ca_dir)
+    if args.cs_url:
+        _check_no_device_named(args.cs_url, args.state_dir, args.name)
     key_path, der_path, warning = ca.issue_server(args.suite, args.name, args.out,
                                                   days=args.days)
     if warning:
@@ -104,6 +113,20 @@ def cmd_issue_server(args: argparse.Namespace) -> int:
     print(f"B's suite {args.suite} key ({SUITE_KEYS[args.suite]}): {key_path} (secret, 0600)")
     print(f"C_B: {der_path} (and {der_path.with_suffix('.crt').name})")
     return 0
+
+
+def _check_no_device_named(cs_url: str, state_dir: str, name: str) -> None:
+    """UserError if the store at cs_url lists a device called name (case-insensitively)."""
+    import logging
+
+    from host_server.cs.client import CSClient
+    from host_server.cs.tokens import client_token
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    certs = CSClient(cs_url, client_token(None, state_dir, admin=False)).certs()
+    taken = [c["id"] for c in certs if str(c.get("name", "")).casefold() == name.casefold()]
+    if taken:
+        raise UserError(f"device {taken[0]} is enrolled as {name!r}: give B another name "
+                        "(devices pin B by its name)")
 
 
 def cmd_renew_server(args: argparse.Namespace) -> int:

@@ -726,3 +726,14 @@ def test_b_reads_the_closed_store_with_its_reader_token_and_serves_a_renewed_c_b
             assert not [e for e in b.log_lines() if "401" in json.dumps(e)]
         finally:
             b.stop()
+
+
+def test_issue_server_refuses_the_name_of_an_enrolled_device(cs, ca_dir, tmp_path):
+    enroll(cs, new_key(), "gateway-7")
+    proc = run("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 0, "--name", "Gateway-7",
+               "--out", tmp_path / "keys", "--cs-url", cs.url, env=ENV_ADMIN)
+    assert_one_line_error(proc, "is enrolled as 'Gateway-7'", "another name")
+    assert not (tmp_path / "keys").exists()
+    proc = run("ca", "issue-server", "--ca-dir", ca_dir, "--suite", 0, "--name", "b.free",
+               "--out", tmp_path / "keys", "--cs-url", cs.url, env=ENV_ADMIN)
+    assert proc.returncode == 0, proc.stderr
