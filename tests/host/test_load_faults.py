@@ -37,7 +37,8 @@ from airshake import events as ev
 from airshake.errors import AirshakeError
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
-from b_support import BACKEND, CS, BProcess, make_pki, metric, wait_for
+from b_support import BACKEND, CS, SERVER_NAME, BProcess, make_pki, metric, wait_for
+from cs_support import ADMIN_HEADERS
 from host_server.b.sink import SqliteSink, reading_number
 
 DEVICES = int(os.environ.get("LOAD_DEVICES", "1000"))
@@ -198,7 +199,7 @@ class SimDevice:
             # the m3 (it knows nothing of it, and says nothing): the device waits out
             # the whole m3 budget before it handshakes again
             ini = Initiator(BACKEND, [self.key], self.anchor, server=self.ref, rto=0.5,
-                            max_retries=3)
+                            max_retries=3, server_name=SERVER_NAME)
             ini.connect(time.time(), b"")
             self.stats.counts["handshakes"] += 1
             retry_after = 0.5
@@ -334,7 +335,7 @@ class Cluster:
 
 async def enroll(cs_url: str, keys: list[DeviceKey]) -> None:
     gate = asyncio.Semaphore(32)
-    async with httpx.AsyncClient(base_url=cs_url, timeout=30) as client:
+    async with httpx.AsyncClient(base_url=cs_url, timeout=30, headers=ADMIN_HEADERS) as client:
         async def one(k: DeviceKey) -> None:
             async with gate:
                 r = await client.post("/enroll", json={
