@@ -157,8 +157,7 @@ class Dispatcher:
         if not data:
             self.metrics.datagram("empty", "dropped")
             return
-        if not relayed:
-            self.amp.received(addr, len(data))
+        self.amp.received(addr, len(data))   # relayed too: this worker may answer it
         kind = data[0] >> 5
         if kind == codec.TYPE_FRAGMENT or kind == codec.TYPE_FRAGMENT_ACK:
             try:

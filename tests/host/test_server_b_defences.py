@@ -26,7 +26,7 @@ from airshake import codec
 from airshake import events as ev
 from b_support import (CS, BProcess, Device, error_code, exchange, first_m1, handshake,
                        make_pki, metric, parse_metrics, wait_for)
-from cs_support import ADMIN_HEADERS, run
+from cs_support import ADMIN_HEADERS, free_port, run
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +93,34 @@ def test_revoked_and_unknown_ids_get_the_same_answer(pki, cs, tmp_path):
         assert b.stop() == 0
 
 
+def test_until_b_holds_the_id_set_it_looks_ids_up(pki, tmp_path):
+    """B started while the CS is down has no ID set: it says so (metric, log) and looks
+    each ID up (TRY_LATER while the CS is unreachable); once the CS is up it reads the
+    set and answers unknown IDs itself."""
+    port = free_port()
+    b = BProcess(tmp_path, pki.ca_dir, pki.key_dir, "http://127.0.0.1:%d" % port,
+                 name="b-before-cs", cs_timeout=0.5)
+    cs = None
+    try:
+        assert metric(b.metrics(), "airshake_ids_synced") == 0
+        assert wait_for(lambda: any(x.get("event") == "ids_unsynced" for x in b.log_lines()))
+        stranger = Device(0)
+        assert handshake(b.port, stranger, pki.anchor).code == codec.ERR_TRY_LATER
+        cs = CS(tmp_path, pki.ca_dir, port=port)
+        assert wait_for(lambda: metric(b.metrics(), "airshake_ids_synced") == 1, timeout=15)
+        lookups = cs_lookups(cs)
+        stranger = Device(0)
+        assert handshake(b.port, stranger, pki.anchor).code == codec.ERR_UNKNOWN_ID
+        assert cs_lookups(cs) == lookups
+    finally:
+        assert b.stop() == 0
+        if cs is not None:
+            cs.stop()
+
+
 # -- item 11 ------------------------------------------------------------------------
 
-FORGED_RATE = 50.0           # forged m1s per second carrying the victim's ID
+FORGED_RATE = float(os.environ.get("FORGED_M1_RATE", "50"))   # forged m1s/s with the ID
 FORGERS = 25                 # source addresses they come from (127.0.0.10 ...)
 FLOOD_SECONDS = 8.0
 
