@@ -480,3 +480,52 @@ def test_sqlite_sink_stores_a_duplicate_once(tmp_path):
     sink, replies = asyncio.run(go())
     assert replies == [b"ack:7"] * 3 and sink.stored == 1 and sink.duplicates == 2
     assert os.path.getsize(tmp_path / "r.db") > 0
+
+
+# -- issue 11: the ID set, the per-ID limits, the amplification bound ----------------------
+
+def test_id_set_keeps_the_changes_made_while_a_full_read_is_in_flight():
+    from host_server.b.idset import IdSet
+    ids = IdSet()
+    assert not ids.unknown(b"x" * 8)                     # not synced: look IDs up
+    ids.begin_read()
+    ids.add(b"new-----")                                 # an enrolled event meanwhile
+    ids.discard(b"gone----")                             # a revoked event meanwhile
+    ids.end_read({b"gone----", b"old-----"})
+    assert ids.synced and len(ids) == 2 and b"new-----" in ids and b"gone----" not in ids
+    assert not ids.unknown(b"x" * 8)                     # the event stream is down
+    ids.live = True
+    assert ids.unknown(b"x" * 8) and not ids.unknown(b"old-----")
+    ids.begin_read()
+    ids.end_read(None)                                   # a failed read keeps the set
+    assert len(ids) == 2
+
+
+def test_forgeries_from_other_sources_cannot_spend_a_proven_sources_budget(pki):
+    h = Harness(pki, rate_per_id=Rate(2, 5), rate_per_id_all=Rate(1, 2))
+    victim = b"v" * 8
+    now = time.time()
+    h.creds.proven.add(victim, "10.0.0.1")
+    refused = [h.creds.take_id(victim, "10.6.6.%d" % i, now) for i in range(50)]
+    assert refused[:2] == [None, None]
+    assert all(d is not None and d.reason == "rate_id_all" for d in refused[2:])
+    assert [h.creds.take_id(victim, "10.0.0.1", now) for _ in range(5)] == [None] * 5
+    assert h.creds.take_id(victim, "10.0.0.1", now).reason == "rate_id"   # its own bucket
+    h.creds.revoke(victim, now)
+    assert not h.creds.proven.has(victim, "10.0.0.1")
+
+
+def test_amplification_guard_bounds_what_an_unproven_address_is_sent():
+    from host_server.b.amplify import AmplificationGuard
+    g = AmplificationGuard(3, capacity=2)
+    a = ("10.0.0.1", 1)
+    assert not g.allow(a, 1)                             # never heard from: nothing
+    g.received(a, 46)
+    assert g.allow(a, 100) and g.allow(a, 38) and not g.allow(a, 1)
+    g.received(a, 46)
+    assert g.allow(a, 138)
+    g.prove(a)
+    assert g.allow(a, 10 ** 6) and len(g) == 0
+    for i in range(5):
+        g.received(("10.0.0.2", i), 46)
+    assert len(g) == 2                                   # bounded
