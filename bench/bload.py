@@ -215,7 +215,8 @@ class WorkerResult:
 
 async def _handshake(transport: Any, slot: loadgen.Slot, backend: Any, key: DeviceKey,
                      ref: ServerRef, anchor: bytes, out: WorkerResult) -> None:
-    ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3)
+    ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3,
+                    server_name=ref.cert.subject)
     t0 = time.time()
     ini.connect(t0, b"")
     confirmed = await loadgen.run_handshake(transport, slot, ini)

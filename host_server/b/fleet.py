@@ -43,8 +43,10 @@ class _Slot(asyncio.DatagramProtocol):
 
 class _Device:
     def __init__(self, key: DeviceKey, run: DeviceRun, anchor: bytes, port: int,
-                 host: str, early: bool, rto: float, ack_timeout: float) -> None:
+                 host: str, early: bool, rto: float, ack_timeout: float,
+                 server_name: str) -> None:
         self.key, self.run, self.anchor = key, run, anchor
+        self.server_name = server_name
         self.port, self.host = port, host
         self.early, self.rto, self.ack_timeout = early, rto, ack_timeout
         self.ref = None
@@ -101,7 +103,8 @@ class _Device:
             if self.ini is None:
                 backend = load_backend("pyca")
                 self.ini = Initiator(backend, [self.key], self.anchor, server=self.ref,
-                                     rto=self.rto, max_retries=3)
+                                     rto=self.rto, max_retries=3,
+                                     server_name=self.server_name)
                 self.ini.connect(t0, payload, early=self.early and self.ref is not None)
                 self.run.handshakes += 1
                 budget = self.rto * 16 + self.ack_timeout
@@ -124,16 +127,21 @@ class _Device:
 async def deliver(port: int, keys: list[DeviceKey], anchor: bytes, readings: int = 2,
                   concurrency: int = 100, duration: float = 60.0, host: str = "127.0.0.1",
                   early: bool = False, rto: float = 0.4, ack_timeout: float = 1.0,
-                  on_done: Callable[[DeviceRun], None] | None = None) -> list[DeviceRun]:
-    """Every device delivers `readings` readings (at most `concurrency` devices at once);
-    returns one DeviceRun per key, in order."""
+                  on_done: Callable[[DeviceRun], None] | None = None,
+                  server_name: str = "") -> list[DeviceRun]:
+    """Every device delivers `readings` readings (at most `concurrency` devices at once),
+    pinned to B's name server_name (the CN of C_B); returns one DeviceRun per key, in
+    order."""
+    if not server_name:
+        raise ValueError("deliver() needs server_name, the CN of B's certificate")
     runs = [DeviceRun(i, k.id_a.hex()) for i, k in enumerate(keys)]
     deadline = time.time() + duration
     gate = asyncio.Semaphore(concurrency)
 
     async def one(i: int) -> None:
         async with gate:
-            dev = _Device(keys[i], runs[i], anchor, port, host, early, rto, ack_timeout)
+            dev = _Device(keys[i], runs[i], anchor, port, host, early, rto, ack_timeout,
+                          server_name)
             await dev.open()
             try:
                 await dev.deliver(readings, deadline)

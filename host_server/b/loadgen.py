@@ -107,7 +107,8 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
         while time.time() < stop_at:
             key = devices[i % len(devices)]
             i += stride
-            ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3)
+            ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3,
+                            server_name=ref.cert.subject)
             t0 = time.time()
             ini.connect(t0, data)
             confirmed = await run_handshake(transport, slot, ini)

@@ -160,7 +160,7 @@ class HandshakeMachine(RuleBasedStateMachine):
         STATS["profile " + profile] += 1
 
     def _new_b(self) -> None:
-        self.b_cfg = hs_support.config(BACKEND, (SUITE,))
+        self.b_cfg = hs_support.config(BACKEND, (SUITE,), accept_early=True)
         self.b_cfg.started = int(self.t)
         self.by_m1: dict[bytes, BSide] = {}
         self.sessions: dict[bytes, list[BSide]] = {}
@@ -217,7 +217,8 @@ class HandshakeMachine(RuleBasedStateMachine):
 
     def _connect(self, data: bytes, early: bool, ref: ServerRef | None) -> None:
         ini = Initiator(BACKEND, [self.device], hs_support.anchor(SUITE), server=ref,
-                        rto=RTO, max_retries=self.max_retries)
+                        rto=RTO, max_retries=self.max_retries,
+                        server_name=hs_support.SERVER_NAME)
         self.runs.append(Run(ini, data, early, self.t))
         ini.connect(self._a_now(), data, early)
         self._flush_a()
