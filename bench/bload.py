@@ -85,7 +85,8 @@ class BServer:
                 "--rate-per-source", RATE_OFF, "--rate-per-id", RATE_OFF,
                 "--log-level", "warning", *flags]
         self._stderr = open(self.log, "w")
-        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._stderr)
+        self.proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=self._stderr,
+                                     env=stack.env)
         try:
             self.port = loadgen._wait_ready(self.log, self.proc)
         except SystemExit as e:
@@ -128,10 +129,11 @@ class Stack:
         port = loadgen._free_tcp_port()
         self.cs_url = "http://127.0.0.1:%d" % port
         self._cs_log = open(self.tmp / "cs.log", "w")
+        self.admin_token, _, self.env = loadgen.cs_tokens()
         self.cs = subprocess.Popen([loadgen.AIRSHAKE, "cs", "serve", "--db",
                                     str(self.tmp / "cs.db"), "--ca-dir", str(self.tmp / "ca"),
                                     "--port", str(port)],
-                                   stdout=subprocess.DEVNULL, stderr=self._cs_log)
+                                   stdout=subprocess.DEVNULL, stderr=self._cs_log, env=self.env)
         try:
             loadgen._wait_http(self.cs_url, self.cs)
         except SystemExit as e:
@@ -151,7 +153,7 @@ class Stack:
         new = [DeviceKey.generate(self.backend, self.suite)
                for _ in range(max(0, total - len(self.keys)))]
         t0 = time.perf_counter()
-        asyncio.run(_enroll_all(self.cs_url, new, concurrency))
+        asyncio.run(_enroll_all(self.cs_url, self.admin_token, new, concurrency))
         seconds = time.perf_counter() - t0
         self.keys.extend(new)
         return {"added": len(new), "seconds": round(seconds, 2),
@@ -175,10 +177,12 @@ class Stack:
         shutil.rmtree(self.tmp, ignore_errors=True)
 
 
-async def _enroll_all(url: str, keys: list[DeviceKey], concurrency: int) -> None:
+async def _enroll_all(url: str, admin_token: str, keys: list[DeviceKey],
+                      concurrency: int) -> None:
     gate = asyncio.Semaphore(concurrency)
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits,
+                                 headers={"Authorization": "Bearer " + admin_token}) as client:
         async def one(key: DeviceKey) -> None:
             async with gate:
                 r = await client.post("/enroll", json={

@@ -35,6 +35,16 @@ from airshake.keys import DeviceKey, ServerRef
 AIRSHAKE = str(Path(sys.executable).with_name("airshake"))
 
 
+def cs_tokens() -> tuple[str, str, dict[str, str]]:
+    """Fresh admin and reader tokens for a CS this tool starts, and the environment
+    that hands them to the CS and to B (the CS is closed: docs/CS_API.md)."""
+    import secrets
+    admin, reader = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    env = dict(os.environ, AIRSHAKE_ADMIN_TOKEN=admin, AIRSHAKE_READER_TOKEN=reader,
+               AIRSHAKE_CS_TOKEN=reader)
+    return admin, reader, env
+
+
 def _free_tcp_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -178,13 +188,16 @@ def run(args: argparse.Namespace) -> dict:
         ca.issue_server(args.suite, "b.loadgen", tmp / "keys")
         cs_port = _free_tcp_port()
         cs_url = f"http://127.0.0.1:{cs_port}"
+        admin, _, env = cs_tokens()
         cs = subprocess.Popen([AIRSHAKE, "cs", "serve", "--db", str(tmp / "cs.db"),
                                "--ca-dir", str(tmp / "ca"), "--port", str(cs_port)],
-                              stdout=subprocess.DEVNULL, stderr=open(tmp / "cs.log", "w"))
+                              stdout=subprocess.DEVNULL, stderr=open(tmp / "cs.log", "w"),
+                              env=env)
         procs.append(cs)
         _wait_http(cs_url, cs)
         keys = [DeviceKey.generate(backend, args.suite) for _ in range(args.devices)]
-        with httpx.Client(base_url=cs_url, timeout=10) as client:
+        with httpx.Client(base_url=cs_url, timeout=10,
+                          headers={"Authorization": "Bearer " + admin}) as client:
             for k in keys:
                 r = client.post("/enroll", json={"name": "load-" + k.id_a.hex(),
                                                  "public_key": base64.b64encode(k.spki).decode()})
@@ -196,7 +209,7 @@ def run(args: argparse.Namespace) -> dict:
                               "--rate-per-source", "1000000:1000000",
                               "--rate-per-id", "1000000:1000000",
                               "--log-level", args.log_level, *args.b_arg],
-                             stdout=subprocess.DEVNULL, stderr=open(b_log, "w"))
+                             stdout=subprocess.DEVNULL, stderr=open(b_log, "w"), env=env)
         procs.append(b)
         port = _wait_ready(b_log, b)
         ref_der = (tmp / "keys" / f"server-suite{args.suite}.der").read_bytes()
