@@ -210,10 +210,6 @@ class Dispatcher:
             self._outcome(None, "refused", reason, "debug",
                           id=m1[2:2 + self.rcfg.id_len].hex(), peer=_peer(addr))
             return
-        except ReplayError:
-            self.metrics.datagram("m1", "replay")
-            self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
-            return
         except AirshakeError:
             self.metrics.datagram("m1", "dropped")
             return
