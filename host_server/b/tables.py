@@ -14,6 +14,7 @@ import heapq
 import itertools
 from collections import OrderedDict
 from dataclasses import dataclass, field
+from collections.abc import Callable
 from typing import Any
 
 from airshake.responder import Responder
@@ -151,25 +152,17 @@ class SessionTable:
     def sweep(self, now: float) -> int:
         """Drop sessions past their max_age (the device handshakes again); returns how
         many were dropped."""
-        dropped = 0
-        for sid in list(self._by_sid):
-            conns = self._by_sid[sid]
-            keep = [c for c in conns if now - c.session.created <= c.session.max_age]
-            if len(keep) != len(conns):
-                dropped += len(conns) - len(keep)
-                if keep:
-                    self._by_sid[sid] = keep
-                else:
-                    del self._by_sid[sid]
-        self.count -= dropped
-        return dropped
+        return self._drop_where(lambda c: now - c.session.created > c.session.max_age)
 
     def drop_id(self, id_a: bytes) -> int:
         """Drop every session of a device (revoked); returns how many."""
+        return self._drop_where(lambda c: c.id_a == id_a)
+
+    def _drop_where(self, gone: Callable[[Conn], bool]) -> int:
         dropped = 0
         for sid in list(self._by_sid):
             conns = self._by_sid[sid]
-            keep = [c for c in conns if c.id_a != id_a]
+            keep = [c for c in conns if not gone(c)]
             if len(keep) != len(conns):
                 dropped += len(conns) - len(keep)
                 if keep:

@@ -133,3 +133,13 @@ class Pair:
 
     def kinds(self, events, cls):
         return [e for e in events if isinstance(e, cls)]
+
+
+def drain(role):
+    """Every event a role has queued, oldest first."""
+    out = []
+    while True:
+        e = role.next_event()
+        if e is None:
+            return out
+        out.append(e)

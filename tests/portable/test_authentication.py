@@ -5,8 +5,8 @@
 import struct
 
 from support import backends, raises_
-from hs_support import (Pair, SERVER_NAME, anchor, cert, config, device_key, initiator,
-                        now, private)
+from hs_support import (Pair, SERVER_NAME, anchor, cert, config, device_key, drain,
+                        initiator, now, private)
 from airshake import codec, events as ev, x509
 from airshake.errors import AirshakeError, CertificateError, UsageError
 from airshake.initiator import CONFIRMED, FAILED, MAX_UNAUTH_RETRY_S, Initiator
@@ -136,7 +136,7 @@ def test_a_forged_try_later_cannot_silence_a_for_long():
     m1 = ini.datagrams_to_send(t)[0]
     ini.receive(codec.encode_error(codec.ERR_TRY_LATER, _th1_of(ini, m1),
                                    struct.pack(">H", 65535)), t)
-    rejected = [e for e in _events(ini) if isinstance(e, ev.ServerRejected)]
+    rejected = [e for e in drain(ini) if isinstance(e, ev.ServerRejected)]
     assert rejected[0].retry_after == MAX_UNAUTH_RETRY_S and ini.state == FAILED
 
 
@@ -189,15 +189,6 @@ def test_an_unconfirmed_clock_still_learns_from_stale_time():
         for d in pair.res.datagrams_to_send(t):
             ini.receive(d, pair.t)
     assert ini.state == CONFIRMED and ini.clock_trusted
-
-
-def _events(ini):
-    out = []
-    while True:
-        e = ini.next_event()
-        if e is None:
-            return out
-        out.append(e)
 
 
 def test_a_trusted_clock_that_is_wrong_is_corrected_only_by_the_authenticated_m2():

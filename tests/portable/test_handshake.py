@@ -3,7 +3,7 @@
 # They prove: keys agree, sizes meet PROTOCOL.md §9, retransmission and duplicates
 # behave as §7 says, 0-RTT, the clock recovery, suite negotiation and sessions.
 from support import backends, raises_, IS_MICROPYTHON
-from hs_support import Pair, initiator, config, now, cert, anchor, SERVER_NAME
+from hs_support import Pair, initiator, config, now, cert, anchor, SERVER_NAME, drain
 from airshake import codec, events as ev
 from airshake.errors import (AuthenticationFailed, DecodeError, ReplayError,
                              StaleTimestamp, UnsupportedSuite)
@@ -14,13 +14,6 @@ from airshake.session import Session
 SUITES = (0, 2) if IS_MICROPYTHON else (0, 1, 2)
 
 
-def drain(role):
-    out = []
-    while True:
-        e = role.next_event()
-        if e is None:
-            return out
-        out.append(e)
 
 
 def _both_hold_same_keys(pair):
