@@ -103,9 +103,18 @@ class BProcess:
                               "ORDER BY received_at").fetchall()
 
 
+class Metrics(dict):
+    """{(name, labels): value}; .families holds every name B declares (# TYPE), so that a
+    series read as 0 because it is absent can be told from one B does not have."""
+    families: set
+
+
 def parse_metrics(text):
-    out = {}
+    out = Metrics()
+    out.families = set()
     for line in text.splitlines():
+        if line.startswith("# TYPE "):
+            out.families.add(line.split()[2])
         if not line or line.startswith("#"):
             continue
         name_labels, value = line.rsplit(" ", 1)
@@ -120,6 +129,12 @@ def parse_metrics(text):
 
 
 def metric(metrics, name, **labels):
+    """The value of one series; 0 if B declares the metric but has no such series yet
+    (a label set never counted), an AssertionError if B has no such metric."""
+    families = getattr(metrics, "families", None)
+    if families is not None:
+        assert name in families or any(k[0] == name for k in metrics), \
+            "B exports no metric %s" % name
     return metrics.get((name, frozenset(labels.items())), 0.0)
 
 

@@ -150,18 +150,6 @@ def test_lossy_run_completes(tmp_path):
     assert_clean(work)
 
 
-def _b_paces_resends() -> bool:
-    from host_server.demo.services import fragment_resend_supported
-    return fragment_resend_supported()
-
-
-@pytest.mark.xfail(not _b_paces_resends(), run=False,
-                   reason="B answers every FRAGMENT_ACK with ALL missing fragments "
-                   "(airshake.fragments.FragmentLink._resend); on LoRaWAN class A one "
-                   "downlink leaves per uplink, so the resends fill the network's downlink "
-                   "queue, which drops B's confirming record and the first-contact handshake "
-                   "never completes (a run only times out). Runs once B has the "
-                   "fragment_resend setting, which the demo then passes on class A links.")
 def test_lorawan_dr0_lossy_completes_through_fragments(tmp_path):
     """LoRaWAN EU868 DR0 (51-byte frames, class A) with 20% loss: C_B by value on first
     contact (with the server role profile: extendedKeyUsage and authorityKeyIdentifier)

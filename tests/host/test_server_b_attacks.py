@@ -126,6 +126,7 @@ def test_zero_rtt_m1_replayed_after_a_b_restart_is_not_delivered_again(pki, tmp_
         assert not answers[0][0] & codec.M2_EARLY_OK
         assert exchange(port, m3, sock=first.sock, wait=0.3) == []
         m = b.metrics()
+        assert metric(m, "airshake_datagrams_total", type="m1", result="ok") == 1
         assert metric(m, "airshake_handshakes_total", outcome="ok", reason="complete") == 0
         assert metric(m, "airshake_records_total", kind="early", result="ok") == 0
         b.db = db

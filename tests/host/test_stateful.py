@@ -310,11 +310,9 @@ class HandshakeMachine(RuleBasedStateMachine):
                 assert run is not None and run.early and e.data == run.data, \
                     "B accepted 0-RTT data A never sent"
                 m1h = BACKEND.sha256(side.m1)
-                if m1h in self.early_delivered and _known_0rtt_restart_bug(
-                        side, self.early_delivered[m1h], self.b_cfg):
-                    STATS["known core bug: 0-RTT data accepted again after a restart"] += 1
-                else:
-                    assert m1h not in self.early_delivered, "0-RTT data delivered twice"
+                # (a restarted B once accepted 0-RTT data stamped in (started,
+                # started + window] again; the core now compares with started + window)
+                assert m1h not in self.early_delivered, "0-RTT data delivered twice"
                 self.early_delivered[m1h] = side.gen
                 STATS["B early data"] += 1
             elif isinstance(e, ev.HandshakeComplete):
@@ -601,19 +599,6 @@ class HandshakeMachine(RuleBasedStateMachine):
             if side.gen == self.gen:
                 assert side.res.state in (rsp.DONE, rsp.FAILED, rsp.EXPIRED), side.res.state
         STATS["runs " + ("confirmed" if run.ini.state == CONFIRMED else "failed")] += 1
-
-
-# A core bug this test found (a restarted B accepted 0-RTT data stamped in
-# (started, started + window] again) is fixed: the core now compares with
-# started + window. Kept switchable to reproduce it.
-KNOWN_0RTT_RESTART_BUG = False
-
-
-def _known_0rtt_restart_bug(side: BSide, first_gen: int, cfg: rsp.ResponderConfig) -> bool:
-    if not KNOWN_0RTT_RESTART_BUG or first_gen == side.gen:
-        return False
-    stamp = codec.decode_m1(side.m1, cfg.id_len).timestamp
-    return cfg.started < stamp <= cfg.started + cfg.window
 
 
 def _same_keys(a: bytes, b: bytes) -> None:

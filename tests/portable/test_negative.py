@@ -2,11 +2,12 @@
 # MACs; downgrades; invalid and low-order points; bad certificates. Each must raise a
 # typed AirshakeError (never another exception) and never establish a session.
 from support import backends, raises_, IS_MICROPYTHON, unhex
-from hs_support import Pair, initiator, config, cert, anchor, now, device_key, SERVER_NAME
-from airshake import codec, fragments
+from hs_support import (Pair, initiator, config, cert, anchor, now, device_key, drain,
+                        SERVER_NAME)
+from airshake import codec, events as ev, fragments
 from airshake.errors import (AirshakeError, AuthenticationFailed, CertificateError,
                              DecodeError, InvalidPoint, StaleTimestamp)
-from airshake.initiator import CONFIRMED, WAIT_M2, Initiator
+from airshake.initiator import CONFIRMED, FAILED, MAX_UNAUTH_RETRY_S, WAIT_M2, Initiator
 from airshake.keys import ServerRef
 from airshake.responder import Responder, WAIT_M3, DONE
 
@@ -112,7 +113,7 @@ def test_every_m3_variant_is_refused_and_genuine_m3_still_completes():
     assert pair.res.state == DONE
 
 
-def test_record_and_error_variants_raise_typed_errors():
+def test_record_variants_raise_typed_errors():
     backend = backends()[0]
     pair = Pair(backend, 0)
     pair.run()
@@ -120,15 +121,46 @@ def test_record_and_error_variants_raise_typed_errors():
     for bad in _variants(record):
         assert isinstance(_typed(pair.res.session.open, bad), AirshakeError)
     assert pair.res.session.open(record)[1] == b"reading"
-    # error messages: any change of a stale-time error for this m1 is caught or harmless
-    pair2, m1, _ = _until_m2(backend)
-    th1 = backend.sha256(m1)
-    err = codec.encode_error(codec.ERR_TRY_LATER, th1[:2], b"\x00\x05")
-    for bad in _variants(err):
-        ini = initiator(backend, 0)
-        ini.connect(pair2.t)
-        e = _typed(ini.receive, bad, pair2.t)
-        assert isinstance(e, AirshakeError)      # refs never match a fresh m1
+
+
+def _waiting_initiator(backend, t):
+    """An A that sent its m1 and waits for m2; returns it and a try-later error for it."""
+    ini = initiator(backend, 0)
+    ini.connect(t)
+    m1 = ini.datagrams_to_send(t)[0]
+    ref = backend.sha256(m1)[:codec.REF_LEN]
+    return ini, codec.encode_error(codec.ERR_TRY_LATER, ref, b"\x00\x05")
+
+
+def test_error_message_variants_for_the_waiting_m1_are_refused_or_only_reject():
+    """Each variant of a try-later error goes to the A whose m1 it answers (errors are
+    unauthenticated, PROTOCOL.md §6): the genuine one makes A give up with a bounded retry;
+    a variant either raises a typed error and leaves A waiting for m2, or is itself a
+    well-formed rejection; truncations, the extension and every flip of the reference
+    must be refused."""
+    backend = backends()[0]
+    t = now()
+    ini, err = _waiting_initiator(backend, t)
+    ini.receive(err, t)
+    rejected = [e for e in drain(ini) if isinstance(e, ev.ServerRejected)]
+    assert ini.state == FAILED and [(e.code, e.retry_after) for e in rejected] == \
+        [(codec.ERR_TRY_LATER, 5)]
+    refused = set()
+    for k in range(len(list(_variants(err)))):
+        ini, err = _waiting_initiator(backend, t)
+        bad = list(_variants(err))[k]
+        e = _typed(ini.receive, bad, t)
+        if e is not None:
+            assert isinstance(e, AirshakeError) and ini.state == WAIT_M2, bad
+            refused.add(k)
+        else:
+            rejected = [x for x in drain(ini) if isinstance(x, ev.ServerRejected)]
+            assert ini.state == FAILED and len(rejected) == 1, bad
+            assert rejected[0].retry_after is None or \
+                rejected[0].retry_after <= MAX_UNAUTH_RETRY_S, bad
+    n = len(err)
+    ref_flips = [n + 1 + 2 * i + j for i in range(1, 1 + codec.REF_LEN) for j in (0, 1)]
+    assert set(range(n + 1)) | set(ref_flips) <= refused, sorted(refused)
 
 
 def test_fragment_decoders_raise_typed_errors():
