@@ -1,7 +1,9 @@
 """Makes tests/vectors/handshake/vectors.json: complete airshake v1 handshakes with fixed
 randomness and every intermediate value (TH_1..TH_4, DH outputs, PRKs, MAC_2, K_3, IV_3,
 session secrets), computed by THIS script straight from docs/PROTOCOL.md with hashlib,
-hmac and pyca/cryptography, without importing airshake. The portable test
+hmac and pyca/cryptography, without importing airshake. Suite 1's RSA-OAEP (fixed seed)
+and RSA-PSS (fixed salt) are encoded here from RFC 8017 §7.1.1 and §9.1.1 with pow(),
+since pyca draws its own randomness, and checked by pyca's decrypt and verify. The portable test
 (tests/portable/test_vectors.py) runs the core with the same randomness and must produce
 the same bytes, so the spec and the code are checked against each other.
 Run: python tests/vectors/handshake/make_vectors.py"""
@@ -12,7 +14,8 @@ import os
 import struct
 
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ec, x25519
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -81,6 +84,107 @@ def spki(suite, pub):
         key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pub)
     return key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# -- RSA (suite 1), RFC 8017, with the randomness given ------------------------------
+def rsa_key(v):
+    n = int(v["n"], 16)
+    pub = rsa.RSAPublicNumbers(v["e"], n)
+    return rsa.RSAPrivateNumbers(int(v["p"], 16), int(v["q"], 16), int(v["d"], 16),
+                                 int(v["dp"], 16), int(v["dq"], 16), int(v["qinv"], 16),
+                                 pub).private_key()
+
+
+def mgf1(seed, n):
+    out, i = b"", 0
+    while len(out) < n:
+        out += H(seed + struct.pack(">I", i))
+        i += 1
+    return out[:n]
+
+
+def xor(a, b):
+    return bytes(x ^ y for x, y in zip(a, b))
+
+
+def oaep_encrypt(key, msg, seed):
+    """RSAES-OAEP-ENCRYPT (§7.1.1), SHA-256, MGF1-SHA-256, empty label, seed given."""
+    nums = key.public_key().public_numbers()
+    k = (nums.n.bit_length() + 7) // 8
+    db = H(b"") + bytes(k - len(msg) - 2 * 32 - 2) + b"\x01" + msg
+    masked_db = xor(db, mgf1(seed, k - 32 - 1))
+    em = b"\x00" + xor(seed, mgf1(masked_db, 32)) + masked_db
+    c = pow(int.from_bytes(em, "big"), nums.e, nums.n).to_bytes(k, "big")
+    assert key.decrypt(c, padding.OAEP(padding.MGF1(hashes.SHA256()), hashes.SHA256(),
+                                       None)) == msg
+    return c
+
+
+def pss_sign(key, msg, salt):
+    """RSASSA-PSS-SIGN (§8.1.1, EMSA-PSS §9.1.1), SHA-256, MGF1-SHA-256, salt given."""
+    nums = key.private_numbers()
+    n = nums.public_numbers.n
+    em_bits = n.bit_length() - 1
+    em_len = (em_bits + 7) // 8
+    h = H(bytes(8) + H(msg) + salt)
+    db = bytes(em_len - len(salt) - 32 - 2) + b"\x01" + salt
+    masked_db = bytearray(xor(db, mgf1(h, em_len - 32 - 1)))
+    masked_db[0] &= 0xFF >> (8 * em_len - em_bits)
+    em = bytes(masked_db) + h + b"\xbc"
+    sig = pow(int.from_bytes(em, "big"), nums.d, n).to_bytes((n.bit_length() + 7) // 8, "big")
+    key.public_key().verify(sig, msg, padding.PSS(padding.MGF1(hashes.SHA256()), 32),
+                            hashes.SHA256())
+    return sig
+
+
+def handshake_rsa(name, fx, e_a, e_b, pms, seed, salt, now, by_ref, data, want_time=False):
+    """Suite 1 (PROTOCOL.md §4.2): X25519 ephemerals, B encrypts a PMS to A's RSA key and
+    signs TH_2; A draws e_a, B draws e_b, then the PMS, the OAEP seed, the PSS salt."""
+    suite = 1
+    s_a, s_b = rsa_key(fx["suite1"]["device_key"]), rsa_key(fx["suite1"]["server_key"])
+    c_b = bytes.fromhex(fx["suite1"]["server_cert"])
+    spki_a = s_a.public_key().public_bytes(serialization.Encoding.DER,
+                                           serialization.PublicFormat.SubjectPublicKeyInfo)
+    id_a = H(spki_a)[:8]
+    g_x, g_y = x_pub(e_a), x_pub(e_b)
+    v = {"name": name, "suite": suite, "now": now, "e_a": e_a.hex(), "e_b": e_b.hex(),
+         "pms": pms.hex(), "oaep_seed": seed.hex(), "pss_salt": salt.hex(),
+         "by_reference": by_ref, "early": False, "data": data.hex(), "want_time": want_time,
+         "clock_skew": 0}
+    flags = (0x04 if by_ref else 0) | (0x02 if want_time else 0)
+    m1 = bytes([(0 << 5) | (1 << 3) | flags, (suite << 4) | (1 << suite)]) + id_a \
+        + struct.pack(">I", now) + g_x
+    th1 = H(m1)
+    flags2 = (0 if by_ref else 0x10) | (0x08 if want_time else 0)
+    head2 = bytes([(1 << 5) | flags2])
+    time_bytes = struct.pack(">I", now) if want_time else b""
+    cert_part = b"" if by_ref else struct.pack(">H", len(c_b)) + c_b
+    c_pms = oaep_encrypt(s_a, pms, seed)
+    ee = x_dh(e_a, g_y)
+    th2 = H(th1 + head2 + g_y + time_bytes + H(c_b) + H(spki_a) + H(c_pms))
+    sig2 = pss_sign(s_b, b"airshake v1 m2 signature" + th2, salt)
+    m2 = head2 + g_y + time_bytes + cert_part + c_pms + sig2
+    prk2e = extract(th2, ee)
+    prk4e3m = extract(prk2e, pms)
+    th3 = H(th2 + sig2)
+    k3, iv3 = kdf(prk4e3m, b"k_3", th3, 16), kdf(prk4e3m, b"iv_3", th3, 13)
+    head3 = bytes([(2 << 5) | (g_y[0] & 0x1F)])
+    m3 = head3 + aead(k3, iv3, head3 + th3, data)
+    th4 = H(th3 + m3)
+    prkout = kdf(prk4e3m, b"prk_out", th4, 32)
+    ab, ba = kdf(prkout, b"traffic_ab", b"", 32), kdf(prkout, b"traffic_ba", b"", 32)
+    sid = kdf(prkout, b"sid", b"", 4)
+    key_ab, iv_ab = kdf(ab, b"key", b"", 16), kdf(ab, b"iv", b"", 13)
+    first_record_head = bytes([4 << 5]) + sid + struct.pack(">I", 0)
+    record = first_record_head + aead(key_ab, iv_ab, first_record_head, b"after")
+    v.update(id_a=id_a.hex(), g_x=g_x.hex(), g_y=g_y.hex(), th1=th1.hex(), m1=m1.hex(),
+             m1_hash=th1.hex(), ee=ee.hex(), spki_a_hash=H(spki_a).hex(),
+             c_b_hash=H(c_b).hex(), c_pms=c_pms.hex(), th2=th2.hex(), sig_2=sig2.hex(),
+             prk_2e=prk2e.hex(), m2=m2.hex(), th3=th3.hex(), prk_4e3m=prk4e3m.hex(),
+             k_3=k3.hex(), iv_3=iv3.hex(), m3=m3.hex(), th4=th4.hex(),
+             prk_out=prkout.hex(), secret_ab=ab.hex(), secret_ba=ba.hex(), sid=sid.hex(),
+             record_ab_0=record.hex())
+    return v
 
 
 def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_time=False,
@@ -153,6 +257,9 @@ def main():
     e_b = bytes.fromhex("b0" * 31 + "02")
     p_a = bytes.fromhex("1a" * 32)          # < n, valid P-256 scalars
     p_b = bytes.fromhex("2b" * 32)
+    pms = bytes.fromhex("3c" * 32)          # suite 1: B's pre-master secret, OAEP seed and
+    seed = bytes.fromhex("4d" * 32)         # PSS salt, in the order B draws them
+    salt = bytes.fromhex("5e" * 32)
     cases = [
         handshake("suite0-reference", 0, fx, e_a, e_b, now, True, b"reading=21.5"),
         handshake("suite0-value-want-time", 0, fx, e_a, e_b, now, False, b"",
@@ -163,6 +270,10 @@ def main():
                   clock_skew=-30),
         handshake("suite2-reference", 2, fx, p_a, p_b, now, True, b"reading=21.5"),
         handshake("suite2-value", 2, fx, p_a, p_b, now, False, b""),
+        handshake_rsa("suite1-reference", fx, e_a, e_b, pms, seed, salt, now, True,
+                      b"reading=21.5"),
+        handshake_rsa("suite1-value-want-time", fx, e_a, e_b, pms, seed, salt, now, False,
+                      b"", want_time=True),
     ]
     out = {"description": __doc__.splitlines()[0], "id_len": 8, "cases": cases}
     with open(os.path.join(HERE, "vectors.json"), "w") as f:
