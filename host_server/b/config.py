@@ -60,10 +60,10 @@ class ServerConfig:
     try_later_s: int = 30
     metrics_host: str = "127.0.0.1"
     metrics_port: int = 9471
-    reply: str = "none"
+    reply: str = "ack"              # the firmware waits for it (firmware/README.md)
     instance: str = ""               # "" = hostname:bound port
     mtu: int = 1200
-    fragment_resend: int = 0         # fragments repeated per fragment ack; 0 = all missing
+    fragment_resend: int = 0         # fragments sent at a time (first, per ack); 0 = all
     max_handshakes: int = 50000
     max_sessions: int = 100000
     replay_size: int = 100000
@@ -92,7 +92,7 @@ _SCALARS: dict[str, tuple[type, Any]] = {
     "db": (str, "airshake-b.db"), "window": (int, 120), "id_len": (int, 8),
     "cache_size": (int, 10000), "cache_ttl": (float, 3600.0), "negative_ttl": (float, 60.0),
     "cs_timeout": (float, 2.0), "try_later_s": (int, 30), "metrics_host": (str, "127.0.0.1"),
-    "metrics_port": (int, 9471), "reply": (str, "none"), "instance": (str, ""),
+    "metrics_port": (int, 9471), "reply": (str, "ack"), "instance": (str, ""),
     "mtu": (int, 1200), "fragment_resend": (int, 0), "max_handshakes": (int, 50000),
     "max_sessions": (int, 100000),
     "replay_size": (int, 100000), "revocation_poll": (float, 30.0), "log_level": (str, "info"),
@@ -330,13 +330,15 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     a("--metrics-port", type=int, help="TCP port of the Prometheus endpoint (default 9471; "
       "0 = off)")
     a("--reply", choices=REPLIES, help="'ack': answer each stored record with an encrypted "
-      "'ack:<seq>' record (default none)")
+      "'ack:<seq>' record, which the device waits for (default ack); 'none': no "
+      "reply (the firmware then drops its session every max_missed wakes)")
     a("--instance", help="name of this B in logs and metrics (default hostname:port)")
     a("--mtu", type=int, help="largest datagram sent; longer messages are fragmented "
       "(default 1200)")
-    a("--fragment-resend", type=int, help="fragments repeated per fragment ack from a device "
-      "(default 0: every missing one; 1 on LoRaWAN class A, where one downlink leaves per "
-      "uplink and the network queues the rest)")
+    a("--fragment-resend", type=int, help="fragments sent at a time: of a long message, "
+      "the first N, then N missing ones per fragment ack from the device (default 0: all "
+      "at once; 1 on LoRaWAN class A, where one downlink leaves per uplink and the "
+      "network queues the rest)")
     a("--max-handshakes", type=int, help="pending handshakes kept (default 50000)")
     a("--max-sessions", type=int, help="sessions kept, least recently used dropped first "
       "(default 100000)")

@@ -1,0 +1,83 @@
+# airshake_tools.device.sim: `airshake device sim`, a board for people without hardware:
+# the MicroPython unix binary's REPL behind a serial port made in Python (simpty), run in
+# a directory that is the board's flash. A new directory gets the firmware the deploy
+# code stages from this checkout for board "unix" (so `deploy` finds it up to date); an
+# existing one is kept as it is, key and settings included, like a board's flash. The
+# unix port exits where a board would reset (a soft reset, Ctrl-D): the sim then starts
+# it again, as a board reboots. It runs until Ctrl-C or SIGTERM.
+from __future__ import annotations
+
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from airshake_tools.device import layout
+from airshake_tools.device.simpty import PtyPort
+from host_server.errors import UserError
+
+BOARD = "unix"
+
+
+def fill_flash(flash: Path) -> int:
+    """The files `airshake device deploy --board unix` puts on a board, staged by the
+    deploy code itself, copied into flash; returns how many."""
+    from airshake_tools.device import deploy
+    with tempfile.TemporaryDirectory(prefix="airshake-sim-") as tmp:
+        stage = Path(tmp) / "stage"
+        deploy.deploy(None, layout.project_root(), BOARD, skip_mip=True, stage_only=stage,
+                      show=lambda _line: None)
+        shutil.copytree(stage / "files", flash, dirs_exist_ok=True,
+                        ignore=shutil.ignore_patterns("package.json", "package-changed.json"))
+    return sum(1 for p in flash.rglob("*") if p.is_file())
+
+
+def prepare(flash: Path) -> str:
+    """The board's flash directory, filled on first use; a line saying what is in it."""
+    if flash.exists() and not flash.is_dir():
+        raise UserError(f"{flash} is a file: pass --dir a directory for the board's flash")
+    if (flash / "main.py").is_file():
+        return f"flash {flash} kept as it is (its firmware, key and settings)"
+    try:
+        flash.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise UserError(f"cannot make the board's flash directory {flash} ({e.strerror}): "
+                        "pass --dir a writable directory")
+    count = fill_flash(flash)
+    return f"flash {flash}: the firmware of this checkout for board {BOARD} ({count} files)"
+
+
+def run(flash: Path, micropython: str, link: Path | None,
+        show: Callable[[str], None], stop: threading.Event | None = None) -> int:
+    """Serve the board until stop is set, SIGTERM or Ctrl-C; restarts the unix port when
+    it exits (a board's reset)."""
+    show(prepare(flash))
+    stop = stop or threading.Event()
+
+    def on_signal(_sig: int, _frame: object) -> None:
+        stop.set()
+
+    old = signal.signal(signal.SIGTERM, on_signal)
+    port = PtyPort([micropython], cwd=flash, link=link)
+    resets, started = 0, time.monotonic()
+    try:
+        show(f"board on {port.port}: use --port {port.port}")
+        while not stop.wait(0.1):
+            if port.alive():
+                continue
+            resets += 1
+            if resets > 20 and time.monotonic() - started < 10:
+                raise UserError(f"the MicroPython binary {micropython} keeps exiting at once: "
+                                f"run it by hand in {flash} to see why")
+            show(f"the unix port exited (a board's reset): started again on {port.port}")
+            time.sleep(0.2)
+            port.restart()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        port.close()
+        signal.signal(signal.SIGTERM, old)
+    return 0

@@ -1,0 +1,193 @@
+# airshake_tools.device.simpty: a serial port made in Python (the pty module) for a
+# program that stands in for a board: the MicroPython unix binary's REPL, or anything
+# else that talks on stdin/stdout. The program gets its own pty as its controlling
+# terminal (raw, no echo); the host tools open the other pty, whose path `port` is,
+# and a thread copies bytes both ways between the two masters (what socat did). Two
+# ptys, because mpremote needs a path to open and MicroPython needs a terminal.
+# Bytes the program writes while no host program has the port open are dropped, as a
+# UART with nobody listening drops them.
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+import select
+import signal
+import subprocess
+import termios
+import threading
+import tty
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+_CHUNK = 4096
+
+
+def _raw(fd: int) -> None:
+    tty.setraw(fd)
+    attrs = termios.tcgetattr(fd)
+    attrs[3] &= ~(termios.ECHO | termios.ECHONL)
+    termios.tcsetattr(fd, termios.TCSANOW, attrs)
+
+
+def _child_setup() -> None:
+    # in the child (after setsid): its pty becomes its controlling terminal, and it dies
+    # with the process that made the pty
+    try:
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+    except OSError:
+        pass
+    try:
+        import ctypes
+        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM, 0, 0, 0)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+class PtyPort:
+    """`argv` run in `cwd` behind a serial port at self.port (a /dev/pts path); `link`,
+    if given, is a symlink to it. on_output sees every byte the program writes."""
+
+    def __init__(self, argv: Sequence[str], cwd: Path | str | None = None,
+                 link: Path | None = None, env: dict[str, str] | None = None,
+                 on_output: Callable[[bytes], None] | None = None) -> None:
+        self.on_output = on_output
+        # the host side: the port the tools open. Its slave is closed here: while no
+        # host program holds it, its master reads EIO and what the board says is dropped
+        self._host_master, host_slave = os.openpty()
+        _raw(host_slave)
+        self.port = os.ttyname(host_slave)
+        os.close(host_slave)
+        os.set_blocking(self._host_master, False)
+        self.link = link
+        if link is not None:
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            link.symlink_to(self.port)
+        self._argv, self._cwd, self._env = list(argv), cwd, env
+        self._stop_r, self._stop_w = os.pipe()
+        try:
+            self._spawn()
+        except OSError:
+            self._close_fds()
+            raise
+
+    def _spawn(self) -> None:
+        """The program on its own pty, and the thread that copies between the two."""
+        self._prog_master, prog_slave = os.openpty()
+        _raw(prog_slave)
+        try:
+            self.proc = subprocess.Popen(
+                self._argv, cwd=self._cwd, env=self._env, stdin=prog_slave,
+                stdout=prog_slave, stderr=prog_slave, start_new_session=True,
+                preexec_fn=_child_setup)
+        finally:
+            os.close(prog_slave)
+        self._thread = threading.Thread(target=self._pump, name="pty-" + self.port,
+                                         daemon=True)
+        self._thread.start()
+
+    def restart(self) -> None:
+        """Stop the program and start it again behind the same port (a board's reset)."""
+        self._stop_program()
+        os.close(self._prog_master)
+        self._spawn()
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def _pump(self) -> None:
+        host, prog = self._host_master, self._prog_master
+        attached = False        # a host program holds the port open
+        while True:
+            watch = [prog, self._stop_r] + ([host] if attached else [])
+            try:
+                ready, _, _ = select.select(watch, [], [], None if attached else 0.05)
+            except InterruptedError:
+                continue
+            if self._stop_r in ready:
+                return
+            if prog in ready:
+                data = _read(prog)
+                if data is None:          # the program is gone (its pty hung up)
+                    return
+                if self.on_output is not None:
+                    self.on_output(data)
+                if attached:
+                    _write(host, data)
+            if attached and host not in ready:
+                continue
+            try:                          # non-blocking: EIO while nobody holds the port
+                data = os.read(host, _CHUNK)
+            except BlockingIOError:
+                attached = True
+                continue
+            except OSError as e:
+                if e.errno != errno.EIO:
+                    raise
+                attached = False
+                continue
+            attached = True
+            if data:
+                _write(prog, data)
+
+    def close(self, grace: float = 3.0) -> int | None:
+        """Stop the program (SIGTERM to its group, then SIGKILL) and the pty."""
+        self._stop_program(grace)
+        self._close_fds()
+        if self.link is not None and self.link.is_symlink():
+            self.link.unlink()
+        return self.proc.returncode
+
+    def _stop_program(self, grace: float = 3.0) -> None:
+        if self.proc.poll() is None:
+            _signal_group(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(grace)
+            except subprocess.TimeoutExpired:
+                _signal_group(self.proc.pid, signal.SIGKILL)
+                self.proc.wait(5)
+        _signal_group(self.proc.pid, signal.SIGKILL)
+        if self._thread.is_alive():
+            os.write(self._stop_w, b"x")
+            self._thread.join(2)
+            os.read(self._stop_r, 16)
+
+    def _close_fds(self) -> None:
+        for fd in (self._host_master, self._prog_master,
+                   getattr(self, "_stop_r", -1), getattr(self, "_stop_w", -1)):
+            if fd >= 0:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+
+
+def _read(fd: int) -> bytes | None:
+    try:
+        return os.read(fd, _CHUNK) or None
+    except OSError as e:
+        if e.errno == errno.EIO:
+            return None
+        raise
+
+
+def _write(fd: int, data: bytes) -> None:
+    while data:
+        try:
+            n = os.write(fd, data)
+        except BlockingIOError:
+            select.select([], [fd], [], 1.0)
+            continue
+        except OSError as e:
+            if e.errno == errno.EIO:
+                return
+            raise
+        data = data[n:]
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    try:
+        os.killpg(pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
