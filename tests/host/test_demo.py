@@ -1,11 +1,10 @@
 """`airshake demo` end to end: CA, CS, B, the link emulator and the real firmware on the
-MicroPython unix binary (provisioned through mpremote on a socat pty), as `make demo`
+MicroPython unix binary (provisioned through mpremote on a pty made in Python), as `make demo`
 runs it. Each run gets its own --workdir, so its pids.txt lists every process it started
 and any process left behind can be found by its command line or working directory.
 """
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -19,10 +18,9 @@ from cs_support import assert_one_line_error as one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
 MICROPYTHON = Path(sys.executable).with_name("micropython")
-SOCAT = shutil.which("socat")
 
-pytestmark = pytest.mark.skipif(not (SOCAT and MICROPYTHON.exists()),
-                                reason="needs socat and the MicroPython unix binary")
+pytestmark = pytest.mark.skipif(not MICROPYTHON.exists(),
+                                reason="needs the MicroPython unix binary")
 
 
 def demo(*args, timeout=120, env=None):
@@ -36,7 +34,7 @@ def demo(*args, timeout=120, env=None):
 
 def leftovers(work: Path) -> list[str]:
     """Processes still running that the run started (pids.txt) or that run in or name its
-    work directory (the MicroPython under socat, mpremote)."""
+    work directory (the MicroPython behind its pty, mpremote)."""
     alive = []
     pid_file = work / "pids.txt"
     if pid_file.exists():
@@ -206,11 +204,6 @@ def test_missing_binaries_are_one_line(tmp_path):
     work = tmp_path / "no-mp"
     out, _ = demo("--workdir", work, "--micropython", tmp_path / "nothing" / "micropython")
     one_line_error(out, "does not exist", "make setup")
-    empty = tmp_path / "empty-bin"
-    empty.mkdir()
-    work = tmp_path / "no-socat"
-    out, _ = demo("--workdir", work, env=dict(os.environ, PATH=str(empty)))
-    one_line_error(out, "socat is not installed", "apt-get install socat")
     assert_clean(work)
 
 
