@@ -1,6 +1,8 @@
 # host_server.b.dispatch: routes every datagram B receives to the core's state machines.
 #   fragment / ack  -> the peer address's FragmentLink (PROTOCOL.md §3.6); a message
-#                      that reassembles is routed as if it had arrived whole
+#                      that reassembles is routed as if it had arrived whole; with
+#                      fragment_resend N, a long message leaves N fragments at a time
+#                      (first send, then per ack); once m3 is in, m2's are forgotten
 #   m1              -> by SHA-256 of the m1 bytes: a duplicate from ANY address reaches
 #                      the same Responder (identical m2) or the error it was refused with,
 #                      answered at most duplicate_answers times; a new m1 gets a new
@@ -121,6 +123,10 @@ class Dispatcher:
             self._sendto(message, addr)
             return True
         frames = self._link(addr).outgoing(message)
+        if self.fragment_resend:
+            # paced (LoRaWAN class A: one downlink per uplink): the first fragments only;
+            # A pulls the rest with fragment acks, so the network never queues stale ones
+            frames = frames[:self.fragment_resend]
         if not self._allowed(addr, sum(len(f) for f in frames)):
             return False
         for frame in frames:
@@ -460,12 +466,22 @@ class Dispatcher:
         self.metrics.sessions.set(self.sessions.count)
         self.completed += 1
         self.handshakes.set_timer(hs, now + self.done_linger)
+        self._forget_sent(hs.addrs)
         self._outcome(hs, "ok", "complete", early=done.early_accepted, data=len(data),
                       peer=_peer(addr))
         if data or hs.early is not None:
             self._spawn(self._confirm(hs, conn, data))
         else:
             self._send_first(hs, conn, [])
+
+    def _forget_sent(self, addrs: list[Addr]) -> None:
+        """m3 is in, so A holds m2: B answers no more fragment acks for it (a late ack
+        would put stale fragments ahead of B's confirming record). The addresses' links
+        go, unless one holds part of an inbound message."""
+        for addr in addrs:
+            link = self.links.get(addr)
+            if link is not None and not link.has_partial():
+                del self.links[addr]
 
     async def _confirm(self, hs: Handshake, conn: Conn, data: bytes) -> None:
         replies = []
