@@ -24,6 +24,14 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
         self.exit(2, "%s: error: %s (see `%s --help`)\n" % (self.prog, message, self.prog))
 
+    def parse_known_args(self, args=None, namespace=None):  # type: ignore[no-untyped-def]
+        """Remember the innermost (sub)command parsed, so that an unknown flag points to
+        that command's --help (argparse reports leftovers from the top parser)."""
+        ns, extras = super().parse_known_args(args, namespace)
+        if not hasattr(ns, "_command_prog"):
+            ns._command_prog = self.prog
+        return ns, extras
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = OneLineParser(
@@ -46,7 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extras = parser.parse_known_args(argv)
+    if extras:
+        prog = getattr(args, "_command_prog", parser.prog)
+        print("airshake: error: unrecognized arguments: %s (see `%s --help`)"
+              % (" ".join(extras), prog), file=sys.stderr)
+        return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(message)s")
     if not getattr(args, "func", None):

@@ -25,6 +25,9 @@ example:
 
 def run(args: argparse.Namespace) -> int:
     cfg = config.from_sources(args)
+    if not cfg.store:
+        from host_server.cs.cli import check_url_port
+        check_url_port(cfg.cs_url, "--cs-url")
     if getattr(args, "verbose", False):
         cfg.log_level = "debug"
     from host_server.b import workers

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 
 from host_server.b.credentials import Credentials
 from host_server.b.cs_client import CSClient, CSUnavailable, Enrolled, Revocation, Subscribed
@@ -93,7 +94,10 @@ class RevocationFollower:
             if up:
                 self.log.info("cs_stream_connected", last_seq=self.last_seq)
             else:
-                self.log.warning("cs_stream_lost", why=why, last_seq=self.last_seq)
+                hint = _lost_hint(self.cs, why)
+                self.log.warning("cs_stream_lost", why=why, last_seq=self.last_seq, hint=hint)
+                if sys.stderr.isatty():   # a person is watching: one plain line too
+                    print("airshake server: " + hint, file=sys.stderr, flush=True)
 
     async def _follow(self) -> None:
         backoff = _BACKOFF_MIN
@@ -154,3 +158,12 @@ class RevocationFollower:
             await asyncio.sleep(self.poll_interval)
             with contextlib.suppress(CSUnavailable):
                 await self.catch_up()
+
+
+def _lost_hint(cs: object, why: str) -> str:
+    url = getattr(cs, "base_url", None)
+    where = (f"the certificate store at {url}: is `airshake cs serve` running? check "
+             "--cs-url and --cs-token-file" if url else
+             "the certificate store's database: check --store")
+    return (f"lost {where} ({why}); until it is back, B answers only devices whose "
+            "certificates it has cached")

@@ -64,12 +64,19 @@ class _Protocol(asyncio.DatagramProtocol):
 class Server:
     def __init__(self, cfg: ServerConfig, sink: Sink | None = None) -> None:
         self.cfg = cfg
-        self.ca = load_ca(cfg.ca_cert)            # cheapest checks first: files, then DB
-        self.sink: Sink = sink if sink is not None else _open_sink(cfg)
+        # cheapest checks first: files, then the port, then the DB (a start that fails
+        # leaves no new database file behind: see created_db)
+        self.ca = load_ca(cfg.ca_cert)
         self.backend = load_server_backend()
         self.keys = load_server_keys(self.backend, cfg)
         pin_server_keys(self.backend, self.keys)
         self.sock = _bind_udp(cfg.host, cfg.port, cfg.reuse_port)
+        self.created_db = None if sink is not None else _new_sqlite_file(cfg)
+        try:
+            self.sink: Sink = sink if sink is not None else _open_sink(cfg)
+        except BaseException:
+            self.sock.close()
+            raise
         self.rcvbuf = _size_rcvbuf(self.sock, cfg.rcvbuf)
         self._drops = _DropCounter(self.sock)
         self._key_stamp = self._key_files_stamp()
@@ -368,6 +375,20 @@ def _core_replay(cfg: ServerConfig) -> Any:
     return ReplayCache(cfg.replay_size)
 
 
+def _new_sqlite_file(cfg: ServerConfig) -> Path | None:
+    """The SQLite file this start will create (None: a URL, or the file exists)."""
+    if isinstance(cfg.db, str) and "://" in cfg.db:
+        return None
+    return None if Path(cfg.db).exists() else Path(cfg.db)
+
+
+def _remove_db(path: Path | None) -> None:
+    if path is not None:
+        for suffix in ("", "-wal", "-shm", "-journal"):
+            with contextlib.suppress(OSError):
+                Path(str(path) + suffix).unlink()
+
+
 def _open_sink(cfg: ServerConfig) -> Sink:
     if isinstance(cfg.db, str) and "://" in cfg.db:
         return PgSink(cfg.db, cfg.reply)
@@ -385,6 +406,7 @@ async def serve(cfg: ServerConfig, on_ready: Any = None) -> int:
         await server.cs.close()
         await server._close_scaleout()
         server.sock.close()
+        _remove_db(server.created_db)   # e.g. the metrics port was taken
         raise
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):

@@ -13,6 +13,7 @@ import binascii
 import json
 import logging
 import re
+import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -109,6 +110,7 @@ class CSApp:
                          exception_handlers={HTTPException: _http_error,
                                              BadRequest: _bad_request,
                                              StoreUnavailable: _unavailable,
+                                             sqlite3.DatabaseError: _store_error,
                                              ReadOnly: _read_only})
 
     # -- lookups ---------------------------------------------------------------------
@@ -408,6 +410,14 @@ async def _unavailable(request: Request, exc: Exception) -> Response:
     """The database did not answer: 503, so B serves from its cache and retries."""
     log("store_unavailable", logging.ERROR, endpoint=request.url.path, error=str(exc))
     return _error(503, "the certificate database is unavailable: try again later")
+
+
+async def _store_error(request: Request, exc: Exception) -> Response:
+    """The database answered with an error (e.g. a corrupt SQLite page): say so, in one
+    line a client can show, instead of a bare 500."""
+    log("store_error", logging.ERROR, endpoint=request.url.path, error=str(exc))
+    return _error(500, f"the certificate database failed ({' '.join(str(exc).split())}): "
+                       "the CS log has the details; check or restore the database")
 
 
 async def _read_only(request: Request, exc: Exception) -> Response:

@@ -47,8 +47,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="the store: a SQLite file or sqlite:///path (default: cs.db), "
                         "postgresql://USER@HOST:PORT/DB (password in $PGPASSWORD), or "
                         "ldap://HOST:PORT/BASE-DN for a read-only X.509 directory")
-    s.add_argument("--ca-dir", dest="ca_dir", metavar="DIR",
-                   help="the CA directory made by `airshake ca init` (required)")
+    ca_dir = s.add_argument("--ca-dir", dest="ca_dir", metavar="DIR",
+                            help="the CA directory made by `airshake ca init` (required: "
+                                 "here or as ca_dir in the --config file)")
     s.add_argument("--host", help="address to listen on (default: 127.0.0.1)")
     s.add_argument("--port", type=int, help=f"TCP port (default: {DEFAULT_PORT})")
     s.add_argument("--id-len", dest="id_len", type=int,
@@ -62,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "directory of the SQLite db; the current directory for "
                         "postgresql:// and ldap://)")
     s.set_defaults(func=cmd_serve)
+    # the usage line shows --ca-dir as required, as it is; argparse itself must not
+    # insist, since the --config file may give it
+    ca_dir.required = True
+    s.usage = s.format_usage().removeprefix("usage: ").strip()
+    ca_dir.required = False
 
     def client_flags(p: argparse.ArgumentParser, admin: bool) -> None:
         p.add_argument("--cs-url", dest="cs_url", default=os.environ.get(URL_ENV, DEFAULT_URL),
@@ -120,7 +126,19 @@ def _client(args: argparse.Namespace, admin: bool = True) -> CSClient:
     from host_server.cs.tokens import client_token
     if not getattr(args, "verbose", False):  # httpx logs every request at INFO
         logging.getLogger("httpx").setLevel(logging.WARNING)
+    check_url_port(args.cs_url, "--cs-url")
     return CSClient(args.cs_url, client_token(args.admin_token, args.state_dir, admin))
+
+
+def check_url_port(url: str, flag: str) -> None:
+    """A URL whose port is not a TCP port is a typo to report as such, not as a CS that
+    cannot be reached."""
+    from urllib.parse import urlsplit
+    try:
+        _ = urlsplit(url).port
+    except ValueError:
+        port = urlsplit(url).netloc.rsplit(":", 1)[-1]
+        raise UserError(f"{flag} {url}: {port!r} is not a valid port: use 1..65535")
 
 
 def cmd_enroll(args: argparse.Namespace) -> int:

@@ -187,6 +187,8 @@ def serve(cfg: ServeConfig, verbose: bool = False) -> int:
     sock = bind(cfg.host, cfg.port)
     try:
         store = open_store(cfg.db)
+        if store.kind == "sqlite":
+            _check_sqlite(store.path)  # type: ignore[attr-defined]
     except BaseException:
         sock.close()
         raise
@@ -195,6 +197,23 @@ def serve(cfg: ServeConfig, verbose: bool = False) -> int:
         return asyncio.run(_run(CSApp(store, ca, settings), sock, cfg))
     finally:
         sock.close()
+
+
+def _check_sqlite(path: str) -> None:
+    """Refuse a SQLite file whose header is intact but whose pages are not: the CS would
+    start, then answer 500 to every request that reads them."""
+    import sqlite3
+    db = sqlite3.connect(path)
+    try:
+        result = db.execute("PRAGMA quick_check(1)").fetchone()[0]
+    except sqlite3.DatabaseError as e:
+        result = str(e)
+    finally:
+        db.close()
+    if result != "ok":
+        result = " ".join(str(result).replace("*** in database main ***", "").split())
+        raise UserError(f"the certificate database {path} is corrupt ({result}): restore it "
+                        f"from a backup (`sqlite3 {path} .recover` may save what is left)")
 
 
 async def _run(app: CSApp, sock: socket.socket, cfg: ServeConfig) -> int:
