@@ -161,9 +161,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                     "restarts the board first to see a whole wake. --run starts main.py "
                     "through mpremote and shows what it prints (the unix port, or a board "
                     "at its REPL); --repl opens the MicroPython REPL (mpremote; Ctrl-] "
-                    "leaves); --status shows the settings and state files. On a pty (the unix "
-                    "board of `airshake device sim`) following means --run: nothing runs "
-                    "the firmware there by itself.")
+                    "leaves); --status shows the settings and state files. On the board of "
+                    "`airshake device sim` following means --run: nothing runs the "
+                    "firmware there by itself.")
     _common(p, timeout=30.0)
     mode = p.add_mutually_exclusive_group()
     mode.add_argument("--repl", action="store_true", help="open the interactive REPL")
@@ -332,18 +332,13 @@ def cmd_sim(args: argparse.Namespace) -> int:
                    lambda line: print(line, flush=True))
 
 
-def _unix_board(port: str) -> bool:
-    """A pseudo-terminal: the MicroPython unix port (`airshake device sim`), not a USB
-    serial port; it has no firmware running by itself, so monitor starts main.py."""
-    return os.path.realpath(port).startswith("/dev/pts/")
-
-
 def cmd_monitor(args: argparse.Namespace) -> int:
     from airshake_tools.device import monitor
     section = _section(args)
     port = _port(args, section)
-    if not (args.repl or args.status) and _unix_board(port):
-        args.run = True
+    from airshake_tools.device import sim
+    if not (args.repl or args.status) and sim.is_sim(port):
+        args.run = True     # nothing runs the unix port's firmware by itself
     if args.repl or args.run or args.status:
         mp = _mpremote(args, port)
         if args.repl:

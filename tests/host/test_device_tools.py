@@ -1,5 +1,6 @@
-"""`airshake device ...` for real, without hardware: the MicroPython unix binary on a pty
-made by socat stands in for the board (its working directory is the device's filesystem),
+"""`airshake device ...` for real, without hardware: the MicroPython unix binary behind a
+pty made in Python (airshake_tools.device.simpty, what `airshake device sim` uses) stands
+in for the board (its working directory is the device's filesystem),
 mpremote talks to it exactly as to an ESP32, and the certificate store is a real
 `airshake cs serve` with a CA made by `airshake ca init`.
 
@@ -14,7 +15,6 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -29,15 +29,16 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
+from airshake_tools.device.simpty import PtyPort
+
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 AIRSHAKE = BIN / "airshake"
 MICROPYTHON = BIN / "micropython"
-SOCAT = shutil.which("socat") or "/usr/bin/socat"
 SERVER_NAME = "b.devtools.test"      # the device's pin of B (config server_name)
 
-pytestmark = pytest.mark.skipif(not (Path(SOCAT).exists() and MICROPYTHON.exists()),
-                                reason="needs socat and the MicroPython unix binary")
+pytestmark = pytest.mark.skipif(not MICROPYTHON.exists(),
+                                reason="needs the MicroPython unix binary")
 
 
 def run(*args, timeout=120, env=None):
@@ -55,27 +56,12 @@ def provision(*args, env=None, **kw):
                env={"AIRSHAKE_ADMIN_TOKEN": ADMIN_TOKEN, **(env or {})}, **kw)
 
 
-class Pty:
-    """socat: a pty at `link` wired to `command` (run in `cwd`)."""
+class Pty(PtyPort):
+    """`command` run in `cwd` behind a pty made in Python, reachable at `link`. Output
+    nobody has read yet is kept for the next program that opens the port."""
 
     def __init__(self, link: Path, command: str, cwd: Path):
-        self.link = link
-        self.proc = subprocess.Popen(
-            [SOCAT, f"pty,link={link},raw,echo=0", f"EXEC:{command},pty,stderr,setsid,raw,echo=0"],
-            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-            start_new_session=True)
-        deadline = time.monotonic() + 10
-        while not link.exists():
-            assert self.proc.poll() is None, "socat exited"
-            assert time.monotonic() < deadline, "socat made no pty"
-            time.sleep(0.02)
-
-    def close(self):
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-        except ProcessLookupError:
-            pass
-        self.proc.wait(10)
+        super().__init__([command], cwd=cwd, link=link, keep_unheard=True)
 
 
 class Device:
@@ -539,8 +525,107 @@ def test_micropython_lib_packages_per_board():
 def test_every_device_command_has_help(capsys):
     from host_server.cli import build_parser
     parser = build_parser()
-    for cmd in ("ports", "flash", "deploy", "provision", "monitor"):
+    for cmd in ("ports", "flash", "deploy", "provision", "monitor", "sim"):
         with pytest.raises(SystemExit) as e:
             parser.parse_args(["device", cmd, "--help"])
         assert e.value.code == 0
         assert "--port" in capsys.readouterr().out or cmd == "ports"
+
+
+# -- airshake device sim ---------------------------------------------------------------
+
+
+class Sim:
+    """`airshake device sim --dir DIR` in the background; port: what it printed."""
+
+    def __init__(self, flash: Path):
+        self.proc = subprocess.Popen([str(AIRSHAKE), "device", "sim", "--dir", str(flash)],
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     text=True, cwd=ROOT, stdin=subprocess.DEVNULL)
+        self.lines = []
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, "sim exited: " + "".join(self.lines) + self.proc.stderr.read()
+            self.lines.append(line)
+            found = re.fullmatch(r"board on (\S+): use --port (\S+)\n", line)
+            if found:
+                assert found.group(1) == found.group(2)
+                self.port = found.group(1)
+                return
+
+    def stop(self) -> tuple[int, float]:
+        start = time.monotonic()
+        self.proc.send_signal(signal.SIGTERM)
+        code = self.proc.wait(15)
+        return code, time.monotonic() - start
+
+
+def _children_in(flash: Path) -> list[int]:
+    """Processes whose working directory is flash (the unix port the sim ran)."""
+    pids = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            if os.readlink(f"/proc/{pid}/cwd") == str(flash.resolve()):
+                pids.append(int(pid))
+        except OSError:
+            continue
+    return pids
+
+
+def test_sim_is_a_board_with_this_checkouts_firmware_until_sigterm(base):
+    flash = base / "sim-flash"
+    sim = Sim(flash)
+    try:
+        assert "the firmware of this checkout for board unix" in sim.lines[0], sim.lines
+        assert Path(sim.port).exists() and os.path.realpath(sim.port).startswith("/dev/pts/")
+        for rel, src in firmware_files().items():
+            assert sha(flash / rel) == sha(src), rel
+        out = run("device", "monitor", "--port", sim.port, "--status")
+        assert out.returncode == 0, out.stderr
+        assert "airshake-data/key.bin: missing" in out.stdout
+        # monitor without flags on the sim runs main.py: here it says there is no key
+        out = run("device", "monitor", "--port", sim.port, "--duration", "20")
+        assert out.returncode == 0, out.stderr
+        assert "airshake: stop no device key" in out.stdout
+        assert _children_in(flash)
+    finally:
+        code, seconds = sim.stop()
+    assert code == 0 and seconds < 5, (code, seconds)
+    assert not Path(sim.port).exists() or not _children_in(flash)
+    assert not _children_in(flash)
+    # started again: the flash is kept as it is (a board's flash)
+    (flash / "airshake-data").mkdir(exist_ok=True)
+    (flash / "airshake-data" / "state.json").write_text('{"wakes": 7}')
+    sim = Sim(flash)
+    try:
+        assert "kept as it is" in sim.lines[0], sim.lines
+        assert (flash / "airshake-data" / "state.json").read_text() == '{"wakes": 7}'
+    finally:
+        sim.stop()
+
+
+def test_sim_restarts_the_unix_port_behind_the_same_port_when_it_exits(base):
+    sim = Sim(base / "sim-reset")
+    try:
+        first = _children_in(base / "sim-reset")
+        # SystemExit ends the unix port (a board would soft-reset): the sim starts it again
+        run_mp = [sys.executable, "-m", "mpremote", "connect", sim.port, "resume", "exec"]
+        subprocess.run([*run_mp, "import sys\nsys.exit()"], capture_output=True, timeout=30)
+        deadline = time.monotonic() + 10
+        while _children_in(base / "sim-reset") in ([], first):
+            assert time.monotonic() < deadline, "the unix port was not started again"
+            time.sleep(0.1)
+        out = subprocess.run([*run_mp, "print(6 * 7)"], capture_output=True, text=True,
+                             timeout=30)
+        assert out.returncode == 0 and out.stdout.strip() == "42", out.stderr
+    finally:
+        sim.stop()
+    assert any("started again on " + sim.port in ln for ln in sim.lines + [
+        sim.proc.stdout.read()])
+
+
+def test_sim_without_the_micropython_binary_is_one_line(base):
+    out = run("device", "sim", "--dir", base / "sim-none", "--micropython",
+              base / "nothing" / "micropython", timeout=10)
+    one_line_error(out, "does not exist", "make setup")
+    assert not (base / "sim-none").exists()

@@ -7,6 +7,7 @@
 # it again, as a board reboots. It runs until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
+import os
 import shutil
 import signal
 import tempfile
@@ -20,6 +21,25 @@ from airshake_tools.device.simpty import PtyPort
 from host_server.errors import UserError
 
 BOARD = "unix"
+
+
+def _mark(port: str) -> Path:
+    """Where a running sim notes its port (with its pid), so `monitor` can tell it from a
+    board's serial port."""
+    return Path(tempfile.gettempdir()) / f"airshake-sim-{os.getuid()}" / Path(port).name
+
+
+def is_sim(port: str) -> bool:
+    """True when port is served by a running `airshake device sim`."""
+    real = os.path.realpath(port)
+    if not real.startswith("/dev/pts/"):
+        return False
+    try:
+        pid = int(_mark(real).read_text().split()[0])
+        os.kill(pid, 0)
+    except (OSError, ValueError, IndexError):
+        return False
+    return True
 
 
 def fill_flash(flash: Path) -> int:
@@ -62,8 +82,11 @@ def run(flash: Path, micropython: str, link: Path | None,
 
     old = signal.signal(signal.SIGTERM, on_signal)
     port = PtyPort([micropython], cwd=flash, link=link)
+    mark = _mark(port.port)
     resets, started = 0, time.monotonic()
     try:
+        mark.parent.mkdir(mode=0o700, exist_ok=True)
+        mark.write_text(f"{os.getpid()} {flash.resolve()}\n")
         show(f"board on {port.port}: use --port {port.port}")
         while not stop.wait(0.1):
             if port.alive():
@@ -79,5 +102,9 @@ def run(flash: Path, micropython: str, link: Path | None,
         pass
     finally:
         port.close()
+        try:
+            mark.unlink()
+        except OSError:
+            pass
         signal.signal(signal.SIGTERM, old)
     return 0

@@ -5,7 +5,8 @@
 # and a thread copies bytes both ways between the two masters (what socat did). Two
 # ptys, because mpremote needs a path to open and MicroPython needs a terminal.
 # Bytes the program writes while no host program has the port open are dropped, as a
-# UART with nobody listening drops them.
+# UART with nobody listening drops them (keep_unheard=True keeps the last 64 KB instead,
+# for the next program that opens the port).
 from __future__ import annotations
 
 import errno
@@ -21,6 +22,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 _CHUNK = 4096
+_KEEP = 65536
 
 
 def _raw(fd: int) -> None:
@@ -50,8 +52,11 @@ class PtyPort:
 
     def __init__(self, argv: Sequence[str], cwd: Path | str | None = None,
                  link: Path | None = None, env: dict[str, str] | None = None,
-                 on_output: Callable[[bytes], None] | None = None) -> None:
+                 on_output: Callable[[bytes], None] | None = None,
+                 keep_unheard: bool = False) -> None:
         self.on_output = on_output
+        self.keep_unheard = keep_unheard
+        self._unheard = bytearray()
         # the host side: the port the tools open. Its slave is closed here: while no
         # host program holds it, its master reads EIO and what the board says is dropped
         self._host_master, host_slave = os.openpty()
@@ -115,21 +120,30 @@ class PtyPort:
                     self.on_output(data)
                 if attached:
                     _write(host, data)
+                elif self.keep_unheard:
+                    self._unheard += data
+                    del self._unheard[:-_KEEP]
             if attached and host not in ready:
                 continue
             try:                          # non-blocking: EIO while nobody holds the port
                 data = os.read(host, _CHUNK)
             except BlockingIOError:
-                attached = True
+                attached = self._attach(host)
                 continue
             except OSError as e:
                 if e.errno != errno.EIO:
                     raise
                 attached = False
                 continue
-            attached = True
+            attached = self._attach(host)
             if data:
                 _write(prog, data)
+
+    def _attach(self, host: int) -> bool:
+        if self._unheard:
+            _write(host, bytes(self._unheard))
+            self._unheard.clear()
+        return True
 
     def close(self, grace: float = 3.0) -> int | None:
         """Stop the program (SIGTERM to its group, then SIGKILL) and the pty."""
