@@ -337,7 +337,8 @@ def cmd_monitor(args: argparse.Namespace) -> int:
     section = _section(args)
     port = _port(args, section)
     from airshake_tools.device import sim
-    if not (args.repl or args.status) and sim.is_sim(port):
+    on_sim = sim.is_sim(port)
+    if not (args.repl or args.status) and on_sim:
         args.run = True     # nothing runs the unix port's firmware by itself
     if args.repl or args.run or args.status:
         mp = _mpremote(args, port)
@@ -347,7 +348,15 @@ def cmd_monitor(args: argparse.Namespace) -> int:
             monitor.status(mp, print)
             return 0
         print(f"running main.py on {port} (Ctrl-C stops following)", file=sys.stderr)
-        monitor.run_main(mp, args.duration, args.cycles, lambda line: print(line, flush=True))
+        ended = False
+        try:
+            ended = monitor.run_main(mp, args.duration, args.cycles,
+                                     lambda line: print(line, flush=True))
+        finally:
+            # the unix port cannot be interrupted: the sim resets it instead
+            if not ended and on_sim and sim.reset(port):
+                print(f"main.py was still running: the sim at {port} reset its board",
+                      file=sys.stderr)
         return 0
     print(f"following {port} at {args.baud} baud (Ctrl-C stops)", file=sys.stderr)
     monitor.follow(port, args.baud, args.duration, args.reset,

@@ -1,5 +1,5 @@
 # host_server.demo.procs: owns the demo's subprocesses. Each starts in its own process
-# group (so a socat and the MicroPython it runs stop together), dies with the demo if the
+# group (so a process and any child it starts stop together), dies with the demo if the
 # demo itself is killed (Linux PR_SET_PDEATHSIG), has its stdout and stderr read line by
 # line on threads into a callback, and is stopped by stop_all(): SIGTERM to the group,
 # then SIGKILL after a grace period. run() wraps everything so that a normal end, an
@@ -109,7 +109,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 _signal_group(proc.pid, signal.SIGKILL)
                 proc.popen.wait(5)
-        # the group may outlive its leader (socat's child): make sure it is gone
+        # the group may outlive its leader (a child it started): make sure it is gone
         _signal_group(proc.pid, signal.SIGKILL)
         for t in proc.threads:
             t.join(2)

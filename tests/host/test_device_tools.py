@@ -629,3 +629,23 @@ def test_sim_without_the_micropython_binary_is_one_line(base):
               base / "nothing" / "micropython", timeout=10)
     one_line_error(out, "does not exist", "make setup")
     assert not (base / "sim-none").exists()
+
+
+def test_monitor_that_stops_before_main_ends_resets_the_sims_board(base):
+    # a firmware that never returns: the unix port cannot be interrupted, so after
+    # following for 2 s monitor has the sim reset its board, and the port answers again
+    flash = base / "sim-busy"
+    sim = Sim(flash)
+    try:
+        (flash / "main.py").write_text("import time\nprint('airshake: wake n=1')\n"
+                                       "while True:\n    time.sleep(0.1)\n")
+        out = run("device", "monitor", "--port", sim.port, "--duration", "2")
+        assert out.returncode == 0, out.stderr
+        assert "airshake: wake n=1" in out.stdout
+        assert "the sim at %s reset its board" % sim.port in out.stderr
+        start = time.monotonic()
+        out = run("device", "monitor", "--port", sim.port, "--status", "--timeout", "10")
+        assert out.returncode == 0, out.stderr
+        assert time.monotonic() - start < 10
+    finally:
+        sim.stop()

@@ -38,16 +38,28 @@ def follow(port: str, baud: int, duration: float | None, reset: bool,
     return console.follow(port, baud=baud, duration=duration, reset=reset, out=out)
 
 
+_MAIN_END = "AIRSHAKE-MAIN-END"
+
+
 def run_main(mp: Mpremote, duration: float | None, cycles: int | None,
-             out: Callable[[str], None]) -> None:
-    """Start the firmware (main.py) through mpremote and print its output as it comes."""
+             out: Callable[[str], None]) -> bool:
+    """Start the firmware (main.py) through mpremote and print its output as it comes;
+    True when main.py returned, False when following stopped first (duration)."""
     code = "import sys\n"
     if cycles is not None:
         # sys.argv cannot be rebound on MicroPython: change the list in place
         code += "sys.argv.clear()\nsys.argv.extend(['main.py', '--cycles', %r])\n" % str(cycles)
-    code += "sys.modules.pop('main', None)\nimport main\n"
-    mp.run("exec", code, what="running main.py", on_line=lambda line: out(_stamp(line)),
+    code += "sys.modules.pop('main', None)\nimport main\nprint(%r)\n" % _MAIN_END
+    ended = []
+
+    def line(text: str) -> None:
+        if text.strip() == _MAIN_END:
+            ended.append(True)
+        else:
+            out(_stamp(text))
+    mp.run("exec", code, what="running main.py", on_line=line,
            timeout=math.inf if duration is None else duration, until=True)
+    return bool(ended)
 
 
 def repl(mp: Mpremote) -> int:

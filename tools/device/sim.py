@@ -4,7 +4,9 @@
 # code stages from this checkout for board "unix" (so `deploy` finds it up to date); an
 # existing one is kept as it is, key and settings included, like a board's flash. The
 # unix port exits where a board would reset (a soft reset, Ctrl-D): the sim then starts
-# it again, as a board reboots. It runs until Ctrl-C or SIGTERM.
+# it again, as a board reboots; SIGUSR1 (sent by `monitor` when it stops following a
+# main.py that is still running, which the unix port cannot interrupt) does the same.
+# It runs until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import os
@@ -29,15 +31,32 @@ def _mark(port: str) -> Path:
     return Path(tempfile.gettempdir()) / f"airshake-sim-{os.getuid()}" / Path(port).name
 
 
-def is_sim(port: str) -> bool:
-    """True when port is served by a running `airshake device sim`."""
+def _sim_pid(port: str) -> int | None:
     real = os.path.realpath(port)
     if not real.startswith("/dev/pts/"):
-        return False
+        return None
     try:
         pid = int(_mark(real).read_text().split()[0])
         os.kill(pid, 0)
     except (OSError, ValueError, IndexError):
+        return None
+    return pid
+
+
+def is_sim(port: str) -> bool:
+    """True when port is served by a running `airshake device sim`."""
+    return _sim_pid(port) is not None
+
+
+def reset(port: str) -> bool:
+    """Ask the sim serving port to reset its board (SIGUSR1): the unix port is started
+    again, so whatever it was running stops. False when no sim serves port."""
+    pid = _sim_pid(port)
+    if pid is None:
+        return False
+    try:
+        os.kill(pid, signal.SIGUSR1)
+    except OSError:
         return False
     return True
 
@@ -77,10 +96,16 @@ def run(flash: Path, micropython: str, link: Path | None,
     show(prepare(flash))
     stop = stop or threading.Event()
 
+    reset_asked = threading.Event()
+
     def on_signal(_sig: int, _frame: object) -> None:
         stop.set()
 
+    def on_reset(_sig: int, _frame: object) -> None:
+        reset_asked.set()
+
     old = signal.signal(signal.SIGTERM, on_signal)
+    old_usr1 = signal.signal(signal.SIGUSR1, on_reset)
     port = PtyPort([micropython], cwd=flash, link=link)
     mark = _mark(port.port)
     resets, started = 0, time.monotonic()
@@ -89,6 +114,11 @@ def run(flash: Path, micropython: str, link: Path | None,
         mark.write_text(f"{os.getpid()} {flash.resolve()}\n")
         show(f"board on {port.port}: use --port {port.port}")
         while not stop.wait(0.1):
+            if reset_asked.is_set():
+                reset_asked.clear()
+                port.restart()
+                show(f"reset by the host tools: the unix port started again on {port.port}")
+                continue
             if port.alive():
                 continue
             resets += 1
@@ -107,4 +137,5 @@ def run(flash: Path, micropython: str, link: Path | None,
         except OSError:
             pass
         signal.signal(signal.SIGTERM, old)
+        signal.signal(signal.SIGUSR1, old_usr1)
     return 0
