@@ -17,7 +17,8 @@ by frame:
   4. the link emulator's relay (python -m airshake_tools.linkemu) between the devices and B
   5. each device: the real firmware on the MicroPython unix binary, deployed and then
      provisioned by the code of `airshake device provision` through mpremote on a pty
-     (socat): the key is made on the device, only its public key is enrolled in the CS
+     made in Python: the key is made on the device, only its public key is enrolled in
+     the CS
   6. the firmware runs two wakes: first contact (a handshake, C_B by value, the reading
      in m3), then one record on the saved session
 
@@ -87,8 +88,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--relay-port", type=_port, default=0, metavar="PORT",
                    help="UDP port of the link emulator (default 0: any free port)")
     p.add_argument("--timeout", type=float, metavar="S",
-                   help="seconds the devices get for their two wakes before the demo gives "
-                        "up (default: 45, more in real time on a slow link)")
+                   help="wall seconds the devices get for their two wakes, counted from "
+                        "their start (set-up comes before it), before the demo gives up "
+                        "(default: 45; in real time on a slow link, 4 times the modelled "
+                        "handshake + 20)")
     p.add_argument("--micropython", metavar="PATH",
                    help="the MicroPython unix binary (default: .venv/bin/micropython, "
                         "else PATH)")
