@@ -488,6 +488,31 @@ def test_relay_reorders_within_a_burst_in_virtual_time(tmp_path):
     assert s["reordered"] > 0 and s["modelled_s"] > 20 * lora.time_on_air(2, 7) * 99
 
 
+def test_relay_virtual_clock_waits_for_answers_and_never_goes_back(tmp_path):
+    """Two LoRaWAN class A devices in virtual time: device b has a later frame (after its
+    duty-cycle wait) already due when device a's uplink reaches the echo server. The
+    echo's answer to a still lands in a's receive window: the clock does not jump to b's
+    frame before the answer is in (it did, and the answer was held for a's next uplink,
+    which never came). Every event's "at" (the relay's clock) is non-decreasing."""
+    with EchoServer() as echo, relay(tmp_path, "lorawan-eu868-dr0", echo.port,
+                                     "--virtual") as r:
+        a, b = _client(), _client()
+        b.sendto(b"b1", ("127.0.0.1", r.port))
+        b.sendto(b"b2", ("127.0.0.1", r.port))     # waits out b's 1 % duty cycle
+        a.sendto(b"a1", ("127.0.0.1", r.port))
+        got_a = _collect(a, 1.0)
+        got_b = _collect(b, 0.2)
+    assert got_a == [b"a1"]
+    assert b"b1" in got_b
+    events = [e for e in r.events() if "summary" not in e]
+    downs = [e for e in events if e["direction"] == "down" and e["bytes"] == 2]
+    a_up = [e for e in events if e["direction"] == "up"][2]      # a1, sent third
+    (a_down,) = [e for e in downs if e["device"] == a_up["device"]]
+    assert a_down["window"] in ("rx1", "rx2") and a_down["held_s"] < 2.0
+    stamps = [e["at"] for e in events]
+    assert stamps == sorted(stamps)
+
+
 def test_relay_stops_on_sigterm_and_rejects_a_port_in_use(tmp_path):
     with EchoServer() as echo, relay(tmp_path, "lora-sf7", echo.port) as r:
         taken = r.port

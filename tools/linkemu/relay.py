@@ -11,7 +11,8 @@
 # Events (--events FILE|-): one JSON line per radio frame, written when the model decides
 # its fate: device, t (modelled start of transmission), submitted (when it was handed to
 # the link), direction, bytes, airtime_s, duty_wait_s, arrive_s (null if lost),
-# delivered, lost, dup, reordered, corrupt, and where they apply band (EU868 sub-band),
+# delivered, lost, dup, reordered, corrupt, at (the relay's clock when the model took the
+# frame: non-decreasing across all devices), and where they apply band (EU868 sub-band),
 # window (rx1/rx2), held_s (LoRaWAN downlink held for a window), wake_s (cellular RRC
 # setup), dropped (why a datagram never went on the air). The last line is
 # {"summary": {...}}, the counters also printed as one line on stderr at exit.
@@ -53,6 +54,7 @@ from airshake_tools.linkemu.model import Delivery, Link
 from airshake_tools.linkemu.profiles import Profile
 
 SETTLE = 0.005          # real seconds a frame waits in virtual time (keeps bursts ordered)
+ANSWER_GRACE = 0.05     # real seconds before the virtual clock jumps past an answer
 MAX_DATAGRAM = 65535
 
 
@@ -71,7 +73,12 @@ class RealClock:
 
 
 class VirtualClock:
-    """Model time runs at real speed and jumps forward to each forwarded frame's arrival."""
+    """Model time runs at real speed and jumps forward to each forwarded frame's arrival.
+    After forwarding a frame it waits ANSWER_GRACE real seconds before the next jump, so
+    what an endpoint sends in answer to the frame it just got is taken at (nearly) that
+    frame's arrival: with several devices, another device's later frame that is already due
+    would otherwise move the clock past the first one's LoRaWAN receive windows, and B's
+    answer would be held for that device's next uplink."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -80,9 +87,15 @@ class VirtualClock:
         self._heap: list[tuple[float, int, float, Callable[[], None]]] = []
         self._seq = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._forwarded = float("-inf")   # real time a frame was last forwarded
 
     def now(self) -> float:
         return self._anchor_v + (self.loop.time() - self._anchor_r)
+
+    def _ready_at(self) -> float:
+        """Real time at which the first frame in the heap may be forwarded."""
+        at, _, settle, _ = self._heap[0]
+        return max(settle, self._forwarded + ANSWER_GRACE) if at > self.now() else settle
 
     def schedule(self, at: float, fn: Callable[[], None]) -> None:
         self._seq += 1
@@ -91,16 +104,17 @@ class VirtualClock:
 
     def _arm(self) -> None:
         if self._timer is None and self._heap:
-            delay = max(0.0, self._heap[0][2] - self.loop.time())
+            delay = max(0.0, self._ready_at() - self.loop.time())
             self._timer = self.loop.call_later(delay, self._pump)
 
     def _pump(self) -> None:
         self._timer = None
         real = self.loop.time()
-        while self._heap and self._heap[0][2] <= real:
+        while self._heap and self._ready_at() <= real:
             at, _, _, fn = heapq.heappop(self._heap)
             if at > self.now():
                 self._anchor_v, self._anchor_r = at, real
+            self._forwarded = real
             fn()
         self._arm()
 
@@ -243,9 +257,9 @@ class Relay:
         now = self.clock.now()
         if len(data) > self.profile.mtu:
             self.counts["oversize"] += 1
-            self._event({"t": round(now, 6), "device": peer.name, "direction": direction,
-                         "bytes": len(data), "delivered": False, "lost": False,
-                         "dropped": "exceeds mtu %d" % self.profile.mtu})
+            self._event({"t": round(now, 6), "at": round(now, 6), "device": peer.name,
+                         "direction": direction, "bytes": len(data), "delivered": False,
+                         "lost": False, "dropped": "exceeds mtu %d" % self.profile.mtu})
             return
         deliveries = peer.link.send(direction, data, now)
         for entry in peer.link.log[peer.logged:]:
@@ -271,7 +285,10 @@ class Relay:
             for key in ("delivered", "lost", "dup", "reordered", "corrupt"):
                 self.counts[key] += bool(entry.get(key))
         self.last_event = max(self.last_event, entry["t"] + entry.get("airtime_s", 0.0))
-        event: dict[str, Any] = {"device": peer.name}
+        assert self.clock is not None
+        # "at": the relay's clock when the model took the frame (one clock for all
+        # devices, never going back; "t" may lie ahead of it by a duty-cycle wait)
+        event: dict[str, Any] = {"device": peer.name, "at": round(self.clock.now(), 6)}
         for key, value in entry.items():
             event[key] = round(value, 6) if isinstance(value, float) else value
         self._event(event)
