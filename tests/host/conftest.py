@@ -7,6 +7,12 @@ import os
 from servers import postgres, redis_server, slapd  # noqa: F401
 
 
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "soak: a long load, soak or benchmark run, or a timing or memory bound; "
+        "`make test` deselects them (-m 'not soak'), `make soak` runs them")
+
+
 def _skip_reason(report):
     longrepr = report.longrepr
     reason = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)

@@ -2,6 +2,7 @@
 # write latest.json with the keys the benchmark issue lists (sane types, every
 # measurement recording that its handshakes completed), latest.md with the goals, and
 # the PNG plots. Never asserts a timing. Plus bench/linkcost.py against linkemu.cost().
+# The --quick run takes minutes: its tests are marked soak (`make soak`, not `make test`).
 import json
 import os
 import subprocess
@@ -36,6 +37,7 @@ def _number(v):
     return isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0
 
 
+@pytest.mark.soak
 def test_air_cases_are_measured_and_complete(quick):
     _, res = quick
     assert set(AIR_CASES) <= set(res["air"])
@@ -55,6 +57,7 @@ def test_air_cases_are_measured_and_complete(quick):
     assert res["air"]["airshake-session-record"]["messages"] == [17]
 
 
+@pytest.mark.soak
 def test_server_numbers_and_checks(quick):
     _, res = quick
     s = res["server"]
@@ -69,6 +72,7 @@ def test_server_numbers_and_checks(quick):
         assert w["confirmed"] > 0 and w["mem_hits"] == 0 and w["cs_ok"] > 0
 
 
+@pytest.mark.soak
 def test_device_suites(quick):
     _, res = quick
     d = res["device"]
@@ -83,6 +87,7 @@ def test_device_suites(quick):
     assert "derivation" in d["esp32"]
 
 
+@pytest.mark.soak
 def test_scaling_rows(quick):
     _, res = quick
     rows = res["scaling"]["rows"]
@@ -94,6 +99,7 @@ def test_scaling_rows(quick):
     assert "growth" in res["scaling"]
 
 
+@pytest.mark.soak
 def test_goals_report_and_plots(quick):
     out, res = quick
     assert res["completed"] is True and _number(res["run"]["wall_s"])

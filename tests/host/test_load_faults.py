@@ -58,8 +58,10 @@ RUN_DEADLINE = 90.0
 # costs about 4.4 KB of RSS with its handshake (measured: +4.4 MB per 1,000 held), so
 # leaking the sessions of the 1,000 handshakes of one wave would exceed this. The last B
 # process is compared with the first one's baseline (same binary and settings) and,
-# over two equal extra waves, with itself.
-RSS_TOLERANCE_KB = 2560
+# over two equal extra waves, with itself. Measured: 0.1 to 1.2 MB alone; 3.1 MB (68,028
+# against 64,808 KB) once in a full run with everything else on the machine; so 3.75 MB,
+# still under the 4.4 MB of one leaked wave. A soak test: `make soak`.
+RSS_TOLERANCE_KB = 3840
 
 
 def rss_kb(pid: int) -> int:
@@ -376,6 +378,7 @@ def stored_readings(db: Path) -> Counter[tuple[str, int]]:
     return out
 
 
+@pytest.mark.soak      # minutes, and B's RSS bound: `make soak`
 def test_thousand_devices_through_b_and_cs_kills(tmp_path):
     cluster = Cluster(tmp_path)
     stats = Stats()

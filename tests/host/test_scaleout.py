@@ -50,16 +50,24 @@ def cs(tmp_path, pki, pg_url):
     server.stop()
 
 
-def start_b(tmp_path, pki, cs, name, **flags):
+def start_bs(tmp_path, pki, cs, names, **flags):
+    """One B per name, started together. With 0-RTT on, waits until each accepts it: B
+    refuses 0-RTT data stamped up to its start + window (PROTOCOL.md §8.5), and a short
+    window keeps that wait short."""
     flags.setdefault("reply", "ack")
     flags.setdefault("log_level", os.environ.get("B_LOG_LEVEL", "warning"))
     flags.setdefault("window", 5)
-    b = BProcess(tmp_path, pki.ca_dir, pki.key_dir, cs.url, name=name, **flags)
-    # B refuses 0-RTT data stamped up to its start + window (PROTOCOL.md §8.5): a short
-    # window keeps that wait short
-    started = max(x.get("started", 0) for x in b.log_lines() if x.get("event") == "ready")
-    time.sleep(max(0.0, started + flags["window"] + 1.05 - time.time()))
-    return b
+    bs = [BProcess(tmp_path, pki.ca_dir, pki.key_dir, cs.url, name=name, **flags)
+          for name in names]
+    if flags.get("accept_early"):
+        started = max(x.get("started", 0) for b in bs for x in b.log_lines()
+                      if x.get("event") == "ready")
+        time.sleep(max(0.0, started + flags["window"] + 1.05 - time.time()))
+    return bs
+
+
+def start_b(tmp_path, pki, cs, name, **flags):
+    return start_bs(tmp_path, pki, cs, [name], **flags)[0]
 
 
 def health(b, worker=0):
@@ -83,15 +91,25 @@ def early_accepted(res):
 
 # -- revocation across instances ------------------------------------------------------
 
-def test_revocation_reaches_three_instances_within_one_second(tmp_path, pki, cs, pg_url,
-                                                              postgres):
+def _within(bounded, t0, limit, what):
+    """The latency bound, asserted only in the soak variant (its margin is measured on a
+    quiet machine; `make test` checks that the thing happens)."""
+    took = time.monotonic() - t0
+    assert not bounded or took < limit, "%s took %.2f s (bound %.1f s)" % (what, took, limit)
+
+
+@pytest.mark.parametrize("bounded", [False, pytest.param(True, marks=pytest.mark.soak)],
+                         ids=["eventually", "within_one_second"])
+def test_revocation_reaches_three_instances(tmp_path, pki, cs, pg_url, postgres, bounded):
     """Pushed by NOTIFY to every B reading the store; one B whose LISTEN connection was
     cut when it happened catches up from the revocation log; one B kept out of
-    PostgreSQL for a while catches up as soon as it is let back in."""
+    PostgreSQL for a while catches up as soon as it is let back in. The soak variant
+    bounds each step: 1 s for the push and the log, 1.5 s for the catch-up."""
+    wait = 10 if not bounded else 3
     postgres.psql("postgres", "DO $$ BEGIN CREATE ROLE b3 LOGIN SUPERUSER; "
                               "EXCEPTION WHEN duplicate_object THEN NULL; END $$")
     b3_url = pg_url.replace("airshake@", "b3@")
-    bs = [start_b(tmp_path, pki, cs, "b%d" % i, store=pg_url, db=pg_url) for i in (1, 2)]
+    bs = start_bs(tmp_path, pki, cs, ("b1", "b2"), store=pg_url, db=pg_url)
     bs.append(start_b(tmp_path, pki, cs, "b3", store=b3_url, db=b3_url))
     try:
         devices = enroll(cs, 2)
@@ -110,8 +128,8 @@ def test_revocation_reaches_three_instances_within_one_second(tmp_path, pki, cs,
         r = httpx.post(cs.url + "/revoke/" + devices[0].id_hex, json={"reason": "keyCompromise"},
                        headers=ADMIN_HEADERS)
         assert r.json()["seq"] == 1
-        assert wait_for(lambda: seqs() == [1, 1, 1], timeout=3, step=0.01), seqs()
-        assert time.monotonic() - t0 < 1.0, "a revocation took %.2f s" % (time.monotonic() - t0)
+        assert wait_for(lambda: seqs() == [1, 1, 1], timeout=wait, step=0.01), seqs()
+        _within(bounded, t0, 1.0, "a revocation")
         for b in bs:
             assert handshake(b.port, devices[0], pki.anchor).code == codec.ERR_UNKNOWN_ID
 
@@ -121,14 +139,14 @@ def test_revocation_reaches_three_instances_within_one_second(tmp_path, pki, cs,
                                   "WHERE usename = 'b3'")
         t0 = time.monotonic()
         httpx.post(cs.url + "/revoke/" + devices[1].id_hex, headers=ADMIN_HEADERS)
-        assert wait_for(lambda: seqs()[:2] == [2, 2], timeout=3, step=0.01), seqs()
-        assert time.monotonic() - t0 < 1.0
+        assert wait_for(lambda: seqs()[:2] == [2, 2], timeout=wait, step=0.01), seqs()
+        _within(bounded, t0, 1.0, "a revocation")
         time.sleep(1.5)
         assert seqs()[2] == 1 and not health(bs[2])["store_connected"]
         postgres.psql("postgres", "ALTER ROLE b3 LOGIN")
         t0 = time.monotonic()
-        assert wait_for(lambda: seqs()[2] == 2, timeout=5, step=0.01), seqs()
-        assert time.monotonic() - t0 < 1.5, "catch-up took %.2f s" % (time.monotonic() - t0)
+        assert wait_for(lambda: seqs()[2] == 2, timeout=wait + 2, step=0.01), seqs()
+        _within(bounded, t0, 1.5, "the catch-up")
         assert handshake(bs[2].port, devices[1], pki.anchor).code == codec.ERR_UNKNOWN_ID
     finally:
         postgres.psql("postgres", "ALTER ROLE b3 LOGIN", check=False)
@@ -142,8 +160,8 @@ def test_0rtt_replayed_to_another_instance_is_refused(tmp_path, pki, cs, pg_url,
                                                       redis_server, postgres):
     """A full-handshake m1 is not a replay risk (an answer is useless without eA), so
     only 0-RTT m1s are shared: b1 accepts one, its replay to b2 gets nothing."""
-    b1, b2 = (start_b(tmp_path, pki, cs, name, store=pg_url, db=pg_url,
-                      redis=redis_server.url, accept_early=True) for name in ("r1", "r2"))
+    b1, b2 = start_bs(tmp_path, pki, cs, ("r1", "r2"), store=pg_url, db=pg_url,
+                      redis=redis_server.url, accept_early=True)
     try:
         assert health(b1)["redis"] == "up" and health(b2)["status"] == "ok"
         dev = enroll(cs)[0]
@@ -171,8 +189,8 @@ def test_instance_killed_mid_handshake_another_takes_over(tmp_path, pki, cs, pg_
     rehashes): refused while the owner is alive, taken over once its liveness key
     expires; the takeover refuses the 0-RTT data, the device resends it in m3, and the
     reading is stored once."""
-    b1, b2 = (start_b(tmp_path, pki, cs, name, store=pg_url, db=pg_url,
-                      redis=redis_server.url, accept_early=True) for name in ("k1", "k2"))
+    b1, b2 = start_bs(tmp_path, pki, cs, ("k1", "k2"), store=pg_url, db=pg_url,
+                      redis=redis_server.url, accept_early=True)
     try:
         dev = enroll(cs)[0]
         assert handshake(b2.port, dev, pki.anchor, data=b"n=1").confirmed   # learn C_B
@@ -187,12 +205,13 @@ def test_instance_killed_mid_handshake_another_takes_over(tmp_path, pki, cs, pg_
         b1.stop(signal.SIGKILL)
         t0 = time.monotonic()
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-        answers = []
-        while not answers and time.monotonic() - t0 < 5:       # the device retransmits
+        answers, tries = [], 0
+        while not answers and time.monotonic() - t0 < 10:      # the device retransmits
             answers = [a for a in exchange(b2.port, m1, sock=sock, wait=0.25)
                        if a[0] >> 5 == codec.TYPE_M2]
+            tries += 1
         assert answers, "no instance took the handshake over"
-        assert time.monotonic() - t0 < 3.5     # the owner's liveness key lives 1.5 s
+        assert tries > 1, "b2 answered while the owner's liveness key (1.5 s) still lived"
         ini.receive(answers[0], time.time())
         done = []
         while (e := ini.next_event()) is not None:
