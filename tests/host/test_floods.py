@@ -30,7 +30,8 @@ from airshake import codec
 from b_support import CS, BProcess, Device, handshake, make_pki, parse_metrics
 from host_server.b.loadgen import cpu_seconds
 
-FLOOD = int(os.environ.get("FLOOD_M1S", "4000"))
+FLOOD = int(os.environ.get("FLOOD_M1S", "4000"))   # the memory (soak) floods
+QUICK_FLOOD = FLOOD // 4      # the correctness floods: still 20x B's per-source limit
 FLOOD_RATE = 2000.0           # m1s per second the flooder sends
 SOURCE_RATE, SOURCE_BURST = 50, 100      # B's --rate-per-source (the documented 20:40 x 2.5)
 LEGIT = 16                    # legitimate devices, each handshaking about once a second
@@ -202,7 +203,7 @@ def _b_cs_requests(b: BProcess) -> float:
 
 def test_bad_timestamp_flood_costs_the_cs_nothing(env):
     now = int(time.time())
-    flood = [m1(os.urandom(8), now + (1 if i % 2 else -1) * (1000 + i)) for i in range(FLOOD)]
+    flood = [m1(os.urandom(8), now + (1 if i % 2 else -1) * (1000 + i)) for i in range(QUICK_FLOOD)]
     r = run_flood(env, flood)
     print("\nflood of m1s with bad timestamps: %r" % r)
     assert r["cs_lookups"] == 0 and r["b_cs_requests"] == 0
@@ -214,8 +215,8 @@ def test_bad_timestamp_flood_costs_the_cs_nothing(env):
 FLOOD_PORTS = 250             # source ports of the unknown-ID flood
 
 
-def _unknown_id_floods(env, n):
-    """n floods of FLOOD random unknown IDs from FLOOD_PORTS source ports: every one is
+def _unknown_id_floods(env, n, size):
+    """n floods of `size` random unknown IDs from FLOOD_PORTS source ports: every one is
     answered UNKNOWN_ID (3 bytes) from B's copy of the CS's ID set and none reaches the
     CS, while the legitimate devices complete."""
     from b_support import metric, wait_for
@@ -223,7 +224,7 @@ def _unknown_id_floods(env, n):
     rounds = []
     for _ in range(n):
         now = int(time.time())
-        r = run_flood(env, [m1(os.urandom(8), now) for _ in range(FLOOD)], ports=FLOOD_PORTS)
+        r = run_flood(env, [m1(os.urandom(8), now) for _ in range(size)], ports=FLOOD_PORTS)
         print("\nflood of m1s with unknown IDs from %d ports: %r" % (FLOOD_PORTS, r))
         assert r["cs_lookups"] == 0 and r["b_cs_requests"] == 0
         unknown_size = len(codec.encode_error(codec.ERR_UNKNOWN_ID, bytes(codec.REF_LEN)))
@@ -236,7 +237,7 @@ def _unknown_id_floods(env, n):
 
 
 def test_unknown_id_flood_from_many_addresses_costs_the_cs_nothing(env):
-    _unknown_id_floods(env, 1)
+    _unknown_id_floods(env, 1, QUICK_FLOOD)
 
 
 @pytest.mark.soak
@@ -244,7 +245,7 @@ def test_unknown_id_floods_do_not_grow_b_memory(env):
     """Bounded memory (issue 11 item 12): the first flood may grow malloc's arenas, a
     second flood of as many new IDs must not grow B with them (it grew by about 1.5 KB per
     unknown ID when B kept state per ID; the bound is a sixth of that)."""
-    rounds = _unknown_id_floods(env, 2)
+    rounds = _unknown_id_floods(env, 2, FLOOD)
     assert rounds[1]["b_rss_growth_kb"] < FLOOD * 0.25, rounds[1]["b_rss_growth_kb"]
 
 
@@ -253,7 +254,7 @@ def test_unknown_id_flood_from_the_devices_own_address(env):
     nothing, and spends none of the devices' rate limits: they are not refused."""
     now = int(time.time())
     time.sleep(SOURCE_BURST / SOURCE_RATE)
-    r = run_flood(env, [m1(os.urandom(8), now) for _ in range(FLOOD // 2)],
+    r = run_flood(env, [m1(os.urandom(8), now) for _ in range(QUICK_FLOOD)],
                   source="127.0.0.1")
     print("\nflood of unknown IDs from the devices' address: %r" % r)
     assert r["cs_lookups"] == 0 and r["b_cs_requests"] == 0
