@@ -649,3 +649,22 @@ def test_monitor_that_stops_before_main_ends_resets_the_sims_board(base):
         assert time.monotonic() - start < 10
     finally:
         sim.stop()
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_python_pty_drops_what_nobody_reads_unless_asked_to_keep_it(base, keep):
+    import serial
+    port = PtyPort(["/bin/sh", "-c", "echo early; sleep 1.5; echo late; sleep 30"],
+                   cwd=base, keep_unheard=keep)
+    try:
+        time.sleep(0.8)                  # "early" is written while nobody holds the port
+        with serial.Serial(port.port, timeout=0.2) as conn:
+            seen = b""
+            deadline = time.monotonic() + 5
+            while b"late" not in seen and time.monotonic() < deadline:
+                seen += conn.read(64)
+    finally:
+        assert port.close() is not None
+    assert b"late" in seen, seen
+    assert (b"early" in seen) == keep, seen
+    assert not port.alive()

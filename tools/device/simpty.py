@@ -9,6 +9,7 @@
 # for the next program that opens the port).
 from __future__ import annotations
 
+import ctypes
 import errno
 import fcntl
 import os
@@ -32,18 +33,22 @@ def _raw(fd: int) -> None:
     termios.tcsetattr(fd, termios.TCSANOW, attrs)
 
 
+try:
+    _prctl: Callable[..., int] | None = ctypes.CDLL("libc.so.6", use_errno=True).prctl
+except (OSError, AttributeError):        # not Linux/glibc: close() still stops the child
+    _prctl = None
+
+
 def _child_setup() -> None:
-    # in the child (after setsid): its pty becomes its controlling terminal, and it dies
-    # with the process that made the pty
+    # in the child between fork and exec (after setsid), so only calls looked up
+    # beforehand: its pty becomes its controlling terminal, and it gets SIGTERM when the
+    # thread that made the pty goes away (PR_SET_PDEATHSIG)
     try:
         fcntl.ioctl(0, termios.TIOCSCTTY, 0)
     except OSError:
         pass
-    try:
-        import ctypes
-        ctypes.CDLL("libc.so.6").prctl(1, signal.SIGTERM, 0, 0, 0)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
+    if _prctl is not None:
+        _prctl(1, signal.SIGTERM, 0, 0, 0)
 
 
 class PtyPort:
