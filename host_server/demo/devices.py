@@ -124,8 +124,15 @@ def provision(dev: Device, micropython: str, cs_url: str,
     return outcome.id_hex
 
 
-def start_firmware(sup: Supervisor, dev: Device, micropython: str) -> Proc:
-    """The firmware as the unix port runs it: main.py, CYCLES wakes without pause."""
-    dev.proc = sup.start(dev.label, [micropython, "main.py", "--cycles", str(CYCLES),
+def start_firmware(sup: Supervisor, dev: Device, micropython: str,
+                   cycles: int = CYCLES) -> Proc:
+    """The firmware as the unix port runs it: main.py, `cycles` wakes without pause."""
+    dev.proc = sup.start(dev.label, [micropython, "main.py", "--cycles", str(cycles),
                                      "--interval", "0"], cwd=dev.root)
     return dev.proc
+
+
+def forget_session(dev: Device) -> None:
+    """Remove the device's saved session (firmware/lib/device/files.py SESSION): its next
+    wake makes a new handshake, with the C_B it cached at first contact by reference."""
+    (dev.root / DATA_DIR / "session.bin").unlink(missing_ok=True)

@@ -79,7 +79,8 @@ def render(run: Run, summary: dict[str, Any], device: int = 1) -> str:
         if r.wake != wake and r.wake > 0:
             wake = r.wake
             what = "wake 1: first contact" if wake == 1 else \
-                "wake %d: one record on the saved session" % wake
+                "wake 2: one record on the saved session" if wake == 2 else \
+                "wake %d: session removed by the demo, a later handshake" % wake
             out.append(_line(20, y - 8, WIDTH - 20, y - 8, "#bbb", "2,3", False, 1))
             out.append(_t(WIDTH - 24, y - 11, what, 10, "end", "#777"))
             y += 10

@@ -43,6 +43,7 @@ class Frame:
     dropped: str | None = None
     wake_s: float = 0.0       # cellular: radio wake-up (RRC setup) before the frame
     real: float = 0.0         # time.monotonic() when the probe saw it leave its sender
+    at: float = 0.0           # the relay's clock when the model took it (never goes back)
 
 
 @dataclass
@@ -158,7 +159,8 @@ class Run:
                   float(e.get("airtime_s", 0.0)), float(e.get("duty_wait_s", 0.0)),
                   e.get("arrive_s"), bool(e.get("lost")), bool(e.get("dup")),
                   e.get("window"), e.get("held_s"), e.get("dropped"),
-                  float(e.get("wake_s") or 0.0), seen)
+                  float(e.get("wake_s") or 0.0), seen,
+                  float(e.get("at", e.get("submitted", e.get("t", 0.0)))))
         if self.origin is None:
             self.origin = f.submitted
         dev = self.devices.setdefault(index, DeviceRun(index))
@@ -170,7 +172,9 @@ class Run:
                 and dev.m3_arrive_model is None and not f.dropped:
             dev.m3_arrive_model = float(f.arrive)
         self.rows.append(Row(index, wake, "frame", label, f, f.t))
-        self._say(index, f.t, self._frame_text(f))
+        # one clock for every line: when the link took the frame (its own wait and the
+        # window it was held for are on the line)
+        self._say(index, f.at, self._frame_text(f))
 
     def _name(self, index: int, direction: str, data: bytes | None) -> tuple[str, str]:
         if not data:
@@ -226,8 +230,9 @@ class Run:
         if index is None:
             return
         dev = self.devices[index]
-        if not dev.handshake or e.get("outcome") == "ok":
-            dev.handshake = e
+        if not dev.handshake or (e.get("outcome") == "ok"
+                                 and dev.handshake.get("outcome") != "ok"):
+            dev.handshake = e           # the first contact's (wake 3's is a later one)
         cs_ms = e.get("cs_ms")
         text = "B       handshake %s (%s): C_A %s%s; m1 to m3 took %.0f ms at B" % (
             e.get("outcome"), e.get("reason"), CACHE.get(str(e.get("cache")), e.get("cache")),
@@ -270,10 +275,11 @@ class Run:
             dev.wake = int(words.get("n", dev.wake + 1))
             text = "A       wake %d" % dev.wake
         elif step == "handshake":
-            dev.c_b = words.get("c_b", "")
+            c_b = words.get("c_b", "")
+            dev.c_b = dev.c_b or c_b            # the first contact's
             text = "A       no session: handshake as ID %s, C_B %s" % (
                 words.get("id", "?"),
-                "by value (first contact)" if dev.c_b == "value" else "by reference")
+                "by value (first contact)" if c_b == "value" else "by reference")
         elif step == "send" and size is not None:
             kind = rest.split()[0]
             dev.sizes.setdefault(kind, size)

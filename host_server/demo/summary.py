@@ -1,10 +1,12 @@
 # host_server.demo.summary: owns the numbers printed after a run and written to
 # summary.json: bytes per message and in total, frames, time on air, duty-cycle waits,
 # the time to the first authenticated application byte (modelled and wall), and the
-# comparison on the same link profile (tools/linkemu cost(), no loss) with airshake by
-# reference, the patent's prior-art four-message flow (Fig. 1, both certificates over
-# the air; sizes from bench/protocols/priorart.py) and, when the bench code can run
-# here, EDHOC method 3 (lakers) and TLS 1.3 (CPython ssl).
+# comparison on the same link profile (tools/linkemu cost(), no loss) of this run's
+# airshake handshakes (first contact, and device 1's wake 3 by reference) with the
+# patent's prior-art four-message flow (Fig. 1, both certificates over the air; sizes
+# from bench/protocols/priorart.py) and, when the bench code can run here, EDHOC method
+# 3 (lakers) and TLS 1.3 (CPython ssl). Rule: every airshake size printed is measured
+# from the frames the probe captured (air_sizes), none is derived or assumed.
 from __future__ import annotations
 
 import importlib
@@ -17,6 +19,7 @@ from types import ModuleType
 from typing import Any
 
 from airshake_tools.linkemu import cost
+from airshake_tools.linkemu.model import FRAGMENT_HEADER
 from host_server.demo.monitor import DeviceRun, Run
 from host_server.demo.options import Options, Timing
 
@@ -111,14 +114,20 @@ def _compare(name: str, note: str, sizes: list[int], data: int | None,
                     c["duty_wait_s"], c["arrivals"][-1])
 
 
-def comparison(profile: str, m1: int, m2: int, m3: int, m2_ref: int,
-               others: dict[str, list[int]], notes: dict[str, str]) -> list[Compared]:
-    reading = max(0, m3 - 9)
-    record = RECORD_OVERHEAD + reading
-    rows = [_compare("airshake (this run)", "3 messages, the reading in m3",
-                     [m1, m2, m3], None, profile),
-            _compare("airshake, C_B by reference", "every later handshake",
-                     [m1, m2_ref, m3], None, profile)]
+def comparison(profile: str, m1: int, m2: int, m3: int, record: int | None,
+               others: dict[str, list[int]], notes: dict[str, str],
+               c_b: str = "value", ref: list[int] | None = None) -> list[Compared]:
+    """The airshake rows are this run's messages as they went on the air (ref: device
+    1's later handshake, wake 3); the other protocols' data message is this run's record
+    (wake 2) when there was one."""
+    if record is None:
+        record = RECORD_OVERHEAD + max(0, m3 - 9)
+    rows = [_compare("airshake (this run)", "3 messages, the reading in m3; C_B by %s"
+                     % ("reference" if c_b == "ref" else "value"), [m1, m2, m3], None,
+                     profile)]
+    if ref is not None:
+        rows.append(_compare("airshake, C_B by reference", "this run's wake 3: every "
+                             "later handshake", ref, None, profile))
     if "prior" in others:
         rows.append(_compare("prior art, Fig. 1", notes.get("prior", "") +
                              "; data after message 4", others["prior"], record, profile))
@@ -134,6 +143,35 @@ def comparison(profile: str, m1: int, m2: int, m3: int, m2_ref: int,
     return rows
 
 
+def air_sizes(dev: DeviceRun, wakes: tuple[int, ...] = (1, 2)) -> dict[str, int]:
+    """Each message's size from the frames the probe captured in these wakes: an
+    unfragmented frame's length, or a fragmented message's payloads (every index seen at
+    least once, fragment headers off). Keys as DeviceRun.sizes; a message never seen
+    whole is left out."""
+    sizes: dict[str, int] = {}
+    parts: dict[tuple[int, str, str], dict[int, int]] = {}
+    for f in dev.frames:
+        if f.dropped or f.kind in ("?", "ack", "error") or f.wake not in wakes:
+            continue
+        key = f.kind
+        if f.kind == "record":
+            # B's confirming record in a handshake's wake; A's record in wake 2
+            key = "first record" if f.wake != 2 and f.direction == "down" else \
+                "record" if f.wake == 2 and f.direction == "up" else ""
+        if not key or key in sizes:
+            continue
+        name, _, frag = f.label.partition(" ")
+        if "/" in frag and name == f.kind:          # "m2 3/9": a fragment
+            i, n = (int(x) for x in frag.split("/"))
+            slot = (f.wake, f.direction, key)
+            parts.setdefault(slot, {})[i] = f.size - FRAGMENT_HEADER
+            if len(parts[slot]) == n:
+                sizes[key] = sum(parts[slot].values())
+        else:
+            sizes[key] = f.size
+    return sizes
+
+
 def device_numbers(dev: DeviceRun) -> dict[str, Any]:
     frames = [f for f in dev.frames if not f.dropped]
     first_byte = None
@@ -144,7 +182,9 @@ def device_numbers(dev: DeviceRun) -> dict[str, Any]:
         wall = dev.m3_at_b_real - dev.first_up_real
     hs = [f for f in frames if f.wake == 1]
     return {
-        "device": dev.index, "id": dev.id_hex, "c_b": dev.c_b, "sizes": dict(dev.sizes),
+        "device": dev.index, "id": dev.id_hex, "c_b": dev.c_b, "sizes": air_sizes(dev),
+        "sizes_later_handshake": air_sizes(dev, (3,)),
+        "sizes_device_log": dict(dev.sizes),
         "confirmed": dev.confirmed, "replied": dev.replied, "noreply": dev.noreply,
         "frames": len(frames), "frames_handshake": len(hs),
         "frames_lost": sum(1 for f in frames if f.lost),
@@ -156,29 +196,47 @@ def device_numbers(dev: DeviceRun) -> dict[str, Any]:
         "airtime_s": sum(f.airtime for f in frames),
         "duty_wait_s": sum(f.duty_wait for f in frames),
         "first_byte_modelled_s": first_byte, "first_byte_wall_s": wall,
+        "reply_frames": _reply_frames(dev),
         "cs_lookup": dev.lookup, "b_handshake": dev.handshake, "cpu_ms": dev.cpu_ms,
     }
 
 
+def _reply_frames(dev: DeviceRun) -> str:
+    """What the air shows of B's answers to the wake-2 record: "lost", "delivered",
+    or "none" (B sent none, or none before the demo stopped)."""
+    down = [f for f in dev.frames if f.wake >= 2 and f.direction == "down"
+            and f.kind == "record" and not f.dropped]
+    if not down:
+        return "none"
+    return "delivered" if any(not f.lost for f in down) else "lost"
+
+
 def _retransmissions(dev: DeviceRun) -> int:
-    sends = [s.split()[1] for s in dev.steps if s.startswith("send ")]
     seen: set[str] = set()
     again = 0
-    for kind in sends:
-        again += kind in seen
-        seen.add(kind)
+    for step in dev.steps:
+        if step.startswith("wake "):
+            seen = set()                  # each wake sends its messages afresh
+        elif step.startswith("send "):
+            kind = step.split()[1]
+            again += kind in seen
+            seen.add(kind)
     return again
 
 
 def collect(run: Run, opts: Options, timing: Timing, wall_s: float,
             competitors: dict[str, list[int]], notes: dict[str, str]) -> dict[str, Any]:
     devices = [device_numbers(d) for d in sorted(run.devices.values(), key=lambda d: d.index)]
-    first = devices[0]["sizes"]
-    m1, m2, m3 = first.get("m1", 46), first.get("m2", 41), first.get("m3", 9)
-    d1 = run.devices[1]
-    # by reference, m2 loses C_B and its 2-byte length (PROTOCOL.md §3.2)
-    m2_ref = m2 - 2 - d1.cached_cb if d1.c_b == "value" and d1.cached_cb else m2
-    rows = comparison(opts.link, m1, m2, m3, m2_ref, competitors, notes)
+    # the comparison needs one device that got m1, m2 and m3 on the air
+    whole = [d for d in devices if {"m1", "m2", "m3"} <= set(d["sizes"])]
+    rows = []
+    if whole:
+        z = whole[0]["sizes"]
+        later = devices[0]["sizes_later_handshake"]
+        ref = [later[k] for k in ("m1", "m2", "m3")] if {"m1", "m2", "m3"} <= set(later) \
+            else None
+        rows = comparison(opts.link, z["m1"], z["m2"], z["m3"], z.get("record"),
+                          competitors, notes, whole[0]["c_b"], ref)
     return {
         "link": opts.link, "loss": opts.loss, "devices": opts.devices, "suite": opts.suite,
         "seed": opts.seed, "virtual": timing.virtual, "rto_s": timing.rto_s,
@@ -200,7 +258,8 @@ def render(s: dict[str, Any]) -> list[str]:
     m2_note = "C_B by value (%s)" % ("first contact" if d0["c_b"] == "value" else d0["c_b"])
     if d0["c_b"] == "ref":
         m2_note = "C_B by reference"
-    lines.append("  bytes per message (device 1; application data included):")
+    lines.append("  bytes per message (device 1, from the frames captured on the air; "
+                 "application data included):")
     for key, note in (("m1", "A -> B  ID_A, time, G_X; no certificate"),
                       ("m2", "B -> A  " + m2_note), ("m3", "A -> B  the reading, encrypted"),
                       ("first record", "B -> A  confirms m3 (with B's reply)"),
@@ -209,6 +268,14 @@ def render(s: dict[str, Any]) -> list[str]:
             lines.append("    %-13s %5d B   %s" % (key, z[key], note))
     hs = sum(z.get(k, 0) for k in ("m1", "m2", "m3"))
     lines.append("    %-13s %5d B   m1 + m2 + m3" % ("handshake", hs))
+    later = d0.get("sizes_later_handshake", {})
+    if {"m1", "m2", "m3"} <= set(later):
+        lines.append("    %-13s %5d B   wake 3, a later handshake: %d + %d + %d, C_B by "
+                     "reference%s" % ("later", sum(later[k] for k in ("m1", "m2", "m3")),
+                                      later["m1"], later["m2"], later["m3"],
+                                      ", then B's %d-byte confirming record"
+                                      % later["first record"] if "first record" in later
+                                      else ""))
     lines.append("    %-13s %5d B   everything on the air, fragment headers, acks and "
                  "retransmissions included" % ("on the air", d0["bytes_on_air"]))
     for d in s["per_device"]:
@@ -217,8 +284,12 @@ def render(s: dict[str, Any]) -> list[str]:
         status = "confirmed" if d["confirmed"] else "NOT confirmed"
         if d["replied"]:
             status += ", record answered"
-        elif d["noreply"]:
-            status += ", record unanswered (lost)"
+        elif d["noreply"] or d["confirmed"]:
+            status += ", record unanswered: %s" % {
+                "lost": "B's reply was lost on the air",
+                "none": "no reply from B on the air",
+                "delivered": "B's reply arrived after the device stopped waiting"}[
+                    d["reply_frames"]]
         lines.append("  device %d (ID %s): %s" % (d["device"], d["id"], status))
         lines.append("    %d frames (%d lost, %d fragments, %d fragment acks, %d resent "
                      "messages), time on air %.2f s, duty-cycle waits %.1f s"
