@@ -30,11 +30,16 @@ test: setup
 lint: setup
 	$(VENV)/bin/ruff check -q .
 
+# two workers (pytest-xdist), each taking whole files so a module's servers stay in one
+# process: most host tests wait on subprocesses and sockets, so this halves the wall time
+TEST_WORKERS ?= 2
+
 test-host: setup
-	$(PY) -m pytest -q -m "not soak" tests
+	$(PY) -m pytest -q -m "not soak" -n $(TEST_WORKERS) --dist loadfile tests
 
 # the tests marked soak: 1,000 devices through B and CS kills, bench.run --quick, floods
-# with B's memory bounds, timing bounds with their measured margins
+# with B's memory bounds, timing bounds with their measured margins; one at a time, so
+# the bounds hold
 soak: setup
 	$(PY) -m pytest -q -m soak tests
 
