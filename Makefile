@@ -57,7 +57,7 @@ fuzz: setup
 	FUZZ_N=50000 $(MP) -X heapsize=64M tests/mprun.py tests/portable/test_fuzz_corpus.py
 
 # the whole system on this machine: CA, certificate store, B, link emulator and a device
-# running the real firmware on the MicroPython binary (needs socat); DEMO_ARGS e.g.
+# running the real firmware on the MicroPython binary; DEMO_ARGS e.g.
 # "--link lorawan-eu868-dr0 --loss 0.2 --devices 3"
 # every measurement in one run: bytes on the air against EDHOC, TLS 1.3 and the prior art,
 # B vs TLS 1.3 per core, device cost on MicroPython, scaling; writes bench/results/
