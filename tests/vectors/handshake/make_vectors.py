@@ -137,6 +137,22 @@ def pss_sign(key, msg, salt):
     return sig
 
 
+def after_th3(prk4e3m, th3, g_y, data):
+    """PROTOCOL.md §3.3, §4.2, §5.1, §5.2: m3 with data, PRK_out, the session secrets and
+    A's first record (b"after", seq 0), every suite alike."""
+    k3, iv3 = kdf(prk4e3m, b"k_3", th3, 16), kdf(prk4e3m, b"iv_3", th3, 13)
+    head3 = bytes([(2 << 5) | (g_y[0] & 0x1F)])
+    m3 = head3 + aead(k3, iv3, head3 + th3, data)
+    th4 = H(th3 + m3)
+    prkout = kdf(prk4e3m, b"prk_out", th4, 32)
+    ab, ba = kdf(prkout, b"traffic_ab", b"", 32), kdf(prkout, b"traffic_ba", b"", 32)
+    sid = kdf(prkout, b"sid", b"", 4)
+    key_ab, iv_ab = kdf(ab, b"key", b"", 16), kdf(ab, b"iv", b"", 13)
+    first_record_head = bytes([4 << 5]) + sid + struct.pack(">I", 0)
+    record = first_record_head + aead(key_ab, iv_ab, first_record_head, b"after")
+    return k3, iv3, m3, th4, prkout, ab, ba, sid, record
+
+
 def handshake_rsa(name, fx, e_a, e_b, pms, seed, salt, now, by_ref, data, want_time=False):
     """Suite 1 (PROTOCOL.md §4.2): X25519 ephemerals, B encrypts a PMS to A's RSA key and
     signs TH_2; A draws e_a, B draws e_b, then the PMS, the OAEP seed, the PSS salt."""
@@ -167,16 +183,7 @@ def handshake_rsa(name, fx, e_a, e_b, pms, seed, salt, now, by_ref, data, want_t
     prk2e = extract(th2, ee)
     prk4e3m = extract(prk2e, pms)
     th3 = H(th2 + sig2)
-    k3, iv3 = kdf(prk4e3m, b"k_3", th3, 16), kdf(prk4e3m, b"iv_3", th3, 13)
-    head3 = bytes([(2 << 5) | (g_y[0] & 0x1F)])
-    m3 = head3 + aead(k3, iv3, head3 + th3, data)
-    th4 = H(th3 + m3)
-    prkout = kdf(prk4e3m, b"prk_out", th4, 32)
-    ab, ba = kdf(prkout, b"traffic_ab", b"", 32), kdf(prkout, b"traffic_ba", b"", 32)
-    sid = kdf(prkout, b"sid", b"", 4)
-    key_ab, iv_ab = kdf(ab, b"key", b"", 16), kdf(ab, b"iv", b"", 13)
-    first_record_head = bytes([4 << 5]) + sid + struct.pack(">I", 0)
-    record = first_record_head + aead(key_ab, iv_ab, first_record_head, b"after")
+    k3, iv3, m3, th4, prkout, ab, ba, sid, record = after_th3(prk4e3m, th3, g_y, data)
     v.update(id_a=id_a.hex(), g_x=g_x.hex(), g_y=g_y.hex(), th1=th1.hex(), m1=m1.hex(),
              m1_hash=th1.hex(), ee=ee.hex(), spki_a_hash=H(spki_a).hex(),
              c_b_hash=H(c_b).hex(), c_pms=c_pms.hex(), th2=th2.hex(), sig_2=sig2.hex(),
@@ -230,16 +237,8 @@ def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_ti
     m2 = head2 + g_y + time_bytes + cert_part + mac2
     th3 = H(th2 + mac2)
     prk4e3m = extract(prk3e2m, se)
-    k3, iv3 = kdf(prk4e3m, b"k_3", th3, 16), kdf(prk4e3m, b"iv_3", th3, 13)
-    head3 = bytes([(2 << 5) | (g_y[0] & 0x1F)])
-    m3 = head3 + aead(k3, iv3, head3 + th3, b"" if early else data)
-    th4 = H(th3 + m3)
-    prkout = kdf(prk4e3m, b"prk_out", th4, 32)
-    ab, ba = kdf(prkout, b"traffic_ab", b"", 32), kdf(prkout, b"traffic_ba", b"", 32)
-    sid = kdf(prkout, b"sid", b"", 4)
-    key_ab, iv_ab = kdf(ab, b"key", b"", 16), kdf(ab, b"iv", b"", 13)
-    first_record_head = bytes([4 << 5]) + sid + struct.pack(">I", 0)
-    record = first_record_head + aead(key_ab, iv_ab, first_record_head, b"after")
+    k3, iv3, m3, th4, prkout, ab, ba, sid, record = after_th3(prk4e3m, th3, g_y,
+                                                              b"" if early else data)
     v.update(m1=m1.hex(), m1_hash=m1h.hex(), ee=ee.hex(), es=es.hex(), se=se.hex(),
              spki_a_hash=H(spki_a).hex(), c_b_hash=H(c_b).hex(), th2=th2.hex(),
              prk_2e=prk2e.hex(), prk_3e2m=prk3e2m.hex(), mac_2=mac2.hex(), m2=m2.hex(),
