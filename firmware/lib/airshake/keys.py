@@ -11,8 +11,12 @@ from airshake.errors import CertificateError, UsageError
 DEFAULT_ID_LEN = 8
 
 
-def identifier(backend, spki, id_len=DEFAULT_ID_LEN):
-    return backend.sha256(spki)[:id_len]
+def identifier(spki, id_len=DEFAULT_ID_LEN):
+    """ID_A: the first id_len bytes of SHA-256 over the SubjectPublicKeyInfo DER. The one
+    derivation of a device identifier: the device, B, the CA, the store and the tools all
+    call this (hashlib's SHA-256 exists on MicroPython and CPython alike)."""
+    import hashlib
+    return hashlib.sha256(spki).digest()[:id_len]
 
 
 class DeviceKey:
