@@ -142,15 +142,6 @@ def _health(url: str, proc: Proc) -> None:
                     f"{proc.last_error() or 'no answer'}")
 
 
-def fragment_resend_supported() -> bool:
-    """Does this B have the `fragment_resend` setting (repeat only N missing fragments per
-    fragment ack)? LoRaWAN class A needs 1; see the demo's notes."""
-    from dataclasses import fields
-
-    from host_server.b.config import ServerConfig
-    return any(f.name == "fragment_resend" for f in fields(ServerConfig))
-
-
 def start_b(sup: Supervisor, ready: Readiness, work: Path, ca_dir: Path, key_dir: Path,
             cs_port: int, port: int, mtu: int, class_a: bool = False) -> Service:
     argv = airshake_cli(
@@ -162,7 +153,7 @@ def start_b(sup: Supervisor, ready: Readiness, work: Path, ca_dir: Path, key_dir
         "--mtu", str(mtu), "--instance", "demo-b",
         # every device reaches B through the relay's one address, as through a gateway
         "--rate-per-source", "1000:2000")
-    if class_a and fragment_resend_supported():
+    if class_a:
         # one downlink per uplink: resending every missing fragment per ack floods the
         # network's downlink queue, which then drops B's confirmation
         argv += ["--fragment-resend", "1"]
