@@ -5,13 +5,16 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 MP := $(VENV)/bin/micropython
 STAMP := $(VENV)/.installed
+# the Python that makes the venv (3.11 or newer)
+PYTHON3 ?= python3
 
 .PHONY: setup test lint test-host test-micropython check-mpy soak demo fuzz bench clean
 
 setup: $(STAMP)
 
+# before anything slow: python3 3.11+ with its venv module, or one line saying what to install
 $(STAMP): pyproject.toml
-	@test -x $(PY) || python3 -m venv $(VENV)
+	@test -x $(PY) || { sh tools/prereq.sh $(PYTHON3) && $(PYTHON3) -m venv $(VENV); }
 	@echo "setting up $(VENV) (pip install -e .[dev]) ..."
 	@$(PY) -m pip install -q --upgrade pip
 	@$(PY) -m pip install -q -e '.[dev]'
@@ -29,6 +32,7 @@ test: setup
 
 lint: setup
 	$(VENV)/bin/ruff check -q .
+	$(VENV)/bin/mypy host_server tools bench
 
 # two workers (pytest-xdist), each taking whole files so a module's servers stay in one
 # process: most host tests wait on subprocesses and sockets, so this halves the wall time
