@@ -1,7 +1,7 @@
 """Server B with real processes: `airshake ca` makes the PKI, `airshake cs serve` is the
 certificate store over HTTP, `airshake server` is B over UDP, and device A is the core's
 Initiator on a UDP socket in the test. Covers the happy path (data stored once, replies,
-0-RTT), revocation reaching two B processes within 1 s, a CS outage, replay (stale and
+0-RTT), revocation reaching two B processes (within 1 s: soak), a CS outage, replay (stale and
 duplicate m1s), bad device certificates, and bad configuration."""
 import asyncio
 import concurrent.futures
@@ -196,11 +196,11 @@ def test_duplicate_m1_answered_identically_from_any_address(pki, cs, b1):
 
 # -- revocation --------------------------------------------------------------------
 
-def test_revocation_ends_sessions_and_handshakes_on_every_b_within_one_second(pki, cs, b1,
-                                                                             b2):
-    """A revocation drops, within 1 s on every B, the device's sessions (its next record
-    gets no reply and is not stored), its pending handshakes (m3 gets nothing) and its
-    cached certificate (its next handshake is refused, as an unknown ID): issue 11 item 3."""
+def test_revocation_ends_sessions_and_handshakes_on_every_b(pki, cs, b1, b2, timing):
+    """A revocation drops, on every B, the device's sessions (its next record gets no
+    reply and is not stored), its pending handshakes (m3 gets nothing) and its cached
+    certificate (its next handshake is refused, as an unknown ID): issue 11 item 3. The
+    soak variant bounds it: both Bs have dropped them within 1 s."""
     dev = Device(0).enroll(cs.url)
     sessions = {}
     for b in (b1, b2):                                 # both cache the certificate
@@ -215,8 +215,13 @@ def test_revocation_ends_sessions_and_handshakes_on_every_b_within_one_second(pk
     r = httpx.post(cs.url + "/revoke/" + dev.id_hex, json={"reason": "keyCompromise"}, timeout=5,
                    headers=ADMIN_HEADERS)
     assert r.status_code == 200, r.text
-    revoked_at = time.monotonic()
-    time.sleep(max(0.0, revoked_at + 1.0 - time.monotonic()))
+    timing.start()
+
+    def dropped_on(b):
+        return [x for x in b.log_lines() if x.get("event") == "revoked_dropped"
+                and x.get("id") == dev.id_hex]
+    assert wait_for(lambda: dropped_on(b1) and dropped_on(b2), timeout=15, step=0.01)
+    timing.within(1.0, "the revocation reaching both Bs")
     for b, res in sessions.items():
         ini, sock = res.initiator, res.sock
         ini.send(b"n=3 after the revocation")
@@ -229,8 +234,7 @@ def test_revocation_ends_sessions_and_handshakes_on_every_b_within_one_second(pk
         applied = [x for x in b.log_lines() if x.get("event") == "revocation_applied"
                    and x.get("id") == dev.id_hex]
         assert applied and applied[0]["was_cached"] is True
-        dropped = [x for x in b.log_lines() if x.get("event") == "revoked_dropped"
-                   and x.get("id") == dev.id_hex]
+        dropped = dropped_on(b)
         assert dropped and dropped[0]["sessions"] == 1
         assert metric(b.metrics(), "airshake_revocations_applied_total") >= 1
     assert dropped[0]["handshakes"] == 1                # b2: the completed one (kept for m3)

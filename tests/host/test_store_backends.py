@@ -252,7 +252,9 @@ def test_postgres_unreachable_is_one_line(tmp_path, ca):
     assert_one_line_error(proc, "bad PostgreSQL URL")
 
 
-def test_postgres_follow_catches_up_after_a_lost_connection(postgres, ca):
+def test_postgres_follow_catches_up_after_a_lost_connection(postgres, ca, timing):
+    """A revocation is pushed to a follower (the soak variant bounds the push at 1 s); a
+    follower whose LISTEN connection died resumes from the log, missing nothing."""
     url = postgres.url(postgres.create_db("follow"))
 
     async def go():
@@ -265,9 +267,9 @@ def test_postgres_follow_catches_up_after_a_lost_connection(postgres, ca):
         it = reader.follow(0)
         seen.append(await it.__anext__())                  # catch-up from the log
         await writer.revoke(recs[1].id, "x", 2)
-        t0 = time.monotonic()
-        seen.append(await asyncio.wait_for(it.__anext__(), 2))   # pushed
-        assert time.monotonic() - t0 < 1
+        timing.start()
+        seen.append(await asyncio.wait_for(it.__anext__(), 10))  # pushed
+        timing.within(1.0, "the push through LISTEN/NOTIFY")
         # the listener's connection dies; a revocation happens while it is gone
         postgres.psql("postgres", "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
                                   "WHERE application_name = 'airshake-listen'")
@@ -299,9 +301,9 @@ def _sse_reader(url, out, stop, kind="revoked"):
                 return
 
 
-def test_two_cs_instances_share_postgres(tmp_path, postgres, ca):
+def test_two_cs_instances_share_postgres(tmp_path, postgres, ca, timing):
     """Enroll through one CS, look up through the other; a revocation recorded by one is
-    pushed (NOTIFY) to the SSE subscribers of the other at once."""
+    pushed (NOTIFY) to the SSE subscribers of the other (the soak variant: within 1 s)."""
     url = postgres.url(postgres.create_db("twocs"))
     (tmp_path / "a").mkdir()
     (tmp_path / "b").mkdir()
@@ -325,9 +327,10 @@ def test_two_cs_instances_share_postgres(tmp_path, postgres, ca):
         t0 = time.monotonic()
         assert post(one.url + "/revoke/" + ident).json()["seq"] == 1
         while not got:
-            assert time.monotonic() - t0 < 2, "no push through PostgreSQL"
+            assert time.monotonic() - t0 < 15, "no push through PostgreSQL"
             time.sleep(0.01)
-        assert got[0][1]["id"] == ident and got[0][0] - t0 < 1
+        assert got[0][1]["id"] == ident
+        timing.within(1.0, "the push from one CS to the other's subscriber", got[0][0] - t0)
         assert get(two.url + "/certs/" + ident).status_code == 410
         assert get(two.url + "/revocations").json()["last_seq"] == 1
         # an enrollment through one is announced by the other too (NOTIFY), once each
