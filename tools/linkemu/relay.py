@@ -54,7 +54,7 @@ from airshake_tools.linkemu.model import Delivery, Link
 from airshake_tools.linkemu.profiles import Profile
 
 SETTLE = 0.005          # real seconds a frame waits in virtual time (keeps bursts ordered)
-ANSWER_GRACE = 0.05     # real seconds before the virtual clock jumps past an answer
+ANSWER_CAP = 1.0        # real seconds the virtual clock waits for an answer that never comes
 MAX_DATAGRAM = 65535
 
 
@@ -74,11 +74,15 @@ class RealClock:
 
 class VirtualClock:
     """Model time runs at real speed and jumps forward to each forwarded frame's arrival.
-    After forwarding a frame it waits ANSWER_GRACE real seconds before the next jump, so
-    what an endpoint sends in answer to the frame it just got is taken at (nearly) that
-    frame's arrival: with several devices, another device's later frame that is already due
-    would otherwise move the clock past the first one's LoRaWAN receive windows, and B's
-    answer would be held for that device's next uplink."""
+    After forwarding an uplink to B it does not jump again until B has answered on that
+    peer (answered()), or ANSWER_CAP real seconds have passed for an uplink B does not
+    answer: what B sends in answer is taken at (nearly) the uplink's arrival. With several
+    devices, another device's later frame that is already due would otherwise move the
+    clock past the first one's LoRaWAN receive windows, and B's answer would be held for
+    that device's next uplink. Frames due at or before the clock's time never wait for
+    this, and neither does anything for a device's answers (a device that has its own
+    uplinks queued, or goes to sleep, would hold every other device for the cap; its
+    answer is stamped when it comes, which matters to no receive window)."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
@@ -87,7 +91,8 @@ class VirtualClock:
         self._heap: list[tuple[float, int, float, Callable[[], None]]] = []
         self._seq = 0
         self._timer: asyncio.TimerHandle | None = None
-        self._forwarded = float("-inf")   # real time a frame was last forwarded
+        # (peer, direction of the answer) -> real time after which it is not waited for
+        self._awaiting: dict[tuple[str, str], float] = {}
 
     def now(self) -> float:
         return self._anchor_v + (self.loop.time() - self._anchor_r)
@@ -95,12 +100,25 @@ class VirtualClock:
     def _ready_at(self) -> float:
         """Real time at which the first frame in the heap may be forwarded."""
         at, _, settle, _ = self._heap[0]
-        return max(settle, self._forwarded + ANSWER_GRACE) if at > self.now() else settle
+        if at <= self.now() or not self._awaiting:
+            return settle
+        return max(settle, max(self._awaiting.values()))
 
     def schedule(self, at: float, fn: Callable[[], None]) -> None:
         self._seq += 1
         heapq.heappush(self._heap, (at, self._seq, self.loop.time() + SETTLE, fn))
         self._arm()
+
+    def forwarded(self, peer: str, answer: str) -> None:
+        """A frame went to an endpoint: hold the jumps until it answers on `peer` (in
+        direction `answer`) or for ANSWER_CAP."""
+        self._awaiting[(peer, answer)] = self.loop.time() + ANSWER_CAP
+
+    def answered(self, peer: str, direction: str) -> None:
+        if self._awaiting.pop((peer, direction), None) is not None and self._timer is not None:
+            self._timer.cancel()            # a held jump may be due now
+            self._timer = None
+            self._arm()
 
     def _arm(self) -> None:
         if self._timer is None and self._heap:
@@ -110,11 +128,11 @@ class VirtualClock:
     def _pump(self) -> None:
         self._timer = None
         real = self.loop.time()
+        self._awaiting = {k: until for k, until in self._awaiting.items() if until > real}
         while self._heap and self._ready_at() <= real:
             at, _, _, fn = heapq.heappop(self._heap)
             if at > self.now():
                 self._anchor_v, self._anchor_r = at, real
-            self._forwarded = real
             fn()
         self._arm()
 
@@ -254,6 +272,8 @@ class Relay:
 
     def _transmit(self, peer: Peer, direction: str, data: bytes) -> None:
         assert self.clock is not None
+        if isinstance(self.clock, VirtualClock):
+            self.clock.answered(peer.name, direction)
         now = self.clock.now()
         if len(data) > self.profile.mtu:
             self.counts["oversize"] += 1
@@ -270,6 +290,8 @@ class Relay:
 
     def _deliver(self, peer: Peer, d: Delivery) -> None:
         self.last_event = max(self.last_event, d.at)
+        if d.direction == "up" and isinstance(self.clock, VirtualClock):
+            self.clock.forwarded(peer.name, "down")      # B's answer, for the device's window
         if d.direction == "up":
             if peer.transport is not None:
                 peer.transport.sendto(d.frame)
