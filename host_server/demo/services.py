@@ -113,13 +113,23 @@ def _wait(ready: Readiness, name: str, proc: Proc, what: str, hint: str) -> int:
     return ready.ports[name]
 
 
+CS_START_ATTEMPTS = 3     # --cs-port 0: a free port another program took before the CS bound it
+
+
 def start_cs(sup: Supervisor, ready: Readiness, work: Path, ca_dir: Path, port: int) -> Service:
-    chosen = port or free_port()
-    proc = sup.start("cs", airshake_cli("cs", "serve", "--ca-dir", str(ca_dir), "--db",
-                                        str(work / "cs.db"), "--host", HOST, "--port",
-                                        str(chosen), "--instance", "demo-cs"), cwd=work)
-    _wait(ready, "cs", proc, "the certificate store (airshake cs serve)",
-          "" if port == 0 else " (--cs-port)")
+    for attempt in range(1 if port else CS_START_ATTEMPTS):
+        chosen = port or free_port()
+        proc = sup.start("cs", airshake_cli("cs", "serve", "--ca-dir", str(ca_dir), "--db",
+                                            str(work / "cs.db"), "--host", HOST, "--port",
+                                            str(chosen), "--instance", "demo-cs"), cwd=work)
+        try:
+            _wait(ready, "cs", proc, "the certificate store (airshake cs serve)",
+                  "" if port == 0 else " (--cs-port)")
+            break
+        except UserError as e:
+            if port or attempt + 1 == CS_START_ATTEMPTS or f"port {chosen} " not in str(e) \
+                    or "is in use" not in str(e):
+                raise
     _health(f"http://{HOST}:{chosen}/health", proc)
     return Service(proc, chosen, "certificate store")
 

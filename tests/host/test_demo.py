@@ -282,6 +282,27 @@ def test_busy_ports_are_one_line(tmp_path):
         assert_clean(work)
 
 
+def test_cs_starts_again_when_its_free_port_was_taken(tmp_path, monkeypatch):
+    """--cs-port 0: the free port picked is taken by another program before the CS binds
+    it; the demo starts the CS on another one instead of failing."""
+    from host_server.demo import services
+    from host_server.demo.procs import Supervisor
+    ca_dir, _ = services.make_pki(tmp_path, 0)
+    ready = services.Readiness()
+    sup = Supervisor(ready.feed)
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        taken = busy.getsockname()[1]
+        ports = iter([taken, services.free_port()])
+        monkeypatch.setattr(services, "free_port", lambda: next(ports))
+        try:
+            cs = services.start_cs(sup, ready, tmp_path, ca_dir, 0)
+            assert cs.port != taken and cs.proc.alive()
+        finally:
+            sup.stop_all()
+
+
 def test_missing_binaries_are_one_line(tmp_path):
     work = tmp_path / "no-mp"
     out, _ = demo("--workdir", work, "--micropython", tmp_path / "nothing" / "micropython")
