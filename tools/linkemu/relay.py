@@ -24,7 +24,9 @@
 #   at real speed between frames and JUMPS to each frame's modelled arrival when the frame
 #   is forwarded, which happens as soon as every frame modelled to arrive earlier has been
 #   forwarded and the frame has waited SETTLE seconds of real time (so a burst of
-#   fragments sent together is still ordered by the model). A SF12 exchange of minutes
+#   fragments sent together is still ordered by the model), and, for a frame that moves
+#   the clock, B has answered every uplink forwarded to it (or ANSWER_CAP has passed, for
+#   an uplink B does not answer). A SF12 exchange of minutes
 #   thus completes in well under a second while the events and the summary report the
 #   modelled seconds.
 #   Preserved: the order of arrivals, loss, duplication, reordering within what is in
