@@ -28,8 +28,7 @@ from typing import Any
 from airshake import codec
 from airshake import events as ev
 from airshake import responder as rsp
-from airshake.errors import (AirshakeError, CertificateError, ReplayError, StaleTimestamp,
-                             UnsupportedSuite)
+from airshake.errors import WIRE_NAMES, AirshakeError, ReplayError
 from airshake.fragments import FragmentLink
 from host_server.b.amplify import AmplificationGuard
 from host_server.b.credentials import Credentials, Decision
@@ -44,8 +43,6 @@ ERROR_LINGER = 60.0    # re-send a refusal to a duplicate m1 this long
 SESSION_SWEEP = 60.0   # seconds between sweeps for sessions past their max_age
 # (both at most the session max_age: a completed handshake outliving its session would
 # confirm a retransmitted m3 for a session B no longer holds)
-_TYPE_NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record", 5: "fragment",
-               6: "fragment_ack", 7: "reserved"}
 
 
 class Dispatcher:
@@ -83,7 +80,6 @@ class Dispatcher:
         # scale-out (host_server.b.shared, host_server.b.relay), set by the server
         self.shared: Any = None            # Redis: replay cache, limits, negative cache
         self.relay: Any = None             # sibling workers on this host
-        self._rcfg_no_early: rsp.ResponderConfig | None = None
 
     # -- plumbing ---------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -164,20 +160,23 @@ class Dispatcher:
             self.metrics.datagram("empty", "dropped")
             return
         self.amp.received(addr, len(data))   # relayed too: this worker may answer it
-        kind = data[0] >> 5
+        kind = codec.message_type(data)
         if kind == codec.TYPE_FRAGMENT or kind == codec.TYPE_FRAGMENT_ACK:
             try:
                 message, back = self._link(addr).incoming(data, now)
             except AirshakeError:
-                self.metrics.datagram(_TYPE_NAMES[kind], "dropped")
+                self.metrics.datagram(codec.kind_name(data), "dropped")
                 return
             for frame in back:
                 if self._allowed(addr, len(frame)):
                     self._sendto(frame, addr)
-            self.metrics.datagram(_TYPE_NAMES[kind], "ok")
+            self.metrics.datagram(codec.kind_name(data), "ok")
             if message is None:
                 return
-            data, kind = message, message[0] >> 5 if message else 7
+            if not message:
+                self.metrics.datagram("reserved", "dropped")
+                return
+            data, kind = message, codec.message_type(message)
             if kind in (codec.TYPE_FRAGMENT, codec.TYPE_FRAGMENT_ACK):
                 self.metrics.datagram("fragment", "dropped")
                 return
@@ -188,7 +187,7 @@ class Dispatcher:
         elif kind == codec.TYPE_RECORD:
             self._on_record(data, addr, now, relayed)
         else:
-            self.metrics.datagram(_TYPE_NAMES[kind], "dropped")
+            self.metrics.datagram(codec.kind_name(data), "dropped")
 
     # -- m1 ---------------------------------------------------------------------------
     def _on_m1(self, m1: bytes, addr: Addr, now: float) -> None:
@@ -206,21 +205,18 @@ class Dispatcher:
                 self.metrics.withheld("duplicate")
             return
         res = rsp.Responder(self.rcfg, now)
-        try:
-            res.receive(m1, now)
-        except (StaleTimestamp, UnsupportedSuite) as e:
-            reason = "stale_time" if isinstance(e, StaleTimestamp) else "unsupported_suite"
+        res.receive(m1, now)
+        need = res.next_event()
+        if isinstance(need, ev.Refused):      # stale time, a suite B does not select, ...
             self.metrics.datagram("m1", "refused")
             for message in res.datagrams_to_send(now):
                 self.send(message, addr)
-            self._outcome(None, "refused", reason, "debug",
-                          id=m1[2:2 + self.rcfg.id_len].hex(), peer=_peer(addr))
+            self._outcome(None, "refused", WIRE_NAMES[need.code], "debug",
+                          id=res.id_a.hex() if res.id_a else "", peer=_peer(addr))
             return
-        except AirshakeError:
+        if not isinstance(need, ev.NeedCredential):   # Dropped: garbage, nothing sent
             self.metrics.datagram("m1", "dropped")
             return
-        need = res.next_event()
-        assert isinstance(need, ev.NeedCredential)
         if self.creds.ids.unknown(need.id_a):      # unknown or revoked: no state kept
             self.metrics.datagram("m1", "unknown_id")
             res.reject_credential(codec.ERR_UNKNOWN_ID)
@@ -231,7 +227,7 @@ class Dispatcher:
         self.metrics.datagram("m1", "ok")
         hs = Handshake(key, res, [addr], now, need.id_a.hex(), need.suite, m1=m1)
         for old in self.handshakes.add(hs):
-            if old.responder.state in (rsp.WAIT_CRED, rsp.WAIT_M3):   # not a finished one
+            if old.responder.waiting_credential or old.responder.waiting_m3:  # unfinished
                 self._outcome(old, "failed", "evicted", "warning")
         self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
         self.metrics.pending.set(len(self.handshakes))
@@ -249,14 +245,11 @@ class Dispatcher:
         if addr not in hs.addrs and len(hs.addrs) < 4:
             hs.addrs.append(addr)
             self.handshakes.index(hs, addr)
-        if hs.responder.state == rsp.WAIT_M3 and not hs.holding:
+        if hs.responder.waiting_m3 and not hs.holding:
             if hs.answers >= self.duplicate_answers:
                 self.metrics.withheld("duplicate")
                 return
-            try:
-                hs.responder.receive(m1, now)       # queues the identical m2
-            except AirshakeError:
-                return
+            hs.responder.receive(m1, now)           # queues the identical m2
             for message in hs.responder.datagrams_to_send(now):
                 if self.send(message, addr):
                     hs.answers += 1
@@ -269,7 +262,7 @@ class Dispatcher:
         except Exception as e:  # a bug must not take B down: refuse this one, log it
             self.log.error("lookup_error", id=hs.id_hex, error=type(e).__name__)
             decision = Decision(None, codec.ERR_TRY_LATER, 30, "internal_error", "none")
-        if self.handshakes.live(hs) and hs.responder.state == rsp.WAIT_CRED:
+        if self.handshakes.live(hs) and hs.responder.waiting_credential:
             self._decide(hs, decision, self.clock())
 
     async def _admit(self, hs: Handshake, id_a: bytes, suite: int, addr: Addr,
@@ -278,7 +271,7 @@ class Dispatcher:
         per-process limits while Redis is down."""
         proven = self.creds.proven.has(id_a, addr[0])
         verdict = await self.shared.admit(id_a, str(addr[0]), proven, now)
-        if not self.handshakes.live(hs) or hs.responder.state != rsp.WAIT_CRED:
+        if not self.handshakes.live(hs) or not hs.responder.waiting_credential:
             return
         now = self.clock()
         if verdict is None:
@@ -289,14 +282,6 @@ class Dispatcher:
             self._decide(hs, decision, now)
         else:
             await self._lookup(hs, id_a, suite)
-
-    def _no_early(self) -> rsp.ResponderConfig:
-        """The responder settings with 0-RTT refused (one Responder at a time)."""
-        if self._rcfg_no_early is None:
-            import copy
-            self._rcfg_no_early = copy.copy(self.rcfg)
-            self._rcfg_no_early.accept_early = False
-        return self._rcfg_no_early
 
     def _refuse(self, hs: Handshake, reason: str, now: float) -> None:
         out = self._flush(hs, hs.addrs, now)
@@ -321,27 +306,23 @@ class Dispatcher:
             self._refuse(hs, d.reason, now)
             return
         full_before = self.rcfg.replay_full
-        try:
-            res.provide_credential(d.cert, now)
-        except CertificateError:
-            self._refuse(hs, "core_rejected", now)
-            return
-        except ReplayError:              # an authenticated 0-RTT m1 seen before
-            self._drop(hs, "replay", addr=hs.addrs[0])
-            return
-        except AirshakeError:            # a bad G_X or a 0-RTT tag that fails: garbage
-            self._drop(hs, "bad_m1")
-            return
-        finally:
-            self._forget()
+        res.provide_credential(d.cert, now)
+        self._forget()
         if self.rcfg.replay_full != full_before:
             self.metrics.replay_full.inc()
         early = None
-        e = res.next_event()
-        while e is not None:
+        for e in _drain(res):
             if isinstance(e, ev.EarlyData):
                 early = e.data
-            e = res.next_event()
+            elif isinstance(e, ev.Refused):     # C_A failed the core's checks: REJECTED
+                self._refuse(hs, "core_rejected", now)
+                return
+            elif isinstance(e, ev.Dropped):
+                if isinstance(e.error, ReplayError):   # an authenticated 0-RTT m1 again
+                    self._drop(hs, "replay", addr=hs.addrs[0])
+                else:                           # a bad G_X or 0-RTT tag: garbage
+                    self._drop(hs, "bad_m1")
+                return
         if early is not None and self.shared is not None:   # record it across instances
             hs.holding = True
             self._spawn(self._record_early(hs, d, early))
@@ -402,27 +383,24 @@ class Dispatcher:
 
     def _answer_without_early(self, hs: Handshake, d: Decision, now: float) -> None:
         """Compute hs's m2 again with 0-RTT refused (EARLY_OK clear)."""
-        res = rsp.Responder(self._no_early(), now)
-        try:
-            res.receive(hs.m1, now)
-            while res.next_event() is not None:
-                pass
-            res.provide_credential(d.cert, now)
-        except AirshakeError:
+        res = rsp.Responder(self.rcfg, now)
+        res.receive(hs.m1, now)
+        _drain(res)
+        if res.waiting_credential:
+            res.provide_credential(d.cert, now, refuse_early=True)
+            self._forget()
+            _drain(res)
+        if not res.waiting_m3:
             self._drop(hs, "bad_m1")
             return
-        finally:
-            self._forget()
-        while res.next_event() is not None:
-            pass
         hs.responder = res
         self._release(hs, None, now)
 
     # -- m3 ---------------------------------------------------------------------------
     def _on_m3(self, m3: bytes, addr: Addr, now: float, relayed: bool = False) -> None:
-        for hs in self.handshakes.candidates(addr, m3[0] & 0x1F):
+        for hs in self.handshakes.candidates(addr, codec.m3_hint(m3)):
             res = hs.responder
-            if res.state == rsp.DONE:
+            if res.complete:
                 if m3 != hs.m3:
                     continue
                 self.metrics.datagram("m3", "duplicate")
@@ -430,11 +408,11 @@ class Dispatcher:
                     res.receive(m3, now)       # queues the identical first record
                     self._flush(hs, [addr], now)
                 return
-            if res.state != rsp.WAIT_M3:
+            if not res.waiting_m3:
                 continue
-            try:
-                res.receive(m3, now)
-            except AirshakeError:
+            res.receive(m3, now)
+            if not res.complete:               # another handshake's m3: Dropped
+                _drain(res)
                 continue
             self.metrics.datagram("m3", "ok")
             self._complete(hs, m3, addr, now)
@@ -449,13 +427,11 @@ class Dispatcher:
         hs.m3, hs.confirming = m3, True
         data = b""
         done = None
-        e = res.next_event()
-        while e is not None:
+        for e in _drain(res):
             if isinstance(e, ev.HandshakeComplete):
                 done = e
             elif isinstance(e, ev.DataReceived):
                 data = e.data
-            e = res.next_event()
         assert done is not None
         self.amp.prove(addr)
         self.creds.proven.add(done.id_a, addr[0])
@@ -499,6 +475,8 @@ class Dispatcher:
         res, now = hs.responder, self.clock()
         for reply in replies:
             res.send(reply)
+        if res.confirm_due:
+            res.send(b"")                  # B confirms m3 even with nothing to say
         hs.confirming = False
         self._flush(hs, [conn.addr], now)
 
@@ -578,11 +556,10 @@ class Dispatcher:
         now = self.clock()
         for hs in self.handshakes.due(now):
             res = hs.responder
-            if res.state in (rsp.WAIT_CRED, rsp.WAIT_M3):
-                reason = "no_m3" if res.state == rsp.WAIT_M3 else "no_credential"
+            if res.waiting_credential or res.waiting_m3:
+                reason = "no_m3" if res.waiting_m3 else "no_credential"
                 res.handle_timer(now)
-                while res.next_event() is not None:
-                    pass
+                _drain(res)
                 self._outcome(hs, "failed", reason)
             self.handshakes.remove(hs)
         self.errors.expire(now)
@@ -591,6 +568,14 @@ class Dispatcher:
             self._next_sweep = now + self.sweep_every
             if self.sessions.sweep(now):
                 self.metrics.sessions.set(self.sessions.count)
+
+
+def _drain(res: rsp.Responder) -> list[ev.Event]:
+    """Every event res has queued, oldest first."""
+    out = []
+    while (e := res.next_event()) is not None:
+        out.append(e)
+    return out
 
 
 def _peer(addr: Addr) -> str:

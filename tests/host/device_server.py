@@ -93,15 +93,6 @@ def _issue(ca_key, ca, pub, cn, serial, role, ski=None, start=START, end=END):
     return _sign(b, ca_key)
 
 
-class _ByValueResponder(Responder):
-    """A B that sends C_B by value even when m1 says A holds it (CB_KNOWN): the flag is
-    cleared in the decoded m1 only, the transcript keeps the m1 as sent."""
-
-    def _answer(self, peer, now):
-        self._req.flags &= ~codec.M1_CB_KNOWN
-        Responder._answer(self, peer, now)
-
-
 def forge_error(code, body, times=1):
     """A TestServerB.forge: the first `times` m1s are answered by this error message (right
     reference, the body given) and not by B: what an attacker on the path sends."""
@@ -141,6 +132,7 @@ class TestServerB(UdpThread):
         self.serve()
         UdpThread.__init__(self)
         self.handshakes = {}     # addr -> Responder
+        self._m1s = {}           # addr -> the m1 its Responder answers
         self.links = {}          # addr -> FragmentLink
         self.sessions = {}       # sid -> Session
         self.wire = []           # (direction, kind, length)
@@ -165,7 +157,8 @@ class TestServerB(UdpThread):
         b_private, c_b = self.certificate(role, name, start, end)
         config = ResponderConfig(self.backend, [ServerKey(self.backend, self.suite, b_private,
                                                           c_b)],
-                                 id_len=self.id_len, accept_early=self.accept_early)
+                                 id_len=self.id_len, accept_early=self.accept_early,
+                                 cert_by_value=self.cert_by_value)
         with self._lock:
             self.c_b, self.config = c_b, config
 
@@ -232,18 +225,19 @@ class TestServerB(UdpThread):
             if forged is not None:
                 return self._send(addr, forged)
         res = self.handshakes.get(addr)
-        if kind == 0 and (res is None or res.state != 2 or message != res._m1):
-            make = _ByValueResponder if self.cert_by_value else Responder
-            res = self.handshakes[addr] = make(self.config, self.now())
+        if kind == 0 and (res is None or not res.waiting_m3
+                          or message != self._m1s.get(addr)):
+            self.config.cert_by_value = self.cert_by_value   # a test may flip it any time
+            res = self.handshakes[addr] = Responder(self.config, self.now())
+            self._m1s[addr] = message
         if res is None:
             return
         now = int(self.now())
-        try:
-            res.receive(message, now)
-        except AirshakeError as e:
-            self.errors.append(type(e).__name__)
+        res.receive(message, now)
         while (e := res.next_event()) is not None:
-            if isinstance(e, ev.NeedCredential):
+            if isinstance(e, (ev.Dropped, ev.Refused)) and e.error is not None:
+                self.errors.append(type(e.error).__name__)
+            elif isinstance(e, ev.NeedCredential):
                 cert = self.certs.get(e.id_a)
                 if cert is None:
                     res.reject_credential(3)
@@ -261,6 +255,8 @@ class TestServerB(UdpThread):
                 early = self._early.pop(addr, None)
                 if early is not None and self.reply:
                     res.send(b"ack:" + early)
+        if res.confirm_due:
+            res.send(b"")                     # B confirms m3 with its first record
         for out in res.datagrams_to_send(now):
             self._send(addr, out)
 

@@ -59,6 +59,23 @@ def check(fn, data):
         return False
 
 
+def check_role(role, data, now):
+    """The invariant of the roles (Initiator, Responder): receive() never raises for
+    remote input; what it refuses is a Dropped or Refused event carrying an
+    AirshakeError. Returns True if the role reported no refusal."""
+    role.receive(data, now)
+    accepted = True
+    while True:
+        e = role.next_event()
+        if e is None:
+            return accepted
+        error = getattr(e, "error", None)
+        if error is not None:
+            if not isinstance(error, AirshakeError):
+                raise AssertionError("refusal without a typed error: %r" % (e,))
+            accepted = False
+
+
 def decoder_targets(id_len=8):
     link = fragments.FragmentLink(51)
     return {

@@ -106,6 +106,8 @@ class Pair:
                 res.provide_credential(self.device_cert, self.t)
 
     def b_to_a(self, drop=None):
+        if self.res is not None and self.res.confirm_due:
+            self.res.send(b"")          # as B does: m3 confirmed even with nothing to say
         out = self.res.datagrams_to_send(self.t) if self.res else []
         for d in out:
             self.wire.append(("B", d))
@@ -133,6 +135,16 @@ class Pair:
 
     def kinds(self, events, cls):
         return [e for e in events if isinstance(e, cls)]
+
+
+def refused_in(events, exc_type):
+    """The error of the first Dropped or Refused event in events whose error is an
+    exc_type (a role refused remote input); AssertionError when there is none."""
+    for e in events:
+        error = getattr(e, "error", None)
+        if isinstance(error, exc_type):
+            return error
+    raise AssertionError("no refusal with %s among %r" % (exc_type, events))
 
 
 def drain(role):

@@ -29,6 +29,30 @@ def raises_(exc_type, fn, *args):
     raise AssertionError("expected %s from %s" % (exc_type.__name__, fn))
 
 
+def refusal(role):
+    """The error of the first Dropped or Refused event the role has queued (the events
+    before it are taken too), or None when there is none."""
+    while True:
+        e = role.next_event()
+        if e is None:
+            return None
+        error = getattr(e, "error", None)
+        if error is not None:
+            return error
+
+
+def refused_(exc_type, role, fn, *args):
+    """Call fn(*args), a method of role that takes remote input: it must not raise, and
+    role must report the input refused (a Dropped or Refused event) with an error of
+    exc_type; returns that error."""
+    fn(*args)
+    error = refusal(role)
+    if not isinstance(error, exc_type):
+        raise AssertionError("expected a refusal with %s from %s, got %r"
+                             % (exc_type, fn, error))
+    return error
+
+
 def backends():
     """Every crypto backend usable on this runtime (pure everywhere; pyca on CPython)."""
     from airshake.crypto import load_backend

@@ -4,7 +4,8 @@
 # and §6.1 examples, RFC 8032 §7.1 TEST 1, 2, 3 and 1024.
 from support import wycheproof_cases, unhex, raises_, IS_MICROPYTHON
 
-from airshake.crypto.x25519 import x25519, x25519_base, invert, pow_p58
+from airshake.crypto.x25519 import x25519, invert, pow_p58
+from airshake.crypto.ed25519 import x25519_base
 from airshake.crypto import ed25519
 from airshake.crypto import sha512 as sha512_module
 from airshake.errors import DecodeError, UsageError

@@ -2,8 +2,8 @@
 # every backend of the runtime (pure on MicroPython; pure and pyca on CPython).
 # They prove: keys agree, sizes meet PROTOCOL.md §9, retransmission and duplicates
 # behave as §7 says, 0-RTT, the clock recovery, suite negotiation and sessions.
-from support import backends, raises_, IS_MICROPYTHON
-from hs_support import Pair, initiator, config, now, cert, anchor, SERVER_NAME, drain
+from support import refused_, backends, raises_, IS_MICROPYTHON
+from hs_support import refused_in, Pair, initiator, config, now, cert, anchor, SERVER_NAME, drain
 from airshake import codec, events as ev
 from airshake.errors import (AuthenticationFailed, DecodeError, ReplayError,
                              StaleTimestamp, UnsupportedSuite)
@@ -150,7 +150,7 @@ def test_zero_rtt_data_is_delivered_once_on_arrival():
         replay = Responder(pair.cfg, pair.t + 5)
         replay.receive(pair.wire[0][1], pair.t + 5)
         replay.next_event()
-        raises_(ReplayError, replay.provide_credential, cert(suite, "device_cert"),
+        refused_(ReplayError, replay, replay.provide_credential, cert(suite, "device_cert"),
                 pair.t + 5)
 
 
@@ -181,7 +181,8 @@ def test_stale_clock_recovers_and_adopts_authenticated_time():
     pair.t = now()
     pair.ini.clock_offset = -86400 * 365     # the device believes it is a year ago
     pair.ini.connect(pair.t)
-    raises_(StaleTimestamp, pair.a_to_b)
+    pair.a_to_b()
+    refused_in(pair.b_events, StaleTimestamp)
     pair.b_to_a()                            # STALE_TIME error -> A retries with B's time
     pair.res = None
     pair.a_to_b()
@@ -202,7 +203,9 @@ def test_suite_negotiation_and_downgrade_refusal():
     cfg = config(backend, (2,))
     pair = Pair(backend, 2, ini=ini, cfg=cfg)
     ini.connect(pair.t)
-    raises_(UnsupportedSuite, pair.a_to_b)   # A chose 0, B only has 2
+    pair.a_to_b()                            # A chose 0, B only has 2
+    refused = [e for e in pair.b_events if isinstance(e, ev.Refused)]
+    assert len(refused) == 1 and isinstance(refused[0].error, UnsupportedSuite)
     pair.b_to_a()
     pair.res = None
     pair.a_to_b()
@@ -213,11 +216,13 @@ def test_suite_negotiation_and_downgrade_refusal():
     # a downgraded m1 (A offers 0 and 2 but picks 2) is refused by a B that has 0
     both = config(backend, (0, 2))
     ini2 = Initiator(backend, keys, anchor(2), server_name=SERVER_NAME)
-    ini2._suite = 2
     ini2.connect(now())
-    m1 = ini2.datagrams_to_send(now())[0]
+    m1 = bytearray(ini2.datagrams_to_send(now())[0])
+    assert m1[1] == 0x05                     # suite 0 chosen, {0, 2} offered
+    m1[1] = 0x25                             # ... rewritten on the air: suite 2 chosen
     from airshake.responder import Responder
-    raises_(UnsupportedSuite, Responder(both, now()).receive, m1, now())
+    res = Responder(both, now())
+    refused_(UnsupportedSuite, res, res.receive, bytes(m1), now())
 
 
 def test_session_records_replay_window_and_key_update():

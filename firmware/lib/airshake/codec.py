@@ -4,12 +4,11 @@
 # UnsupportedSuite. No crypto here: MACs, tags and signatures are opaque bytes.
 # Every message starts with one head byte: bits 7..5 the type, bits 4..0 its flags.
 import struct
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
-from airshake.errors import DecodeError, UnsupportedVersion, UnsupportedSuite
+from airshake.const import const
+from airshake.errors import (DecodeError, UnsupportedVersion, UnsupportedSuite,  # noqa: F401
+                             ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,
+                             ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION,
+                             ERR_REJECTED)
 
 TYPE_M1 = const(0)
 TYPE_M2 = const(1)
@@ -37,21 +36,27 @@ SID_LEN = const(4)
 REF_LEN = const(2)
 SUITES = (0, 1, 2)
 
-# Error codes on the wire (airshake.errors: the class with the same code).
-ERR_STALE_TIME = const(1)
-ERR_UNSUPPORTED_SUITE = const(2)
-ERR_UNKNOWN_ID = const(3)
-ERR_REVOKED = const(4)
-ERR_TRY_LATER = const(5)
-ERR_UNSUPPORTED_VERSION = const(6)
-ERR_REJECTED = const(7)
-_ERR_BODY = {1: 4, 2: 1, 3: 0, 4: 0, 5: 2, 6: 1, 7: 0}
+# the body length of each error code (the codes themselves: airshake.errors, the one table)
+_ERR_BODY = {ERR_STALE_TIME: 4, ERR_UNSUPPORTED_SUITE: 1, ERR_UNKNOWN_ID: 0, ERR_REVOKED: 0,
+             ERR_TRY_LATER: 2, ERR_UNSUPPORTED_VERSION: 1, ERR_REJECTED: 0}
+KIND_NAMES = ("m1", "m2", "m3", "error", "record", "fragment", "fragment_ack", "reserved")
 
 
 def message_type(data):
+    """The message type (TYPE_*) of a datagram; DecodeError when it is empty."""
     if not data:
         raise DecodeError("empty datagram")
     return data[0] >> 5
+
+
+def kind_name(data):
+    """A log label for a datagram's type ("m1", "record", ...; "empty" for b"")."""
+    return KIND_NAMES[data[0] >> 5] if data else "empty"
+
+
+def m3_hint(data):
+    """The 5-bit routing hint in an m3's head byte (B routes m3 by it, §3.3)."""
+    return data[0] & 0x1F
 
 
 def _head(data, expected):
@@ -80,6 +85,11 @@ def encode_m1(m):
 
 def m1_prefix_len(id_len):
     return 2 + id_len + 4 + KEY_LEN
+
+
+def m1_version(data):
+    """The version field of an m1's head byte (decode_m1 refuses any but VERSION)."""
+    return (data[0] >> 3) & 3
 
 
 def decode_m1(data, id_len):

@@ -1,10 +1,27 @@
-# airshake.errors: the one error tree of the protocol core.
+# airshake.errors: the one error tree of the protocol core, and the one table of error
+# codes (docs/PROTOCOL.md §6).
 # Rules: every error caused by remote input derives from AirshakeError and carries a
-# code. Codes 1..15 are wire codes that B may send in an error message
-# (docs/PROTOCOL.md §6); codes 16 and up are local and never leave the process.
-# API misuse by the local caller is UsageError, a separate root, so a caller can
-# never confuse the two.
-# Single inheritance only (MicroPython cannot subclass two built-in exceptions).
+# code. Codes 1..15 are wire codes that B may send in an error message (ERR_* below, named
+# in WIRE_NAMES); codes 16 and up are local and never leave the process.
+# Remote errors never escape the roles' public methods: Initiator/Responder turn them into
+# events (events.Dropped, events.Refused). What the caller may still see raised is
+# UsageError (API misuse, a separate root, so a caller can never confuse the two) and
+# BackendError. Single inheritance only (MicroPython cannot subclass two built-in
+# exceptions).
+
+# wire codes of the error message (PROTOCOL.md §6)
+ERR_STALE_TIME = 1
+ERR_UNSUPPORTED_SUITE = 2
+ERR_UNKNOWN_ID = 3
+ERR_REVOKED = 4
+ERR_TRY_LATER = 5
+ERR_UNSUPPORTED_VERSION = 6
+ERR_REJECTED = 7
+# the label of each (logs, metrics, the device's log lines)
+WIRE_NAMES = {ERR_STALE_TIME: "stale_time", ERR_UNSUPPORTED_SUITE: "unsupported_suite",
+              ERR_UNKNOWN_ID: "unknown_id", ERR_REVOKED: "revoked",
+              ERR_TRY_LATER: "try_later", ERR_UNSUPPORTED_VERSION: "unsupported_version",
+              ERR_REJECTED: "rejected"}
 
 
 class AirshakeError(Exception):
@@ -18,27 +35,27 @@ class DecodeError(AirshakeError):
 
 
 class UnsupportedVersion(AirshakeError):
-    code = 6
+    code = ERR_UNSUPPORTED_VERSION
 
 
 class UnsupportedSuite(AirshakeError):
-    code = 2
+    code = ERR_UNSUPPORTED_SUITE
 
 
 class StaleTimestamp(AirshakeError):
-    code = 1
+    code = ERR_STALE_TIME
 
 
 class UnknownIdentity(AirshakeError):
-    code = 3
+    code = ERR_UNKNOWN_ID
 
 
 class RevokedIdentity(AirshakeError):
-    code = 4
+    code = ERR_REVOKED
 
 
 class TryLater(AirshakeError):
-    code = 5
+    code = ERR_TRY_LATER
 
 
 class AuthenticationFailed(AirshakeError):
@@ -54,7 +71,7 @@ class InvalidPoint(AuthenticationFailed):
 class CertificateError(AirshakeError):
     """A certificate that is malformed, expired, from the wrong CA or of the wrong key
     type. On the wire (B rejecting C_A) it is the code REJECTED."""
-    code = 7
+    code = ERR_REJECTED
 
 
 class ReplayError(AirshakeError):

@@ -1,5 +1,8 @@
 # airshake.events: what the roles report to their caller through next_event().
-# Rules: plain value objects; every event a role can emit is listed here.
+# Rules: plain value objects; every event a role can emit is listed here. Remote input
+# that the core refuses never raises out of receive() or provide_credential(): it becomes
+# Dropped (nothing sent) or Refused (B queued an error message), so the caller learns
+# what happened from the event, never from an exception's type.
 
 
 class Event:
@@ -67,3 +70,26 @@ class HandshakeFailed(Event):
     def __init__(self, reason, code=0):
         self.reason = reason
         self.code = code
+
+
+class Dropped(Event):
+    """A datagram (or the credential step) was refused and nothing was sent: error is the
+    AirshakeError saying why (error.code: airshake.errors), kind the message's log label
+    ("m1", "m2", "record", ...). The role's state did not move, except where it ended the
+    handshake (then the role's `ended` is true): an authenticated 0-RTT m1 seen before,
+    or a G_X or 0-RTT tag that failed only once C_A was known."""
+
+    def __init__(self, error, kind):
+        self.error = error
+        self.kind = kind
+
+
+class Refused(Event):
+    """B: the handshake ended at m1 and an error message with wire code `code`
+    (airshake.errors.ERR_*) is queued for A (PROTOCOL.md §6): a stale timestamp, a suite
+    B does not select, a later version, or a C_A that the core rejected. error: the
+    AirshakeError behind it (None when the caller chose it with reject_credential)."""
+
+    def __init__(self, code, error=None):
+        self.code = code
+        self.error = error

@@ -1,14 +1,16 @@
 # airshake.initiator: device A's side of the handshake, sans-I/O (docs/PROTOCOL.md §7.1).
 # States: IDLE -> WAIT_M2 -> WAIT_ACK -> CONFIRMED, or FAILED. The retransmission timers
 # live here: m1 is resent until m2 arrives, m3 until B's first record arrives.
-# Rules: bad remote input raises an AirshakeError and leaves the state unchanged (the
-# caller drops the datagram); only authenticated input moves the state forward, except
+# Rules: bad remote input leaves the state unchanged and becomes a Dropped event (the
+# error boundary is endpoint.Endpoint; nothing from the peer raises out of receive());
+# only authenticated input moves the state forward, except
 # the error messages of PROTOCOL.md §6, which match the current m1 by reference and can
 # only do what §6.1 allows an unauthenticated message: a new m1 that offers every suite A
 # holds, a timestamp from B's stated time (never A's confirmed clock), a bounded wait.
 # A accepts as C_B only a server certificate of the name it is pinned to (§2.3).
 from airshake import codec, suites, transcript, schedule
 from airshake import events as ev
+from airshake.suites import PREFERENCE
 from airshake.keys import ServerRef
 from airshake.session import Session, ROLE_INITIATOR
 from airshake.consttime import equal
@@ -16,19 +18,24 @@ from airshake.endpoint import Endpoint
 from airshake.errors import (AuthenticationFailed, CertificateError, DecodeError,
                              UnexpectedMessage, UsageError)
 
+__all__ = ("Initiator", "IDLE", "WAIT_M2", "WAIT_ACK", "CONFIRMED", "FAILED",
+           "MAX_UNAUTH_RETRY_S")
+
 IDLE = 0
 WAIT_M2 = 1
 WAIT_ACK = 2
 CONFIRMED = 3
 FAILED = 4
 
-# A's preference among the suites it holds keys for; B enforces the same order.
-PREFERENCE = (0, 2, 1)
 # the longest wait an unauthenticated TRY_LATER can impose on A (PROTOCOL.md §6.1)
 MAX_UNAUTH_RETRY_S = 900
 
 
 class Initiator(Endpoint):
+    STATE_NAMES = ("IDLE", "WAIT_M2", "WAIT_ACK", "CONFIRMED", "FAILED")
+    TRANSITIONS = {IDLE: (WAIT_M2,), WAIT_M2: (WAIT_ACK, FAILED), WAIT_ACK: (CONFIRMED, FAILED),
+                   CONFIRMED: (), FAILED: ()}
+
     def __init__(self, backend, keys, anchor, server=None, id_len=8, rto=2.0,
                  max_retries=4, server_name=None, clock_trusted=True,
                  max_records=1000, max_age=7 * 86400):
@@ -59,31 +66,50 @@ class Initiator(Endpoint):
         self.clock_offset = 0
         self._stamp_offset = None   # B's unauthenticated time, for m1 timestamps only
         self.limits = (max_records, max_age)
-        Endpoint.__init__(self)
-        self.state = IDLE
+        Endpoint.__init__(self, IDLE)
         self.session = None
         self._retries = 0
         self._switches = 0
         self._suite = self._first_suite(0x0F)
 
     # -- public API -------------------------------------------------------------------
+    @property
+    def complete(self):
+        """Keys are established (m3 is out): send() works."""
+        return self._state in (WAIT_ACK, CONFIRMED)
+
+    @property
+    def confirmed(self):
+        """B's first record arrived: B holds the session."""
+        return self._state == CONFIRMED
+
+    @property
+    def ended(self):
+        """The handshake failed (HandshakeFailed was emitted); nothing more will happen."""
+        return self._state == FAILED
+
     def connect(self, now, data=b"", early=False):
         """Start the handshake. data is the first application data: it rides in m3,
         or in m1 as 0-RTT data when early=True and A holds C_B (PROTOCOL.md §4.3)."""
-        if self.state != IDLE:
+        if self._state != IDLE:
             raise UsageError("connect() called twice")
         self._data = data
         self._want_early = early
         self._start(now)
 
     def receive(self, datagram, now):
+        """One datagram from B. Never raises for what B (or anyone) sent: refused input
+        is a Dropped event; see airshake.endpoint for the whole contract."""
+        self._guard(self._receive, datagram, now)
+
+    def _receive(self, datagram, now):
         kind = codec.message_type(datagram)
         if kind == codec.TYPE_ERROR:
             self._on_error(codec.decode_error(datagram), now)
         elif kind == codec.TYPE_M2:
-            if self.state == WAIT_M2:
+            if self._state == WAIT_M2:
                 self._on_m2(datagram, now)
-            elif self.state not in (WAIT_ACK, CONFIRMED):
+            elif not self.complete:
                 raise UnexpectedMessage("m2 when not waiting for it")
             # else: a duplicate m2 answering a retransmitted m1; m3 is already out
         elif kind == codec.TYPE_RECORD:
@@ -92,19 +118,22 @@ class Initiator(Endpoint):
             raise UnexpectedMessage("message type %d is not for A" % kind)
 
     def send(self, data, key_update=False):
-        if self.state not in (WAIT_ACK, CONFIRMED):
+        """Seal data as a record in the session (queued for datagrams_to_send)."""
+        if not self.complete:
             raise UsageError("send() before the handshake completed")
         self._out.append(self.session.seal(data, key_update))
 
     def handle_timer(self, now):
+        """Resend m1 (no m2 yet) or m3 (B has not confirmed it) when the timer is due, with
+        exponential back-off; after max_retries the handshake fails."""
         if self._deadline is None or now < self._deadline:
             return
         self._retries += 1
         if self._retries > self.max_retries:
-            what = "no m2 from B" if self.state == WAIT_M2 else "B never confirmed m3"
+            what = "no m2 from B" if self._state == WAIT_M2 else "B never confirmed m3"
             self._fail(what + " after %d retries" % self.max_retries)
             return
-        self._out.append(self._m1 if self.state == WAIT_M2 else self._m3)
+        self._out.append(self._m1 if self._state == WAIT_M2 else self._m3)
         self._deadline = now + self.rto * (1 << min(self._retries, 4))  # at most 16 x rto
 
     # -- m1 (PROTOCOL.md §3.1) --------------------------------------------------------
@@ -146,7 +175,7 @@ class Initiator(Endpoint):
         self._m1_hash = self._th1 if not early else backend.sha256(self._m1)
         self._m1_flags = flags
         self._out.append(self._m1)
-        self.state = WAIT_M2
+        self._goto(WAIT_M2)
         self._deadline = now + self.rto
         self._retries = 0
 
@@ -159,7 +188,7 @@ class Initiator(Endpoint):
 
     # -- error messages (PROTOCOL.md §6) --------------------------------------------------
     def _on_error(self, err, now):
-        if self.state != WAIT_M2 or not equal(err.ref, self._th1[:codec.REF_LEN]):
+        if self._state != WAIT_M2 or not equal(err.ref, self._th1[:codec.REF_LEN]):
             raise DecodeError("error message for another handshake")
         code = err.code
         if code == codec.ERR_STALE_TIME and self._switches < self.max_retries:
@@ -253,7 +282,7 @@ class Initiator(Endpoint):
         self._eph = None
         self.server = server
         self._out.append(self._m3)
-        self.state = WAIT_ACK
+        self._goto(WAIT_ACK)
         self._deadline = now + self.rto
         self._retries = 0
         self._events.append(ev.HandshakeComplete(self.session, self.keys[self._suite].id_a,
@@ -261,18 +290,18 @@ class Initiator(Endpoint):
 
     # -- records (PROTOCOL.md §5) -------------------------------------------------------
     def _on_record(self, datagram):
-        if self.state not in (WAIT_ACK, CONFIRMED):
+        if not self.complete:
             raise UnexpectedMessage("record before the handshake completed")
         seq, data = self.session.open(datagram)
-        if self.state == WAIT_ACK:
-            self.state = CONFIRMED
+        if self._state == WAIT_ACK:
+            self._goto(CONFIRMED)
             self._deadline = None
             self._events.append(ev.HandshakeConfirmed(self.session))
         if data:
             self._events.append(ev.DataReceived(data, seq))
 
     def _fail(self, reason, code=0):
-        self.state = FAILED
+        self._goto(FAILED)
         self._deadline = None
         self._eph = None
         self._events.append(ev.HandshakeFailed(reason, code))

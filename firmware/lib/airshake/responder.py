@@ -3,21 +3,28 @@
 # B is reactive: it never retransmits on its own. A duplicate m1 gets the identical
 # cached m2, a duplicate m3 the identical cached first record.
 # Rules: checks run cheapest first (timestamp, suite) before any public-key work;
-# garbage raises an AirshakeError and queues nothing; the error messages of §6 are queued
-# only for well-formed m1s. C_A is looked up by the caller (NeedCredential), which also
-# checks its role. Only an m1 whose 0-RTT data authenticated enters the replay cache, and
-# a full cache refuses 0-RTT data, never evicts (§8.5).
+# garbage queues nothing and becomes a Dropped event; the error messages of §6 are queued
+# only for well-formed m1s, each with a Refused event. Nothing the peer sends raises out of
+# receive() or provide_credential() (the boundary: airshake.endpoint). C_A is looked up by
+# the caller (NeedCredential), which also checks its role. Only an m1 whose 0-RTT data
+# authenticated enters the replay cache, and a full cache refuses 0-RTT data, never
+# evicts (§8.5). B confirms m3 with its first record: the caller calls send() (with its
+# reply, or b"") after HandshakeComplete.
 import struct
 from airshake import codec, replay, suites, transcript, schedule, x509
 from airshake import events as ev
 from airshake.session import Session, ROLE_RESPONDER
 from airshake.consttime import equal
 from airshake.endpoint import Endpoint
-from airshake.errors import (CertificateError, ReplayError, StaleTimestamp,
+from airshake.errors import (AirshakeError, CertificateError, ReplayError, StaleTimestamp,
                              UnexpectedMessage, UnsupportedSuite, UnsupportedVersion,
-                             UsageError)
-from airshake.initiator import PREFERENCE
+                             UsageError, ERR_REJECTED, ERR_STALE_TIME, ERR_TRY_LATER,
+                             ERR_UNSUPPORTED_SUITE, ERR_UNSUPPORTED_VERSION)
 from airshake.replay import ReplayCache
+from airshake.suites import PREFERENCE
+
+__all__ = ("Responder", "ResponderConfig", "START", "WAIT_CRED", "WAIT_M3", "DONE",
+           "FAILED", "EXPIRED")
 
 START = 0
 WAIT_CRED = 1
@@ -31,9 +38,12 @@ class ResponderConfig:
     """Settings shared by every handshake of one server B."""
 
     def __init__(self, backend, keys, id_len=8, window=120, replay=None,
-                 accept_early=False, time_slack=2, max_records=1000, max_age=7 * 86400):
+                 accept_early=False, time_slack=2, max_records=1000, max_age=7 * 86400,
+                 cert_by_value=False):
         """accept_early: take 0-RTT data (off by default: 0-RTT data is replayable in
-        principle and not protected against key-compromise impersonation, §8.2)."""
+        principle and not protected against key-compromise impersonation, §8.2).
+        cert_by_value: send C_B by value even to an A that says it holds it (after B's
+        certificate changed, so every device learns the new one at its next handshake)."""
         self.backend = backend
         self.keys = dict((k.suite, k) for k in keys)
         self.id_len = id_len
@@ -41,6 +51,7 @@ class ResponderConfig:
         self.replay = replay if replay is not None else ReplayCache()
         self.replay_full = 0      # 0-RTT data refused because the replay cache was full
         self.accept_early = accept_early
+        self.cert_by_value = cert_by_value
         self.time_slack = time_slack
         self.started = None
         self.limits = (max_records, max_age)
@@ -53,132 +64,172 @@ class ResponderConfig:
 
 
 class Responder(Endpoint):
+    STATE_NAMES = ("START", "WAIT_CRED", "WAIT_M3", "DONE", "FAILED", "EXPIRED")
+    TRANSITIONS = {START: (WAIT_CRED, FAILED), WAIT_CRED: (WAIT_M3, FAILED, EXPIRED),
+                   WAIT_M3: (DONE, EXPIRED), DONE: (), FAILED: (), EXPIRED: ()}
+
     def __init__(self, config, now):
         self.config = config
         self.backend = config.backend
-        self.state = START
         self.id_a = None
         self.hint = None
         self.session = None
         self._m1 = None
+        self._m3 = None
+        self._ack = None
         self._refusal = None
-        Endpoint.__init__(self)
+        Endpoint.__init__(self, START)
         self._deadline = now + 2 * config.window
 
     # -- public API ---------------------------------------------------------------------
+    @property
+    def waiting_credential(self):
+        """NeedCredential was emitted: provide_credential() or reject_credential() next."""
+        return self._state == WAIT_CRED
+
+    @property
+    def waiting_m3(self):
+        """m2 is out; the handshake waits for A's m3."""
+        return self._state == WAIT_M3
+
+    @property
+    def complete(self):
+        """m3 verified: the session exists (HandshakeComplete was emitted)."""
+        return self._state == DONE
+
+    @property
+    def confirm_due(self):
+        """m3 verified and B has sent no record yet: its first send() confirms m3."""
+        return self._state == DONE and self._ack is None
+
+    @property
+    def ended(self):
+        """Refused, dropped for good or expired: nothing more will happen."""
+        return self._state in (FAILED, EXPIRED)
+
     def receive(self, datagram, now):
+        """One datagram from A. Never raises for what A (or anyone) sent: refused input
+        is a Dropped or Refused event; see airshake.endpoint for the whole contract."""
+        self._guard(self._receive, datagram, now)
+
+    def _receive(self, datagram, now):
         kind = codec.message_type(datagram)
         if kind == codec.TYPE_M1:
-            if self.state == START:
+            if self._state == START:
                 return self._on_m1(datagram, now)
             if datagram != self._m1:
                 raise UnexpectedMessage("a second, different m1")
-            if self.state == WAIT_M3:
+            if self._state == WAIT_M3:
                 self._out.append(self._m2)     # retransmitted m1: the identical m2
-            elif self.state == FAILED and self._refusal is not None:
+            elif self._state == FAILED and self._refusal is not None:
                 self._out.append(self._refusal)  # ... or the identical error
         elif kind == codec.TYPE_M3:
-            if self.state == WAIT_M3:
+            if self._state == WAIT_M3:
                 return self._on_m3(datagram, now)
-            if self.state == DONE and datagram == self._m3:
+            if self._state == DONE and datagram == self._m3:
                 if self._ack is not None:      # retransmitted m3: the identical record
                     self._out.append(self._ack)
-                return                         # else the first record is on its way
+                return                         # else the first record is not sent yet
             raise UnexpectedMessage("m3 when not waiting for it")
-        elif kind == codec.TYPE_RECORD and self.state == DONE:
+        elif kind == codec.TYPE_RECORD and self._state == DONE:
             seq, data = self.session.open(datagram)
             if data:
                 self._events.append(ev.DataReceived(data, seq))
         else:
             raise UnexpectedMessage("message type %d now" % kind)
 
-    def provide_credential(self, cert, now):
+    def provide_credential(self, cert, now, refuse_early=False):
         """Answer NeedCredential with C_A, already checked by the caller against the CA
         and revocation: its DER bytes, or the x509.Certificate that parse_certificate()
         made of them (a server that caches parsed certificates skips the parse). The
-        core checks its key type and that it hashes to ID_A."""
-        if self.state != WAIT_CRED:
+        core checks its key type and that it hashes to ID_A: a C_A that fails ends the
+        handshake with ERR_REJECTED queued (a Refused event). A bad G_X or 0-RTT tag, or
+        an authenticated 0-RTT m1 seen before, ends it silently (a Dropped event). Else
+        m2 is queued and the state is WAIT_M3. refuse_early: do not take m1's 0-RTT data
+        whatever the config says (m2 without EARLY_OK: A resends the data in m3)."""
+        if self._state != WAIT_CRED:
             raise UsageError("provide_credential() without a pending NeedCredential")
         try:
             peer = self._peer_key(cert)
-        except CertificateError:
-            self.reject_credential(codec.ERR_REJECTED)
-            raise
-        self._answer(peer, now)
+        except CertificateError as e:
+            self._reject(ERR_REJECTED, b"", e)
+            return
+        try:
+            self._answer(peer, now, refuse_early)
+        except AirshakeError as e:
+            self._goto(FAILED)
+            self._deadline = None
+            self._eph = None
+            self._events.append(ev.Dropped(e, "m1"))
 
     def reject_credential(self, code, retry_after=0):
         """Answer NeedCredential with an error message: ERR_UNKNOWN_ID, ERR_REVOKED,
         ERR_REJECTED or ERR_TRY_LATER (with retry_after seconds)."""
-        if self.state != WAIT_CRED:
+        if self._state != WAIT_CRED:
             raise UsageError("reject_credential() without a pending NeedCredential")
-        body = struct.pack(">H", retry_after) if code == codec.ERR_TRY_LATER else b""
-        self._error(code, body)
-        self.state = FAILED
-        self._deadline = None
+        body = struct.pack(">H", retry_after) if code == ERR_TRY_LATER else b""
+        self._reject(code, body, None)
 
     def send(self, data, key_update=False):
-        if self.state != DONE:
+        """Seal data as a record in the session. The first record B sends is the one that
+        confirms m3 (PROTOCOL.md §3.3): call send(reply) or send(b"") once the handshake
+        is complete; a retransmitted m3 is answered with that same record."""
+        if self._state != DONE:
             raise UsageError("send() before the handshake completed")
         record = self.session.seal(data, key_update)
         if self._ack is None:
             self._ack = record
         self._out.append(record)
 
-    def datagrams_to_send(self, now):
-        if self.state == DONE and self._ack is None:
-            self.send(b"")                      # confirm m3 even with nothing to say
-        return Endpoint.datagrams_to_send(self, now)
-
     def handle_timer(self, now):
-        if self._deadline is not None and now >= self._deadline and self.state < DONE:
-            self.state = EXPIRED
+        """The handshake expires when A is silent for 2 x window (no m3, or the caller
+        never answered NeedCredential)."""
+        if self._deadline is not None and now >= self._deadline and self._state < DONE:
+            self._goto(EXPIRED)
             self._deadline = None
             self._eph = None
             self._events.append(ev.HandshakeFailed("handshake expired"))
 
     # -- m1 (PROTOCOL.md §3.1, checks of §7.2) -----------------------------------------------
-    def _error(self, code, body=b"", ref=None):
+    def _reject(self, code, body, error, ref=None):
+        """End this handshake with an error message for A; identical retransmissions of
+        m1 get the same answer."""
         self._refusal = codec.encode_error(code, ref or self._th1[:codec.REF_LEN], body)
         self._out.append(self._refusal)
-
-    def _refuse(self, datagram, exc, code=None, body=b"", ref=None):
-        """End this handshake at m1; identical retransmissions get the same answer."""
-        self._m1 = bytes(datagram)
-        self.state = FAILED
+        self._goto(FAILED)
         self._deadline = None
-        if code is not None:
-            self._error(code, body, ref)
-        raise exc
+        self._events.append(ev.Refused(code, error))
 
     def _on_m1(self, datagram, now):
         cfg, backend = self.config, self.backend
         try:
             m = codec.decode_m1(datagram, cfg.id_len)
         except UnsupportedVersion as e:
-            if (datagram[0] >> 3) & 3 < codec.VERSION:
+            if codec.m1_version(datagram) < codec.VERSION:
                 raise                          # version 0 is reserved: garbage, no reply
             # a later version's layout is unknown: the reference is H(m1) (§6)
-            self._refuse(datagram, e, codec.ERR_UNSUPPORTED_VERSION, bytes((codec.VERSION,)),
-                         backend.sha256(datagram)[:codec.REF_LEN])
+            self._m1 = bytes(datagram)
+            return self._reject(ERR_UNSUPPORTED_VERSION, bytes((codec.VERSION,)), e,
+                                backend.sha256(datagram)[:codec.REF_LEN])
         self._th1 = transcript.th1(backend, datagram[:codec.m1_prefix_len(cfg.id_len)])
+        self._m1 = bytes(datagram)
+        self.id_a = m.id_a               # unauthenticated until m3: for logs and lookup
         if abs(m.timestamp - now) > cfg.window:
-            self._refuse(datagram, StaleTimestamp("m1 timestamp %d is outside the window"
-                                                  % m.timestamp),
-                         codec.ERR_STALE_TIME, struct.pack(">I", int(now + 0.5)))
+            return self._reject(ERR_STALE_TIME, struct.pack(">I", int(now + 0.5)),
+                                StaleTimestamp("m1 timestamp %d is outside the window"
+                                               % m.timestamp))
         selected = None
         for s in PREFERENCE:
             if s in cfg.keys and m.offered & (1 << s):
                 selected = s
                 break
         if selected != m.suite:
-            self._refuse(datagram, UnsupportedSuite("m1 chose suite %d, B selects %s"
-                                                    % (m.suite, selected)),
-                         codec.ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)))
-        self._m1 = bytes(datagram)
+            return self._reject(ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)),
+                                UnsupportedSuite("m1 chose suite %d, B selects %s"
+                                                 % (m.suite, selected)))
         self._m1_hash = backend.sha256(datagram) if m.early else self._th1
         self._req = m
-        self.id_a = m.id_a
-        self.state = WAIT_CRED
+        self._goto(WAIT_CRED)
         self._events.append(ev.NeedCredential(m.id_a, m.suite))
 
     def _peer_key(self, cert):
@@ -194,7 +245,7 @@ class Responder(Endpoint):
         return cert.public_key
 
     # -- m2 (PROTOCOL.md §3.2, §4) ------------------------------------------------------------
-    def _open_early(self, skey, peer, now):
+    def _open_early(self, skey, peer, now, refuse_early):
         m, backend = self._req, self.backend
         curve = suites.ephemeral_curve(m.suite)
         es = suites.dh(backend, curve, skey.private, m.g_x)
@@ -205,29 +256,29 @@ class Responder(Endpoint):
         started = cfg.started
         # after a restart B's replay cache is empty: the old B may have accepted any m1
         # stamped up to started + window, so 0-RTT stamped before then is refused (§8.5)
-        if not cfg.accept_early or (started is not None
+        if refuse_early or not cfg.accept_early or (started is not None
                                     and m.timestamp <= started + cfg.window):
             return False
         # authenticated (ss): only now does this m1 take a place in the replay cache
         seen = cfg.replay.add(self._m1_hash, now + 2 * cfg.window, now)
         if seen == replay.SEEN:
-            self.state = FAILED
-            self._deadline = None
-            raise ReplayError("0-RTT m1 seen before")
+            raise ReplayError("0-RTT m1 seen before")   # provide_credential ends it
         if seen == replay.FULL:
             cfg.replay_full += 1
             return False
         self._events.append(ev.EarlyData(self.id_a, data))
         return True
 
-    def _answer(self, peer, now):
+    def _answer(self, peer, now, refuse_early):
         cfg, backend, m = self.config, self.backend, self._req
         skey = cfg.keys[m.suite]
         curve = suites.ephemeral_curve(m.suite)
-        early_ok = self._open_early(skey, peer, now) if m.early else False
+        early_ok = self._open_early(skey, peer, now, refuse_early) if m.early else False
         eph, g_y = suites.ephemeral(backend, m.suite)
         ee = suites.dh(backend, curve, eph, m.g_x)
-        flags = 0 if m.flags & codec.M1_CB_KNOWN else codec.M2_CB_VALUE
+        flags = codec.M2_CB_VALUE
+        if m.flags & codec.M1_CB_KNOWN and not cfg.cert_by_value:
+            flags = 0
         if m.flags & codec.M1_WANT_TIME or abs(m.timestamp - now) > cfg.time_slack:
             flags |= codec.M2_TIME
         if early_ok:
@@ -253,7 +304,7 @@ class Responder(Endpoint):
         self._m2 = codec.encode_m2(m2)
         self.hint = codec.hint_of(g_y)
         self._out.append(self._m2)
-        self.state = WAIT_M3
+        self._goto(WAIT_M3)
         self._deadline = now + 2 * cfg.window
 
     # -- m3 (PROTOCOL.md §3.3) ----------------------------------------------------------------
@@ -273,7 +324,7 @@ class Responder(Endpoint):
         # what only m2 and m3 needed; B keeps a completed handshake a while (for m3
         # retransmissions), so it should hold no more than it answers them with
         self._m2 = self._req = self._th1 = self._m1_hash = self._spki_hash = None
-        self.state = DONE
+        self._goto(DONE)
         self._deadline = None
         self._events.append(ev.HandshakeComplete(self.session, self.id_a, self._early_ok))
         if data:

@@ -15,6 +15,9 @@ NAMES = {0: "X25519/Ed25519/AES-CCM-16-64-128/SHA-256",
          1: "RSA-OAEP-2048+X25519/RSA-PSS/AES-CCM-16-64-128/SHA-256",
          2: "P-256/ECDSA-P256/AES-CCM-16-64-128/SHA-256"}
 
+# the order in which both roles choose among the suites both hold (A offers, B selects)
+PREFERENCE = (0, 2, 1)
+
 # the static key type each suite certifies, as airshake.x509 names it
 STATIC_KEY_TYPE = {0: "x25519", 1: "rsa", 2: "p256"}
 

@@ -28,12 +28,6 @@ from device import config as config_mod
 from device.clock import Clock
 
 _RECORD_PRIMS = ("sha256", "hmac_sha256", "aes_ccm")
-_KIND = ("m1", "m2", "m3", "error", "record", "fragment", "ack", "?")
-_CONFIRMED = 3   # airshake.initiator.CONFIRMED
-_FAILED = 4      # airshake.initiator.FAILED
-_ERR_TRY_LATER = 5
-_REJECT = {1: "stale_time", 2: "unsupported_suite", 3: "unknown_id", 4: "revoked",
-           5: "try_later", 6: "unsupported_version", 7: "rejected"}
 
 
 def log(step, *parts):
@@ -45,7 +39,8 @@ def _radio_log(text):
 
 
 def _kind(message):
-    return _KIND[message[0] >> 5] if message else "?"
+    from airshake.codec import kind_name
+    return kind_name(message)
 
 
 def load_board():
@@ -170,17 +165,44 @@ class Cycle:
 
     # -- full handshake -------------------------------------------------------------------
     async def _handshake(self, link, suite, reading, binding):
-        from airshake.crypto import primitives_for, SUITE_PRIMITIVES
-        from airshake.initiator import Initiator
-        from airshake.keys import ServerRef
-        cfg, clock, state = self.cfg, self.clock, self.state
+        from airshake import shell
+        cfg, clock = self.cfg, self.clock
         anchor = files.read(files.ANCHOR)
         if anchor is None:
             raise OSError("no trust anchor %s: run `airshake device provision`" % files.ANCHOR)
         cached = files.read(files.SERVER)
-        # by reference, the anchor's signature algorithm is never needed: skip its KAT
+        backend = self._handshake_backend(suite, cached is not None)
+        ref = self._held_server(backend, suite, cached)
+        ini = self._initiator(backend, anchor, ref)
+        if ref is not None and ini.server is None:
+            # the core re-checks a held C_B (role, pin): one an older firmware cached
+            # without the pin goes, and C_B comes by value
+            ref = None
+            files.remove(files.SERVER)
+            log("cached", "C_B dropped: not the pinned server")
+        early = bool(cfg.get("early_data")) and ref is not None
+        log("handshake", "id=%s" % ini.keys[suite].id_a.hex(),
+            "c_b=%s" % ("ref" if ref else "value"), "early=%d" % early,
+            "clock=%s" % ("ok" if clock.trusted() else "unsure"))
+        gc.collect()
+        self._core(ini.connect, clock.raw(), reading, early)
+        self.reply = self.session = None
+        self.clock_set = False
+        self.bad_m2 = 0
+        started = time.ticks_ms()
+        await shell.drive(ini, link, clock.raw, until=_is_reply,
+                          idle=cfg.get("reply_timeout_s", 5.0),
+                          on_event=lambda e: self._event(e, ini, ref, binding),
+                          on_send=_log_send, on_receive=_log_recv,
+                          on_acks=lambda n: log("acks", "n=%d" % n), core=self._core)
+        self._handshake_done(ref, link, time.ticks_diff(time.ticks_ms(), started))
+
+    def _handshake_backend(self, suite, holds_server):
+        """The backend, with the self-tests of what this handshake uses: by reference,
+        the anchor's signature algorithm is never needed, so its KAT is skipped."""
+        from airshake.crypto import primitives_for, SUITE_PRIMITIVES
         prims = primitives_for((suite,))
-        if cached is not None:
+        if holds_server:
             prims = tuple(p for p in SUITE_PRIMITIVES[suite]
                           if p not in ("ed25519", "ecdsa_p256")) + (("p256",) if suite == 2 else ())
         t0 = time.ticks_us()
@@ -188,88 +210,44 @@ class Cycle:
         self.selftest_ms = time.ticks_diff(time.ticks_us(), t0) // 1000
         entropy.seed_entropy()
         backend.use_random(entropy.random)     # every ephemeral mixes in the seed
+        return backend
+
+    def _held_server(self, backend, suite, cached):
+        """The C_B held in flash as a ServerRef (None: C_B comes by value)."""
+        if cached is None:
+            return None
+        from airshake.keys import ServerRef
+        try:
+            return ServerRef(backend, suite, cached)
+        except Exception:
+            log("cached", "C_B unreadable, dropped")
+            files.remove(files.SERVER)
+            return None
+
+    def _initiator(self, backend, anchor, ref):
+        from airshake.initiator import Initiator
+        cfg, clock = self.cfg, self.clock
         key = keystore.load_device_key(backend, cfg.get("id_len", 8))
-        ref = None
-        if cached is not None:
-            try:
-                ref = ServerRef(backend, suite, cached)
-            except Exception:
-                log("cached", "C_B unreadable, dropped")
-                files.remove(files.SERVER)
         ini = Initiator(backend, [key], anchor, server=ref, id_len=cfg.get("id_len", 8),
                         rto=cfg.get("rto_s", 3.0), max_retries=cfg.get("retries", 4),
                         server_name=cfg["server_name"], clock_trusted=clock.trusted(),
                         max_records=cfg.get("max_records", 100),
                         max_age=cfg.get("max_age_s", 86400))
-        if ref is not None and ini.server is None:
-            # the core re-checks a held C_B (role, pin): one an older firmware cached
-            # without the pin goes, and C_B comes by value
-            ref = None
-            files.remove(files.SERVER)
-            log("cached", "C_B dropped: not the pinned server")
         ini.clock_offset = clock.offset
-        early = bool(cfg.get("early_data")) and ref is not None
-        log("handshake", "id=%s" % key.id_a.hex(), "c_b=%s" % ("ref" if ref else "value"),
-            "early=%d" % early, "clock=%s" % ("ok" if clock.trusted() else "unsure"))
-        key = None
-        gc.collect()
+        return ini
+
+    def _core(self, fn, *args):
+        # CPU time spent inside the core (handshake and record crypto), not in I/O waits
         t0 = time.ticks_us()
-        ini.connect(clock.raw(), reading, early)
+        out = fn(*args)
         self._measure(t0)
-        self.reply = None
-        self.session = None
-        self.clock_set = False
-        self.bad_m2 = 0
-        rto = cfg.get("rto_s", 3.0)
-        hold = None
-        ack_rounds = 0
-        heard = link.recv_frames     # frames received when the last ack round went out
-        waited = False
-        started = time.ticks_ms()
-        while True:
-            now = clock.raw()
-            self._events(ini, ref, binding)
-            for d in ini.datagrams_to_send(now):
-                log("send", _kind(d), "%dB" % len(d))
-                await link.send_message(d)
-            if ini.state == _FAILED:
-                break
-            if ini.state == _CONFIRMED:
-                if self.reply is not None or waited:
-                    break
-                waited = True           # B confirmed with an empty record: await its reply
-                message = await link.recv_message(cfg.get("reply_timeout_s", 5.0))
-                if message is not None:
-                    self._receive(ini, message)
-                continue
-            deadline = ini.timer()
-            if deadline is None:
-                break
-            if hold is not None and hold > deadline:
-                deadline = hold
-            wait = deadline - now
-            if wait <= 0:
-                if link.recv_frames != heard:
-                    ack_rounds = 0       # fragments still arrive: keep pulling
-                heard = link.recv_frames
-                if link.partial() and ack_rounds < cfg.get("retries", 4):
-                    ack_rounds += 1
-                    log("acks", "n=%d" % await link.send_acks())
-                    hold = now + rto
-                    continue
-                hold = None
-                t0 = time.ticks_us()
-                ini.handle_timer(now)
-                self._measure(t0)
-                continue
-            message = await link.recv_message(wait)
-            if message is not None:
-                hold = None
-                self._receive(ini, message)
+        return out
+
+    def _handshake_done(self, ref, link, wall_ms):
+        state = self.state
         if self.session is not None:
             log("confirmed", "cpu_ms=%.1f" % (self.cpu_us / 1000),
-                "selftest_ms=%d" % self.selftest_ms,
-                "wall_ms=%d" % time.ticks_diff(time.ticks_ms(), started),
+                "selftest_ms=%d" % self.selftest_ms, "wall_ms=%d" % wall_ms,
                 "frames_out=%d" % link.sent_frames, "bytes_out=%d" % link.sent_bytes)
             state["misses"] = 0
             state["handshakes"] = state.get("handshakes", 0) + 1
@@ -282,59 +260,60 @@ class Cycle:
             files.remove(files.SERVER)
             log("cached", "C_B dropped: m2 did not verify against it")
 
-    def _receive(self, ini, message):
-        from airshake.errors import AirshakeError, AuthenticationFailed
-        log("recv", _kind(message), "%dB" % len(message))
-        t0 = time.ticks_us()
-        try:
-            ini.receive(message, self.clock.raw())
-        except AuthenticationFailed as e:
-            self.bad_m2 += 1 if message[0] >> 5 == 1 else 0
-            log("drop", _kind(message), type(e).__name__)
-        except AirshakeError as e:
-            log("drop", _kind(message), type(e).__name__)
-        self._measure(t0)
-
-    def _events(self, ini, ref, binding):
+    def _event(self, e, ini, ref, binding):
         from airshake import events as ev
+        from airshake.errors import AuthenticationFailed, ERR_TRY_LATER, WIRE_NAMES
         clock, state = self.clock, self.state
-        while True:
-            e = ini.next_event()
-            if e is None:
-                return
-            if isinstance(e, ev.ClockSet):
+        if isinstance(e, ev.Dropped):
+            if e.kind == "m2" and isinstance(e.error, AuthenticationFailed):
+                self.bad_m2 += 1
+            log("drop", e.kind, type(e.error).__name__)
+        elif isinstance(e, ev.ClockSet):
+            clock.adopt(ini.clock_offset)
+            self.clock_set = True
+            log("clock", "set", "offset=%d" % clock.offset)
+        elif isinstance(e, ev.ServerRejected):
+            log("rejected", "code=%d" % e.code,
+                WIRE_NAMES.get(e.code, "?"), "retry_after=%s" % e.retry_after)
+            if e.code == ERR_TRY_LATER and e.retry_after:
+                state["not_before"] = int(clock.now()) + e.retry_after
+        elif isinstance(e, ev.HandshakeComplete):
+            if not self.clock_set and ini.clock_trusted:
+                # m2 without TIME: A's stamp was within B's slack, and the core's offset
+                # is the confirmed one it started with (unauthenticated time never
+                # moves it); an unconfirmed clock stays unconfirmed
                 clock.adopt(ini.clock_offset)
-                self.clock_set = True
-                log("clock", "set", "offset=%d" % clock.offset)
-            elif isinstance(e, ev.ServerRejected):
-                log("rejected", "code=%d" % e.code,
-                    _REJECT.get(e.code, "?"), "retry_after=%s" % e.retry_after)
-                if e.code == _ERR_TRY_LATER and e.retry_after:
-                    state["not_before"] = int(clock.now()) + e.retry_after
-            elif isinstance(e, ev.HandshakeComplete):
-                if not self.clock_set and ini.clock_trusted:
-                    # m2 without TIME: A's stamp was within B's slack, and the core's offset
-                    # is the confirmed one it started with (unauthenticated time never
-                    # moves it); an unconfirmed clock stays unconfirmed
-                    clock.adopt(ini.clock_offset)
-                server = ini.server
-                if server is not None and (ref is None or server.der != ref.der):
-                    # only a C_B that passed every check of the core gets here
-                    files.write(files.SERVER, server.der)
-                    log("cached", "C_B replaced" if ref is not None else "C_B",
-                        "%dB" % len(server.der))
-                log("complete", "sid=%s" % e.session.sid.hex(),
-                    "early=%s" % ("accepted" if e.early_accepted else "no"))
-            elif isinstance(e, ev.HandshakeConfirmed):
-                self.session = e.session
-                session_store.save(e.session, binding)
-            elif isinstance(e, ev.DataReceived):
-                self.reply = e.data
-                if self.session is not None:
-                    session_store.save(self.session, binding)
-                log("reply", "seq=%d" % e.seq, "%dB" % len(e.data))
-            elif isinstance(e, ev.HandshakeFailed):
-                log("failed", e.reason)
+            server = ini.server
+            if server is not None and (ref is None or server.der != ref.der):
+                # only a C_B that passed every check of the core gets here
+                files.write(files.SERVER, server.der)
+                log("cached", "C_B replaced" if ref is not None else "C_B",
+                    "%dB" % len(server.der))
+            log("complete", "sid=%s" % e.session.sid.hex(),
+                "early=%s" % ("accepted" if e.early_accepted else "no"))
+        elif isinstance(e, ev.HandshakeConfirmed):
+            self.session = e.session
+            session_store.save(e.session, binding)
+        elif isinstance(e, ev.DataReceived):
+            self.reply = e.data
+            if self.session is not None:
+                session_store.save(self.session, binding)
+            log("reply", "seq=%d" % e.seq, "%dB" % len(e.data))
+        elif isinstance(e, ev.HandshakeFailed):
+            log("failed", e.reason)
+
+
+def _is_reply(e):
+    from airshake import events as ev
+    return isinstance(e, ev.DataReceived)
+
+
+def _log_send(datagram):
+    log("send", _kind(datagram), "%dB" % len(datagram))
+
+
+def _log_recv(message):
+    log("recv", _kind(message), "%dB" % len(message))
 
 
 def _pinned(cfg):
@@ -352,12 +331,8 @@ def _arg(argv, name, default):
 
 def _reset_between_cycles():
     # the unix port runs several wakes in one process: forget what RAM would lose
-    try:
-        from airshake import crypto
-        crypto._loaded.clear()
-        crypto._passed.clear()
-    except (ImportError, AttributeError):
-        pass
+    from airshake.crypto import forget_backends
+    forget_backends()
     entropy.forget()
     gc.collect()
 

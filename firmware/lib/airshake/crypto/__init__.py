@@ -75,6 +75,14 @@ def load_backend(name=None, primitives=None):
     return backend
 
 
+def forget_backends():
+    """Forget every loaded backend and every passed self-test, as a reboot would: the next
+    load_backend() constructs and tests again (the unix port runs several wakes in one
+    process)."""
+    _loaded.clear()
+    _passed.clear()
+
+
 def _unload_selftest():
     # the KAT tables are only needed once: give their RAM back on the device
     import sys

@@ -10,11 +10,7 @@
 import hashlib
 from airshake.errors import InvalidPoint, DecodeError
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from airshake.const import const
 
 _W_VAR = const(5)  # window width for a variable base (16-entry table built per call)
 _W_GEN = const(6)  # window width for the generator (32-entry table built once, cached)

@@ -47,7 +47,7 @@ class PureBackend(Backend):
     # -- X25519 ---------------------------------------------------------------------
     def x25519_public(self, priv):
         _need(priv, 32, "X25519 private key")
-        from airshake.crypto.x25519 import x25519_base
+        from airshake.crypto.ed25519 import x25519_base
         return x25519_base(priv)
 
     def x25519(self, priv, peer):

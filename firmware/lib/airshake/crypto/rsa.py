@@ -8,11 +8,7 @@
 import hashlib
 from airshake.errors import AuthenticationFailed, UsageError
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from airshake.const import const
 
 _HLEN = const(32)  # SHA-256 output length
 _SLEN = const(32)  # PSS salt length

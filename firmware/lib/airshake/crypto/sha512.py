@@ -12,11 +12,7 @@ try:
 except ImportError:
     _hashlib = None
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from airshake.const import const
 
 _MASK64 = const(0xFFFFFFFFFFFFFFFF)
 

@@ -18,23 +18,20 @@
 # operations take time that depends on the size of the values, and multiplying by
 # 0 or 1 is faster than by other values), so a local attacker who can time this
 # code precisely may learn key bits. Use a C backend where that attacker is in the
-# threat model. x25519_base uses the Ed25519 fixed-base comb instead of the ladder;
-# its table is indexed by key bits (see ed25519.py), a further cache-timing signal.
+# threat model. The public key X25519(k, 9) is computed in ed25519.py (x25519_base), by the
+# Ed25519 fixed-base comb: its table is indexed by key bits, a further cache-timing signal.
+# Imports go one way: ed25519 uses this module's field arithmetic, never the reverse.
 
 from airshake.errors import DecodeError, UsageError
 
-try:
-    from micropython import const
-except ImportError:
-    def const(x):
-        return x
+from airshake.const import const
 
 _P = const(57896044618658097711785492504343953926634992332820282019728792003956564819949)
 _MASK = const(57896044618658097711785492504343953926634992332820282019728792003956564819967)
 _A24 = const(121665)  # (486662 - 2) / 4, RFC 7748 §5
 
 
-def _clamp(k):
+def clamp(k):
     if len(k) != 32:
         raise UsageError("X25519 scalar must be 32 bytes")
     kb = bytearray(k)
@@ -144,7 +141,7 @@ def pow_p58(z):
     return _mul(_sqn(t, 2), z)
 
 
-def _finish(x2, z2):
+def finish(x2, z2):
     # x2 / z2; 0 when z2 = 0, the all-zero output of RFC 7748 for low-order input.
     return _mul(x2, invert(z2)).to_bytes(32, "little")
 
@@ -152,20 +149,10 @@ def _finish(x2, z2):
 def x25519(k, u):
     """RFC 7748 X25519(k, u): 32-byte scalar k (clamped here), 32-byte u-coordinate
     (top bit ignored, non-canonical values accepted). May return 32 zero bytes."""
-    kb = _clamp(k)
+    kb = clamp(k)
     if len(u) != 32:
         raise DecodeError("X25519 u-coordinate must be 32 bytes")
     x1 = int.from_bytes(u, "little") & _MASK
     x2, z2 = _ladder(kb, x1)
-    return _finish(x2, z2)
+    return finish(x2, z2)
 
-
-def x25519_base(k):
-    """X25519(k, 9): the public key of the private scalar k. Computed as [k]B on the
-    equivalent Edwards curve by the fixed-base comb of ed25519.py (about twice as
-    fast as the ladder) and mapped to u = (1 + y) / (1 - y) = (Z + Y) / (Z - Y)
-    (RFC 7748 §4.1); B maps to u = 9."""
-    kb = _clamp(k)
-    from airshake.crypto.ed25519 import base_mult
-    p = base_mult(int.from_bytes(kb, "little"))
-    return _finish(p[2] + p[1], p[2] - p[1])
