@@ -20,7 +20,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, x25519
 
 from airshake.crypto import primitives_for
 from airshake.crypto import selftest
-from airshake.crypto.pyca import PycaBackend, _need, _p256_point, _p256_private
+from airshake.crypto.pyca import PycaBackend, need, p256_point, p256_private
 from airshake.errors import BackendError, InvalidPoint
 
 _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
@@ -50,7 +50,7 @@ class ServerBackend(PycaBackend):
     def pin(self, priv: bytes, curve: str) -> None:
         """Keep B's static private key loaded for the life of the process."""
         priv = bytes(priv)
-        self._pinned[priv] = _x25519_key(priv) if curve == "x25519" else _p256_private(priv)
+        self._pinned[priv] = _x25519_key(priv) if curve == "x25519" else p256_private(priv)
 
     def forget(self) -> None:
         """Drop the ephemeral keys loaded since the last call."""
@@ -76,15 +76,15 @@ class ServerBackend(PycaBackend):
 
     # -- P-256 ------------------------------------------------------------------------
     def p256_public(self, priv: bytes) -> bytes:
-        return self._key(priv, _p256_private).public_key().public_bytes(*_X962)
+        return self._key(priv, p256_private).public_key().public_bytes(*_X962)
 
     def p256_ecdh(self, priv: bytes, peer: bytes) -> bytes:
-        key = self._key(priv, _p256_private)
-        return key.exchange(ec.ECDH(), _p256_point(peer))
+        key = self._key(priv, p256_private)
+        return key.exchange(ec.ECDH(), p256_point(peer))
 
 
 def _x25519_key(priv: bytes) -> x25519.X25519PrivateKey:
-    _need(priv, 32, "X25519 private key")
+    need(priv, 32, "X25519 private key")
     return x25519.X25519PrivateKey.from_private_bytes(priv)
 
 

@@ -22,8 +22,8 @@ async def drive(ini, link, clock, until=None, idle=0, deadline=None, on_event=No
                 on_send=None, on_receive=None, on_acks=None, core=None):
     """Drive ini over link. Every event goes to on_event(event) in order; each datagram
     to on_send(datagram) before it is sent and on_receive(message) before the core gets
-    it (logs, counters); on_acks(n) after a round of n fragment acks. core(fn, *args) wraps every call into the core (to meter its
-    CPU time); by default the calls are direct.
+    it (logs, counters); on_acks(n) after a round of n fragment acks. core(fn, *args)
+    wraps every call into the core (to meter its CPU time); by default calls are direct.
 
     Returns the first event for which until(event) is true, once the datagrams the core
     queued with it are sent. Returns None when the handshake failed (HandshakeFailed went

@@ -25,7 +25,8 @@ _RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 _X962 = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 
 
-def _need(value, length, what):
+def need(value, length, what):
+    """UsageError unless value has the length (a key or nonce the caller passed)."""
     if len(value) != length:
         raise UsageError("%s must be %d bytes" % (what, length))
 
@@ -36,15 +37,16 @@ def _digest(algorithm, data):
     return h.finalize()
 
 
-def _p256_private(priv):
-    _need(priv, 32, "P-256 private key")
+def p256_private(priv):
+    """The pyca private key object of a 32-byte big-endian P-256 scalar."""
+    need(priv, 32, "P-256 private key")
     try:
         return ec.derive_private_key(int.from_bytes(priv, "big"), ec.SECP256R1())
     except ValueError:
         raise UsageError("P-256 private key out of range")
 
 
-def _p256_point(data):
+def p256_point(data):
     """EllipticCurvePublicKey for a 65-byte point or a 32-byte compact x; InvalidPoint."""
     if len(data) == 32:
         if int.from_bytes(data, "big") >= _P256_P:
@@ -59,7 +61,7 @@ def _p256_point(data):
 
 
 def _ccm(key, nonce):
-    _need(key, 16, "AES-CCM key")
+    need(key, 16, "AES-CCM key")
     if not 7 <= len(nonce) <= 13:
         raise UsageError("CCM nonce must be 7..13 bytes")
     return AESCCM(bytes(key), tag_length=_CCM_TAG)
@@ -113,12 +115,12 @@ class PycaBackend(Backend):
 
     # -- X25519 ---------------------------------------------------------------------
     def x25519_public(self, priv):
-        _need(priv, 32, "X25519 private key")
+        need(priv, 32, "X25519 private key")
         key = x25519.X25519PrivateKey.from_private_bytes(bytes(priv))
         return key.public_key().public_bytes(*_RAW)
 
     def x25519(self, priv, peer):
-        _need(priv, 32, "X25519 private key")
+        need(priv, 32, "X25519 private key")
         key = x25519.X25519PrivateKey.from_private_bytes(bytes(priv))
         try:
             return key.exchange(x25519.X25519PublicKey.from_public_bytes(bytes(peer)))
@@ -127,12 +129,12 @@ class PycaBackend(Backend):
 
     # -- Ed25519 --------------------------------------------------------------------
     def ed25519_public(self, seed):
-        _need(seed, 32, "Ed25519 seed")
+        need(seed, 32, "Ed25519 seed")
         key = ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed))
         return key.public_key().public_bytes(*_RAW)
 
     def ed25519_sign(self, seed, msg):
-        _need(seed, 32, "Ed25519 seed")
+        need(seed, 32, "Ed25519 seed")
         return ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed)).sign(bytes(msg))
 
     def ed25519_verify(self, pub, msg, sig):
@@ -148,14 +150,14 @@ class PycaBackend(Backend):
 
     # -- P-256 ------------------------------------------------------------------------
     def p256_public(self, priv):
-        return _p256_private(priv).public_key().public_bytes(*_X962)
+        return p256_private(priv).public_key().public_bytes(*_X962)
 
     def p256_ecdh(self, priv, peer):
-        key = _p256_private(priv)
-        return key.exchange(ec.ECDH(), _p256_point(peer))
+        key = p256_private(priv)
+        return key.exchange(ec.ECDH(), p256_point(peer))
 
     def ecdsa_p256_sign(self, priv, msg):
-        der = _p256_private(priv).sign(bytes(msg), ec.ECDSA(hashes.SHA256()))
+        der = p256_private(priv).sign(bytes(msg), ec.ECDSA(hashes.SHA256()))
         r, s = decode_dss_signature(der)
         return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
@@ -164,7 +166,7 @@ class PycaBackend(Backend):
             return False
         der = encode_dss_signature(int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big"))
         try:
-            _p256_point(point).verify(der, bytes(msg), ec.ECDSA(hashes.SHA256()))
+            p256_point(point).verify(der, bytes(msg), ec.ECDSA(hashes.SHA256()))
         except (InvalidSignature, InvalidPoint, ValueError):
             return False
         return True
