@@ -79,3 +79,23 @@ demo: setup
 
 clean:
 	rm -rf $(VENV) build *.egg-info
+
+.PHONY: firmware twin test-twin
+
+# an ESP32 firmware with the airshake code frozen in, built where ESP-IDF is installed
+# (boards/README.md): BOARD=ttgo_lora32_v1 (a folder of boards/esp32/), PRODUCTION=1 for
+# flash encryption and secure boot v2; without ESP-IDF it stops in one line
+firmware: setup
+	@$(PY) -m airshake_tools.build_firmware firmware --board "$(BOARD)" $(if $(PRODUCTION),--production)
+
+# the 32-bit unix device twin with the same frozen firmware, cached in build/twin/
+twin: setup
+	@$(PY) -m airshake_tools.build_firmware twin
+
+# the portable tests and the firmware unix tests on the twin: the firmware tests with an
+# ESP32-sized heap (96k, classic ESP32 without PSRAM), the portable tests at 2M (their
+# vectors and all their modules in one process; a PSRAM board's budget)
+test-twin: twin
+	cd build/twin/run && TWIN_HEAP=2M ../micropython-twin tests/mprun.py tests/portable/test_*.py
+	@grep -q AIRSHAKE_MICROPYTHON tests/host/device_server.py || { echo "test-twin: tests/host/device_server.py does not read AIRSHAKE_MICROPYTHON yet: the firmware unix tests cannot run on the twin"; exit 1; }
+	AIRSHAKE_MICROPYTHON=$(abspath build/twin/micropython-twin) $(PY) -m pytest -q -n $(TEST_WORKERS) --dist loadfile tests/host/test_firmware_unix.py

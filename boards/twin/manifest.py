@@ -1,0 +1,8 @@
+# boards/twin/manifest.py: the 32-bit unix "device twin" (tools/build_firmware.py twin):
+# the same frozen firmware as every ESP32 board (boards/frozen/manifest.py), built into
+# the MicroPython unix port with MICROPY_FORCE_32BIT=1 so that the tests run the code as
+# a device holds it (frozen bytecode in ROM, 32-bit pointers and small ints) under an
+# ESP32-sized heap. The radio drivers are left out: micropython-lib's lora packages need
+# machine.SPI/Pin, and a frozen `lora` would shadow the tests' stand-in package.
+# ruff: noqa: F821 (include is the manifest's built-in)
+include("../frozen/manifest.py")
