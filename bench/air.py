@@ -3,7 +3,7 @@
 # on the project's link model (bench.linkcost over airshake_tools.linkemu).
 #   airshake  the core (firmware/lib/airshake), both roles, pyca backend, with the
 #             fixtures of tests/vectors/handshake (the C_B of PROTOCOL.md §9), through
-#             tests/portable/hs_support.Pair; each case checks that both sides hold the
+#             testkit/hs_support.Pair; each case checks that both sides hold the
 #             same session (same SID, a record each way) and that data arrived once.
 #   others    bench/protocols: EDHOC (lakers-python), TLS 1.3 (CPython ssl), prior art.
 # No application data anywhere unless a case says so (then it is measured twice, empty
@@ -13,9 +13,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from bench.common import BenchFailure, check  # first: puts tests/portable on sys.path
+from bench.common import BenchFailure, check
 
-import hs_support  # tests/portable
+from testkit import hs_support
 from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.initiator import CONFIRMED

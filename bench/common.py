@@ -1,18 +1,13 @@
-# bench.common: what every benchmark module shares: the project root and the import
-# paths of the test helpers the benchmarks reuse (tests/portable, tests/host), the
-# one-line failure the run reports, and small helpers (checks, medians, rounding).
+# bench.common: what every benchmark module shares: the project root (the test helpers
+# the benchmarks reuse are the package testkit/), the one-line failure the run reports,
+# and small helpers (checks, medians, rounding).
 from __future__ import annotations
 
 import os
 import statistics
-import sys
 from collections.abc import Iterable
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for _sub in ("tests/portable", "tests/host"):
-    _path = os.path.join(ROOT, _sub)
-    if _path not in sys.path:
-        sys.path.append(_path)
 
 
 class BenchFailure(Exception):

@@ -23,10 +23,9 @@ from typing import Any
 
 from bench.common import ROOT, BenchFailure, check, median
 
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import device_cost  # noqa: E402  (bench/device_cost.py; it chdirs to the root)
-import hs_support  # noqa: E402
-from udp_responder import FixtureResponder  # noqa: E402
+from bench import device_cost  # noqa: E402  (it chdirs to the root)
+from testkit import hs_support  # noqa: E402
+from testkit.udp_responder import FixtureResponder  # noqa: E402
 
 MICROPYTHON = device_cost.MICROPYTHON
 MPY_CROSS = device_cost.MPY_CROSS

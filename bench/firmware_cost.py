@@ -1,6 +1,6 @@
 """Device cost of the firmware's wake cycles on the MicroPython unix binary, with the
 firmware laid out as on an ESP32 (lib/ compiled to .mpy, main.py, boot.py, board.py,
-airshake/ data) against a CPython server B over UDP (tests/host/device_server.py).
+airshake/ data) against a CPython server B over UDP (testkit/device_server.py).
 
 Reports:
   mpy_bytes        .mpy size of what a device carries, per part
@@ -27,14 +27,13 @@ import sys
 import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, p) for p in ("firmware/lib", "tests/host")]
+sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), ROOT]   # run as a script: testkit/
 os.chdir(ROOT)
 
-from device_server import (SERVER_NAME, TestServerB, lines, make_device_root,  # noqa: E402
+from testkit.device_server import (SERVER_NAME, TestServerB, lines, make_device_root,  # noqa: E402
                            provision)
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import device_cost  # noqa: E402
+from bench import device_cost  # noqa: E402
 from airshake_tools.device.layout import DATA_DIR  # noqa: E402
 
 MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")

@@ -28,9 +28,8 @@ from pathlib import Path
 import httpx
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "host"))   # tests/host/servers.py starts the servers
 
-import servers  # noqa: E402
+from testkit import servers  # noqa: E402  (starts the store servers)
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.keys import DeviceKey  # noqa: E402
 from host_server.b import loadgen  # noqa: E402

@@ -21,11 +21,11 @@ import time
 import tracemalloc
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "firmware", "lib"), os.path.join(ROOT, "tests", "portable")]
+sys.path[:0] = [os.path.join(ROOT, "firmware", "lib"), ROOT]   # run as a script: testkit/
 
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import ROLE_RESPONDER, Session  # noqa: E402
-from hs_support import Pair, config  # noqa: E402
+from testkit.hs_support import Pair, config  # noqa: E402
 from host_server.b.backend import load_server_backend  # noqa: E402
 from host_server.b.tables import Conn, SessionTable  # noqa: E402
 

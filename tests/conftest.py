@@ -1,11 +1,11 @@
 # tests/conftest.py: makes the portable tests importable under pytest exactly as
-# tests/mprun.py does on MicroPython (firmware/lib and tests/portable on sys.path),
+# tests/mprun.py does on MicroPython (firmware/lib, tests/portable and the root on sys.path),
 # and runs every test from the project root, where the vector paths are relative to.
 import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-for sub in ("firmware/lib", "tests/portable"):
+for sub in ("firmware/lib", "tests/portable", ""):     # "": the root, for testkit/
     path = os.path.join(ROOT, sub)
     if path not in sys.path:
         sys.path.insert(0, path)

@@ -7,6 +7,7 @@ import sys
 
 sys.path.insert(0, "firmware/lib")
 sys.path.insert(0, "tests/portable")
+sys.path.insert(0, ".")             # testkit/
 
 
 def _module_name(path):

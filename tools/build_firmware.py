@@ -174,12 +174,13 @@ def _write_runner(binary: Path) -> Path:
     """build/twin/micropython-twin: the twin as the tests run it. The heap is TWIN_HEAP
     unless the caller passes its own -X heapsize (the later one wins), and frozen modules
     come before a device root's lib/ (MICROPYPATH: main.py then leaves sys.path alone).
-    Also build/twin/run/, where tests/mprun.py runs on the frozen core: its tests/ links to
-    the checkout's, and it has no firmware/lib for mprun to put first on sys.path."""
+    Also build/twin/run/, where tests/mprun.py runs on the frozen core: its tests/ and testkit/
+    link to the checkout's, and it has no firmware/lib for mprun to put first on sys.path."""
     run = binary.parent / "run"
     run.mkdir(exist_ok=True)
-    if not (run / "tests").exists():
-        (run / "tests").symlink_to(os.path.relpath(ROOT / "tests", run))
+    for tree in ("tests", "testkit"):
+        if not (run / tree).exists():
+            (run / tree).symlink_to(os.path.relpath(ROOT / tree, run))
     runner = binary.with_name("micropython-twin")
     runner.write_text(
         "#!/bin/sh\n"

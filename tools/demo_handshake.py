@@ -10,13 +10,13 @@ import os
 import sys
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), os.path.join(ROOT, "tests/portable")]
+sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), ROOT]   # run as a script: testkit/
 os.chdir(ROOT)
 
 from airshake import events as ev  # noqa: E402
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
-from hs_support import Pair, initiator  # noqa: E402
+from testkit.hs_support import Pair, initiator  # noqa: E402
 
 NAMES = {0: "m1", 1: "m2", 2: "m3", 3: "error", 4: "record"}
 

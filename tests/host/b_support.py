@@ -19,7 +19,7 @@ from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
-from cs_support import ADMIN_HEADERS, AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, free_port, run
+from testkit.cs_support import ADMIN_HEADERS, AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, free_port, run
 
 BACKEND = load_backend("pyca")
 SERVER_NAME = "b.test"      # the CN of C_B that make_pki issues: the devices' pin

@@ -8,7 +8,7 @@ import os
 import time
 
 import pytest
-from servers import postgres, redis_server, slapd  # noqa: F401
+from testkit.servers import postgres, redis_server, slapd  # noqa: F401
 
 
 def pytest_configure(config):

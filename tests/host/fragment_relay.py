@@ -12,7 +12,7 @@ import time
 
 from airshake.errors import AirshakeError
 from airshake.fragments import FragmentLink
-from udp_thread import UdpPair
+from testkit.udp_thread import UdpPair
 
 
 class FragmentRelay(UdpPair):

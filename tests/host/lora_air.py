@@ -12,7 +12,7 @@ import struct
 import time
 from dataclasses import dataclass
 
-from udp_thread import UdpPair
+from testkit.udp_thread import UdpPair
 
 MAGIC = b"LA"
 KIND_PACKET = 0

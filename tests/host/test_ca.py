@@ -18,7 +18,7 @@ from airshake.crypto import load_backend
 from airshake.crypto.contract import RsaPrivate
 from airshake.errors import CertificateError
 from airshake.keys import ServerKey
-from cs_support import assert_one_line_error, openssl, run
+from testkit.cs_support import assert_one_line_error, openssl, run
 from host_server.ca import CA, CAError, identifier, load_private_key, load_public_key
 from host_server.errors import UserError
 

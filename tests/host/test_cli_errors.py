@@ -13,7 +13,7 @@ import time
 
 import pytest
 from b_support import Device, make_pki
-from cs_support import (AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, CSProcess,
+from testkit.cs_support import (AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, CSProcess,
                         assert_one_line_error, free_port, run)
 
 PAGE = 4096

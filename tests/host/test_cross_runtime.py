@@ -6,8 +6,8 @@ import subprocess
 
 import pytest
 
-import hs_support
-from udp_responder import FixtureResponder
+from testkit import hs_support
+from testkit.udp_responder import FixtureResponder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, x25519
 
 import airshake.x509 as ax509
 from airshake.crypto import load_backend
-from cs_support import (ADMIN_HEADERS, ADMIN_TOKEN, READER_HEADERS, READER_TOKEN, CSProcess,
+from testkit.cs_support import (ADMIN_HEADERS, ADMIN_TOKEN, READER_HEADERS, READER_TOKEN, CSProcess,
                         assert_one_line_error, free_port, openssl, run)
 from host_server.ca import CA
 
@@ -462,7 +462,7 @@ def test_free_port_slices_never_meet_and_stay_out_of_the_ephemeral_range(monkeyp
     """Two xdist workers hand out ports from disjoint slices below the kernel's ephemeral
     range (where bind(0) and outgoing connections land), so neither can take the other's
     between free_port() and the server's bind."""
-    import cs_support
+    from testkit import cs_support
     with open("/proc/sys/net/ipv4/ip_local_port_range") as f:
         ephemeral_low = int(f.read().split()[0])
     seen = {}
@@ -479,7 +479,7 @@ def test_free_port_slices_never_meet_and_stay_out_of_the_ephemeral_range(monkeyp
 def test_cs_process_starts_again_when_its_port_was_taken(tmp_path, ca_dir, monkeypatch):
     """The port free_port() gave is taken (by another program) before the CS binds it:
     CSProcess starts it on the next port instead of failing."""
-    import cs_support
+    from testkit import cs_support
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", free_port()))
         busy.listen()

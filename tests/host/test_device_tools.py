@@ -23,8 +23,8 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cs_support import ADMIN_TOKEN, CS_ENV, READER_HEADERS, TOKEN_ENVS, free_port
-from cs_support import assert_one_line_error as one_line_error
+from testkit.cs_support import ADMIN_TOKEN, CS_ENV, READER_HEADERS, TOKEN_ENVS, free_port
+from testkit.cs_support import assert_one_line_error as one_line_error
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat

@@ -12,7 +12,7 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from device_server import (ROOT, SERVER_NAME, START, TestServerB,  # noqa: E402
+from testkit.device_server import (ROOT, SERVER_NAME, START, TestServerB,  # noqa: E402
                            compile_lib, forge_error, lines, make_device_root, mp, provision,
                            run_cycles)
 

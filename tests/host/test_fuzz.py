@@ -7,7 +7,7 @@ import os
 
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import hs_support
+from testkit import hs_support
 from airshake.crypto import load_backend
 from airshake.errors import AirshakeError
 from airshake.initiator import FAILED, WAIT_M2

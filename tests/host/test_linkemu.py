@@ -25,9 +25,9 @@ from airshake_tools.linkemu import cellular, lora, lorawan
 from airshake_tools.linkemu.model import HOLD_LIMIT
 from airshake_tools.linkemu.profiles import PROFILES, lorawan_profile
 
-import hs_support
-from udp_responder import FixtureResponder
-from udp_thread import UdpThread
+from testkit import hs_support
+from testkit.udp_responder import FixtureResponder
+from testkit.udp_thread import UdpThread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 US = 1e-6

@@ -38,7 +38,7 @@ from airshake.errors import AirshakeError
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
 from b_support import BACKEND, CS, SERVER_NAME, BProcess, make_pki, metric, wait_for
-from cs_support import ADMIN_HEADERS
+from testkit.cs_support import ADMIN_HEADERS
 from host_server.b.sink import SqliteSink, reading_number
 
 DEVICES = int(os.environ.get("LOAD_DEVICES", "1000"))

@@ -24,11 +24,11 @@ from typing import Any
 
 import pytest
 
-import hs_support
+from testkit import hs_support
 from fragment_relay import FragmentRelay
 from lora_air import Channel, LoraAir
 from modem_emulator import Faults, ModemEmulator, Timing
-from udp_responder import FixtureResponder
+from testkit.udp_responder import FixtureResponder
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")

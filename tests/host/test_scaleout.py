@@ -21,10 +21,10 @@ from airshake import events as ev
 from airshake.keys import DeviceKey
 from b_support import (BACKEND, SERVER_NAME, BProcess, Device, exchange, handshake, make_pki,
                        metric, wait_for)
-from cs_support import ADMIN_HEADERS, CSProcess
+from testkit.cs_support import ADMIN_HEADERS, CSProcess
 from host_server.b import fleet
 from host_server.cs.service import ServeConfig
-from servers import Redis, b64ldif
+from testkit.servers import Redis, b64ldif
 
 
 @pytest.fixture(scope="module")

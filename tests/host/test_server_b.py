@@ -24,7 +24,7 @@ from airshake import codec
 from airshake import events as ev
 from b_support import (BACKEND, CS, BProcess, Device, error_code, exchange, first_m1, handshake,
                        make_pki, metric, parse_metrics, wait_for)
-from cs_support import ADMIN_HEADERS, READER_TOKEN, assert_one_line_error, run
+from testkit.cs_support import ADMIN_HEADERS, READER_TOKEN, assert_one_line_error, run
 from airshake.keys import DeviceKey
 from host_server.ca import CA
 from host_server.cs.store import CertRecord

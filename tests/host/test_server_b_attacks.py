@@ -21,7 +21,7 @@ from airshake.errors import AuthenticationFailed
 from airshake.keys import DeviceKey
 from b_support import (BACKEND, CS, BProcess, Device, exchange, handshake, make_pki, metric,
                        wait_for)
-from cs_support import ADMIN_HEADERS, CSProcess
+from testkit.cs_support import ADMIN_HEADERS, CSProcess
 
 
 @pytest.fixture(scope="module")
@@ -141,7 +141,7 @@ def test_zero_rtt_m1_replayed_after_a_b_restart_is_not_delivered_again(pki, tmp_
 
 def test_m1_replayed_at_the_exact_end_of_its_replay_entry_is_refused():
     """(A 0-RTT m1: only those enter the replay cache now, core contract 5.)"""
-    import hs_support
+    from testkit import hs_support
     from airshake.errors import ReplayError, StaleTimestamp
     from airshake.keys import ServerRef
     from airshake.responder import Responder
@@ -165,7 +165,7 @@ def test_m1_replayed_at_the_exact_end_of_its_replay_entry_is_refused():
 
 
 def test_zero_rtt_replayed_after_a_restart_from_a_device_whose_clock_is_ahead():
-    import hs_support
+    from testkit import hs_support
     from airshake.keys import ServerRef
     from airshake.responder import Responder
     ref = ServerRef(BACKEND, 0, hs_support.cert(0, "server_cert"))

@@ -26,7 +26,7 @@ from airshake import codec
 from airshake import events as ev
 from b_support import (CS, BProcess, Device, error_code, exchange, first_m1, handshake,
                        make_pki, metric, parse_metrics, wait_for)
-from cs_support import ADMIN_HEADERS, free_port, run
+from testkit.cs_support import ADMIN_HEADERS, free_port, run
 
 
 @pytest.fixture(scope="module")
@@ -332,7 +332,7 @@ def test_a_flood_of_junk_m1s_cannot_reopen_0rtt_for_a_replay(pki, cs, tmp_path):
 
 
 def test_a_flood_of_junk_m1s_cannot_reopen_0rtt_for_a_replay_with_redis(pki, cs, tmp_path):
-    from servers import Redis
+    from testkit.servers import Redis
     redis = Redis()
     bs = []
     try:

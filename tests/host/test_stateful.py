@@ -31,7 +31,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (RuleBasedStateMachine, initialize, invariant, precondition,
                                  rule)
 
-import hs_support
+from testkit import hs_support
 from airshake import codec
 from airshake import events as ev
 from airshake import responder as rsp

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from cs_support import free_port
+from testkit.cs_support import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent

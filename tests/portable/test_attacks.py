@@ -1,8 +1,8 @@
 # Protocol attacks on the core, each a named test (the server-side ones — unknown,
 # revoked and expired IDs, ID collisions, CS down — are in tests/host/test_server_b.py;
 # downgrade, other-CA C_B and invalid points in test_negative.py).
-from support import refused_, backends, raises_
-from hs_support import refused_in, Pair, initiator, config, cert, now
+from testkit.support import refused_, backends, raises_
+from testkit.hs_support import refused_in, Pair, initiator, config, cert, now
 from airshake import codec, events as ev
 from airshake.errors import (AuthenticationFailed, CertificateError, DecodeError,
                              ReplayError, StaleTimestamp, UnexpectedMessage)

@@ -4,9 +4,9 @@
 # it for long, or move a clock an authenticated m2 confirmed.
 import struct
 
-from support import refused_, backends, raises_
-from hs_support import (refused_in, Pair, SERVER_NAME, anchor, cert, config, device_key, drain,
-                        initiator, now, private)
+from testkit.support import refused_, backends, raises_
+from testkit.hs_support import (refused_in, Pair, SERVER_NAME, anchor, cert, config, device_key,
+                                drain, initiator, now, private)
 from airshake import codec, events as ev, x509
 from airshake.errors import AirshakeError, CertificateError, UsageError
 from airshake.initiator import CONFIRMED, FAILED, MAX_UNAUTH_RETRY_S, Initiator

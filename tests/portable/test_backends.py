@@ -2,7 +2,7 @@
 # per-primitive selection (build_composite) that keeps defective primitives out.
 # The defective stand-in models ucryptography's documented defects: AEAD decryption that
 # returns zeros without checking the tag, and Ed25519 wrong for messages >= 64 bytes.
-from support import raises_, backends, IS_MICROPYTHON
+from testkit.support import raises_, backends, IS_MICROPYTHON
 
 import airshake.crypto as crypto
 from airshake.crypto import selftest

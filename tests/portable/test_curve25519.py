@@ -2,7 +2,7 @@
 # of the pure-Python core, on CPython and on MicroPython (tests/mprun.py).
 # Vectors: all of Wycheproof x25519_test.json and ed25519_test.json, the RFC 7748 §5.2
 # and §6.1 examples, RFC 8032 §7.1 TEST 1, 2, 3 and 1024.
-from support import wycheproof_cases, unhex, raises_, IS_MICROPYTHON
+from testkit.support import wycheproof_cases, unhex, raises_, IS_MICROPYTHON
 
 from airshake.crypto.x25519 import x25519, invert, pow_p58
 from airshake.crypto.ed25519 import x25519_base

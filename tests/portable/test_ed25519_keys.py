@@ -6,7 +6,7 @@
 # real forgery: a signature that the bare cofactorless equation accepts (_equation_holds,
 # which decodes keys leniently, as OpenSSL does), so a refusal proves the rule, not a
 # broken signature. Runs on CPython (pure, pyca) and MicroPython (pure).
-from support import backends, load_json, unhex, vectors_dir, wycheproof_cases
+from testkit.support import backends, load_json, unhex, vectors_dir, wycheproof_cases
 
 import airshake.x509 as x509
 from airshake.crypto import ed25519, selftest

@@ -1,7 +1,7 @@
 # The fragmentation layer (PROTOCOL.md §3.6): split and reassemble, repeat only what was
 # lost, bounded memory, and a whole handshake by value over 51-byte frames with losses.
-from support import backends, raises_
-from hs_support import Pair
+from testkit.support import backends, raises_
+from testkit.hs_support import Pair
 from airshake import fragments
 from airshake.errors import DecodeError, UsageError
 from airshake.fragments import FragmentLink, split, FRAGMENT_OVERHEAD

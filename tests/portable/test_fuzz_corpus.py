@@ -4,8 +4,8 @@
 # typed event; and tampered bytes never establish a session. FUZZ_N inputs per target
 # (environment; more under `make fuzz`).
 import os
-from support import backends, IS_MICROPYTHON
-from hs_support import Pair, initiator, config, cert, now
+from testkit.support import backends, IS_MICROPYTHON
+from testkit.hs_support import Pair, initiator, config, cert, now
 from fuzzcorpus import corpus, check, check_role, decoder_targets, import_target
 from airshake import codec, events as ev, fragments
 from airshake.keys import ServerRef

@@ -2,8 +2,9 @@
 # every backend of the runtime (pure on MicroPython; pure and pyca on CPython).
 # They prove: keys agree, sizes meet PROTOCOL.md §9, retransmission and duplicates
 # behave as §7 says, 0-RTT, the clock recovery, suite negotiation and sessions.
-from support import refused_, backends, raises_, IS_MICROPYTHON
-from hs_support import refused_in, Pair, initiator, config, now, cert, anchor, SERVER_NAME, drain
+from testkit.support import refused_, backends, raises_, IS_MICROPYTHON
+from testkit.hs_support import (refused_in, Pair, initiator, config, now, cert, anchor,
+                                SERVER_NAME, drain)
 from airshake import codec, events as ev
 from airshake.errors import (AuthenticationFailed, DecodeError, ReplayError,
                              StaleTimestamp, UnsupportedSuite)
@@ -196,7 +197,7 @@ def test_stale_clock_recovers_and_adopts_authenticated_time():
 
 def test_suite_negotiation_and_downgrade_refusal():
     backend = backends()[0]
-    from hs_support import device_key
+    from testkit.hs_support import device_key
     keys = [device_key(backend, 0), device_key(backend, 2)]
     from airshake.initiator import Initiator
     ini = Initiator(backend, keys, anchor(2), server_name=SERVER_NAME)

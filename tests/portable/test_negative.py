@@ -2,9 +2,9 @@
 # MACs; downgrades; invalid and low-order points; bad certificates. Each must be refused
 # with a typed AirshakeError (a decoder raises it; a role reports it in a Dropped or
 # Refused event and raises nothing) and never establish a session.
-from support import refusal, refused_, backends, IS_MICROPYTHON, unhex
-from hs_support import (refused_in, Pair, initiator, config, cert, anchor, now, device_key, drain,
-                        SERVER_NAME)
+from testkit.support import refusal, refused_, backends, IS_MICROPYTHON, unhex
+from testkit.hs_support import (refused_in, Pair, initiator, config, cert, anchor, now, device_key,
+                                drain, SERVER_NAME)
 from airshake import codec, events as ev, fragments
 from airshake.errors import (AirshakeError, AuthenticationFailed, CertificateError,
                              DecodeError, InvalidPoint, StaleTimestamp)
@@ -252,7 +252,7 @@ def test_low_order_and_invalid_points_in_m2_are_refused():
 def test_expired_or_wrong_ca_c_b_is_refused_by_value():
     backend = backends()[0]
     for name in ("server_cert_expired", "server_cert_other_ca"):
-        from hs_support import server_key
+        from testkit.hs_support import server_key
         from airshake.responder import ResponderConfig
         cfg = ResponderConfig(backend, [server_key(backend, 0, name)])
         pair = Pair(backend, 0, cfg=cfg)

@@ -4,7 +4,7 @@
 # (33-byte, 02/03-prefixed) points are not an accepted encoding: the one "acceptable"
 # compressed ECDH vector is expected to be rejected, and its bare x-coordinate (the
 # compact form we do accept) must give the vector's shared secret.
-from support import wycheproof_cases, unhex, raises_, IS_MICROPYTHON
+from testkit.support import wycheproof_cases, unhex, raises_, IS_MICROPYTHON
 from airshake.crypto import p256, rsa
 from airshake.crypto.contract import RsaPrivate, RsaPublic
 from airshake.errors import InvalidPoint, DecodeError, AuthenticationFailed, UsageError

@@ -3,8 +3,8 @@
 # garbage and a fragmenting link.
 import asyncio
 
-from hs_support import initiator, config, cert, now
-from support import backends
+from testkit.hs_support import initiator, config, cert, now
+from testkit.support import backends
 from airshake import events as ev
 from airshake import shell
 from airshake.responder import Responder

@@ -1,7 +1,7 @@
 # tests/portable/test_symmetric.py: AES, AES-CCM and HMAC-SHA256 against published vectors
 # (FIPS 197, RFC 3610, Wycheproof), for the pure modules and every backend's contract methods.
 # Runs on CPython (pytest) and MicroPython (tests/mprun.py): plain functions, plain asserts.
-from support import wycheproof_cases, unhex, raises_, backends
+from testkit.support import wycheproof_cases, unhex, raises_, backends
 
 from airshake.consttime import equal
 from airshake.crypto import aes, ccm

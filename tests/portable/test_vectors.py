@@ -2,12 +2,12 @@
 # tests/vectors/handshake/vectors.json, must reproduce every message byte and every
 # intermediate value that make_vectors.py computed independently from docs/PROTOCOL.md;
 # and the core's HKDF against the Wycheproof HKDF-SHA-256 file (RFC 5869's cases in it).
-from support import backends, load_json, unhex, wycheproof_cases, raises_
-from hs_support import Pair, config, initiator, private
+from testkit.support import backends, load_json, unhex, wycheproof_cases, raises_
+from testkit.hs_support import Pair, config, initiator, private
 from airshake import schedule, transcript, suites
 from airshake.crypto.contract import RsaPublic
 from airshake.keys import ServerRef
-from hs_support import cert
+from testkit.hs_support import cert
 
 
 class FixedRandom:

@@ -1,7 +1,7 @@
 # tests/portable/test_x509.py: airshake.der and airshake.x509 against the frozen
 # certificates of tests/vectors/x509/ (made by make_fixtures.py with pyca; expected.json
 # holds what pyca read from each). Runs on CPython (pytest) and MicroPython (mprun.py).
-from support import unhex, raises_, IS_MICROPYTHON, backends, load_json, vectors_dir
+from testkit.support import unhex, raises_, IS_MICROPYTHON, backends, load_json, vectors_dir
 
 import airshake.der as der
 import airshake.x509 as x509

@@ -1,6 +1,6 @@
-# tests/portable/hs_support.py: builds both roles from tests/vectors/handshake/fixtures.json
+# testkit/hs_support.py: builds both roles from tests/vectors/handshake/fixtures.json
 # and pumps datagrams between them, for the portable handshake tests.
-from support import load_json, unhex
+from testkit.support import load_json, unhex
 from airshake import events as ev
 from airshake.crypto.contract import RsaPrivate
 from airshake.initiator import Initiator

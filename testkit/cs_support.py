@@ -1,4 +1,4 @@
-# tests/host/cs_support.py: helpers for the CA and certificate-store tests: run the real
+# testkit/cs_support.py: helpers for the CA and certificate-store tests: run the real
 # `airshake` CLI as a subprocess, start `airshake cs serve` on a free loopback port and
 # wait for /health, stop it with SIGTERM, and check the one-line error contract. Owns
 # free_port(), the one way the tests pick a port for a server they start.
@@ -14,7 +14,7 @@ import time
 
 import httpx
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 AIRSHAKE = os.path.join(os.path.dirname(sys.executable), "airshake")
 OPENSSL = "/usr/bin/openssl"
 # the tokens the test CSs are started with (the CS is closed: docs/CS_API.md)

@@ -1,4 +1,4 @@
-"""tests/host/udp_responder.py: a minimal UDP responder B on CPython for cross-runtime
+"""testkit/udp_responder.py: a minimal UDP responder B on CPython for cross-runtime
 tests: the core's Responder (pyca backend) answering with the fixture certificates.
 Handshakes are keyed by peer address; records go to the session of that peer and are
 answered "pong". The real server B (host_server/) replaces this in the server tests."""
@@ -6,8 +6,8 @@ from airshake import codec, events as ev
 from airshake.crypto import load_backend
 from airshake.responder import Responder
 
-import hs_support
-from udp_thread import UdpThread
+from testkit import hs_support
+from testkit.udp_thread import UdpThread
 
 
 class FixtureResponder(UdpThread):

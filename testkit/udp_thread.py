@@ -1,4 +1,4 @@
-"""tests/host/udp_thread.py: the shared shells of the test-side UDP peers on loopback.
+"""testkit/udp_thread.py: the shared shells of the test-side UDP peers on loopback.
   UdpThread  one socket served by a background thread (responders, echo servers);
              subclasses implement handle(data, addr).
   UdpPair    two sockets, `front` (its port is `port`) and `back`, each served by its own

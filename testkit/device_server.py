@@ -1,4 +1,4 @@
-"""tests/host/device_server.py: a stand-in server B for the firmware tests, and the
+"""testkit/device_server.py: a stand-in server B for the firmware tests, and the
 helpers that build a device root directory and run the firmware on the MicroPython
 unix binary.
 
@@ -43,9 +43,9 @@ from airshake.keys import ServerKey
 from airshake.responder import Responder, ResponderConfig
 from airshake_tools.device.layout import DATA_DIR
 
-from udp_thread import UdpThread
+from testkit.udp_thread import UdpThread
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
 DER = serialization.Encoding.DER
 START = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)

