@@ -32,6 +32,7 @@ from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
 from bench.common import BenchFailure, check
 from host_server.b import loadgen
+from host_server.udp_link import UdpLink
 
 RATE_OFF = "1000000:1000000"  # B's rate limits out of the way, as loadgen does
 Metrics = dict[tuple[str, frozenset], float]
@@ -217,13 +218,13 @@ class WorkerResult:
     first_start: float = 0.0
 
 
-async def _handshake(transport: Any, slot: loadgen.Slot, backend: Any, key: DeviceKey,
-                     ref: ServerRef, anchor: bytes, out: WorkerResult) -> None:
+async def _handshake(link: UdpLink, backend: Any, key: DeviceKey, ref: ServerRef,
+                     anchor: bytes, out: WorkerResult) -> None:
     ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3,
                     server_name=ref.cert.subject)
     t0 = time.time()
     ini.connect(t0, b"")
-    confirmed = await loadgen.run_handshake(transport, slot, ini)
+    confirmed = await loadgen.run_handshake(link, ini)
     if confirmed is None:
         out.failed += 1
     else:
@@ -234,9 +235,7 @@ async def _handshake(transport: Any, slot: loadgen.Slot, backend: Any, key: Devi
 async def _slot_loop(job: Job, k: int, devices: list[DeviceKey], ref: ServerRef,
                      out: WorkerResult) -> None:
     backend = load_backend("pyca")
-    loop = asyncio.get_running_loop()
-    transport, slot = await loop.create_datagram_endpoint(
-        loadgen.Slot, remote_addr=("127.0.0.1", job.port))
+    link = await UdpLink.open(("127.0.0.1", job.port), connect=True)
     g = job.first_slot + k
     n = len(devices)
     try:
@@ -247,10 +246,9 @@ async def _slot_loop(job: Job, k: int, devices: list[DeviceKey], ref: ServerRef,
             if not job.once and time.time() >= job.stop_at:
                 break
             out.first_start = out.first_start or time.time()
-            await _handshake(transport, slot, backend, devices[index % n], ref, job.anchor,
-                             out)
+            await _handshake(link, backend, devices[index % n], ref, job.anchor, out)
     finally:
-        transport.close()
+        link.close()
 
 
 def worker(job: Job) -> WorkerResult:

@@ -23,14 +23,15 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from airshake import events as ev
+from airshake import shell
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
+from host_server.udp_link import UdpLink
 
 AIRSHAKE = str(Path(sys.executable).with_name("airshake"))
 
@@ -65,41 +66,16 @@ class WorkerResult:
     latencies: list[float]
 
 
-class Slot(asyncio.DatagramProtocol):
-    """One device's UDP socket: what arrives waits in inbox."""
-
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.inbox.put_nowait(data)
-
-
-async def run_handshake(transport: Any, slot: Slot, ini: Initiator) -> float | None:
-    """Drive a connected Initiator over the slot's socket to its end: the time of
-    HandshakeConfirmed (B's first record arrived), or None if it failed. Datagrams that
-    arrive late for it are dropped from the inbox afterwards."""
+async def run_handshake(link: UdpLink, ini: Initiator) -> float | None:
+    """Drive a connected Initiator over the link (airshake.shell) to its end: the time
+    of HandshakeConfirmed (B's first record arrived), or None if it failed. Datagrams
+    that arrive late for it are dropped from the inbox afterwards."""
     try:
-        while True:
-            for d in ini.datagrams_to_send(time.time()):
-                transport.sendto(d)
-            timer = ini.timer()
-            wait = max(0.001, (timer - time.time()) if timer else 1.0)
-            try:
-                msg = await asyncio.wait_for(slot.inbox.get(), wait)
-                ini.receive(msg, time.time())
-            except asyncio.TimeoutError:
-                ini.handle_timer(time.time())
-            except Exception:  # noqa: BLE001 - a stray or late datagram: the core refuses it
-                pass
-            while (e := ini.next_event()) is not None:
-                if isinstance(e, ev.HandshakeConfirmed):
-                    return time.time()
-                if isinstance(e, ev.HandshakeFailed):
-                    return None
+        got = await shell.drive(ini, link, time.time, idle=1.0,
+                                until=lambda e: isinstance(e, ev.HandshakeConfirmed))
+        return None if got is None else time.time()
     finally:
-        while not slot.inbox.empty():
-            slot.inbox.get_nowait()
+        link.drain()
 
 
 async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor: bytes,
@@ -109,9 +85,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
     offset + stride, ... (stride = all slots of all workers, so together they walk every
     device in turn and the warm-up reaches each one)."""
     backend = load_backend("pyca")
-    loop = asyncio.get_running_loop()
-    transport, slot = await loop.create_datagram_endpoint(
-        Slot, remote_addr=("127.0.0.1", port))
+    link = await UdpLink.open(("127.0.0.1", port), connect=True)
     i = offset
     try:
         while time.time() < stop_at:
@@ -121,7 +95,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
                             server_name=ref.cert.subject)
             t0 = time.time()
             ini.connect(t0, data)
-            confirmed = await run_handshake(transport, slot, ini)
+            confirmed = await run_handshake(link, ini)
             if t0 < start_count:
                 continue
             if confirmed is None:
@@ -130,7 +104,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
                 out.completed += 1
                 out.latencies.append(confirmed - t0)
     finally:
-        transport.close()
+        link.close()
 
 
 def _worker(args: tuple) -> WorkerResult:
