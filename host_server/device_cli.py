@@ -1,6 +1,6 @@
 # host_server.device_cli: the `airshake device` command group (ports, flash, deploy,
 # provision, monitor, sim). It parses flags, picks the serial port and prints; the work is in
-# airshake_tools.device (esptool and mpremote subprocesses).
+# host_server.device (esptool and mpremote subprocesses).
 import argparse
 import getpass
 import os
@@ -206,13 +206,13 @@ def _section(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _port(args: argparse.Namespace, section: dict[str, Any]) -> str:
-    from airshake_tools.device import ports
+    from host_server.device import ports
     return ports.resolve(pick(args, section, "port", kind=str))
 
 
 def _mpremote(args: argparse.Namespace, port: str) -> Any:
-    from airshake_tools.device import console
-    from airshake_tools.device.mpremote import Mpremote
+    from host_server.device import console
+    from host_server.device.mpremote import Mpremote
     if getattr(args, "reset", False):
         print(f"resetting the board at {port} and catching its boot window")
         console.catch_boot(port, show=print)
@@ -220,7 +220,7 @@ def _mpremote(args: argparse.Namespace, port: str) -> Any:
 
 
 def cmd_ports(args: argparse.Namespace) -> int:
-    from airshake_tools.device import ports
+    from host_server.device import ports
     found = ports.list_all()
     if not found:
         print("no serial ports: plug in the board (and check its USB cable carries data)")
@@ -234,7 +234,7 @@ def cmd_ports(args: argparse.Namespace) -> int:
 
 
 def cmd_flash(args: argparse.Namespace) -> int:
-    from airshake_tools.device import flash, layout
+    from host_server.device import flash, layout
     section = _section(args)
     chip = args.chip
     board = pick(args, section, "board", kind=str)
@@ -259,7 +259,7 @@ def cmd_flash(args: argparse.Namespace) -> int:
 def cmd_deploy(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from airshake_tools.device import deploy, layout
+    from host_server.device import deploy, layout
     section = _section(args)
     root = layout.project_root(args.root)
     board = pick(args, section, "board", kind=str)
@@ -293,7 +293,7 @@ def _wifi(args: argparse.Namespace) -> tuple[str, str] | None:
 
 
 def cmd_provision(args: argparse.Namespace) -> int:
-    from airshake_tools.device import provision
+    from host_server.device import provision
     section = _section(args)
     cs_url = (pick(args, section, "cs_url", kind=str) or os.environ.get(CS_URL_ENV)
               or DEFAULT_CS_URL)
@@ -325,7 +325,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
 def cmd_sim(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from airshake_tools.device import sim
+    from host_server.device import sim
     from host_server.demo.devices import find_micropython
     micropython = find_micropython(args.micropython)
     return sim.run(Path(args.dir), micropython, Path(args.link) if args.link else None,
@@ -333,10 +333,10 @@ def cmd_sim(args: argparse.Namespace) -> int:
 
 
 def cmd_monitor(args: argparse.Namespace) -> int:
-    from airshake_tools.device import monitor
+    from host_server.device import monitor
     section = _section(args)
     port = _port(args, section)
-    from airshake_tools.device import sim
+    from host_server.device import sim
     on_sim = sim.is_sim(port)
     if not (args.repl or args.status) and on_sim:
         args.run = True     # nothing runs the unix port's firmware by itself

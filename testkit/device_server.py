@@ -41,7 +41,7 @@ from airshake.errors import AirshakeError
 from airshake.fragments import FragmentLink
 from airshake.keys import ServerKey
 from airshake.responder import Responder, ResponderConfig
-from airshake_tools.device.layout import DATA_DIR
+from host_server.device.layout import DATA_DIR
 
 from testkit.udp_thread import UdpThread
 

@@ -1,8 +1,8 @@
 # host_server.demo.devices: owns the demo's devices A: each is a directory that stands in
 # for a board's flash, filled with the files `airshake device deploy` puts on a board
-# (its manifest, staged by tools/device/deploy.py), provisioned by the real
-# `airshake device provision` code (tools/device/provision.py) through mpremote talking to
-# the MicroPython unix binary behind a pty made in Python (airshake_tools.device.simpty,
+# (its manifest, staged by host_server/device/deploy.py), provisioned by the real
+# `airshake device provision` code (host_server/device/provision.py) through mpremote talking to
+# the MicroPython unix binary behind a pty made in Python (host_server.device.simpty,
 # what `airshake device sim` uses) -- so the key is made on the device and only its public
 # key is enrolled -- and then running the firmware's main.py.
 from __future__ import annotations
@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from airshake_tools.device.layout import DATA_DIR
-from airshake_tools.device.simpty import PtyPort
+from host_server.device.layout import DATA_DIR
+from host_server.device.simpty import PtyPort
 from host_server.demo.procs import Proc, Supervisor
 from host_server.errors import UserError
 
@@ -61,7 +61,7 @@ def find_micropython(explicit: str | None) -> str:
 def stage_firmware(work: Path) -> Path:
     """The files a deploy puts on a unix board, staged by the deploy code itself;
     returns the directory that mirrors the device's filesystem."""
-    from airshake_tools.device import deploy, layout
+    from host_server.device import deploy, layout
     stage = work / "firmware-stage"
     deploy.deploy(None, layout.project_root(), BOARD, skip_mip=True, stage_only=stage,
                   show=lambda _line: None)
@@ -102,9 +102,9 @@ def provision(dev: Device, micropython: str, cs_url: str,
     """`airshake device deploy` (with full_deploy) and `airshake device provision` through
     mpremote on the device's pty, with the CS's admin token and B's name as the device's
     pin; returns the device's ID (hex)."""
-    from airshake_tools.device import deploy, layout
-    from airshake_tools.device import provision as prov
-    from airshake_tools.device.mpremote import Mpremote
+    from host_server.device import deploy, layout
+    from host_server.device import provision as prov
+    from host_server.device.mpremote import Mpremote
     pty = open_pty(dev, micropython)
     try:
         mp = Mpremote(pty.port, timeout=MPREMOTE_TIMEOUT)

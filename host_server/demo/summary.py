@@ -46,7 +46,7 @@ def _bench(name: str) -> ModuleType | None:
     an installed package, and another `bench` module on sys.path must not shadow it);
     the package's __init__ is skipped, so one missing dependency (lakers) only costs its
     own module."""
-    from airshake_tools.device.layout import ROOT
+    from host_server.device.layout import ROOT
     folder = ROOT / "bench" / "protocols"
     if not (folder / (name + ".py")).is_file():
         return None

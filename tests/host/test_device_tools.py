@@ -1,10 +1,10 @@
 """`airshake device ...` for real, without hardware: the MicroPython unix binary behind a
-pty made in Python (airshake_tools.device.simpty, what `airshake device sim` uses) stands
+pty made in Python (host_server.device.simpty, what `airshake device sim` uses) stands
 in for the board (its working directory is the device's filesystem),
 mpremote talks to it exactly as to an ESP32, and the certificate store is a real
 `airshake cs serve` with a CA made by `airshake ca init`.
 
-Unix-port quirks these tests rely on (see tools/device/README.md):
+Unix-port quirks these tests rely on (see host_server/device/README.md):
 - mpremote must `resume` (no soft reset on connect): a soft reset ends the unix binary.
 - its raw pty has no ISIG, so Ctrl-C cannot interrupt running code: `monitor --run` is
   only tried where main.py returns at once (no key yet).
@@ -29,7 +29,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import x25519
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
-from airshake_tools.device.simpty import PtyPort
+from host_server.device.simpty import PtyPort
 
 ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -502,7 +502,7 @@ def test_flash_against_something_that_is_not_an_esp32(base, timing):
 
 
 def test_port_choice(monkeypatch):
-    from airshake_tools.device import ports
+    from host_server.device import ports
     from host_server.errors import UserError
     usb = ports.Port("/dev/ttyUSB0", "CP2102", 0x10C4, 0xEA60, "0001")
     acm = ports.Port("/dev/ttyACM0", "USB JTAG", 0x303A, 0x1001, None)
@@ -518,7 +518,7 @@ def test_port_choice(monkeypatch):
 
 
 def test_micropython_lib_packages_per_board():
-    from airshake_tools.device import deploy, layout
+    from host_server.device import deploy, layout
     want = {"ttgo_lora32_v1": ["lora-sx127x", "lora-async"],
             "heltec_wifi_lora32_v3": ["lora-sx126x", "lora-async"],
             "esp32_rak3172": [], "lilygo_t_sim7000g": [], "unix": []}

@@ -18,7 +18,7 @@ from testkit.device_server import (ROOT, SERVER_NAME, START, TestServerB,  # noq
 
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
-from airshake_tools.device.layout import DATA_DIR  # noqa: E402
+from host_server.device.layout import DATA_DIR  # noqa: E402
 
 YEAR = 365 * 86400
 

@@ -1,4 +1,4 @@
-# airshake_tools.device.ports: which serial ports exist, which of them look like a board
+# host_server.device.ports: which serial ports exist, which of them look like a board
 # (a USB serial adapter or the chip's own USB), and the --port choice every device command
 # shares: the given port checked to exist, or the one board found.
 import os

@@ -1,4 +1,4 @@
-# airshake_tools.device.console: the board's serial console without mpremote: opening the
+# host_server.device.console: the board's serial console without mpremote: opening the
 # port (one-line errors), the RTS/DTR hard reset that ESP32 boards' auto-reset circuits
 # understand, catching the firmware's boot window (the app waits 3 s after a reset for a
 # Ctrl-C before it deep-sleeps), and following the console's lines.
@@ -8,7 +8,7 @@ from collections.abc import Callable
 import serial
 
 from host_server.errors import UserError
-from airshake_tools.device import ports
+from host_server.device import ports
 
 BAUD = 115200
 BOOT_MARK = b"Ctrl-C within"   # device.app's boot-window line

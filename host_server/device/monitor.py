@@ -1,4 +1,4 @@
-# airshake_tools.device.monitor: watching a device. The firmware logs one "airshake: <step>
+# host_server.device.monitor: watching a device. The firmware logs one "airshake: <step>
 # ..." line per step on its serial console (device.app; it keeps no log file), so
 # following the log means reading the console: without touching the running firmware
 # (follow), by starting main.py through mpremote and streaming what it prints (run: the
@@ -10,9 +10,9 @@ import time
 from collections.abc import Callable
 
 from host_server.errors import UserError
-from airshake_tools.device import console
-from airshake_tools.device.layout import DATA_DIR
-from airshake_tools.device.mpremote import Mpremote
+from host_server.device import console
+from host_server.device.layout import DATA_DIR
+from host_server.device.mpremote import Mpremote
 
 STATUS_FILES = tuple(DATA_DIR + "/" + n for n in ("config.json", "state.json"))
 PRESENCE_FILES = tuple(DATA_DIR + "/" + n for n in ("key.bin", "anchor.der", "session.bin",

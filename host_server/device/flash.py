@@ -1,4 +1,4 @@
-# airshake_tools.device.flash: putting a MicroPython firmware image on an ESP32 with esptool
+# host_server.device.flash: putting a MicroPython firmware image on an ESP32 with esptool
 # (`python -m esptool` subprocesses): check the image fits the chip, erase the flash, write
 # the image at the chip's offset. esptool's own progress is shown as it comes; its failure
 # becomes one UserError line.
@@ -11,7 +11,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from host_server.errors import UserError
-from airshake_tools.device import ports
+from host_server.device import ports
 
 # Where a MicroPython image (bootloader first) goes: after the 4 KiB reserved area on the
 # ESP32 and ESP32-S2, at 0 on the newer chips.

@@ -1,4 +1,4 @@
-# airshake_tools.device.simpty: a serial port made in Python (the pty module) for a
+# host_server.device.simpty: a serial port made in Python (the pty module) for a
 # program that stands in for a board: the MicroPython unix binary's REPL, or anything
 # else that talks on stdin/stdout. The program gets its own pty as its controlling
 # terminal (raw, no echo); the host tools open the other pty, whose path `port` is,

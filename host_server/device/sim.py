@@ -1,4 +1,4 @@
-# airshake_tools.device.sim: `airshake device sim`, a board for people without hardware:
+# host_server.device.sim: `airshake device sim`, a board for people without hardware:
 # the MicroPython unix binary's REPL behind a serial port made in Python (simpty), run in
 # a directory that is the board's flash. A new directory gets the firmware the deploy
 # code stages from this checkout for board "unix" (so `deploy` finds it up to date); an
@@ -18,8 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from airshake_tools.device import layout
-from airshake_tools.device.simpty import PtyPort
+from host_server.device import layout
+from host_server.device.simpty import PtyPort
 from host_server.errors import UserError
 
 BOARD = "unix"
@@ -64,7 +64,7 @@ def reset(port: str) -> bool:
 def fill_flash(flash: Path) -> int:
     """The files `airshake device deploy --board unix` puts on a board, staged by the
     deploy code itself, copied into flash; returns how many."""
-    from airshake_tools.device import deploy
+    from host_server.device import deploy
     with tempfile.TemporaryDirectory(prefix="airshake-sim-") as tmp:
         stage = Path(tmp) / "stage"
         deploy.deploy(None, layout.project_root(), BOARD, skip_mip=True, stage_only=stage,

@@ -1,4 +1,4 @@
-# airshake_tools.device.deploy: putting the project's device files on a board with mpremote.
+# host_server.device.deploy: putting the project's device files on a board with mpremote.
 # The manifest is every file under firmware/ but caches and *.md (device path = path below
 # firmware/) plus boards/<board>.py as board.py. Files below lib/ install offline with
 # `mpremote mip install` from a package.json generated into a staging directory; the few
@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from host_server.errors import UserError
-from airshake_tools.device import layout
-from airshake_tools.device.mpremote import Mpremote
+from host_server.device import layout
+from host_server.device.mpremote import Mpremote
 
 SKIP_DIRS = {"__pycache__"}
 SKIP_SUFFIXES = {".pyc", ".mpy", ".md"}  # caches and the tree's own documentation

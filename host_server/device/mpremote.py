@@ -1,4 +1,4 @@
-# airshake_tools.device.mpremote: the one way the device tools talk to a MicroPython board:
+# host_server.device.mpremote: the one way the device tools talk to a MicroPython board:
 # `python -m mpremote connect PORT resume ...` subprocesses with a deadline, and mpremote's
 # or the board's failures turned into one UserError line (no device, port busy, no REPL,
 # timeout, a traceback on the board).
@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import IO
 
 from host_server.errors import UserError
-from airshake_tools.device import ports
+from host_server.device import ports
 
 DEFAULT_TIMEOUT = 60.0
 

@@ -1,4 +1,4 @@
-# airshake_tools.device.layout: where the project's device files are on the host: the
+# host_server.device.layout: where the project's device files are on the host: the
 # checkout root, firmware/ (the device's filesystem tree) and boards/<name>.py (one data
 # module per board, read here without running it).
 import ast

@@ -1,4 +1,4 @@
-# airshake_tools.device.provision: giving a device its identity, through mpremote:
+# host_server.device.provision: giving a device its identity, through mpremote:
 # the device generates its key (device.keystore; the private key never leaves it and
 # never appears in any output here), prints only its public key (SPKI DER, hex) and ID;
 # the host enrolls that public key with the certificate store (POST /enroll) and writes
@@ -20,8 +20,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from host_server.errors import UserError
-from airshake_tools.device.layout import DATA_DIR
-from airshake_tools.device.mpremote import Mpremote
+from host_server.device.layout import DATA_DIR
+from host_server.device.mpremote import Mpremote
 
 CONFIG = DATA_DIR + "/config.json"
 ANCHOR = DATA_DIR + "/anchor.der"
