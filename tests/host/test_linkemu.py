@@ -2,6 +2,7 @@
 published values, LoRaWAN limits, duty cycles and class A windows, cellular timing,
 seeded faults, cost() of the airshake handshake, and the UDP relay process for real,
 including an airshake handshake through it."""
+import asyncio
 import json
 import os
 import re
@@ -15,11 +16,12 @@ from contextlib import contextmanager
 
 import pytest
 
-from airshake import fragments
+from airshake import events as ev
+from airshake import fragments, shell
 from airshake.crypto import load_backend
-from airshake.errors import AirshakeError
-from airshake.initiator import CONFIRMED, FAILED
+from airshake.initiator import CONFIRMED
 from airshake.keys import ServerRef
+from host_server.udp_link import UdpLink
 from airshake_tools.linkemu import Faults, Link, cost, fragment_sizes, get_profile
 from airshake_tools.linkemu import cellular, lora, lorawan
 from airshake_tools.linkemu.model import HOLD_LIMIT
@@ -536,33 +538,23 @@ def test_relay_stops_on_sigterm_and_rejects_a_port_in_use(tmp_path):
 # -- an airshake handshake through the relay ------------------------------------------
 
 def _handshake(relay_port, backend, budget=60.0):
-    """Device A (suite 0, C_B by reference) over UDP through the relay; returns A."""
+    """Device A (suite 0, C_B by reference) over UDP through the relay (airshake.shell
+    over a UdpLink); returns A. Corrupted or stale frames are the core's Dropped events."""
     t0 = hs_support.now()
     start = time.monotonic()
     clock = lambda: t0 + (time.monotonic() - start)
     ref = ServerRef(backend, 0, hs_support.cert(0, "server_cert"))
     ini = hs_support.initiator(backend, 0, server=ref, rto=0.3, max_retries=8)
-    sock = _client()
     ini.connect(clock(), b"reading=21.5")
-    while ini.state not in (CONFIRMED, FAILED) and time.monotonic() - start < budget:
-        for d in ini.datagrams_to_send(clock()):
-            sock.sendto(d, ("127.0.0.1", relay_port))
-        deadline = ini.timer()
-        wait = max(0.01, deadline - clock()) if deadline is not None else 1.0
-        sock.settimeout(min(wait, max(0.01, budget - (time.monotonic() - start))))
+
+    async def run():
+        link = await UdpLink.open(("127.0.0.1", relay_port), sock=_client())
         try:
-            data = sock.recv(2048)
-        except socket.timeout:
-            ini.handle_timer(clock())
-            continue
-        try:
-            ini.receive(data, clock())
-        except AirshakeError:
-            pass                       # a corrupted or stale frame: dropped, as on a device
-        while ini.next_event() is not None:
-            pass
-        ini.handle_timer(clock())
-    sock.close()
+            await shell.drive(ini, link, clock, deadline=t0 + budget,
+                              until=lambda e: isinstance(e, ev.HandshakeConfirmed))
+        finally:
+            link.close()
+    asyncio.run(run())
     return ini
 
 
