@@ -2,6 +2,7 @@
 # `airshake server` as a subprocess (waits for its `ready` log line), device A as the
 # core's Initiator over a UDP socket, enrollment over the CS's HTTP API, and reading
 # B's Prometheus metrics and SQLite records.
+import asyncio
 import base64
 import json
 import os
@@ -16,9 +17,11 @@ import httpx
 
 from airshake import codec
 from airshake import events as ev
+from airshake import shell
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
+from host_server.udp_link import UdpLink
 from testkit.cs_support import ADMIN_HEADERS, AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, free_port, run
 
 BACKEND = load_backend("pyca")
@@ -191,45 +194,37 @@ class Result:
 
 def handshake(port, device, anchor, data=b"", early=False, now=None, timeout=5.0,
               records=(), wait_replies=0):
-    """Run A's side against B on 127.0.0.1:port until confirmed or failed; then send
-    records and wait for wait_replies data records."""
+    """Run A's side against B on 127.0.0.1:port (airshake.shell over a UdpLink) until
+    confirmed or failed; then send records and wait for wait_replies data records.
+    res.sock, the socket A used, stays open for the caller (B knows A by its address)."""
     ini = Initiator(BACKEND, [device.key], anchor, server=device.server, rto=0.5,
                     max_retries=4, server_name=SERVER_NAME)
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.settimeout(0.05)
+    sock.bind(("0.0.0.0", 0))
     res = Result(initiator=ini, sock=sock)
     ini.connect(time.time() if now is None else now, data, early)
-    deadline = time.monotonic() + timeout
-    sent_records = False
 
-    def pump():
-        for d in ini.datagrams_to_send(time.time()):
-            res.sent.append(d)
-            sock.sendto(d, ("127.0.0.1", port))
+    def on_event(e):
+        res.events.append(e)
+        if isinstance(e, ev.HandshakeConfirmed):
+            for r in records:
+                ini.send(r)
+
+    def done(e):
+        return res.confirmed and len(res.replies) >= wait_replies
+
+    async def run():
+        # the link gets a duplicate of the socket: closing the link leaves res.sock open
+        link = await UdpLink.open(("127.0.0.1", port), sock=sock.dup())
         try:
-            d, _ = sock.recvfrom(65535)
-        except socket.timeout:
-            ini.handle_timer(time.time())
-        else:
-            res.received.append(d)
-            ini.receive(d, time.time())
-        while (e := ini.next_event()) is not None:
-            res.events.append(e)
+            await shell.drive(ini, link, time.time, until=done, idle=timeout,
+                              deadline=time.time() + timeout, on_event=on_event,
+                              on_send=res.sent.append, on_receive=res.received.append)
+        finally:
+            link.close()
 
-    while time.monotonic() < deadline:
-        pump()
-        if res.of(ev.HandshakeFailed):
-            break
-        if res.confirmed:
-            if not sent_records:
-                for r in records:
-                    ini.send(r)
-                sent_records = True
-            if len(res.replies) >= wait_replies:
-                break
-    for d in ini.datagrams_to_send(time.time()):
-        res.sent.append(d)
-        sock.sendto(d, ("127.0.0.1", port))
+    asyncio.run(run())
+    sock.settimeout(0.05)
     if ini.server is not None:
         device.server = ini.server
     return res
