@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 
 from host_server.b import cs_client
 from host_server.b.cs_client import CertResult, CSUnavailable, Revocation
-from host_server.cs.store import CertStore, StoreUnavailable, open_store
+from host_server.cs.backends import open_store
+from host_server.cs.store import CertStore, StoreUnavailable
 
 
 def _rev(r: object) -> Revocation:

@@ -28,7 +28,8 @@ from host_server.cs import DEFAULT_PORT, logs, tokens
 from host_server.cs.app import CSApp, Settings
 from host_server.cs.logs import log
 from host_server.cs.pgsql import redact
-from host_server.cs.store import CertStore, Enrolled, StoreUnavailable, open_store
+from host_server.cs.backends import open_store
+from host_server.cs.store import CertStore, Enrolled, StoreUnavailable
 from host_server.errors import UserError
 
 _KIND = {int: "an integer", str: "a string"}

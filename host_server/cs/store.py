@@ -2,7 +2,8 @@
 # (CertRecord, Revocation), the errors (IdCollision, NotFound, ReadOnly,
 # StoreUnavailable), the abstract CertStore every backend implements (SQLite, the
 # default; PostgreSQL; a read-only adapter of an LDAP directory), the lookup hashes of a
-# certificate (cert_index) and open_store(), which picks the backend from a URL or path.
+# certificate (cert_index) and the query the two SQL stores share. It imports no backend:
+# host_server.cs.backends.open_store() picks one from a URL or path.
 # A writable backend enforces ID uniqueness with a database constraint.
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from host_server.cs.pgsql import StoreUnavailable
-from host_server.errors import UserError
 
 __all__ = ["CertIndex", "CertRecord", "CertStore", "Conflict", "Enrolled", "IdCollision",
            "NotFound",
-           "ReadOnly", "Revocation", "SerialInUse", "StoreUnavailable", "cert_index",
-           "open_store"]
+           "ReadOnly", "Revocation", "SerialInUse", "StoreUnavailable", "cert_index"]
 
 
 @dataclass(frozen=True)
@@ -180,34 +179,6 @@ class CertStore(abc.ABC):
     @abc.abstractmethod
     async def close(self) -> None:
         """Release the backend's connections."""
-
-
-def open_store(url_or_path: str) -> CertStore:
-    """The backend for url_or_path: a plain path or sqlite:///path (SQLAlchemy style:
-    sqlite:////abs/path for an absolute path) opens SQLite, creating the file and the
-    schema if needed; postgresql://user@host:port/db a PostgreSQL store (connected and
-    migrated by `await store.connect()`); ldap://host:port/BASE-DN a read-only LDAP
-    directory (host_server.cs.ldap_store). Raises UserError (one line) when it cannot."""
-    text = str(url_or_path)
-    scheme = text.split("://", 1)[0].lower() if "://" in text else ""
-    if scheme in ("postgresql", "postgres"):
-        from host_server.cs.pg_store import PgStore
-        return PgStore(text)
-    if scheme in ("ldap", "ldaps"):
-        from host_server.cs.ldap_store import LdapStore
-        return LdapStore.from_url(text)
-    if scheme == "sqlite":
-        if not text.startswith("sqlite:///") or text == "sqlite:///":
-            raise UserError(f"bad SQLite URL {text!r}: write sqlite:///relative/path or "
-                            "sqlite:////absolute/path")
-        path = text[len("sqlite:///"):]
-    elif scheme:
-        raise UserError(f"unknown store URL scheme {scheme!r} in {text!r}: use a file "
-                        "path, sqlite:///path, postgresql://... or ldap://...")
-    else:
-        path = text
-    from host_server.cs.sqlite_store import SqliteStore
-    return SqliteStore.open(path)
 
 
 # -- the two SQL stores (sqlite_store, pg_store) share their schema's certificate query --

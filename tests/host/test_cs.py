@@ -537,7 +537,7 @@ def test_sse_pings_an_idle_stream(tmp_path, ca_dir, timing):
 
     from host_server.cs.app import CSApp, Settings
     from host_server.cs.service import bind
-    from host_server.cs.store import open_store
+    from host_server.cs.backends import open_store
 
     store = open_store(str(tmp_path / "ping.db"))
     app = CSApp(store, CA.load(ca_dir), Settings(ping_s=0.2, admin_token=TOKEN,

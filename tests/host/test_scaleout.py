@@ -271,7 +271,8 @@ def test_redis_down_refuses_0rtt_and_keeps_full_handshakes(tmp_path, pki, cs, pg
 def _enroll_direct(pg_url, ca_dir, keys):
     """Enroll many device keys straight into the PostgreSQL store (as the CS would)."""
     from host_server.ca import CA, identifier, spki_der
-    from host_server.cs.store import CertRecord, open_store
+    from host_server.cs.backends import open_store
+    from host_server.cs.store import CertRecord
     from cryptography.hazmat.primitives.asymmetric import x25519
     ca = CA.load(ca_dir)
 

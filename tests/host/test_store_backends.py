@@ -18,8 +18,9 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from testkit.cs_support import ADMIN_HEADERS, CSProcess, assert_one_line_error, free_port, run
 from host_server.ca import CA, identifier, spki_der
+from host_server.cs.backends import open_store
 from host_server.cs.store import (CertRecord, IdCollision, NotFound, ReadOnly, SerialInUse,
-                                  StoreUnavailable, cert_index, open_store)
+                                  StoreUnavailable, cert_index)
 from testkit.servers import b64ldif
 
 BACKENDS = ["sqlite", "postgresql"]
