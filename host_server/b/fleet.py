@@ -16,9 +16,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from airshake import events as ev
+from airshake import shell
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
+from host_server.udp_link import UdpLink
 
 
 @dataclass
@@ -33,14 +35,6 @@ class DeviceRun:
     latencies: list[float] = field(default_factory=list)
 
 
-class _Slot(asyncio.DatagramProtocol):
-    def __init__(self) -> None:
-        self.inbox: asyncio.Queue[bytes] = asyncio.Queue()
-
-    def datagram_received(self, data: bytes, addr: object) -> None:
-        self.inbox.put_nowait(data)
-
-
 class _Device:
     def __init__(self, key: DeviceKey, run: DeviceRun, anchor: bytes, port: int,
                  host: str, early: bool, rto: float, ack_timeout: float,
@@ -51,49 +45,37 @@ class _Device:
         self.early, self.rto, self.ack_timeout = early, rto, ack_timeout
         self.ref = None
         self.ini: Initiator | None = None
-        self.transport: asyncio.DatagramTransport | None = None
-        self.slot: _Slot | None = None
+        self.link: UdpLink | None = None
 
     async def open(self) -> None:
-        loop = asyncio.get_running_loop()
-        self.transport, self.slot = await loop.create_datagram_endpoint(  # type: ignore
-            _Slot, remote_addr=(self.host, self.port))
+        self.link = await UdpLink.open((self.host, self.port), connect=True)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        if self.link is not None:
+            self.link.close()
 
     async def _pump(self, until: float, want_ack: bool) -> str:
-        """Drive the initiator until an ack arrives ("ack"), the handshake fails
-        ("failed"), or until passes ("timeout")."""
-        ini, slot, transport = self.ini, self.slot, self.transport
-        assert ini is not None and slot is not None and transport is not None
-        while True:
-            for d in ini.datagrams_to_send(time.time()):
-                transport.sendto(d)
-            while (e := ini.next_event()) is not None:
-                if isinstance(e, ev.HandshakeConfirmed):
-                    self.run.completed += 1
-                    self.ref = ini.server
-                elif isinstance(e, ev.HandshakeFailed):
-                    return "failed"
-                elif isinstance(e, ev.DataReceived) and e.data.startswith(b"ack:"):
-                    if want_ack:
-                        return "ack"
-            now = time.time()
-            if now >= until:
-                return "timeout"
-            timer = ini.timer()
-            wait = min(until - now, max(0.001, (timer - now) if timer else 0.05), 0.05)
-            try:
-                msg = await asyncio.wait_for(slot.inbox.get(), wait)
-            except asyncio.TimeoutError:
-                ini.handle_timer(time.time())
-                continue
-            try:
-                ini.receive(msg, time.time())
-            except Exception:  # noqa: BLE001 - a stray or stale datagram: ignore it
-                pass
+        """Drive the initiator (airshake.shell) until an ack arrives ("ack"), the
+        handshake fails ("failed"), or until passes ("timeout")."""
+        ini, link = self.ini, self.link
+        assert ini is not None and link is not None
+        failed: list[ev.HandshakeFailed] = []
+
+        def on_event(e: ev.Event) -> None:
+            if isinstance(e, ev.HandshakeConfirmed):
+                self.run.completed += 1
+                self.ref = ini.server
+            elif isinstance(e, ev.HandshakeFailed):
+                failed.append(e)
+
+        def is_ack(e: ev.Event) -> bool:
+            return want_ack and isinstance(e, ev.DataReceived) and e.data.startswith(b"ack:")
+
+        got = await shell.drive(ini, link, time.time, until=is_ack, on_event=on_event,
+                                idle=max(0.0, until - time.time()), deadline=until)
+        if got is not None:
+            return "ack"
+        return "failed" if failed else "timeout"
 
     async def deliver(self, readings: int, deadline: float) -> None:
         n = 1
