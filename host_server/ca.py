@@ -9,7 +9,6 @@
 from __future__ import annotations
 
 import datetime
-import hashlib
 import json
 import os
 import secrets
@@ -24,6 +23,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 import airshake.x509 as device_x509
 from airshake.errors import CertificateError
+from airshake.keys import identifier  # the one derivation of ID_A (re-exported here)
 from host_server.errors import UserError
 
 ALGS = ("ed25519", "p256")
@@ -49,11 +49,6 @@ SubjectKey = x25519.X25519PublicKey | ec.EllipticCurvePublicKey | rsa.RSAPublicK
 
 class CAError(ValueError):
     """A key, name or certificate the CA refuses. str(e) is one line saying why."""
-
-
-def identifier(spki_der: bytes, id_len: int = DEFAULT_ID_LEN) -> bytes:
-    """ID_A: the first id_len bytes of SHA-256 over the SubjectPublicKeyInfo DER."""
-    return hashlib.sha256(spki_der).digest()[:id_len]
 
 
 def spki_der(public_key: object) -> bytes:

@@ -39,7 +39,7 @@ from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.errors import AirshakeError
 from airshake.fragments import FragmentLink
-from airshake.keys import ServerKey
+from airshake.keys import ServerKey, identifier
 from airshake.responder import Responder, ResponderConfig
 from host_server.device.layout import DATA_DIR
 
@@ -179,7 +179,7 @@ class TestServerB(UdpThread):
     def enroll(self, spki_der):
         """Issue C_A for a device's public key; returns its ID_A (bytes)."""
         pub = serialization.load_der_public_key(spki_der)
-        id_a = hashlib.sha256(spki_der).digest()[:self.id_len]
+        id_a = identifier(spki_der, self.id_len)
         self._serial += 1
         cert = _issue(self.ca_key, self.ca, pub, "device-" + id_a.hex(), self._serial,
                       "device", ski=id_a)

@@ -6,7 +6,6 @@
 # last two; the rest is B's job (PROTOCOL.md §7.2 WAIT_CRED).
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
 
 from cryptography import x509 as pyx509
@@ -15,6 +14,7 @@ from cryptography.exceptions import InvalidSignature
 from airshake import codec, suites
 from airshake import x509 as core_x509
 from airshake.errors import CertificateError
+from airshake.keys import identifier
 from host_server.b.cache import RevokedSet
 
 
@@ -50,7 +50,7 @@ class Verifier:
             cert = pyx509.load_der_x509_certificate(der)
         except (CertificateError, ValueError) as e:
             raise Rejected(codec.ERR_REJECTED, "malformed", str(e)) from None
-        if len(id_a) != self.id_len or hashlib.sha256(core.spki).digest()[:self.id_len] != id_a:
+        if len(id_a) != self.id_len or identifier(core.spki, self.id_len) != id_a:
             raise Rejected(codec.ERR_REJECTED, "id_mismatch",
                            "the certificate's key does not hash to the ID")
         try:

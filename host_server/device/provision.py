@@ -6,7 +6,6 @@
 # server_name is the pin of B, always set) and trust anchor (airshake-data/anchor.der,
 # the CA certificate) back to it.
 import base64
-import hashlib
 import json
 import logging
 import tempfile
@@ -19,6 +18,7 @@ import httpx
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from airshake.keys import identifier
 from host_server.errors import UserError
 from host_server.device.layout import DATA_DIR
 from host_server.device.mpremote import Mpremote
@@ -148,7 +148,7 @@ def device_identity(mp: Mpremote, suite: int | None, new_key: bool, id_len: int,
         ident = Identity(int(marks["SUITE"]), spki, marks["ID"].lower(), marks["NEW"] == "1")
     except ValueError:
         raise UserError(f"the device at {mp.port} reported a garbled public key: retry")
-    computed = hashlib.sha256(spki).digest()[:id_len].hex()
+    computed = identifier(spki, id_len).hex()
     if computed != ident.id_hex:
         raise UserError(f"the device reports ID {ident.id_hex} but its public key hashes to "
                         f"{computed}: the firmware's keystore is out of date, deploy again")
