@@ -1,6 +1,8 @@
 # tests/micropython/handshake_client.py: device A on the MicroPython unix binary.
-# Runs the core's Initiator (pure backend) over UDP against a responder on CPython,
-# sends one record after the handshake, and prints one JSON line with the results.
+# Runs the core's Initiator (pure backend) against a responder on CPython over the
+# firmware's own I/O: airshake.shell.drive under asyncio, device.link.Link on
+# radios.udp.UdpRadio; sends one record after the handshake, and prints one JSON line
+# with the results (cpu_us: the time spent inside the core during the handshake).
 # Usage: micropython handshake_client.py PORT CONFIG.json [early | prepare]
 #   early    send the first data as 0-RTT data in m1
 #   prepare  load and warm up everything a handshake uses, then stop
@@ -18,8 +20,9 @@ import sys
 sys.path.insert(0, os.getenv("AIRSHAKE_LIB") or "firmware/lib")
 import gc
 import json
-import socket
 import time
+
+import asyncio
 
 
 def _int(h):
@@ -66,67 +69,78 @@ def main():
     from airshake.crypto import load_backend, primitives_for
     backend = load_backend("pure", primitives_for((cfg["suite"],)))
     selftest_us = time.ticks_diff(time.ticks_us(), t0)
-    from airshake.initiator import Initiator
+    from airshake.initiator import Initiator  # noqa: F401
     from airshake.keys import ServerRef
-    suite, now = cfg["suite"], cfg["now"]
+    suite = cfg["suite"]
     key = load_key(backend, suite, cfg["key"])
     anchor = bytes.fromhex(cfg["anchor"])
-    server_name = cfg["server_name"]
     ref = None
     if cfg.get("server_cert"):
         ref = ServerRef(backend, suite, bytes.fromhex(cfg["server_cert"]))
-    cfg = None
+    # the device's I/O: loaded here, like the core, so that prepare covers it
+    from airshake import shell  # noqa: F401
+    from device.link import Link  # noqa: F401
+    from radios.udp import UdpRadio  # noqa: F401
     # one-time costs (lazy imports, the Ed25519 comb table) are not the handshake's
     from airshake import suites
     suites.ephemeral(backend, suite)
     backend.aes_ccm_encrypt(bytes(16), bytes(13), b"", b"")
-    # by reference, m2 and records are small: receive no more than needed
-    rx = 96 if ref is not None and suite != 1 else 1200
     if mode == "prepare":
         print(json.dumps({"ok": True, "prepared": True}))
         return
     tracer = None
     if mode == "trace":
         backend = tracer = _Tracer(backend)
+    out = asyncio.run(handshake(backend, key, anchor, ref, cfg, port, mode, tracer))
+    out["selftest_us"] = selftest_us
+    print(json.dumps(out))
+
+
+async def handshake(backend, key, anchor, ref, cfg, port, mode, tracer):
+    from airshake import events as ev
+    from airshake import shell
+    from airshake.initiator import Initiator
+    from device.link import Link
+    from radios.udp import UdpRadio
+    # by reference, m2 and records are small: receive no more than needed
+    suite, now = cfg["suite"], cfg["now"]
+    radio = UdpRadio("127.0.0.1", port, 96 if ref is not None and suite != 1 else 1200)
+    await radio.open()
+    link = Link(radio)
+    start = time.ticks_ms()
+
+    def clock():
+        return now + time.ticks_diff(time.ticks_ms(), start) / 1000
+
+    cpu = [0]
+    sizes = []
+    events = []
+
+    def core(fn, *args):
+        t = time.ticks_us()
+        result = fn(*args)
+        cpu[0] += time.ticks_diff(time.ticks_us(), t)
+        return result
+
     gc.collect()
     base = gc.mem_alloc()
     ini = Initiator(backend, [key], anchor, server=ref, rto=5.0, max_retries=2,
-                    server_name=server_name)
-    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    addr = socket.getaddrinfo("127.0.0.1", port)[0][-1]
-    sock.settimeout(10)
-    cpu = 0
-    sizes = []
-    t = time.ticks_us()
-    ini.connect(now, b"reading=21.5", mode == "early")
-    cpu += time.ticks_diff(time.ticks_us(), t)
-    events = []
-    while ini.state not in (3, 4):
-        for d in ini.datagrams_to_send(now):
-            sizes.append(len(d))
-            sock.sendto(d, addr)
-        data = sock.recv(rx)
-        sizes.append(len(data))
-        t = time.ticks_us()
-        ini.receive(data, now)
-        cpu += time.ticks_diff(time.ticks_us(), t)
-        while True:
-            e = ini.next_event()
-            if e is None:
-                break
-            events.append(type(e).__name__)
-    for d in ini.datagrams_to_send(now):
-        sock.sendto(d, addr)
-    ok = ini.state == 3
+                    server_name=cfg["server_name"])
+    core(ini.connect, clock(), b"reading=21.5", mode == "early")
+    await shell.drive(ini, link, clock, until=lambda e: isinstance(e, ev.HandshakeConfirmed),
+                      on_event=lambda e: events.append(type(e).__name__),
+                      on_send=lambda d: sizes.append(len(d)),
+                      on_receive=lambda m: sizes.append(len(m)), core=core)
     reply = None
-    if ok:
-        sock.sendto(ini.session.seal(b"ping"), addr)
-        reply = ini.session.open(sock.recv(rx))[1]
-    print(json.dumps({"ok": ok, "sizes": sizes[:3], "cpu_us": cpu, "events": events,
-                      "selftest_us": selftest_us,
-                      "live_peak_bytes": tracer.peak - base if tracer else None,
-                      "reply": reply and reply.decode(),
-                      "sid": ini.session.sid.hex() if ok else None}))
+    if ini.confirmed:
+        ini.send(b"ping")
+        got = await shell.drive(ini, link, clock, until=lambda e: isinstance(e, ev.DataReceived),
+                                idle=10)
+        reply = got and got.data.decode()
+    await radio.close()
+    return {"ok": ini.confirmed, "sizes": sizes[:3], "cpu_us": cpu[0], "events": events,
+            "live_peak_bytes": tracer.peak - base if tracer else None, "reply": reply,
+            "sid": ini.session.sid.hex() if ini.confirmed else None}
 
 
 main()
