@@ -4,14 +4,13 @@
 # becomes one UserError line.
 import importlib.metadata
 import os
-import subprocess
 import sys
-import threading
 from collections.abc import Callable
 from pathlib import Path
 
 from host_server.errors import UserError
 from host_server.device import ports
+from host_server.device.watchdog import run_watched
 
 # Where a MicroPython image (bootloader first) goes: after the 4 KiB reserved area on the
 # ESP32 and ESP32-S2, at 0 on the newer chips.
@@ -82,35 +81,14 @@ def run_esptool(args: list[str], chip: str, what: str, port: str, timeout: float
     argv = [sys.executable, "-m", "esptool", *args]
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     try:
-        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, env=env, text=True, errors="replace")
+        done = run_watched(argv, timeout, env, on_line=show, merge_stderr=True)
     except OSError as e:
         raise UserError(f"cannot run esptool ({e}): install it with `pip install esptool`")
-    expired = threading.Event()
-
-    def kill() -> None:
-        expired.set()
-        proc.kill()
-
-    timer = threading.Timer(timeout, kill)
-    timer.start()
-    output: list[str] = []
-    try:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            output.append(line)
-            show(line.rstrip("\n"))
-        proc.wait()
-    finally:
-        timer.cancel()
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    if expired.is_set():
+    if done.expired:
         raise UserError(f"{what} on {port} took longer than {timeout:g} s and was stopped: "
                         "check the cable, lower --baud, or raise --timeout")
-    if proc.returncode != 0:
-        text = "".join(output)
+    if done.returncode != 0:
+        text = done.stdout
         reason = esptool_error(text)
         hint = "hold BOOT, press RESET, release BOOT to enter the bootloader, and check --chip"
         if "Failed to connect" in text or "No serial data received" in text:

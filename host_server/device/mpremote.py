@@ -5,16 +5,14 @@
 #
 # `resume` (no soft reset on connect) is the default: the MicroPython unix port exits on a
 # soft reset, and a board keeps its state. soft_reset=True gives a clean heap instead.
-import math
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Callable
-from typing import IO
 
 from host_server.errors import UserError
 from host_server.device import ports
+from host_server.device.watchdog import run_watched
 
 DEFAULT_TIMEOUT = 60.0
 
@@ -80,47 +78,18 @@ class Mpremote:
         limit = self.timeout if timeout is None else timeout
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         try:
-            proc = subprocess.Popen(self.argv(*args), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                    env=env, text=True, errors="replace")
+            done = run_watched(self.argv(*args), limit, env, on_line=on_line)
         except OSError as e:
             raise UserError(f"cannot run mpremote ({e}): install it with `pip install mpremote`")
-        expired = threading.Event()
-
-        def kill() -> None:
-            expired.set()
-            proc.kill()
-
-        timer = threading.Timer(limit if math.isfinite(limit) else 1e9, kill)
-        timer.daemon = True
-        timer.start()
-        err_chunks: list[str] = []
-        reader = threading.Thread(target=_drain, args=(proc.stderr, err_chunks), daemon=True)
-        reader.start()
-        out_lines: list[str] = []
-        try:
-            assert proc.stdout is not None
-            for line in proc.stdout:
-                out_lines.append(line)
-                if on_line is not None:
-                    on_line(line.rstrip("\r\n"))
-            proc.wait()
-        finally:
-            timer.cancel()
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
-            reader.join(5)
-        stdout, stderr = "".join(out_lines), "".join(err_chunks)
-        if expired.is_set() and until:
-            return stdout
-        if expired.is_set():
+        if done.expired and until:
+            return done.stdout
+        if done.expired:
             raise UserError(f"{what}: the device at {self.port} did not answer within "
                             f"{limit:g} s: is it a MicroPython board? retry with --reset (or "
                             "press its reset button), or raise --timeout")
-        if proc.returncode != 0:
-            raise self.explain(stdout, stderr, what)
-        return stdout
+        if done.returncode != 0:
+            raise self.explain(done.stdout, done.stderr, what)
+        return done.stdout
 
     def exec(self, code: str, what: str = "a command", timeout: float | None = None) -> str:
         """Run code on the device; what it printed."""
@@ -149,7 +118,3 @@ class Mpremote:
             raise ports.no_device(self.port)
         return subprocess.call(self.argv(*args))
 
-
-def _drain(stream: IO[str] | None, into: list[str]) -> None:
-    if stream is not None:
-        into.append(stream.read())
