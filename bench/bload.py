@@ -33,25 +33,9 @@ from airshake.keys import DeviceKey, ServerRef
 from bench.common import BenchFailure, check
 from host_server.b import loadgen
 from host_server.udp_link import UdpLink
+from testkit.metrics import Metrics, parse_metrics
 
 RATE_OFF = "1000000:1000000"  # B's rate limits out of the way, as loadgen does
-Metrics = dict[tuple[str, frozenset], float]
-
-
-def parse_metrics(text: str) -> Metrics:
-    """{(name, labels without instance): value} of a Prometheus text page."""
-    out: Metrics = {}
-    for line in text.splitlines():
-        if not line or line.startswith("#"):
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        name, labels = name_labels, frozenset[tuple[str, str]]()
-        if "{" in name_labels:
-            name, rest = name_labels.split("{", 1)
-            pairs = [p.split("=", 1) for p in rest.rstrip("}").split('",') if p]
-            labels = frozenset((k, v.strip('"')) for k, v in pairs if k != "instance")
-        out[(name, labels)] = float(value)
-    return out
 
 
 def metric(m: Metrics, name: str, **labels: str) -> float:

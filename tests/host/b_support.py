@@ -22,6 +22,7 @@ from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
 from host_server.udp_link import UdpLink
+from testkit.metrics import parse_metrics
 from testkit.cs_support import ADMIN_HEADERS, AIRSHAKE, CS_ENV, READER_TOKEN, ROOT, free_port, run
 
 BACKEND = load_backend("pyca")
@@ -104,31 +105,6 @@ class BProcess:
         with sqlite3.connect(str(self.db)) as db:
             return db.execute("SELECT id_a, sid, seq, kind, data FROM records "
                               "ORDER BY received_at").fetchall()
-
-
-class Metrics(dict):
-    """{(name, labels): value}; .families holds every name B declares (# TYPE), so that a
-    series read as 0 because it is absent can be told from one B does not have."""
-    families: set
-
-
-def parse_metrics(text):
-    out = Metrics()
-    out.families = set()
-    for line in text.splitlines():
-        if line.startswith("# TYPE "):
-            out.families.add(line.split()[2])
-        if not line or line.startswith("#"):
-            continue
-        name_labels, value = line.rsplit(" ", 1)
-        labels = frozenset()
-        name = name_labels
-        if "{" in name_labels:
-            name, rest = name_labels.split("{", 1)
-            pairs = [p.split("=", 1) for p in rest.rstrip("}").split('",') if p]
-            labels = frozenset((k, v.strip('"')) for k, v in pairs if k != "instance")
-        out[(name, labels)] = float(value)
-    return out
 
 
 def metric(metrics, name, **labels):
