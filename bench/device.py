@@ -1,5 +1,5 @@
 # bench.device: the device's cost of a handshake on the MicroPython unix binary, per
-# suite, reusing bench/device_cost.py (tests/micropython/handshake_client.py, pure
+# suite, reusing bench/device_cost.py (testkit/handshake_client.py, pure
 # backend, C_B by reference, against a CPython responder over UDP, firmware/lib compiled
 # with mpy-cross as a device loads it):
 #   cpu_ms           CPU inside the core for one handshake (median of runs)
@@ -55,7 +55,7 @@ def _handshake(port: int, cfg: str, heap: int, lib: str) -> dict | None:
 
 def _compile_headroom(lib: str) -> None:
     """handshake_client.py and mp_headroom.py as .mpy into the lib tree."""
-    for src in ("tests/micropython/handshake_client.py", "bench/mp_headroom.py"):
+    for src in ("testkit/handshake_client.py", "bench/mp_headroom.py"):
         out = os.path.join(lib, os.path.basename(src)[:-3] + ".mpy")
         subprocess.run([MPY_CROSS, "-O2", "-o", out, os.path.join(ROOT, src)], check=True)
 

@@ -1,6 +1,6 @@
 """Device cost of one initiator handshake on the MicroPython unix binary.
 
-For each suite (C_B by reference), runs tests/micropython/handshake_client.py against a
+For each suite (C_B by reference), runs testkit/handshake_client.py against a
 CPython responder over UDP and reports:
   cpu_ms           CPU time inside the core for one warm handshake (median of 7 runs)
   heap_total       smallest `micropython -X heapsize=N` with which the device boots (code
@@ -64,7 +64,7 @@ def client_config(folder, suite):
 
 
 def run(port, cfg, heap, lib, mode=""):
-    args = [MICROPYTHON, "-X", "heapsize=%d" % heap, "tests/micropython/handshake_client.py",
+    args = [MICROPYTHON, "-X", "heapsize=%d" % heap, "testkit/handshake_client.py",
             str(port), cfg] + ([mode] if mode else [])
     out = subprocess.run(args, capture_output=True, text=True, timeout=120,
                          env=dict(os.environ, AIRSHAKE_LIB=lib))

@@ -1,5 +1,5 @@
 # bench/mp_headroom.py (MicroPython): the heap a handshake needs on top of everything a
-# booted device already holds. Runs tests/micropython/handshake_client.py unchanged, but
+# booted device already holds. Runs testkit/handshake_client.py unchanged, but
 # just before its Initiator is created (after imports, self-tests, keys and gc.collect())
 # fills the whole free heap with floats (one GC block each, so every hole the
 # boot left is filled too), then lets go of the last ones allocated, which lie at the

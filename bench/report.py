@@ -230,7 +230,7 @@ def _device_md(device: dict[str, Any]) -> list[str]:
     out = ["## 3. Device", "",
            "MicroPython unix binary (%s), pure backend, C_B by reference, the firmware "
            "tree compiled with mpy-cross -O2 as a device loads it "
-           "(`bench/device_cost.py`, `tests/micropython/handshake_client.py`)." % device[
+           "(`bench/device_cost.py`, `testkit/handshake_client.py`)." % device[
                "micropython"], "",
            "| suite | CPU per handshake, ms (median) | fastest run | same, 2 MiB heap | "
            "peak heap (whole process), "

@@ -26,7 +26,7 @@ def client_config(tmp_path, suite, by_reference):
 
 def run_client(port, cfg_path, *extra, heap="256k"):
     out = subprocess.run([MICROPYTHON, "-X", "heapsize=" + heap,
-                          "tests/micropython/handshake_client.py", str(port), cfg_path, *extra],
+                          "testkit/handshake_client.py", str(port), cfg_path, *extra],
                          cwd=ROOT, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
     return json.loads(out.stdout.strip().splitlines()[-1])

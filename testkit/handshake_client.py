@@ -1,4 +1,4 @@
-# tests/micropython/handshake_client.py: device A on the MicroPython unix binary.
+# testkit/handshake_client.py: device A on the MicroPython unix binary.
 # Runs the core's Initiator (pure backend) against a responder on CPython over the
 # firmware's own I/O: airshake.shell.drive under asyncio, device.link.Link on
 # radios.udp.UdpRadio; sends one record after the handshake, and prints one JSON line
