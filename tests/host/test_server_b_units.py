@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from airshake import codec
 from airshake import events as ev
+from airshake import shell
 from airshake.crypto import load_backend
 from airshake.fragments import FragmentLink
 from airshake.initiator import Initiator
@@ -142,31 +143,45 @@ async def settle():
         await asyncio.sleep(0)
 
 
+class HarnessLink:
+    """A's end of a link into the harness's dispatcher (airshake.shell drives it): what
+    B sends to addr comes back, through the fragment layer when there is one."""
+
+    def __init__(self, h, addr, frag=None):
+        self.h, self.addr, self.frag = h, addr, frag
+        self.pending = []
+
+    async def send_message(self, message):
+        for frame in (self.frag.outgoing(message) if self.frag else [message]):
+            self.h.d.datagram(frame, self.addr)
+
+    async def recv_message(self, timeout):
+        end = time.monotonic() + timeout
+        while True:
+            await settle()
+            self.pending.extend(self.h.take(self.addr))
+            while self.pending:
+                frame = self.pending.pop(0)
+                if self.frag is None:
+                    return frame
+                message, back = self.frag.incoming(frame, time.time())
+                for b in back:
+                    self.h.d.datagram(b, self.addr)
+                if message is not None:
+                    return message
+            if time.monotonic() >= end:
+                return None
+            await asyncio.sleep(0.002)
+
+
 async def run_device(h, key, addr, data=b"", server=None, early=False, link=None):
     """One handshake through the dispatcher; returns the Initiator and its events."""
     ini = Initiator(BACKEND, [key], h.anchor, server=server, server_name="b.unit")
     ini.connect(time.time(), data, early)
     events = []
-    deadline = time.monotonic() + 3
-    while time.monotonic() < deadline:
-        await asyncio.sleep(0.002)
-        for m in ini.datagrams_to_send(time.time()):
-            for frame in (link.outgoing(m) if link else [m]):
-                h.d.datagram(frame, addr)
-        await settle()
-        for frame in h.take(addr):
-            msg = frame
-            if link:
-                msg, back = link.incoming(frame, time.time())
-                for b in back:
-                    h.d.datagram(b, addr)
-                if msg is None:
-                    continue
-            ini.receive(msg, time.time())
-        while (e := ini.next_event()) is not None:
-            events.append(e)
-        if any(isinstance(e, (ev.HandshakeConfirmed, ev.HandshakeFailed)) for e in events):
-            break
+    await shell.drive(ini, HarnessLink(h, addr, link), time.time, deadline=time.time() + 3,
+                      on_event=events.append,
+                      until=lambda e: isinstance(e, ev.HandshakeConfirmed))
     return ini, events
 
 
