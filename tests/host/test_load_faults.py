@@ -34,12 +34,13 @@ import pytest
 
 from airshake import codec
 from airshake import events as ev
-from airshake.errors import AirshakeError
+from airshake import shell
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
 from b_support import BACKEND, CS, SERVER_NAME, BProcess, make_pki, metric, wait_for
 from testkit.cs_support import ADMIN_HEADERS
 from host_server.b.sink import SqliteSink, reading_number
+from host_server.udp_link import UdpLink
 
 DEVICES = int(os.environ.get("LOAD_DEVICES", "1000"))
 READINGS = 4                  # per device in the faulted run
@@ -127,19 +128,25 @@ class Stats:
     counts: Counter[str] = field(default_factory=Counter)
 
 
-class _Inbox(asyncio.DatagramProtocol):
-    def __init__(self, dev: SimDevice) -> None:
+class LossyLink(UdpLink):
+    """A device's link (airshake.shell drives it) behind the shim that drops LOSS of the
+    datagrams each way."""
+
+    def __init__(self, peer: tuple[str, int], dev: SimDevice) -> None:
+        super().__init__(peer)
         self.dev = dev
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if self.dev.rng.random() < LOSS:
             self.dev.stats.counts["dropped down"] += 1
             return
-        assert self.dev.inbox is not None
-        self.dev.inbox.put_nowait(data)
+        super().datagram_received(data, addr)
 
-    def error_received(self, exc: Exception) -> None:
-        pass
+    async def send_message(self, message: bytes) -> None:
+        if self.dev.rng.random() < LOSS:
+            self.dev.stats.counts["dropped up"] += 1
+            return
+        await super().send_message(message)
 
 
 class SimDevice:
@@ -157,9 +164,7 @@ class SimDevice:
         self.unacked: dict[int, bytes] = {}
         self.acked: set[int] = set()
         self.sent: Counter[int] = Counter()
-        self.inbox: asyncio.Queue[bytes] | None = None
-        self.transport: Any = None
-        self.b_addr = ("127.0.0.1", 0)
+        self.link: LossyLink | None = None
 
     def add_readings(self, count: int) -> None:
         for _ in range(count):
@@ -169,30 +174,17 @@ class SimDevice:
 
     async def open(self, port: int) -> None:
         """A new socket (and inbox) in the running event loop."""
-        self.inbox = asyncio.Queue()
-        loop = asyncio.get_running_loop()
         # unconnected, like a radio modem's socket: no ICMP errors when B is down
-        self.b_addr = ("127.0.0.1", port)
-        self.transport, _ = await loop.create_datagram_endpoint(
-            lambda: _Inbox(self), local_addr=("127.0.0.1", 0))
+        self.link = await LossyLink.open(("127.0.0.1", port), local=("127.0.0.1", 0),
+                                         dev=self)
 
     def close(self) -> None:
-        if self.transport is not None:
-            self.transport.close()
+        if self.link is not None:
+            self.link.close()
 
-    def _send(self, datagrams: list[bytes]) -> None:
-        for d in datagrams:
-            if self.rng.random() < LOSS:
-                self.stats.counts["dropped up"] += 1
-                continue
-            self.transport.sendto(d, self.b_addr)
-
-    async def _recv(self, until: float) -> bytes | None:
-        assert self.inbox is not None
-        try:
-            return await asyncio.wait_for(self.inbox.get(), max(0.001, until - time.time()))
-        except asyncio.TimeoutError:
-            return None
+    def _count_stray(self, e: ev.Event) -> None:
+        if isinstance(e, ev.Dropped):            # refused by the core: stray or late
+            self.stats.counts["stray datagrams"] += 1
 
     async def handshake(self, gate: asyncio.Semaphore) -> Initiator | None:
         """Confirmed Initiator, or None after a failure (and the wait B asked for)."""
@@ -204,31 +196,23 @@ class SimDevice:
                             max_retries=3, server_name=SERVER_NAME)
             ini.connect(time.time(), b"")
             self.stats.counts["handshakes"] += 1
-            retry_after = 0.5
-            failed = False
-            while not failed:
-                self._send(ini.datagrams_to_send(time.time()))
-                timer = ini.timer()
-                msg = await self._recv(timer if timer is not None else time.time() + 1)
-                if msg is None:
-                    ini.handle_timer(time.time())
-                else:
-                    try:
-                        ini.receive(msg, time.time())
-                    except AirshakeError:
-                        self.stats.counts["stray datagrams"] += 1
-                while (e := ini.next_event()) is not None:
-                    if isinstance(e, ev.HandshakeConfirmed):
-                        self.ref = ini.server
-                        return ini
-                    if isinstance(e, ev.ServerRejected):
-                        self.stats.counts["error %d" % e.code] += 1
-                        if e.code == codec.ERR_TRY_LATER and e.retry_after:
-                            retry_after = float(e.retry_after)
-                    elif isinstance(e, ev.HandshakeFailed):
-                        self.stats.counts["handshakes failed"] += 1
-                        failed = True
-        await asyncio.sleep(retry_after * (1 + self.rng.random()))
+            retry_after = [0.5]
+
+            def on_event(e: ev.Event) -> None:
+                self._count_stray(e)
+                if isinstance(e, ev.ServerRejected):
+                    self.stats.counts["error %d" % e.code] += 1
+                    if e.code == codec.ERR_TRY_LATER and e.retry_after:
+                        retry_after[0] = float(e.retry_after)
+                elif isinstance(e, ev.HandshakeFailed):
+                    self.stats.counts["handshakes failed"] += 1
+            assert self.link is not None
+            got = await shell.drive(ini, self.link, time.time, idle=1.0, on_event=on_event,
+                                    until=lambda e: isinstance(e, ev.HandshakeConfirmed))
+            if got is not None:
+                self.ref = ini.server
+                return ini
+        await asyncio.sleep(retry_after[0] * (1 + self.rng.random()))
         return None
 
     async def send_readings(self, ini: Initiator) -> bool:
@@ -240,7 +224,6 @@ class SimDevice:
                 self.sent[n] += 1
                 if self.sent[n] > 1:
                     self.stats.counts["readings resent"] += 1
-                self._send(ini.datagrams_to_send(time.time()))
                 if await self._await_ack(ini, seq):
                     self.acked.add(n)
                     del self.unacked[n]
@@ -254,17 +237,13 @@ class SimDevice:
         return True
 
     async def _await_ack(self, ini: Initiator, seq: int) -> bool:
-        until = time.time() + ACK_TIMEOUT
-        while (msg := await self._recv(until)) is not None:
-            try:
-                ini.receive(msg, time.time())
-            except AirshakeError:
-                self.stats.counts["stray datagrams"] += 1
-                continue
-            while (e := ini.next_event()) is not None:
-                if isinstance(e, ev.DataReceived) and e.data == b"ack:%d" % seq:
-                    return True
-        return False
+        """Send what ini queued (the record) and wait ACK_TIMEOUT for `ack:<seq>`."""
+        want = b"ack:%d" % seq
+        assert self.link is not None
+        got = await shell.drive(ini, self.link, time.time, idle=ACK_TIMEOUT,
+                                deadline=time.time() + ACK_TIMEOUT, on_event=self._count_stray,
+                                until=lambda e: isinstance(e, ev.DataReceived) and e.data == want)
+        return got is not None
 
     async def run(self, gate: asyncio.Semaphore, deadline: float) -> None:
         """Handshake (at least once) and send until every reading is acknowledged."""
