@@ -1,23 +1,17 @@
-# host_server.b.logs: B's structured logs, one JSON object per line on stderr, every
-# line with time, level, instance and event. Rule: callers pass only public values
-# (device IDs in hex, reasons, counts, timings, addresses), never keys, session
-# secrets or record contents.
+# host_server.b.logs: B's structured logs, on stderr in the host servers' one JSON line
+# format (host_server.jsonlog: time, level, instance, event, fields; secret-looking
+# fields redacted). Rule: callers pass only public values (device IDs in hex, reasons,
+# counts, timings, addresses), never keys, session secrets or record contents.
 from __future__ import annotations
 
-import json
 import logging
 import sys
-import time
 from typing import Any
+
+from host_server.jsonlog import JsonFormatter
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
-
-
-class _JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        fields = getattr(record, "fields", None) or {"msg": record.getMessage()}
-        return json.dumps(fields, separators=(",", ":"), default=str)
 
 
 class EventLog:
@@ -27,7 +21,7 @@ class EventLog:
         self.logger.propagate = False
         self.logger.handlers.clear()
         handler = logging.StreamHandler(stream or sys.stderr)
-        handler.setFormatter(_JsonFormatter())
+        handler.setFormatter(JsonFormatter())
         self.logger.addHandler(handler)
         self.logger.setLevel(_LEVELS.get(level, logging.INFO))
 
@@ -37,11 +31,9 @@ class EventLog:
     def _emit(self, level: int, event: str, fields: dict[str, Any], always: bool = False) -> None:
         if not always and not self.logger.isEnabledFor(level):
             return
-        out = {"ts": round(time.time(), 3), "level": logging.getLevelName(level).lower(),
-               "instance": self.instance, "event": event}
-        out.update(fields)
         self.logger.log(max(level, self.logger.level) if always else level, event,
-                        extra={"fields": out})
+                        extra={"event": event, "fields": fields, "instance": self.instance,
+                               "level_name": logging.getLevelName(level).lower()})
 
     def lifecycle(self, event: str, **fields: Any) -> None:
         """An info line written whatever the level: ready, stopping, stopped."""

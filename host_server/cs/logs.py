@@ -1,34 +1,17 @@
-# host_server.cs.logs: structured logs of the certificate store: one JSON object per line
-# on stderr ({"ts", "level", "event", ...fields}). Callers pass only public facts (IDs,
-# names, results, timings); as a second line of defence any field whose name suggests a
-# secret (token, authorization, password, private, secret) is replaced by "[redacted]".
+# host_server.cs.logs: structured logs of the certificate store and uvicorn, on stderr in
+# the host servers' one JSON line format (host_server.jsonlog: {"ts", "level", "event",
+# ...fields}, secret-looking fields redacted). Callers pass only public facts (IDs,
+# names, results, timings).
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import time
 from typing import Any
 
+from host_server.jsonlog import JsonFormatter
+
 LOGGER_NAME = "airshake.cs"
-_SECRET_WORDS = ("token", "authorization", "password", "private", "secret", "cookie")
-
-
-class JsonFormatter(logging.Formatter):
-    def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = getattr(record, "fields", None) or {}
-        out: dict[str, Any] = {
-            "ts": round(record.created, 3),
-            "level": record.levelname.lower(),
-            "event": getattr(record, "event", None) or record.name,
-        }
-        if not getattr(record, "event", None):
-            out["msg"] = record.getMessage()
-        for k, v in fields.items():
-            out[k] = "[redacted]" if any(w in k.lower() for w in _SECRET_WORDS) else v
-        if record.exc_info and record.levelno >= logging.ERROR:
-            out["error"] = repr(record.exc_info[1])
-        return json.dumps(out, default=str, separators=(",", ":"))
 
 
 def setup(verbose: bool = False) -> None:
