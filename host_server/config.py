@@ -1,6 +1,9 @@
-# host_server.config: TOML configuration files and flags. A command reads its section of
-# the file (e.g. [cs], [server]) and lets flags override it. Every problem becomes one
-# UserError line naming the file and the key.
+# host_server.config: TOML configuration files, environment variables and flags: the one
+# settings reader of the CLIs. Precedence, for every setting of every command:
+#   flag > environment variable (where the setting has one) > config file > default.
+# A command reads its section of the file (e.g. [cs], [server]). Every problem becomes
+# one UserError line naming the file and the key.
+import os
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -28,9 +31,12 @@ def load_section(path: str | None, section: str) -> dict[str, Any]:
 
 
 def pick(flags: Any, section: dict[str, Any], name: str, default: Any = None,
-         kind: type | None = None) -> Any:
-    """The flag if given, else the file's value, else default; checked against kind."""
+         kind: type | None = None, env: str | None = None) -> Any:
+    """The flag if given, else $env if set and not empty, else the file's value, else
+    default; checked against kind."""
     value = getattr(flags, name, None)
+    if value is None and env:
+        value = os.environ.get(env) or None
     if value is None:
         value = section.get(name, default)
     if kind is not None and value is not None and not isinstance(value, kind):

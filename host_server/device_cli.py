@@ -295,7 +295,7 @@ def _wifi(args: argparse.Namespace) -> tuple[str, str] | None:
 def cmd_provision(args: argparse.Namespace) -> int:
     from host_server.device import provision
     section = _section(args)
-    cs_url = (pick(args, section, "cs_url", kind=str) or os.environ.get(CS_URL_ENV)
+    cs_url = (pick(args, section, "cs_url", kind=str, env=CS_URL_ENV)
               or DEFAULT_CS_URL)
     ca_cert = pick(args, section, "ca_cert", kind=str)
     if not ca_cert:

@@ -259,7 +259,10 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
         db_path = (base / str(db)) if in_file else Path(str(db if db is not None
                                                             else "airshake-b.db"))
     values.pop("db")
+    from host_server.cs.tokens import B_TOKEN_ENV
     token_file, _origin, in_file = get("cs_token_file")
+    if token_file and in_file and os.environ.get(B_TOKEN_ENV):
+        token_file = values["cs_token_file"] = ""    # flag > environment > config file
     if token_file:
         values["cs_token_file"] = str(base / str(token_file)) if in_file else str(token_file)
     cs_token = _cs_token(values["cs_token_file"], values["store"])
@@ -268,8 +271,9 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
 
 
 def _cs_token(token_file: str, store: str) -> str:
-    """B's credential at the CS (its reader token): cs_token_file, else
-    $AIRSHAKE_CS_TOKEN. Needed unless B reads the store directly (store =)."""
+    """B's credential at the CS (its reader token): --cs-token-file, else
+    $AIRSHAKE_CS_TOKEN, else cs_token_file of the config file (host_server.config's
+    precedence). Needed unless B reads the store directly (store =)."""
     from host_server.cs.tokens import B_TOKEN_ENV, check, read_file
     if token_file:
         return read_file(Path(token_file), "CS token file")

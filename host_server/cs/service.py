@@ -71,8 +71,11 @@ def resolve(args: argparse.Namespace) -> ServeConfig:
                         f"{', '.join(KEYS)})")
     base = Path(path).parent if path else Path(".")
 
-    def get(name: str, default: Any, kind: type) -> Any:
+    def get(name: str, default: Any, kind: type, env: str | None = None) -> Any:
+        # flag > environment > config file > default, as host_server.config.pick
         value: Any = getattr(args, name, None)
+        if value is None and env:
+            value = os.environ.get(env) or None
         from_file = value is None and name in section
         if value is None:
             value = section.get(name, default)
@@ -94,8 +97,8 @@ def resolve(args: argparse.Namespace) -> ServeConfig:
     id_len = bounded("id_len", 8, 1, 32)
     cert_days = bounded("cert_days", 3650, 1, 36500)
     instance = get("instance", socket.gethostname(), str)
-    admin = os.environ.get(tokens.ADMIN_ENV) or get("admin_token", None, str) or None
-    reader = os.environ.get(tokens.READER_ENV) or get("reader_token", None, str) or None
+    admin = get("admin_token", None, str, env=tokens.ADMIN_ENV) or None
+    reader = get("reader_token", None, str, env=tokens.READER_ENV) or None
     admin = admin and tokens.check(admin, "admin_token")
     reader = reader and tokens.check(reader, "reader_token")
     if admin and admin == reader:
