@@ -1,7 +1,7 @@
 """Radio drivers on the MicroPython unix binary, without hardware.
 
 - AT modems (firmware/lib/radios/lorawan_at.py: RAK3172, LoRa-E5; cellular_at.py: SIM7000,
-  SIM7080) run over a pty against tests/host/modem_emulator.py, which speaks their AT
+  SIM7080) run over a pty against tests/host/modem_emulator/, which speaks their AT
   dialects and relays to a UDP upstream: an echo socket here, or B.
 - The raw-LoRa adapter (radios/lora.py) runs against the stand-in micropython-lib `lora`
   package (tests/micropython/fakes/lora, with a fake machine.SPI/Pin), this test being the
@@ -450,8 +450,9 @@ def test_handshake_through_the_radio(tmp_path, radio):
 # -- the emulator on its own ----------------------------------------------------------------
 
 def test_emulator_runs_standalone_and_prints_its_pty(tmp_path):
-    p = subprocess.Popen([sys.executable, "tests/host/modem_emulator.py", "--dialect",
+    p = subprocess.Popen([sys.executable, "-m", "modem_emulator", "--dialect",
                           "sim7080", "--upstream", "127.0.0.1:9"], cwd=ROOT,
+                         env=dict(os.environ, PYTHONPATH="tests/host"),
                          stdout=subprocess.PIPE, text=True)
     try:
         path = p.stdout.readline().strip()
