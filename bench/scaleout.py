@@ -104,8 +104,8 @@ class B:
             sup = [x for x in lines if x.get("event") == "ready" and "pids" in x]
             if sup:
                 return sup[0]["port"], [self.proc.pid] + sup[0]["pids"]
-            if "--workers" not in self.proc.args or "1" == self.proc.args[
-                    self.proc.args.index("--workers") + 1]:
+            argv = [str(a) for a in self.proc.args]  # type: ignore[union-attr]
+            if "--workers" not in argv or "1" == argv[argv.index("--workers") + 1]:
                 one = [x for x in lines if x.get("event") == "ready"]
                 if one:
                     return one[0]["port"], [self.proc.pid]

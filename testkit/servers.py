@@ -217,7 +217,7 @@ class Postgres:
         return name
 
 
-_PG_COPIES = {}
+_PG_COPIES: dict = {}
 
 
 def _reachable_bindir(bindir, as_user):

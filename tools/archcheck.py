@@ -15,6 +15,7 @@ import ast
 import json
 import os
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 
 # (folder, the package name its files are imported as; "" = the folder holds top-level
@@ -147,7 +148,7 @@ def _points_at_tests(node: ast.AST) -> bool:
     return False
 
 
-def core_self_attrs(files: dict[str, Path], trees: dict[str, ast.AST]) -> set[str]:
+def core_self_attrs(trees: Mapping[str, ast.AST]) -> set[str]:
     """Private attribute names the core's classes set on self."""
     names = set()
     for mod, tree in trees.items():
@@ -178,7 +179,7 @@ def check_private(tree: ast.AST, core_attrs: set[str], known: dict[str, Path]) -
             for a in node.names:
                 if _private(a.name):
                     out.append((node.lineno, "from %s import %s" % (node.module, a.name)))
-                elif node.module + "." + a.name in known:
+                elif (node.module or "") + "." + a.name in known:
                     aliases.add(a.asname or a.name)
     for node in ast.walk(tree):
         if isinstance(node, ast.Attribute) and _private(node.attr):
@@ -217,7 +218,7 @@ def analyse(root: Path) -> dict[str, list[str]]:
     trees = {m: ast.parse(p.read_bytes(), str(p)) for m, p in known.items()}
     rel = {m: p.relative_to(root).as_posix() for m, p in known.items()}
     tests = test_names(root)
-    core_attrs = core_self_attrs(known, trees)
+    core_attrs = core_self_attrs(trees)
     graph: dict[str, set[str]] = {m: set() for m in known}
     found: dict[str, list[str]] = {k: [] for k in KINDS}
     for mod, tree in trees.items():
@@ -230,7 +231,8 @@ def analyse(root: Path) -> dict[str, list[str]]:
                 found["tests"].append("%s:%d imports %s" % (where, line, target))
         for node in ast.walk(tree):
             if _sys_path_edit(node) and _points_at_tests(node):
-                found["tests"].append("%s:%d sys.path -> tests/" % (where, node.lineno))
+                found["tests"].append("%s:%d sys.path -> tests/"
+                                      % (where, getattr(node, "lineno", 0)))
         if not where.startswith(CORE):
             found["private"] += ["%s:%d %s" % (where, ln, t)
                                  for ln, t in check_private(tree, core_attrs, known)]

@@ -252,7 +252,7 @@ class Server:
         return [p for s in specs for p in (s.key, s.cert)]
 
     def _key_files_stamp(self) -> tuple[Any, ...]:
-        out = []
+        out: list[tuple[Any, ...]] = []
         for path in self._key_files():
             try:
                 st = path.stat()

@@ -17,6 +17,7 @@ import sqlite3
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives import serialization
@@ -233,8 +234,9 @@ class CSApp:
             return _error(409, str(e), **extra)
         self.metrics.enrollments.labels("ok").inc()
         delivered = self.bus.publish_enrolled(Enrolled(rec.id))
+        warned: dict[str, Any] = {"warning": warning} if warning else {}
         log("enroll", id=rec.id.hex(), name=rec.name, result="ok", subscribers=delivered,
-            ms=timer.ms, **({"warning": warning} if warning else {}))
+            ms=timer.ms, **warned)
         body = {"id": rec.id.hex(), "certificate": base64.b64encode(rec.der).decode(),
                 "not_after": rec.not_after}
         if warning:

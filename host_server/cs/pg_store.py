@@ -219,14 +219,14 @@ class PgStore(CertStore):
                     continue
                 if payload is None:
                     raise StoreUnavailable("the LISTEN connection to PostgreSQL closed")
-                channel, payload = payload
+                channel, text = payload
                 if channel == ENROLL_CHANNEL:
-                    enrolled = self._enrolled(payload)
+                    enrolled = self._enrolled(text)
                     if enrolled is not None:
                         yield enrolled
                     continue
                 try:
-                    seq = int(json.loads(payload)["seq"])
+                    seq = int(json.loads(text)["seq"])
                 except (ValueError, KeyError, TypeError):
                     seq = floor + 1     # unreadable notice: read the log instead
                 if seq <= floor:
