@@ -18,6 +18,8 @@ import os
 import sys
 # AIRSHAKE_LIB points at a tree of .mpy files to measure the device's real footprint
 sys.path.insert(0, os.getenv("AIRSHAKE_LIB") or "firmware/lib")
+if ".frozen" not in sys.path:     # MICROPYPATH (bench/mp_headroom) replaces the default
+    sys.path.append(".frozen")    # path: the binary's frozen asyncio stays importable
 import gc
 import json
 import time
