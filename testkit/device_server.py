@@ -199,7 +199,7 @@ class TestServerB(UdpThread):
             self._out(addr, frame)
 
     def _out(self, addr, frame):
-        self.wire.append(("down", KIND[frame[0] >> 5], len(frame)))
+        self.wire.append(("down", KIND[codec.message_type(frame)], len(frame)))
         if self.drop and self.drop("down", frame):
             return
         self.sock.sendto(frame, addr)
@@ -208,7 +208,7 @@ class TestServerB(UdpThread):
         link = self.links.get(addr)
         if link is None:
             link = self.links[addr] = FragmentLink(self.mtu)
-        self.wire.append(("up", KIND[frame[0] >> 5], len(frame)))
+        self.wire.append(("up", KIND[codec.message_type(frame)], len(frame)))
         if self.drop and self.drop("up", frame):
             return
         message, back = link.incoming(frame, time.time())
@@ -216,7 +216,7 @@ class TestServerB(UdpThread):
             self._out(addr, f)
         if message is None:
             return
-        kind = message[0] >> 5
+        kind = codec.message_type(message)
         self.wire.append(("msg", KIND[kind], len(message)))
         if kind == 4:
             return self._record(message, addr)

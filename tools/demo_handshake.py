@@ -13,7 +13,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), ROOT]   # run as a script: testkit/
 os.chdir(ROOT)
 
-from airshake import events as ev  # noqa: E402
+from airshake import codec, events as ev  # noqa: E402
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
 from testkit.hs_support import Pair, initiator  # noqa: E402
@@ -26,7 +26,7 @@ def show(title, pair, app_data):
     total = 0
     for who, data in pair.wire:
         arrow = "A -> B" if who == "A" else "B -> A"
-        name = NAMES.get(data[0] >> 5, "?")
+        name = NAMES.get(codec.message_type(data), "?")
         print("  %s  %-6s %4d bytes" % (arrow, name, len(data)))
         if name in ("m1", "m2", "m3"):
             total += len(data)

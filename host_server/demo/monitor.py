@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from airshake import codec
 from airshake_tools.linkemu import fragment_sizes
 from host_server.demo.display import Display
 from host_server.demo.probe import Arrival, Probe
@@ -128,7 +129,7 @@ class Run:
 
     def arrival(self, a: Arrival) -> None:
         """A datagram reached B (from the probe)."""
-        if self.probe is None or not a.data or a.data[0] >> 5 != 2:
+        if self.probe is None or not a.data or codec.message_type(a.data) != codec.TYPE_M3:
             return
         who = self.probe.who(a.peer)
         if who is not None:
@@ -180,11 +181,11 @@ class Run:
         if not data:
             self.unnamed += 1
             return "?", "frame"
-        t = data[0] >> 5
+        t = codec.message_type(data)
         if t == 5 and len(data) >= 5:                   # fragment
             tag, i, count = data[1], data[2], data[3]
             if i == 0:
-                self._tags[(index, direction, tag)] = KINDS[data[4] >> 5]
+                self._tags[(index, direction, tag)] = KINDS[codec.message_type(data[4:])]
             inner = self._tags.get((index, direction, tag), "message")
             return inner, "%s %d/%d" % (inner, i + 1, count)
         if t == 6 and len(data) >= 3:                   # fragment ack
@@ -194,7 +195,11 @@ class Run:
             inner = self._tags.get((index, other, tag), "message")
             return "ack", "ack %s %d/%d" % (inner, have, count)
         if t == 3:
-            return "error", "error %s" % ERRORS.get(data[0] & 0x1F, "?")
+            try:
+                name = ERRORS.get(codec.decode_error(data).code, "?")
+            except codec.DecodeError:
+                name = "?"
+            return "error", "error %s" % name
         if t == 4 and len(data) >= 9:
             return "record", "record #%d" % int.from_bytes(data[5:9], "big")
         return KINDS[t], KINDS[t]
