@@ -65,7 +65,7 @@ class ResponderConfig:
 
 class Responder(Endpoint):
     STATE_NAMES = ("START", "WAIT_CRED", "WAIT_M3", "DONE", "FAILED", "EXPIRED")
-    TRANSITIONS = {START: (WAIT_CRED, FAILED), WAIT_CRED: (WAIT_M3, FAILED, EXPIRED),
+    TRANSITIONS = {START: (WAIT_CRED, FAILED, EXPIRED), WAIT_CRED: (WAIT_M3, FAILED, EXPIRED),
                    WAIT_M3: (DONE, EXPIRED), DONE: (), FAILED: (), EXPIRED: ()}
 
     def __init__(self, config, now):
