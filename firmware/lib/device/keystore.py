@@ -77,8 +77,9 @@ def public_spki():
 
 
 def device_id(id_len=8):
-    """ID_A as hex: the first id_len bytes of SHA-256(SPKI)."""
-    return hashlib.sha256(public_spki()).digest()[:id_len].hex()
+    """ID_A as hex: the first id_len bytes of SHA-256(SPKI) (airshake.keys.identifier)."""
+    from airshake.keys import identifier
+    return identifier(public_spki(), id_len).hex()
 
 
 def load_device_key(backend, id_len=8):
