@@ -5,7 +5,7 @@
 #             fixtures of tests/vectors/handshake (the C_B of PROTOCOL.md §9), through
 #             testkit/hs_support.Pair; each case checks that both sides hold the
 #             same session (same SID, a record each way) and that data arrived once.
-#   others    bench/protocols: EDHOC (lakers-python), TLS 1.3 (CPython ssl), prior art.
+#   others    host_server/competitors: EDHOC (lakers-python), TLS 1.3 (CPython ssl), prior art.
 # No application data anywhere unless a case says so (then it is measured twice, empty
 # and with a 12-byte reading, to show that the overhead does not depend on the data).
 from __future__ import annotations
@@ -21,7 +21,7 @@ from airshake.crypto import load_backend
 from airshake.initiator import CONFIRMED
 from airshake.keys import ServerRef
 from bench.linkcost import all_links
-from bench.protocols import edhoc, priorart, tls13
+from host_server.competitors import edhoc, priorart, tls13
 
 READING = b"reading=21.5"
 UP, DOWN = "up", "down"

@@ -1,6 +1,6 @@
 # bench.bload: server B under load, for bench.server and bench.scaling. Owns a throw-away
 # deployment (CA and B's key made with host_server.ca, `airshake cs serve` and
-# `airshake server` as subprocesses, as host_server/b/loadgen.py sets them up), fast
+# `airshake server` as subprocesses, as host_server/server_b/loadgen.py sets them up), fast
 # concurrent enrollment over the CS's POST /enroll, and the client side: spawned worker
 # processes, each running C concurrent Initiators of the core over UDP (one socket per
 # slot, C_B by reference, as a deployed device). What it measures of B: completed
@@ -31,7 +31,7 @@ from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
 from bench.common import BenchFailure, check
-from host_server.b import loadgen
+from host_server.server_b import loadgen
 from host_server.udp_link import UdpLink
 from testkit.metrics import Metrics, parse_metrics
 

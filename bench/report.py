@@ -124,7 +124,7 @@ def _air_md(air: dict[str, Any]) -> list[str]:
            "Bytes per message, from the bytes each implementation produced in this run "
            "(airshake: the core, both roles in-process; EDHOC: lakers-python; TLS 1.3: "
            "CPython ssl records; prior art: the WO 99/25093 Fig. 1 model in "
-           "`bench/protocols/priorart.py`). No application data.", "",
+           "`host_server/competitors/priorart.py`). No application data.", "",
            "| case | protocol | " + " | ".join("msg %d" % (i + 1) for i in range(width))
            + " | total |", "|---|---|" + "---:|" * (width + 1)]
     for name, c in air.items():
@@ -216,7 +216,7 @@ def _server_md(server: dict[str, Any]) -> list[str]:
                 "devices"],
             "- Cold counts B's CPU only; B and the CS together: %.0f handshakes per "
             "CPU-second." % cold["hs_per_b_plus_cs_cpu_s"],
-            "- Cross-check, `host_server.b.loadgen` itself (warm, %d devices, %.0f s): %.0f "
+            "- Cross-check, `host_server.server_b.loadgen` itself (warm, %d devices, %.0f s): %.0f "
             "handshakes per B CPU-second." % (lg["devices"], lg["seconds"],
                                               lg["handshakes_per_b_cpu_s"] or 0),
             "- For reference, lakers-python's EDHOC responder in memory (no network, no "

@@ -32,10 +32,10 @@ ROOT = Path(__file__).resolve().parent.parent
 from testkit import servers  # noqa: E402  (starts the store servers)
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.keys import DeviceKey  # noqa: E402
-from host_server.b import loadgen  # noqa: E402
+from host_server.server_b import loadgen  # noqa: E402
 from host_server.ca import CA, identifier, spki_der  # noqa: E402
-from host_server.cs.backends import open_store  # noqa: E402
-from host_server.cs.store import CertRecord  # noqa: E402
+from host_server.cert_store.backends import open_store  # noqa: E402
+from host_server.cert_store.store import CertRecord  # noqa: E402
 
 AIRSHAKE = str(Path(sys.executable).with_name("airshake"))
 BACKEND = load_backend("pyca")

@@ -6,12 +6,12 @@
 #   cold   B with --cache-size 0: every handshake fetches C_A from the CS over HTTP and
 #          verifies it (the metrics prove it: a CS request per handshake, no MEM hit);
 #          the CS's own CPU is recorded apart
-#   tls13  bench/protocols tls13.loopback_run: real TCP on 127.0.0.1, the server in its own
+#   tls13  host_server/competitors tls13.loopback_run: real TCP on 127.0.0.1, the server in its own
 #          process pinned to one CPU, handshakes per CPU-second of that process; minimal
 #          (Ed25519) and typical (RSA-2048) certificates
 # Per core = completed handshakes / CPU-seconds of the server process in the window, the
 # median over the windows. ratio = airshake warm / TLS 1.3 minimal (the faster TLS).
-# loadgen_reference: one run of host_server.b.loadgen itself, as a cross-check.
+# loadgen_reference: one run of host_server.server_b.loadgen itself, as a cross-check.
 from __future__ import annotations
 
 import argparse
@@ -19,8 +19,8 @@ from typing import Any
 
 from bench.bload import Stack, load, prime
 from bench.common import BenchFailure, check, median, r
-from bench.protocols import edhoc, tls13
-from host_server.b import loadgen
+from host_server.competitors import edhoc, tls13
+from host_server.server_b import loadgen
 
 
 def _airshake(stack: Stack, name: str, flags: list[str], warm: bool, windows: int,

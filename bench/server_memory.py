@@ -26,8 +26,8 @@ sys.path[:0] = [os.path.join(ROOT, "firmware", "lib"), ROOT]   # run as a script
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import ROLE_RESPONDER, Session  # noqa: E402
 from testkit.hs_support import Pair, config  # noqa: E402
-from host_server.b.backend import load_server_backend  # noqa: E402
-from host_server.b.tables import Conn, SessionTable  # noqa: E402
+from host_server.server_b.backend import load_server_backend  # noqa: E402
+from host_server.server_b.tables import Conn, SessionTable  # noqa: E402
 
 
 def _per_item(make, n: int) -> int:

@@ -119,8 +119,8 @@ def _check_no_device_named(cs_url: str, state_dir: str, name: str) -> None:
     """UserError if the store at cs_url lists a device called name (case-insensitively)."""
     import logging
 
-    from host_server.cs.client import CSClient
-    from host_server.cs.tokens import client_token
+    from host_server.cert_store.client import CSClient
+    from host_server.cert_store.tokens import client_token
     logging.getLogger("httpx").setLevel(logging.WARNING)
     certs = CSClient(cs_url, client_token(None, state_dir, admin=False)).certs()
     taken = [c["id"] for c in certs if str(c.get("name", "")).casefold() == name.casefold()]

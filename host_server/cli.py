@@ -11,8 +11,8 @@ from host_server.errors import UserError
 # (module, group) pairs; a module that is not there yet is skipped
 GROUPS = (
     ("host_server.ca_cli", "ca"),
-    ("host_server.cs.cli", "cs"),
-    ("host_server.b.cli", "server"),
+    ("host_server.cert_store.cli", "cs"),
+    ("host_server.server_b.cli", "server"),
     ("host_server.device_cli", "device"),
     ("host_server.demo_cli", "demo"),
 )

@@ -9,10 +9,10 @@ import time
 from typing import Any
 
 from host_server.config import load_section, pick
-from host_server.cs import DEFAULT_URL as DEFAULT_CS_URL
-from host_server.cs import TOKEN_ENV
-from host_server.cs.tokens import client_token
-from host_server.cs import URL_ENV as CS_URL_ENV
+from host_server.cert_store import DEFAULT_URL as DEFAULT_CS_URL
+from host_server.cert_store import TOKEN_ENV
+from host_server.cert_store.tokens import client_token
+from host_server.cert_store import URL_ENV as CS_URL_ENV
 from host_server.errors import UserError
 
 WIFI_ENV = "AIRSHAKE_WIFI_PASSWORD"

@@ -22,8 +22,8 @@ from types import FrameType
 from typing import Any, TextIO
 
 from airshake_tools.linkemu import get_profile
-from host_server.cs.tokens import ADMIN_FILE
-from host_server.cs.tokens import read_file as read_token
+from host_server.cert_store.tokens import ADMIN_FILE
+from host_server.cert_store.tokens import read_file as read_token
 from host_server.demo import devices as dv
 from host_server.demo import diagram, services, summary
 from host_server.demo.display import Display

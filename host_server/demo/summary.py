@@ -4,14 +4,13 @@
 # comparison on the same link profile (tools/linkemu cost(), no loss) of this run's
 # airshake handshakes (first contact, and device 1's wake 3 by reference) with the
 # patent's prior-art four-message flow (Fig. 1, both certificates over the air; sizes
-# from bench/protocols/priorart.py) and, when the bench code can run here, EDHOC method
+# from host_server/competitors/priorart.py) and, when the bench code can run here, EDHOC method
 # 3 (lakers) and TLS 1.3 (CPython ssl). Rule: every airshake size printed is measured
 # from the frames the probe captured (air_sizes), none is derived or assumed.
 from __future__ import annotations
 
 import importlib
 import statistics
-import sys
 import threading
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -38,24 +37,11 @@ class Compared:
     first_byte_s: float               # arrival of the first authenticated application byte
 
 
-BENCH_PACKAGE = "_airshake_demo_bench"
-
-
 def _bench(name: str) -> ModuleType | None:
-    """bench/protocols/<name>.py of this checkout, imported from its file (bench/ is not
-    an installed package, and another `bench` module on sys.path must not shadow it);
-    the package's __init__ is skipped, so one missing dependency (lakers) only costs its
-    own module."""
-    from host_server.device.layout import ROOT
-    folder = ROOT / "bench" / "protocols"
-    if not (folder / (name + ".py")).is_file():
-        return None
-    if BENCH_PACKAGE not in sys.modules:
-        package = ModuleType(BENCH_PACKAGE)
-        package.__path__ = [str(folder)]
-        sys.modules[BENCH_PACKAGE] = package
+    """host_server/competitors/<name>.py, or None when it cannot run here (one missing
+    dependency, lakers, costs only its own module)."""
     try:
-        return importlib.import_module(BENCH_PACKAGE + "." + name)
+        return importlib.import_module("host_server.competitors." + name)
     except Exception:
         return None
 

@@ -1,7 +1,9 @@
 # tests/host/test_architecture.py: the dependency rules of issue 15, checked by
 # tools/archcheck.py over this checkout: no import cycles between the modules of
 # firmware/lib, host_server, tools, bench and testkit, and nothing there imports tests/
-# (or puts tests/ on sys.path). Plus the checker itself, on small trees it must flag.
+# (or puts tests/ on sys.path); no private name of the core is used outside it, no wire
+# bits are read outside its codec, and no Initiator loop exists outside airshake.shell.
+# Plus the checker itself, on small trees it must flag.
 import textwrap
 from pathlib import Path
 
@@ -26,15 +28,28 @@ def test_nothing_imports_the_tests():
     assert archcheck.analyse(ROOT)["tests"] == []
 
 
+def test_no_private_core_name_is_used_outside_the_core():
+    assert archcheck.analyse(ROOT)["private"] == []
+
+
+def test_wire_bits_are_read_only_by_the_codec():
+    assert archcheck.analyse(ROOT)["wirebits"] == []
+
+
+def test_the_initiator_is_driven_only_by_the_shell():
+    assert archcheck.analyse(ROOT)["initloop"] == []
+
+
 def test_checker_sees_a_cycle_through_a_function_level_import(tmp_path):
     found = _tree(tmp_path, {
         "host_server/__init__.py": "",
-        "host_server/cs/__init__.py": "",
-        "host_server/cs/store.py": "def open_store():\n    from host_server.cs import db\n",
-        "host_server/cs/db.py": "from host_server.cs.store import open_store\n",
+        "host_server/cert_store/__init__.py": "",
+        "host_server/cert_store/store.py":
+            "def open_store():\n    from host_server.cert_store import db\n",
+        "host_server/cert_store/db.py": "from host_server.cert_store.store import open_store\n",
         "tests/x.py": "",
     })
-    assert found["cycles"] == ["host_server.cs.db <-> host_server.cs.store"]
+    assert found["cycles"] == ["host_server.cert_store.db <-> host_server.cert_store.store"]
 
 
 def test_checker_counts_a_submodule_not_its_package(tmp_path):
@@ -68,7 +83,7 @@ def test_checker_sees_private_names_of_the_core(tmp_path):
         "firmware/lib/airshake/__init__.py": "",
         "firmware/lib/airshake/crypto.py": "class B:\n    def __init__(self):\n"
                                            "        self._loaded = 1\n",
-        "host_server/b.py": """\
+        "host_server/server_b.py": """\
             from airshake import crypto
             from airshake.crypto import _need
             crypto._passed = 0
@@ -77,6 +92,24 @@ def test_checker_sees_private_names_of_the_core(tmp_path):
             """,
         "tests/x.py": "",
     })
-    assert found["private"] == ["host_server/b.py:2 from airshake.crypto import _need",
-                                "host_server/b.py:3 crypto._passed",
-                                "host_server/b.py:5 backend._loaded"]
+    assert found["private"] == ["host_server/server_b.py:2 from airshake.crypto import _need",
+                                "host_server/server_b.py:3 crypto._passed",
+                                "host_server/server_b.py:5 backend._loaded"]
+
+
+def test_checker_sees_wire_bits_and_an_initiator_loop_outside_their_homes(tmp_path):
+    found = _tree(tmp_path, {
+        "firmware/lib/airshake/__init__.py": "",
+        "firmware/lib/airshake/codec.py": "def kind(d):\n    return d[0] >> 5\n",
+        "host_server/loop.py": """\
+            from airshake.initiator import Initiator
+            def pump(ini, data):
+                kind = data[0] >> 5
+                hint = data[0] & 0x1F
+                ini.handle_timer(0)
+            """,
+        "tests/x.py": "",
+    })
+    assert [f.split(" ")[0] for f in found["wirebits"]] == ["host_server/loop.py:3",
+                                                            "host_server/loop.py:4"]
+    assert [f.split(" ")[0] for f in found["initloop"]] == ["host_server/loop.py:5"]

@@ -13,14 +13,12 @@ if ROOT not in sys.path:
 
 import lakers  # noqa: E402
 
-from bench.protocols import (  # noqa: E402
-    edhoc_handshakes_per_second,
-    edhoc_messages,
-    prior_art_messages,
-    tls13_handshakes_per_second,
-    tls13_messages,
-)
-from bench.protocols import edhoc, priorart, tls13  # noqa: E402
+from host_server.competitors.edhoc import (  # noqa: E402
+    edhoc_handshakes_per_second, edhoc_messages)
+from host_server.competitors.priorart import prior_art_messages  # noqa: E402
+from host_server.competitors.tls13 import (  # noqa: E402
+    tls13_handshakes_per_second, tls13_messages)
+from host_server.competitors import edhoc, priorart, tls13  # noqa: E402
 
 # RFC 9529 §3 (trace 2, method 3, suite 2): CRED_R and the coordinates of its key.
 RFC9529_CRED_R = bytes.fromhex(

@@ -535,9 +535,9 @@ def test_sse_pings_an_idle_stream(tmp_path, ca_dir, timing):
     the soak variant bounds the first ping at 2 s."""
     import uvicorn
 
-    from host_server.cs.app import CSApp, Settings
-    from host_server.cs.service import bind
-    from host_server.cs.backends import open_store
+    from host_server.cert_store.app import CSApp, Settings
+    from host_server.cert_store.service import bind
+    from host_server.cert_store.backends import open_store
 
     store = open_store(str(tmp_path / "ping.db"))
     app = CSApp(store, CA.load(ca_dir), Settings(ping_s=0.2, admin_token=TOKEN,
@@ -572,7 +572,7 @@ def test_settings_precedence_and_relative_paths(tmp_path, monkeypatch):
     """Flags over the environment over the file; file paths are relative to the file."""
     import argparse
 
-    from host_server.cs.service import resolve
+    from host_server.cert_store.service import resolve
 
     conf = tmp_path / "etc" / "cs.toml"
     conf.parent.mkdir()

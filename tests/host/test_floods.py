@@ -28,7 +28,7 @@ import pytest
 
 from airshake import codec
 from b_support import CS, BProcess, Device, handshake, make_pki, parse_metrics
-from host_server.b.loadgen import cpu_seconds
+from host_server.server_b.loadgen import cpu_seconds
 
 FLOOD = int(os.environ.get("FLOOD_M1S", "4000"))   # the memory (soak) floods
 QUICK_FLOOD = FLOOD // 4      # the correctness floods: still 20x B's per-source limit

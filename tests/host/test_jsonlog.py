@@ -4,8 +4,8 @@ import io
 import json
 import logging
 
-from host_server.b.logs import EventLog
-from host_server.cs import logs as cs_logs
+from host_server.server_b.logs import EventLog
+from host_server.cert_store import logs as cs_logs
 
 
 def test_b_line_keeps_its_keys_and_redacts_secrets():

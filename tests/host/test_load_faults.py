@@ -6,7 +6,7 @@
 # comes back cold while the CS is down: TRY_LATER until the CS returns). A shim on every
 # device socket drops a fraction of the datagrams both ways.
 #
-# Delivery rule under test (host_server/b/sink.py): a reading counts as acknowledged
+# Delivery rule under test (host_server/server_b/sink.py): a reading counts as acknowledged
 # when its device receives B's `ack:<seq>` record; a device resends every reading not
 # acknowledged (same payload `n=<n> ...`, in a new record and usually a new session:
 # at-least-once from the device), and B stores a reading once per (id_a, n) whatever
@@ -39,7 +39,7 @@ from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
 from b_support import BACKEND, CS, SERVER_NAME, BProcess, make_pki, metric, wait_for
 from testkit.cs_support import ADMIN_HEADERS
-from host_server.b.sink import SqliteSink, reading_number
+from host_server.server_b.sink import SqliteSink, reading_number
 from host_server.udp_link import UdpLink
 
 DEVICES = int(os.environ.get("LOAD_DEVICES", "1000"))

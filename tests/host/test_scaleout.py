@@ -22,9 +22,9 @@ from airshake.keys import DeviceKey
 from b_support import (BACKEND, SERVER_NAME, BProcess, Device, exchange, handshake, make_pki,
                        metric, wait_for)
 from testkit.cs_support import ADMIN_HEADERS, CSProcess
-from host_server.b import fleet
+from host_server.server_b import fleet
 from host_server.udp_link import UdpLink
-from host_server.cs.service import ServeConfig
+from host_server.cert_store.service import ServeConfig
 from testkit.servers import Redis, b64ldif
 
 
@@ -271,8 +271,8 @@ def test_redis_down_refuses_0rtt_and_keeps_full_handshakes(tmp_path, pki, cs, pg
 def _enroll_direct(pg_url, ca_dir, keys):
     """Enroll many device keys straight into the PostgreSQL store (as the CS would)."""
     from host_server.ca import CA, identifier, spki_der
-    from host_server.cs.backends import open_store
-    from host_server.cs.store import CertRecord
+    from host_server.cert_store.backends import open_store
+    from host_server.cert_store.store import CertRecord
     from cryptography.hazmat.primitives.asymmetric import x25519
     ca = CA.load(ca_dir)
 

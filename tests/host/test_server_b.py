@@ -27,8 +27,8 @@ from b_support import (BACKEND, CS, BProcess, Device, error_code, exchange, firs
 from testkit.cs_support import ADMIN_HEADERS, READER_TOKEN, assert_one_line_error, run
 from airshake.keys import DeviceKey
 from host_server.ca import CA
-from host_server.cs.store import CertRecord
-from host_server.cs.sqlite_store import SqliteStore
+from host_server.cert_store.store import CertRecord
+from host_server.cert_store.sqlite_store import SqliteStore
 
 
 @pytest.fixture(scope="module")

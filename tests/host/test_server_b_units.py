@@ -21,19 +21,19 @@ from airshake.initiator import Initiator
 from airshake.keys import DeviceKey
 from airshake.responder import ReplayCache, ResponderConfig
 from airshake.x509 import Certificate
-from host_server.b import config as bconfig
-from host_server.b import cs_client
-from host_server.b.cache import MemCache, NegativeCache
-from host_server.b.config import Rate, ServerConfig
-from host_server.b.backend import load_server_backend, pin_server_keys
-from host_server.b.credentials import Credentials
-from host_server.b.dispatch import Dispatcher
-from host_server.b.keyfiles import load_ca, load_server_keys
-from host_server.b.logs import EventLog
-from host_server.b.metrics import Metrics
-from host_server.b.ratelimit import RateLimiter
-from host_server.b.sink import SqliteSink
-from host_server.b.verify import Rejected, Verifier
+from host_server.server_b import config as bconfig
+from host_server.server_b import cs_client
+from host_server.server_b.cache import MemCache, NegativeCache
+from host_server.server_b.config import Rate, ServerConfig
+from host_server.server_b.backend import load_server_backend, pin_server_keys
+from host_server.server_b.credentials import Credentials
+from host_server.server_b.dispatch import Dispatcher
+from host_server.server_b.keyfiles import load_ca, load_server_keys
+from host_server.server_b.logs import EventLog
+from host_server.server_b.metrics import Metrics
+from host_server.server_b.ratelimit import RateLimiter
+from host_server.server_b.sink import SqliteSink
+from host_server.server_b.verify import Rejected, Verifier
 from host_server.ca import CA
 from host_server.errors import UserError
 
@@ -427,7 +427,7 @@ def test_verify_refuses_a_key_that_does_not_hash_to_the_id(verifier):
 
 
 def test_verify_refuses_before_validity_and_revoked(verifier):
-    from host_server.b.cache import RevokedSet
+    from host_server.server_b.cache import RevokedSet
     der = _fixture("server_x25519")
     with pytest.raises(Rejected, match="not_yet_valid"):
         verifier.verify(der, _id_of(der), 1748736000 - 10)
@@ -506,7 +506,7 @@ def test_sqlite_sink_stores_a_duplicate_once(tmp_path):
 # -- issue 11: the ID set, the per-ID limits, the amplification bound ----------------------
 
 def test_id_set_keeps_the_changes_made_while_a_full_read_is_in_flight():
-    from host_server.b.idset import IdSet
+    from host_server.server_b.idset import IdSet
     ids = IdSet()
     assert not ids.unknown(b"x" * 8)                     # not synced: look IDs up
     ids.begin_read()
@@ -537,7 +537,7 @@ def test_forgeries_from_other_sources_cannot_spend_a_proven_sources_budget(pki):
 
 
 def test_amplification_guard_bounds_what_an_unproven_address_is_sent():
-    from host_server.b.amplify import AmplificationGuard
+    from host_server.server_b.amplify import AmplificationGuard
     g = AmplificationGuard(3, capacity=2)
     a = ("10.0.0.1", 1)
     assert not g.allow(a, 1)                             # never heard from: nothing

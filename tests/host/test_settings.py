@@ -3,7 +3,7 @@
 # two places that used to disagree (B's CS token, device provision's CS URL).
 import argparse
 
-from host_server.b import config as b_config
+from host_server.server_b import config as b_config
 from host_server.config import load_section, pick
 
 

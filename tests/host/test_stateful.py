@@ -1,5 +1,5 @@
 # tests/host/test_stateful.py: a Hypothesis state machine that runs device A (the core's
-# Initiator) and a model of server B (core Responders routed like host_server.b.dispatch)
+# Initiator) and a model of server B (core Responders routed like host_server.server_b.dispatch)
 # through tools/linkemu's Link model in virtual time, with a fault schedule chosen by
 # Hypothesis frame by frame: drop, duplicate, reorder, delay and tamper (bit flips), on
 # both directions, with airshake.fragments.FragmentLink on both sides (C_B by value over
@@ -44,7 +44,7 @@ from airshake.session import Session
 from airshake_tools.linkemu import Faults, Link, get_profile
 from airshake_tools.linkemu.faults import Outcome
 from airshake_tools.linkemu.profiles import Profile
-from host_server.b.dispatch import DONE_LINGER, ERROR_LINGER
+from host_server.server_b.dispatch import DONE_LINGER, ERROR_LINGER
 
 # a copy of the pyca backend whose random() the machine seeds for each example: the same
 # choices then give the same ephemeral keys, hints and tags, so Hypothesis can replay and
@@ -292,7 +292,7 @@ class HandshakeMachine(RuleBasedStateMachine):
         self._drain_a(None)
         self._flush_a()
 
-    # -- B (routing as host_server.b.dispatch) -----------------------------------------
+    # -- B (routing as host_server.server_b.dispatch) -----------------------------------------
     def _flush_b(self, side: BSide) -> None:
         for m in side.res.datagrams_to_send(self.t):
             if codec.message_type(m) == codec.TYPE_M2:

@@ -1,4 +1,4 @@
-"""The certificate store's storage interface (host_server.cs.store.CertStore) on every
+"""The certificate store's storage interface (host_server.cert_store.store.CertStore) on every
 writable backend: each test runs on SQLite and on a real PostgreSQL (tests/host/servers.py
 starts one on loopback), so the two behave the same. Then what only PostgreSQL does:
 versioned migrations, enrollment races decided by the constraint, LISTEN/NOTIFY with
@@ -18,8 +18,8 @@ from cryptography.hazmat.primitives.asymmetric import x25519
 
 from testkit.cs_support import ADMIN_HEADERS, CSProcess, assert_one_line_error, free_port, run
 from host_server.ca import CA, identifier, spki_der
-from host_server.cs.backends import open_store
-from host_server.cs.store import (CertRecord, IdCollision, NotFound, ReadOnly, SerialInUse,
+from host_server.cert_store.backends import open_store
+from host_server.cert_store.store import (CertRecord, IdCollision, NotFound, ReadOnly, SerialInUse,
                                   StoreUnavailable, cert_index)
 from testkit.servers import b64ldif
 
