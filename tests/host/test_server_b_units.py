@@ -550,3 +550,28 @@ def test_amplification_guard_bounds_what_an_unproven_address_is_sent():
     for i in range(5):
         g.received(("10.0.0.2", i), 46)
     assert len(g) == 2                                   # bounded
+
+
+def test_an_m1_of_a_later_version_is_answered_unsupported_version_and_version_0_is_not(pki):
+    """PROTOCOL.md §6: B names its version to an m1 of a later one (ref = H(m1)[0:2]); the
+    reserved version 0 is garbage. (Before the core's error boundary, B queued this answer
+    and never sent it.)"""
+    h = Harness(pki)
+    _ini, m1 = _first_m1(h)
+    later = bytes((m1[0] & ~0x18 | (2 << 3),)) + m1[1:]        # version 2
+    addr = ("10.7.7.7", 7)
+    h.d.datagram(later, addr)
+    answers = h.take(addr)
+    assert len(answers) == 1
+    err = codec.decode_error(answers[0])
+    assert err.code == codec.ERR_UNSUPPORTED_VERSION and err.body == bytes((codec.VERSION,))
+    assert err.ref == hashlib.sha256(later).digest()[:codec.REF_LEN]
+    assert h.metric("airshake_datagrams_total", type="m1", result="refused") == 1
+    h.d.datagram(bytes((m1[0] & ~0x18,)) + m1[1:], addr)           # version 0
+    assert h.take(addr) == []
+
+
+def _first_m1(h):
+    ini = Initiator(BACKEND, [h.device()], h.anchor, server_name="b.unit")
+    ini.connect(time.time())
+    return ini, ini.datagrams_to_send(time.time())[0]
