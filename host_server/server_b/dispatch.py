@@ -1,6 +1,6 @@
 # host_server.server_b.dispatch: routes every datagram B receives to the core's state machines.
 # The parts: host_server.server_b.plumbing (shared state, sending), .admission (m1),
-# .delivery (m3 and records); this module owns the entry point, revocation and timers.
+# .delivery (m3 and records); this module owns the entry point and the timers.
 #   fragment / ack  -> the peer address's FragmentLink (PROTOCOL.md §3.6); a message
 #                      that reassembles is routed as if it had arrived whole; with
 #                      fragment_resend N, a long message leaves N fragments at a time
@@ -17,19 +17,12 @@
 # Anything else, or anything that fails, is dropped silently and counted. Application
 # data goes to the sink; its reply returns encrypted in the session. Owns the timers.
 # Every datagram out passes the amplification bound (host_server.server_b.amplify). A
-# revocation (Credentials.on_revoke -> revoke) drops the ID's sessions and handshakes.
+# revocation (Credentials.on_revoke -> Plumbing.revoke) drops the ID's sessions and handshakes.
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 
 from airshake import codec
-from airshake import responder as rsp
 from airshake.errors import AirshakeError
-from host_server.server_b.credentials import Credentials
-from host_server.server_b.logs import EventLog
-from host_server.server_b.metrics import Metrics
-from host_server.server_b.sink import Sink
 from host_server.server_b.tables import Addr
 
 from host_server.server_b.admission import Admission
@@ -38,18 +31,6 @@ from host_server.server_b.plumbing import DONE_LINGER, ERROR_LINGER, SESSION_SWE
 
 
 class Dispatcher(Admission, Delivery):
-    def __init__(self, rcfg: rsp.ResponderConfig, creds: Credentials, sink: Sink,
-                 metrics: Metrics, log: EventLog, send: Callable[[bytes, Addr], None], *,
-                 mtu: int = 1200, fragment_resend: int = 0, max_handshakes: int = 50000,
-                 max_sessions: int = 100000, amplification: float = 10.0,
-                 duplicate_answers: int = 3,
-                 clock: Callable[[], float] = time.time) -> None:
-        super().__init__(rcfg, creds, sink, metrics, log, send, mtu=mtu,
-                         fragment_resend=fragment_resend, max_handshakes=max_handshakes,
-                         max_sessions=max_sessions, amplification=amplification,
-                         duplicate_answers=duplicate_answers, clock=clock)
-        creds.on_revoke.append(self.revoke)
-
     # -- entry point ------------------------------------------------------------------
     def datagram(self, data: bytes, addr: Addr, relayed: bool = False) -> None:
         """One datagram from addr; relayed: forwarded by a sibling worker (never
@@ -87,21 +68,6 @@ class Dispatcher(Admission, Delivery):
             self._on_record(data, addr, now, relayed)
         else:
             self.metrics.datagram(codec.kind_name(data), "dropped")
-
-    # -- revocation -------------------------------------------------------------------
-    def revoke(self, id_a: bytes) -> None:
-        """Drop every session and handshake of a revoked ID (issue 11 item 3): its next
-        record and m3 find nothing and are dropped."""
-        sessions = self.sessions.drop_id(id_a)
-        id_hex = id_a.hex()
-        handshakes = [hs for hs in list(self.handshakes.by_m1.values()) if hs.id_hex == id_hex]
-        for hs in handshakes:
-            self.handshakes.remove(hs)
-        if sessions or handshakes:
-            self.metrics.sessions.set(self.sessions.count)
-            self.metrics.pending.set(len(self.handshakes))
-            self.log.info("revoked_dropped", id=id_hex, sessions=sessions,
-                          handshakes=len(handshakes))
 
     # -- timers -----------------------------------------------------------------------
     def tick(self) -> None:

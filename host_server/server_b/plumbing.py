@@ -66,6 +66,7 @@ class Plumbing:
         # scale-out (host_server.server_b.shared, host_server.server_b.relay), set by the server
         self.shared: Any = None            # Redis: replay cache, limits, negative cache
         self.relay: Any = None             # sibling workers on this host
+        creds.on_revoke.append(self.revoke)
 
     # -- plumbing ---------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -152,6 +153,21 @@ class Plumbing:
         self.log.debug("record", id=id_a.hex(), sid=sid.hex(), kind=kind, seq=seq,
                        size=len(data))
         return reply
+
+    # -- revocation (Credentials.on_revoke) ----------------------------------------
+    def revoke(self, id_a: bytes) -> None:
+        """Drop every session and handshake of a revoked ID (issue 11 item 3): its next
+        record and m3 find nothing and are dropped."""
+        sessions = self.sessions.drop_id(id_a)
+        id_hex = id_a.hex()
+        handshakes = [hs for hs in list(self.handshakes.by_m1.values()) if hs.id_hex == id_hex]
+        for hs in handshakes:
+            self.handshakes.remove(hs)
+        if sessions or handshakes:
+            self.metrics.sessions.set(self.sessions.count)
+            self.metrics.pending.set(len(self.handshakes))
+            self.log.info("revoked_dropped", id=id_hex, sessions=sessions,
+                          handshakes=len(handshakes))
 
 
 def _drain(res: rsp.Responder) -> list[ev.Event]:
