@@ -10,3 +10,13 @@ for sub in ("firmware/lib", "tests/portable", ""):     # "": the root, for testk
     if path not in sys.path:
         sys.path.insert(0, path)
 os.chdir(ROOT)
+
+# the closing line naming every skipped test group (loaded here: the xdist controller
+# never loads tests/host/conftest.py)
+pytest_plugins = ["testkit.skipped"]
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "soak: a long load, soak or benchmark run, or a timing or memory bound; "
+        "`make test` deselects them (-m 'not soak'), `make soak` runs them")

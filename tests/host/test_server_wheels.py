@@ -82,7 +82,8 @@ def _run_pytest(tmp_path, source):
     env = dict(os.environ, AIRSHAKE_TEST_SERVERS="none",
                PYTHONPATH=os.pathsep.join((str(HERE), str(HERE.parent.parent))))  # + testkit
     out = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "conftest",
-                          "-p", "no:cacheprovider", "--rootdir", str(tmp_path),
+                          "-p", "testkit.skipped", "-p", "no:cacheprovider",
+                          "--rootdir", str(tmp_path),
                           str(tmp_path / "test_generated.py")],
                          capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120)
     assert out.returncode == 0, out.stdout + out.stderr
