@@ -554,8 +554,8 @@ def test_amplification_guard_bounds_what_an_unproven_address_is_sent():
 
 def test_an_m1_of_a_later_version_is_answered_unsupported_version_and_version_0_is_not(pki):
     """PROTOCOL.md §6: B names its version to an m1 of a later one (ref = H(m1)[0:2]); the
-    reserved version 0 is garbage. (Before the core's error boundary, B queued this answer
-    and never sent it.)"""
+    reserved version 0 and anything shorter than a version-1 m1 are garbage. (Before the
+    core's error boundary, B queued this answer and never sent it.)"""
     h = Harness(pki)
     _ini, m1 = _first_m1(h)
     later = bytes((m1[0] & ~0x18 | (2 << 3),)) + m1[1:]        # version 2
@@ -568,6 +568,8 @@ def test_an_m1_of_a_later_version_is_answered_unsupported_version_and_version_0_
     assert err.ref == hashlib.sha256(later).digest()[:codec.REF_LEN]
     assert h.metric("airshake_datagrams_total", type="m1", result="refused") == 1
     h.d.datagram(bytes((m1[0] & ~0x18,)) + m1[1:], addr)           # version 0
+    assert h.take(addr) == []
+    h.d.datagram(later[:10], addr)       # shorter than a version-1 m1: no 4-byte answer
     assert h.take(addr) == []
 
 

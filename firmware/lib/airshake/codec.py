@@ -5,7 +5,7 @@
 # Every message starts with one head byte: bits 7..5 the type, bits 4..0 its flags.
 import struct
 from airshake.const import const
-from airshake.errors import (DecodeError, UnsupportedVersion, UnsupportedSuite,  # noqa: F401
+from airshake.errors import (DecodeError, UnsupportedVersion, UnsupportedSuite,
                              ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,
                              ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION,
                              ERR_REJECTED)

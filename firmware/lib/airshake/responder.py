@@ -205,8 +205,11 @@ class Responder(Endpoint):
         try:
             m = codec.decode_m1(datagram, cfg.id_len)
         except UnsupportedVersion as e:
-            if codec.m1_version(datagram) < codec.VERSION:
-                raise                          # version 0 is reserved: garbage, no reply
+            if (codec.m1_version(datagram) < codec.VERSION
+                    or len(datagram) < codec.m1_prefix_len(cfg.id_len)):
+                # version 0 is reserved, and an answer must never outweigh its question
+                # (a 1-byte datagram would earn 4 bytes from a spoofed address): garbage
+                raise
             # a later version's layout is unknown: the reference is H(m1) (§6)
             self._m1 = bytes(datagram)
             return self._reject(ERR_UNSUPPORTED_VERSION, bytes((codec.VERSION,)), e,

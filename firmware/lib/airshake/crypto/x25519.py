@@ -155,4 +155,3 @@ def x25519(k, u):
     x1 = int.from_bytes(u, "little") & _MASK
     x2, z2 = _ladder(kb, x1)
     return finish(x2, z2)
-
