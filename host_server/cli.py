@@ -15,6 +15,7 @@ GROUPS = (
     ("host_server.server_b.cli", "server"),
     ("host_server.device_cli", "device"),
     ("host_server.demo_cli", "demo"),
+    ("host_server.gateway.cli", "gateway"),
 )
 
 
