@@ -1,6 +1,7 @@
 # bench.air: bytes on the air, measured by running every protocol's real implementation
 # in this process, then each exchange's frames, time on air and duty-cycle-bound wall time
-# on the project's link model (bench.linkcost over airshake_tools.linkemu).
+# on the project's link model (bench.linkcost over airshake_tools.linkemu), under each
+# duty-cycle policy (links: per-frame off-time; links_by_policy: all of them).
 #   airshake  the core (firmware/lib/airshake), both roles, pyca backend, with the
 #             fixtures of tests/vectors/handshake (the C_B of PROTOCOL.md §9), through
 #             testkit/hs_support.Pair; each case checks that both sides hold the
@@ -20,7 +21,7 @@ from airshake import events as ev
 from airshake.crypto import load_backend
 from airshake.initiator import CONFIRMED
 from airshake.keys import ServerRef
-from bench.linkcost import all_links
+from bench.linkcost import all_links, by_policy
 from host_server.competitors import edhoc, priorart, tls13
 
 READING = b"reading=21.5"
@@ -167,7 +168,12 @@ def measure() -> dict[str, dict]:
         exchange = list(zip(case["directions"], case["messages"]))
         case["total"] = sum(case["messages"])
         case["links"] = all_links(exchange)
+        # the same exchange under every duty-cycle policy (per-frame repeats "links")
+        case["links_by_policy"] = by_policy(exchange)
         case["sf12_wall_s"] = case["links"]["lora-sf12/1sb"]["wall_s"]
+        case["sf12_wall_s_by_policy"] = {
+            policy: links["lora-sf12/1sb"]["wall_s"]
+            for policy, links in case["links_by_policy"].items()}
         if "b_first_record_bytes" in case:
             # A retransmits m3 until B's first record arrives: the full exchange
             confirmed = exchange + [(DOWN, case["b_first_record_bytes"])]

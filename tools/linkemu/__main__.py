@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import errno
 import socket
 import sys
 from typing import NoReturn, TextIO
 
+from airshake_tools.linkemu.dutycycle import POLICIES
 from airshake_tools.linkemu.faults import Faults
 from airshake_tools.linkemu.lorawan import UPLINK_SUBBANDS
 from airshake_tools.linkemu.profiles import PROFILES, get_profile
@@ -63,6 +65,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="fault seed (default 0)")
     p.add_argument("--subbands", type=int, default=1, choices=sorted(UPLINK_SUBBANDS),
                    help="EU868 1%% sub-bands the device spreads uplinks over (default 1)")
+    p.add_argument("--duty-policy", choices=POLICIES, default=None,
+                   help="how the duty cycle binds each transmitter (default: the "
+                   "profile's, per-frame): %s" % ", ".join(POLICIES))
     p.add_argument("--virtual", action="store_true",
                    help="virtual time: forward at once, account the modelled time")
     p.add_argument("--events", metavar="FILE|-",
@@ -81,6 +86,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         profile = get_profile(args.profile)
+        if args.duty_policy:
+            profile = dataclasses.replace(profile, duty_policy=args.duty_policy)
         listen = parse_address(args.listen, allow_zero=True)
         upstream = parse_address(args.upstream)
         faults = Faults(args.loss, args.duplicate, args.reorder, args.corrupt, args.seed)

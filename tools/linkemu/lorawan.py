@@ -1,6 +1,6 @@
 # airshake_tools.linkemu.lorawan: the LoRaWAN rules the link model needs: MAC framing
-# overhead, regional data rates and payload limits, EU868 sub-band duty cycles, and the
-# class A receive windows.
+# overhead, regional data rates and payload limits, EU868 sub-band duty cycles (applied
+# under a dutycycle policy), and the class A receive windows.
 #
 # Sources:
 # - Payload limits N (application bytes, no FOpts) and data rates: LoRaWAN Regional
@@ -21,6 +21,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from airshake_tools.linkemu import dutycycle
+from airshake_tools.linkemu.dutycycle import silence_after  # noqa: F401 - part of the rules here
 from airshake_tools.linkemu.lora import time_on_air
 
 # MHDR (1) + FHDR without FOpts (DevAddr 4, FCtrl 1, FCnt 2) + FPort (1) + MIC (4)
@@ -109,18 +111,14 @@ def frame_airtime(payload_len: int, region: str, dr: int, uplink: bool = True) -
     return time_on_air(payload_len + FRAME_OVERHEAD, sf, bw, crc=uplink)
 
 
-def silence_after(airtime: float, duty: float) -> float:
-    """How long a sub-band stays closed after a frame of this airtime: T * (1/dc - 1)."""
-    return airtime * (1.0 / duty - 1.0)
-
-
 class DutyCycle:
-    """Per-sub-band duty-cycle bookkeeping for one transmitter (the "time-off" rule of
-    LoRaMac-node): after a frame of airtime T that starts at t in a sub-band with duty
-    cycle dc, that sub-band is closed until t + T/dc, i.e. silent for T*(1/dc - 1) after
-    the frame ends. Each transmitter (device, gateway) keeps its own instance."""
+    """Per-sub-band duty-cycle budgets of one transmitter (device, gateway, B's radio),
+    under one of dutycycle.POLICIES: per-frame (after a frame of airtime T that starts at
+    t the sub-band is closed until t + T/dc), etsi-hour or lmn-credits (an hourly budget,
+    so a burst may go at once). Each transmitter keeps its own instance."""
 
-    def __init__(self, limits: Mapping[str, float] | None = None) -> None:
+    def __init__(self, limits: Mapping[str, float] | None = None,
+                 policy: str = dutycycle.PER_FRAME) -> None:
         if limits is None:
             limits = {name: b.duty for name, b in EU868_SUBBANDS.items()}
         for name, dc in limits.items():
@@ -128,34 +126,35 @@ class DutyCycle:
                 raise ValueError("duty cycle of sub-band %s must be in (0, 1], not %r"
                                  % (name, dc))
         self.limits = dict(limits)
-        self._free_at: dict[str, float] = {}
+        self.policy = dutycycle.check_policy(policy)
+        self._bands: dict[str, dutycycle.PerFrame | dutycycle.HourWindow
+                          | dutycycle.TimeCredits] = {}
 
-    def _band(self, band: str) -> float:
+    def _band(self, band: str) -> dutycycle.PerFrame | dutycycle.HourWindow | dutycycle.TimeCredits:
         if band not in self.limits:
             raise ValueError("unknown sub-band %r; choose one of: %s"
                              % (band, ", ".join(self.limits)))
-        return self.limits[band]
+        if band not in self._bands:
+            self._bands[band] = dutycycle.budget(self.policy, self.limits[band])
+        return self._bands[band]
 
-    def free_at(self, band: str) -> float:
-        self._band(band)
-        return self._free_at.get(band, float("-inf"))
-
-    def wait(self, now: float, band: str) -> float:
-        """Seconds from now until the sub-band may be used again (0 if it is free)."""
-        return max(0.0, self.free_at(band) - now)
+    def wait(self, now: float, band: str, airtime: float = 0.0) -> float:
+        """Seconds from now until a frame of this airtime may start in the sub-band."""
+        return self._band(band).wait(now, airtime)
 
     def record(self, now: float, band: str, airtime: float) -> None:
         """A frame of this airtime started at now in this sub-band."""
-        dc = self._band(band)
         if airtime < 0:
             raise ValueError("airtime must not be negative")
-        self._free_at[band] = max(self.free_at(band), now + airtime / dc)
+        self._band(band).record(now, airtime)
 
-    def earliest(self, now: float, bands: Iterable[str]) -> tuple[str, float]:
-        """The sub-band among bands that frees first, and the wait for it (ties: first)."""
+    def earliest(self, now: float, bands: Iterable[str],
+                 airtime: float = 0.0) -> tuple[str, float]:
+        """The sub-band among bands where a frame of this airtime may start first, and the
+        wait for it (ties: first)."""
         best: tuple[str, float] | None = None
         for band in bands:
-            w = self.wait(now, band)
+            w = self.wait(now, band, airtime)
             if best is None or w < best[1]:
                 best = (band, w)
         if best is None:

@@ -17,8 +17,11 @@
 #   channel that holds it, so B's radio can answer while the device sits out a
 #   duty-cycle wait (the channel is busy only while something is on the air).
 # - Duty cycle (LoRa, LoRaWAN): each transmitter has its own per-sub-band budget
-#   (lorawan.DutyCycle); a frame waits for the first of the allowed sub-bands to open
-#   (subbands=1, 2 or 3, lorawan.UPLINK_SUBBANDS). duty_wait is that part of the wait.
+#   (lorawan.DutyCycle) under the run's policy (dutycycle.POLICIES: per-frame off-time,
+#   ETSI's hourly 1 %, LoRaMac-node's time credits; the profile's unless Link is given
+#   one); a frame waits for the first of the allowed sub-bands whose budget holds its
+#   airtime (subbands=1, 2 or 3, lorawan.UPLINK_SUBBANDS). duty_wait is that part of
+#   the wait.
 # - LoRaWAN class A: after an uplink that the network received (not lost) the device
 #   listens in RX1 (1 s after the uplink ends, same sub-band and data rate) and RX2
 #   (2 s, 869.525 MHz, DR0); it cannot transmit again before RX2 has opened (nor while
@@ -43,7 +46,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from airshake_tools.linkemu import lorawan
+from airshake_tools.linkemu import dutycycle, lorawan
 from airshake_tools.linkemu.faults import Faults
 from airshake_tools.linkemu.profiles import Profile, get_profile
 
@@ -68,7 +71,7 @@ class Link:
     """One device's radio link to B under a profile. See the module comment for rules."""
 
     def __init__(self, profile: Profile | str, faults: Faults | None = None,
-                 subbands: int = 1) -> None:
+                 subbands: int = 1, duty_policy: str | None = None) -> None:
         self.profile = get_profile(profile) if isinstance(profile, str) else profile
         self.faults = faults if faults is not None else Faults()
         # one stream per direction: the faults of the n-th uplink do not depend on how
@@ -83,7 +86,8 @@ class Link:
         self._tx_free = {d: float("-inf") for d in DIRECTIONS}   # per transmitter
         self._busy: list[tuple[float, float]] = []               # frames on the air
         self._horizon = float("-inf")                            # latest now seen
-        self._duty = {"up": lorawan.DutyCycle(), "down": lorawan.DutyCycle()}
+        self.duty_policy = dutycycle.check_policy(duty_policy or self.profile.duty_policy)
+        self._duty = {d: lorawan.DutyCycle(policy=self.duty_policy) for d in DIRECTIONS}
         self._last_up: tuple[float, str] | None = None    # (end, sub-band) of the uplink
         self._window_used = True                           # the network received last
         self._held: deque[tuple[float, bytes]] = deque()
@@ -102,7 +106,8 @@ class Link:
 
     def next_uplink_at(self, now: float) -> float:
         """Earliest time a frame handed over at now could start going up (ignoring its own
-        airtime's fit between scheduled downlinks)."""
+        airtime: its fit between scheduled downlinks and, under an hourly policy, in the
+        budget)."""
         t = max(now, self._tx_free["up"])
         if self.profile.duty_cycle:
             t += self._duty["up"].earliest(t, self.bands)[1]
@@ -146,7 +151,7 @@ class Link:
         band, duty_wait = self.bands[0], 0.0
         while True:
             if self.profile.duty_cycle:
-                band, w = self._duty[direction].earliest(t, self.bands)
+                band, w = self._duty[direction].earliest(t, self.bands, airtime)
                 t += w
                 duty_wait += w
             later = self._clash(t, airtime)
@@ -216,12 +221,10 @@ class Link:
                    ("rx2", lorawan.RX2_DELAY, lorawan.RX2_SUBBAND, lorawan.RX2_DR))
         for name, delay, band, dr in windows:
             t = end + delay
-            if ready > t or duty.wait(t, band) > 0:
-                continue
-            if len(frame) > lorawan.max_payload(p.region, dr):
+            if ready > t or len(frame) > lorawan.max_payload(p.region, dr):
                 continue
             airtime = p.downlink_airtime(len(frame), dr)
-            if self._clash(t, airtime) is not None:
+            if duty.wait(t, band, airtime) > 0 or self._clash(t, airtime) is not None:
                 continue
             duty.record(t, band, airtime)
             self._window_used = True
@@ -288,7 +291,7 @@ def fragment_sizes(size: int, mtu: int) -> list[int]:
 
 
 def cost(messages: Iterable[tuple[str, int]], profile: Profile | str,
-         subbands: int = 1) -> dict[str, Any]:
+         subbands: int = 1, duty_policy: str | None = None) -> dict[str, Any]:
     """Time on air and wall time of an exchange, without faults.
 
     messages: (direction, size in bytes) in protocol order; each is sent when the previous
@@ -299,8 +302,9 @@ def cost(messages: Iterable[tuple[str, int]], profile: Profile | str,
     previous downlink has arrived. Returns frames (radio frames, both directions,
     including pulls), airtime_s, wall_s (from the first frame handed over to the last
     message's arrival), duty_wait_s, pull_uplinks, next_uplink_s (when the device could
-    send again after the exchange) and arrivals (per message)."""
-    link = Link(profile, subbands=subbands)
+    send again after the exchange) and arrivals (per message). duty_policy: one of
+    dutycycle.POLICIES (default: the profile's)."""
+    link = Link(profile, subbands=subbands, duty_policy=duty_policy)
     mtu = link.profile.mtu
     t = 0.0
     pulls = 0

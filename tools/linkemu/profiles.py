@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from airshake_tools.linkemu import cellular, lorawan
+from airshake_tools.linkemu import cellular, dutycycle, lorawan
 from airshake_tools.linkemu.lora import MAX_PAYLOAD, time_on_air
 
 Kind = Literal["lora", "lorawan", "cellular", "ideal"]
@@ -33,6 +33,7 @@ class Profile:
     region: str = ""                # LoRaWAN: region and uplink data rate
     dr: int = -1
     duty_cycle: bool = False        # EU868 sub-band duty cycles bind the transmitters
+    duty_policy: str = dutycycle.PER_FRAME   # how (dutycycle.POLICIES); Link may override
     class_a: bool = False           # LoRaWAN class A receive windows
     cell: cellular.CellularParams | None = None
 
