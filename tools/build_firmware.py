@@ -1,10 +1,13 @@
 # airshake_tools.build_firmware: MicroPython firmware with the airshake code frozen in.
 # `firmware` builds an ESP32 board (boards/esp32/<name>/, with ESP-IDF installed); `twin`
 # builds the 32-bit unix "device twin" (boards/twin/) that the tests run, cached in
-# build/twin/. Both take the MicroPython source from MICROPYTHON_SRC, else
+# build/twin/; `twin --ucrypto` the same twin with the ucryptography C module on Mbed TLS,
+# cached in build/twin-ucrypto/ (its own patched copy of the source: the plain twin's
+# tree stays untouched). All take the MicroPython source from MICROPYTHON_SRC, else
 # ../shared/micropython's tarball unpacked into build/, else a clone of MPY_TAG (the same
-# order for micropython-lib and MPY_LIB_DIR). Without ESP-IDF, `firmware` stops in one line
-# before anything slow. Every failure is one UserError line (no traceback).
+# order for micropython-lib and MPY_LIB_DIR, ucryptography and UCRYPTOGRAPHY_SRC, Mbed TLS
+# and MBEDTLS_SRC: those two cloned at their pinned commits). Without ESP-IDF, `firmware`
+# stops in one line before anything slow. Every failure is one UserError line (no traceback).
 import argparse
 import hashlib
 import importlib.util
@@ -14,6 +17,7 @@ import subprocess
 import sys
 import tarfile
 import tempfile
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -38,6 +42,25 @@ TWIN_MAKE_ARGS = ["VARIANT=standard", "MICROPY_FORCE_32BIT=1", "MICROPY_PY_BTREE
 # the heap the twin runs the firmware with (`-X heapsize`): a classic ESP32 without PSRAM
 # gives MicroPython roughly 100-160 KB, less with Wi-Fi on (issue 12)
 TWIN_HEAP = "96k"
+
+# ucryptography (github.com/dmazzella/ucryptography) with its c25519 and BLAKE2 submodules,
+# and the Mbed TLS commit MicroPython v1.28.0 pins as lib/mbedtls: the commits
+# ../shared/micropython/README.md names, cloned at them when no copy is given or shared
+UCRYPTO_TWIN_DIR = BUILD / "twin-ucrypto"
+UCRYPTO_GIT = "https://github.com/dmazzella/ucryptography.git"
+UCRYPTO_COMMIT = "3eb8a0016e6f57b445ded8ef543aaef8b5a62cbd"
+UCRYPTO_TARBALL = "ucryptography-3eb8a00.tar.gz"
+MBEDTLS_GIT = "https://github.com/Mbed-TLS/mbedtls.git"
+MBEDTLS_COMMIT = "107ea89daaefb9867ea9121002fbbdf926780e98"
+MBEDTLS_TARBALL = "mbedtls-3.6.2-107ea89.tar.gz"
+# the Mbed TLS options ucryptography needs on top of MicroPython's (PKCS#1 v2.1 for OAEP
+# and PSS, PEM/PK writing, prime generation, ...): its own patch of the common config
+UCRYPTO_PATCH = "patches/extmod__mbedtls__mbedtls_config_common.h.patch"
+# MBEDTLS_ECP_NIST_OPTIM (fast reduction modulo the NIST primes): on in ESP-IDF's Mbed TLS
+# (CONFIG_MBEDTLS_ECP_NIST_OPTIM=y by default), off in MicroPython's own configuration; on
+# here so that the twin's P-256 runs the code an ESP32 runs
+UCRYPTO_TWIN_MAKE_ARGS = [a for a in TWIN_MAKE_ARGS if a != "MICROPY_PY_SSL=0"] + [
+    "MICROPY_PY_SSL=1", "MICROPY_SSL_MBEDTLS=1", "CFLAGS_EXTRA=-DMBEDTLS_ECP_NIST_OPTIM"]
 
 
 def _log(msg: str) -> None:
@@ -82,6 +105,21 @@ def _clone(url: str, dest: Path, tag: str | None) -> Path:
     return dest
 
 
+def _clone_commit(url: str, dest: Path, commit: str, env_name: str) -> Path:
+    """dest cloned at one commit, submodules included (into a temporary name first)."""
+    if shutil.which("git") is None:
+        raise UserError(f"no source for {dest.name} and git is not installed: set {env_name} "
+                        "to a copy")
+    tmp = dest.with_name(dest.name + ".cloning")
+    shutil.rmtree(tmp, ignore_errors=True)
+    _run(["git", "clone", url, str(tmp)], f"cloning {url}")
+    _run(["git", "-C", str(tmp), "checkout", "-q", commit], f"checking out {commit}")
+    _run(["git", "-C", str(tmp), "submodule", "update", "--init", "--depth", "1"],
+         f"fetching the submodules of {url}")
+    tmp.rename(dest)
+    return dest
+
+
 def micropython_src() -> Path:
     """The MicroPython source tree: MICROPYTHON_SRC, else build/micropython-1.28.0 (from
     ../shared's tarball if it exists, else cloned at MPY_TAG)."""
@@ -117,6 +155,77 @@ def micropython_lib(src: Path) -> Path:
     if tarball.is_file():
         return _unpack(tarball, BUILD / "micropython-lib")
     return _clone(MPY_LIB_GIT, BUILD / "micropython-lib", None)
+
+
+def _given(env_name: str, marker: str, what: str) -> Path | None:
+    given = os.environ.get(env_name)
+    if not given:
+        return None
+    path = Path(given).resolve()
+    if not (path / marker).is_file():
+        raise UserError(f"{env_name}={given} is not {what} (no {marker})")
+    return path
+
+
+def ucryptography_src() -> Path:
+    """ucryptography's folder (micropython.mk, micropython.cmake, c25519/ and BLAKE2/ filled
+    in): UCRYPTOGRAPHY_SRC, else build/ucryptography (from ../shared's tarball, else cloned
+    at UCRYPTO_COMMIT with its submodules)."""
+    marker = "c25519/src/c25519.c"
+    given = _given("UCRYPTOGRAPHY_SRC", marker, "a ucryptography checkout with its submodules")
+    if given:
+        return given
+    dest = BUILD / "ucryptography"
+    if (dest / marker).is_file():
+        return dest
+    tarball = SHARED / UCRYPTO_TARBALL
+    if tarball.is_file():
+        return _unpack(tarball, dest)
+    return _clone_commit(UCRYPTO_GIT, dest, UCRYPTO_COMMIT, "UCRYPTOGRAPHY_SRC")
+
+
+def mbedtls_src() -> Path:
+    """Mbed TLS (include/ and library/): MBEDTLS_SRC, else build/mbedtls (from ../shared's
+    tarball, else cloned at MBEDTLS_COMMIT)."""
+    marker = "include/mbedtls/build_info.h"
+    given = _given("MBEDTLS_SRC", marker, "an Mbed TLS 3.6 source tree")
+    if given:
+        return given
+    dest = BUILD / "mbedtls"
+    if (dest / marker).is_file():
+        return dest
+    tarball = SHARED / MBEDTLS_TARBALL
+    if tarball.is_file():
+        return _unpack(tarball, dest)
+    return _clone_commit(MBEDTLS_GIT, dest, MBEDTLS_COMMIT, "MBEDTLS_SRC")
+
+
+def ucrypto_micropython_src(src: Path, ucrypto: Path, mbedtls: Path) -> Path:
+    """build/twin-ucrypto/<source>: a copy of the MicroPython source with Mbed TLS at
+    lib/mbedtls and ucryptography's config patch applied (the plain twin and a source the
+    user gave stay unpatched). Made once; a half-made copy never keeps the final name."""
+    dest = UCRYPTO_TWIN_DIR / src.name
+    if (dest / ".airshake-ucrypto").is_file():
+        return dest
+    if shutil.which("patch") is None:
+        raise UserError("the ucrypto twin needs `patch` (apt-get install -y patch)")
+    _log(f"copying {src} to {dest} (Mbed TLS at lib/mbedtls, ucryptography's config patch)")
+    tmp = dest.with_name(dest.name + ".making")
+    shutil.rmtree(tmp, ignore_errors=True)
+    shutil.rmtree(dest, ignore_errors=True)
+    shutil.copytree(src, tmp, symlinks=True,
+                    ignore=shutil.ignore_patterns("build", "build-*", ".git"))
+    pinned = tmp / "lib" / "mbedtls"    # the submodule folder, empty or absent in a tarball
+    if pinned.is_symlink():
+        pinned.unlink()
+    shutil.rmtree(pinned, ignore_errors=True)
+    pinned.symlink_to(mbedtls)
+    _run(["patch", "-p1", "--forward", "--no-backup-if-mismatch", "-i",
+          str(ucrypto / UCRYPTO_PATCH)], "applying ucryptography's Mbed TLS config patch",
+         cwd=tmp)
+    (tmp / ".airshake-ucrypto").write_text(f"{ucrypto}\n{mbedtls}\n")
+    tmp.rename(dest)
+    return dest
 
 
 # -- manifests ---------------------------------------------------------------------------
@@ -158,15 +267,17 @@ def _tree_stamp(top: Path, h: "hashlib._Hash") -> None:
             h.update(f"{folder}/{name}:{st.st_size}:{st.st_mtime_ns}\n".encode())
 
 
-def twin_key(src: Path, lib: Path, manifest: Path = TWIN_MANIFEST) -> str:
+def twin_key(src: Path, lib: Path, manifest: Path = TWIN_MANIFEST,
+             make_args: list[str] = TWIN_MAKE_ARGS, trees: tuple[Path, ...] = ()) -> str:
     """What the twin binary depends on: the frozen files' contents, the make flags and the
     C source the unix port compiles (sizes and times of py/, extmod/, shared/, lib/,
-    ports/unix)."""
-    h = hashlib.sha256(" ".join(TWIN_MAKE_ARGS).encode() + str(src).encode())
+    ports/unix, and of `trees`: the user C modules and Mbed TLS of the ucrypto twin)."""
+    h = hashlib.sha256(" ".join(make_args).encode() + str(src).encode())
     for full, target in manifest_files(manifest, src, lib, "unix"):
         h.update(target.encode() + b"\0" + full.read_bytes() + b"\0")
-    for part in ("py", "extmod", "shared", "lib", "ports/unix"):
-        _tree_stamp(src / part, h)
+    for top in [src / part for part in ("py", "extmod", "shared", "lib", "ports/unix")] \
+            + list(trees):
+        _tree_stamp(top, h)
     return h.hexdigest()
 
 
@@ -192,33 +303,56 @@ def _write_runner(binary: Path) -> Path:
     return runner
 
 
-def build_twin(force: bool = False) -> Path:
-    """The twin binary, built only when twin_key changed; returns its runner script."""
+def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
+    """The twin binary, built only when twin_key changed; returns its runner script.
+    ucrypto: the twin with the ucryptography module, in build/twin-ucrypto/."""
     src = micropython_src()
     lib = micropython_lib(src)
-    binary = TWIN_DIR / "micropython"
-    stamp = TWIN_DIR / "key"
-    key = twin_key(src, lib)
+    folder, make_args, trees, extra = TWIN_DIR, TWIN_MAKE_ARGS, (), []
+    if ucrypto:
+        ucrypto_dir, mbedtls = ucryptography_src(), mbedtls_src()
+        src = ucrypto_micropython_src(src, ucrypto_dir, mbedtls)
+        # USER_C_MODULES is a folder of modules: one holding only ucryptography
+        mods = UCRYPTO_TWIN_DIR / "usermods"
+        mods.mkdir(parents=True, exist_ok=True)
+        link = mods / "ucryptography"
+        if not link.is_symlink() or link.resolve() != ucrypto_dir:
+            link.unlink(missing_ok=True)
+            link.symlink_to(ucrypto_dir)
+        folder, make_args, trees = UCRYPTO_TWIN_DIR, UCRYPTO_TWIN_MAKE_ARGS, (ucrypto_dir,
+                                                                             mbedtls)
+        extra = [f"USER_C_MODULES={mods}"]
+    name = "ucrypto twin" if ucrypto else "twin"
+    binary = folder / "micropython"
+    stamp = folder / "key"
+    key = twin_key(src, lib, TWIN_MANIFEST, make_args, trees)
     if not force and binary.is_file() and stamp.is_file() and stamp.read_text() == key:
-        _log(f"twin up to date: {binary}")
+        _log(f"{name} up to date: {binary}")
         return _write_runner(binary)
     if shutil.which("make") is None or shutil.which("gcc") is None:
-        raise UserError("the twin needs make and gcc (with gcc-multilib for -m32): "
+        raise UserError(f"the {name} needs make and gcc (with gcc-multilib for -m32): "
                         "apt-get install -y build-essential gcc-multilib")
-    obj = TWIN_DIR / "obj"
+    obj = folder / "obj"
+    flags = obj / ".make-args"    # make tracks sources, not flags: new flags, clean build
+    if flags.is_file() and flags.read_text() != " ".join(make_args):
+        shutil.rmtree(obj)
+    obj.mkdir(parents=True, exist_ok=True)
+    flags.write_text(" ".join(make_args))
+    started = time.monotonic()
+    _log(f"building the {name} in {obj} (a few minutes on 2 cores; cached afterwards)")
     # mpy-cross first, in its own tree: a BUILD= given to the port's make would reach the
     # sub-make that builds it and mix the two builds' objects
     _run(["make", "-C", str(src / "mpy-cross"), f"-j{os.cpu_count() or 1}"],
          "building mpy-cross")
     _run(["make", "-C", str(src / "ports" / "unix"), f"-j{os.cpu_count() or 1}",
-          *TWIN_MAKE_ARGS, f"BUILD={obj}", f"FROZEN_MANIFEST={TWIN_MANIFEST}",
-          f"MPY_LIB_DIR={lib}"], "building the unix twin (make -C ports/unix)")
+          *make_args, *extra, f"BUILD={obj}", f"FROZEN_MANIFEST={TWIN_MANIFEST}",
+          f"MPY_LIB_DIR={lib}"], f"building the {name} (make -C ports/unix)")
     built = obj / "micropython"
     if not built.is_file():
         raise UserError(f"the unix build made no {built}: see the output above")
     shutil.copy2(built, binary)
     stamp.write_text(key)
-    _log(f"twin built: {binary}")
+    _log(f"{name} built in {time.monotonic() - started:.0f} s: {binary}")
     return _write_runner(binary)
 
 
@@ -284,12 +418,14 @@ def main(argv: list[str] | None = None) -> int:
                     help="flash encryption and secure boot v2 (boards/README.md)")
     tw = sub.add_parser("twin", help="the 32-bit unix twin, cached in build/twin/")
     tw.add_argument("--force", action="store_true", help="rebuild even when up to date")
+    tw.add_argument("--ucrypto", action="store_true",
+                    help="with the ucryptography C module, cached in build/twin-ucrypto/")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "firmware":
             print(build_firmware(args.board, args.production))
         else:
-            print(build_twin(args.force))
+            print(build_twin(args.force, args.ucrypto))
     except UserError as e:
         print(f"build_firmware: {e}", file=sys.stderr)
         return 2

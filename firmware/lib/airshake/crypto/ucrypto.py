@@ -2,8 +2,8 @@
 # ucryptography C module (github.com/dmazzella/ucryptography, imported as `cryptography`),
 # and build_composite, the general per-primitive selection it relies on.
 # Rules: ucryptography is trusted per primitive, never wholesale: a primitive comes from it
-# only if its known-answer tests pass on this very firmware (documented defects: Ed25519
-# wrong for messages >= 64 bytes, AESGCM decrypt ignoring the tag); everything else comes
+# only if its known-answer tests pass on this very firmware (docs/CRYPTO.md: Ed25519 wrong
+# for messages >= 64 bytes, AESGCM decrypt ignoring the tag); everything else comes
 # from PureBackend. Nothing that needs randomness is taken from ucryptography, whose RNG
 # is libc rand() on non-ARM ports (an ECDSA nonce from it would leak the key): signing
 # and encryption with a random input use the pure code, verification and decryption C.
@@ -103,12 +103,11 @@ class UcryptoPart(Backend):
         return self._c.ed25519.Ed25519PrivateKey.from_private_bytes(bytes(seed))
 
     def ed25519_public(self, seed):
-        public = self._ed_private(seed).public_key()
-        try:
-            raw = public.public_bytes()
-        except TypeError:
-            enc = self._c.serialization
-            raw = public.public_bytes(enc.Encoding.Raw, enc.PublicFormat.Raw)
+        # keywords: ucryptography's public_bytes takes encoding and format keyword-only
+        # (a positional call raises TypeError there; pyca accepts both)
+        enc = self._c.serialization
+        raw = self._ed_private(seed).public_key().public_bytes(
+            encoding=enc.Encoding.Raw, format=enc.PublicFormat.Raw)
         return bytes(raw)
 
     def ed25519_sign(self, seed, msg):
