@@ -349,3 +349,55 @@ def lines(out, step=None):
     if step is None:
         return got
     return [(ln.split(" ", 1) + [""])[1] for ln in got if ln.split(" ", 1)[0] == step]
+
+
+# -- a provisioned device, as the firmware tests use it ------------------------------------
+def config(b, **kw):
+    cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "server_name": SERVER_NAME,
+           "suite": b.suite, "id_len": 8,
+           "interval_s": 60, "max_records": 3, "max_age_s": 86400, "early_data": False,
+           "rto_s": 0.5, "retries": 3, "reply_timeout_s": 1.0, "radio": "udp"}
+    cfg.update(kw)
+    return cfg
+
+
+class Device:
+    """A provisioned device root and the secrets that must never be printed."""
+
+    def __init__(self, root, b, **cfg):
+        self.root = str(root)
+        self.b = b
+        make_device_root(self.root, config(b, **cfg), b.anchor_der)
+        self.spki = provision(self.root, b.suite)
+        self.id_a = b.enroll(self.spki)
+        self.outputs = []
+
+    def path(self, name):
+        return os.path.join(self.root, DATA_DIR, name)
+
+    def read(self, name):
+        with open(self.path(name), "rb") as f:
+            return f.read()
+
+    def run(self, cycles=1):
+        out = run_cycles(self.root, cycles)
+        self.outputs.append(out)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "Traceback" not in out.stderr, out.stderr
+        return out
+
+    def state(self):
+        return json.loads(self.read("state.json"))
+
+    def write_state(self, **kw):
+        st = self.state() if os.path.exists(self.path("state.json")) else {}
+        st.update(kw)
+        with open(self.path("state.json"), "w") as f:
+            json.dump(st, f)
+
+    def assert_no_secret_printed(self):
+        secrets = [self.read("key.bin")[1:].hex(), self.read("seed.bin").hex()]
+        for out in self.outputs:
+            text = (out.stdout + out.stderr).lower()
+            for s in secrets:
+                assert s not in text and s[:16] not in text

@@ -12,66 +12,15 @@ import time
 import pytest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from testkit.device_server import (ROOT, SERVER_NAME, START, TestServerB,  # noqa: E402
-                           compile_lib, forge_error, lines, make_device_root, mp, provision,
-                           run_cycles)
+from testkit.device_server import (ROOT, SERVER_NAME, START, Device,  # noqa: E402
+                                   TestServerB, compile_lib, config, forge_error, lines,
+                                   make_device_root, mp, run_cycles)
 
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
 from host_server.device.layout import DATA_DIR  # noqa: E402
 
 YEAR = 365 * 86400
-
-
-def config(b, **kw):
-    cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "server_name": SERVER_NAME,
-           "suite": b.suite, "id_len": 8,
-           "interval_s": 60, "max_records": 3, "max_age_s": 86400, "early_data": False,
-           "rto_s": 0.5, "retries": 3, "reply_timeout_s": 1.0, "radio": "udp"}
-    cfg.update(kw)
-    return cfg
-
-
-class Device:
-    """A provisioned device root and the secrets that must never be printed."""
-
-    def __init__(self, root, b, **cfg):
-        self.root = str(root)
-        self.b = b
-        make_device_root(self.root, config(b, **cfg), b.anchor_der)
-        self.spki = provision(self.root, b.suite)
-        self.id_a = b.enroll(self.spki)
-        self.outputs = []
-
-    def path(self, name):
-        return os.path.join(self.root, DATA_DIR, name)
-
-    def read(self, name):
-        with open(self.path(name), "rb") as f:
-            return f.read()
-
-    def run(self, cycles=1):
-        out = run_cycles(self.root, cycles)
-        self.outputs.append(out)
-        assert out.returncode == 0, out.stdout + out.stderr
-        assert "Traceback" not in out.stderr, out.stderr
-        return out
-
-    def state(self):
-        return json.loads(self.read("state.json"))
-
-    def write_state(self, **kw):
-        st = self.state() if os.path.exists(self.path("state.json")) else {}
-        st.update(kw)
-        with open(self.path("state.json"), "w") as f:
-            json.dump(st, f)
-
-    def assert_no_secret_printed(self):
-        secrets = [self.read("key.bin")[1:].hex(), self.read("seed.bin").hex()]
-        for out in self.outputs:
-            text = (out.stdout + out.stderr).lower()
-            for s in secrets:
-                assert s not in text and s[:16] not in text
 
 
 def saved_session(dev):

@@ -3,11 +3,16 @@
 # port, --cycles N --interval S, every cycle re-reading every file like a wake-up).
 #
 # One wake: board, config and state from flash -> key and the pin of B, config
-# "server_name" (either missing: tell the user to provision, stop) -> reading -> radio ->
-# either ONE record on the saved session and B's reply, or (no session, expired,
-# corrupt, or too many unanswered records) a full handshake with the core's Initiator
-# carrying the reading in m3 (or as 0-RTT data in m1 with early_data and a cached C_B)
-# -> session, clock and C_B saved -> sleep.
+# "server_name" (either missing: tell the user to provision, stop) -> reading, queued in
+# flash with the earlier ones B has not acknowledged (device.outbox) -> radio -> the
+# queue, oldest first, as records on the saved session, each until B's reply, at most
+# outbox_per_wake of them; or (no session, expired, corrupt, or too many unanswered
+# records) a full handshake with the core's Initiator carrying the oldest reading in m3
+# (or as 0-RTT data in m1 with early_data and a cached C_B), then the rest as records ->
+# session, clock and C_B saved -> sleep. A reading leaves the queue only when B's
+# authenticated reply (or its confirmation of m3) says it arrived.
+# Crypto: device.backend chooses it (ucrypto where the firmware has ucryptography, else
+# pure) and runs the self-tests only when this code has no record of them passing.
 # C_B: the core accepts only a server certificate of the pinned name, chained and valid
 # (PROTOCOL.md §2.3); only such a C_B is ever written to flash, and a held one that fails
 # the pin is deleted. The clock moves only by B's authenticated time (§8.4).
@@ -15,15 +20,17 @@
 #
 # Log lines (what `airshake device monitor` shows), one per step, never a secret:
 #   airshake: <step> [key=value ...]
-# steps: boot, wake, session, handshake, send, recv, clock, cached, complete, confirmed,
-# reply, record, noreply, rejected, failed, acks, drop, wait, radio, error, sleep, stop
+# steps: boot, wake, selftest, outbox, session, handshake, send, recv, clock, cached,
+# complete, confirmed, reply, record, noreply, rejected, failed, acks, drop, wait, radio,
+# error, sleep, stop, lock
 # (firmware/README.md shows a sample).
 import gc
 import sys
 import time
 
 import asyncio
-from device import files, keystore, entropy, session_store, sensor
+from device import files, keystore, entropy, session_store, sensor, outbox
+from device import backend as backend_mod
 from device import config as config_mod
 from device.clock import Clock
 
@@ -50,11 +57,6 @@ def load_board():
     return board
 
 
-def _backend(prims):
-    from airshake.crypto import load_backend
-    return load_backend("pure", prims)
-
-
 class Cycle:
     """Everything one wake needs; run() never raises."""
 
@@ -79,7 +81,8 @@ class Cycle:
         self.board, self.cfg, self.state, self.clock = board, cfg, state, clock
         from radios import radio_kind
         log("wake", "n=%d" % state["wakes"], "board=%s" % board.NAME,
-            "radio=%s" % radio_kind(board, cfg), "t=%d" % clock.now())
+            "radio=%s" % radio_kind(board, cfg), "crypto=%s" % backend_mod.choose(),
+            "t=%d" % clock.now())
         if cfg.get("_defaults"):
             log("error", "%s missing or corrupt: using defaults" % files.CONFIG)
         if not _pinned(cfg):
@@ -99,41 +102,85 @@ class Cycle:
 
     async def _work(self):
         cfg, state, clock = self.cfg, self.state, self.clock
+        queue = self._queue_reading()
         if state.get("not_before", 0) > clock.now():
             log("wait", "B asked to retry after t=%d" % state["not_before"])
             return
         suite = keystore.suite()
         binding = keystore.binding()
-        reading = sensor.read(state)
         from radios import open_radio
         radio = open_radio(self.board, cfg, _radio_log if cfg.get("radio_log") else None)
         from device.link import Link
         try:
             await radio.open()
             link = Link(radio)          # after open(): a driver may settle its MTU there
-            backend = _backend(_RECORD_PRIMS)
-            session = session_store.load(backend, binding)
-            if session is None:
-                log("session", "none")
-            elif session.expired(clock.now()):
-                log("session", "expired", "sent=%d" % session.send_seq,
-                    "age=%d" % (clock.now() - session.created))
-                session_store.clear()
-                session = None
+            self.budget = max(1, int(cfg.get("outbox_per_wake", 8)))
+            session = self._saved_session(binding)
             if session is not None:
-                if await self._uplink(link, session, reading, binding):
+                if await self._drain(link, session, queue, binding):
                     state["misses"] = 0
-                    return
-                state["misses"] = state.get("misses", 0) + 1
-                if state["misses"] < cfg.get("max_missed", 2):
-                    return
-                log("session", "dropped", "misses=%d" % state["misses"])
-                session_store.clear()
+                    if not len(queue) or not self.budget or not session.expired(clock.now()):
+                        return
+                    session_store.clear()  # used up with readings left: a new one now
+                else:
+                    state["misses"] = state.get("misses", 0) + 1
+                    if state["misses"] < cfg.get("max_missed", 2):
+                        return
+                    log("session", "dropped", "misses=%d" % state["misses"])
+                    session_store.clear()
             session = None
             gc.collect()
-            await self._handshake(link, suite, reading, binding)
+            if await self._handshake(link, suite, queue, binding):
+                await self._drain(link, self.session, queue, binding)
         finally:
             await radio.close()
+
+    def _queue_reading(self):
+        """This wake's reading joins the unacknowledged ones in flash, before anything
+        goes out; the counter that numbers it is saved with it."""
+        state = self.state
+        queue = outbox.Outbox.load()
+        if queue.damaged:
+            log("error", "%s damaged: its readings are lost" % files.OUTBOX)
+        queue.add(sensor.read(state), int(self.cfg.get("outbox_max", outbox.MAX)))
+        queue.save()
+        files.write_json(files.STATE, state)
+        if queue.dropped:
+            state["outbox_dropped"] = state.get("outbox_dropped", 0) + queue.dropped
+            log("outbox", "full", "dropped n=%d" % queue.dropped)
+        if len(queue) > 1:
+            log("outbox", "queued n=%d" % len(queue))
+        return queue
+
+    def _saved_session(self, binding):
+        clock = self.clock
+        session = session_store.load(self._backend(_RECORD_PRIMS), binding)
+        if session is None:
+            log("session", "none")
+        elif session.expired(clock.now()):
+            log("session", "expired", "sent=%d" % session.send_seq,
+                "age=%d" % (clock.now() - session.created))
+            session_store.clear()
+            session = None
+        return session
+
+    def _backend(self, prims):
+        backend, ms = backend_mod.load(prims, log)
+        self.selftest_ms += ms
+        return backend
+
+    async def _drain(self, link, session, queue, binding):
+        """The queued readings, oldest first, one record each until B's reply, while the
+        session and this wake's budget last. False: a record went unanswered."""
+        now = self.clock.now
+        while len(queue) and self.budget and not session.expired(now()):
+            reading = queue.head()
+            self.budget -= 1
+            if not await self._uplink(link, session, reading, binding):
+                return False
+            queue.done(reading)
+            queue.save()
+        return True
 
     # -- one record on the saved session ------------------------------------------------
     async def _uplink(self, link, session, reading, binding):
@@ -160,12 +207,19 @@ class Cycle:
                 log("drop", _kind(message), type(e).__name__)
                 continue
             session_store.save(session, binding)
+            if not _acknowledges(data, session.send_seq - 1):
+                log("drop", "reply", "seq=%d" % seq, "not the ack of this record")
+                continue
             log("reply", "seq=%d" % seq, "%dB" % len(data), "cpu_ms=%.1f" % (self.cpu_us / 1000))
             return True
 
     # -- full handshake -------------------------------------------------------------------
-    async def _handshake(self, link, suite, reading, binding):
+    async def _handshake(self, link, suite, queue, binding):
+        """A handshake carrying the oldest queued reading; True when B confirmed it (the
+        reading then leaves the queue and self.session holds the new session)."""
         from airshake import shell
+        reading = queue.head()
+        self.budget -= 1
         cfg, clock = self.cfg, self.clock
         anchor = files.read(files.ANCHOR)
         if anchor is None:
@@ -196,6 +250,11 @@ class Cycle:
                           on_send=_log_send, on_receive=_log_recv,
                           on_acks=lambda n: log("acks", "n=%d" % n), core=self._core)
         self._handshake_done(ref, link, time.ticks_diff(time.ticks_ms(), started))
+        if self.session is None:
+            return False
+        queue.done(reading)            # B's confirmation of m3: the reading arrived
+        queue.save()
+        return True
 
     def _handshake_backend(self, suite, holds_server):
         """The backend, with the self-tests of what this handshake uses: by reference,
@@ -205,9 +264,7 @@ class Cycle:
         if holds_server:
             prims = tuple(p for p in SUITE_PRIMITIVES[suite]
                           if p not in ("ed25519", "ecdsa_p256")) + (("p256",) if suite == 2 else ())
-        t0 = time.ticks_us()
-        backend = _backend(prims)
-        self.selftest_ms = time.ticks_diff(time.ticks_us(), t0) // 1000
+        backend = self._backend(prims)
         entropy.seed_entropy()
         backend.use_random(entropy.random)     # every ephemeral mixes in the seed
         return backend
@@ -316,6 +373,17 @@ def _log_recv(message):
     log("recv", _kind(message), "%dB" % len(message))
 
 
+def _acknowledges(data, seq):
+    """B's reply acknowledges the record of this seq: B's "ack:<seq>" of it, or any other
+    reply (an application's own answer comes back one record later)."""
+    if not data.startswith(b"ack:"):
+        return True
+    tail = data[4:]
+    if not tail or not all(48 <= c <= 57 for c in tail):
+        return True
+    return int(tail) == seq
+
+
 def _pinned(cfg):
     name = cfg.get("server_name")
     return isinstance(name, str) and 0 < len(name.encode()) <= 64
@@ -333,6 +401,7 @@ def _reset_between_cycles():
     # the unix port runs several wakes in one process: forget what RAM would lose
     from airshake.crypto import forget_backends
     forget_backends()
+    backend_mod.forget()
     entropy.forget()
     gc.collect()
 

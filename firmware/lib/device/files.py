@@ -14,6 +14,8 @@ SERVER = DATA + "/server.der"    # optional cached C_B (verified once, then re-p
 SESSION = DATA + "/session.bin"  # device.session_store format
 STATE = DATA + "/state.json"     # wake counter, clock offset, misses (device.app)
 WIFI = DATA + "/wifi.json"       # optional {"ssid", "password"} for the udp radio
+OUTBOX = DATA + "/outbox.bin"    # readings not yet acknowledged by B (device.outbox)
+SELFTEST = DATA + "/selftest.json"  # the self-tests' passes, by code key (device.backend)
 
 
 def migrate_old_dir():

@@ -39,9 +39,10 @@ def suite():
 def _backend(suite_no):
     from airshake.crypto import load_backend
     from airshake.errors import BackendError
+    from device.backend import choose
     prims = ("sha256", "p256") if suite_no == 2 else ("sha256", "x25519")
     try:
-        return load_backend("pure", prims)
+        return load_backend(choose(), prims)
     except BackendError:            # CPython has no cryptolib: take pyca
         return load_backend(None, prims)
 

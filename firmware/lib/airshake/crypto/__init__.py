@@ -2,9 +2,12 @@
 # Backends: "pyca" (CPython, cryptography), "ucrypto" (ucryptography C module in a custom
 # firmware; only its primitives that pass the known-answer tests are used, the rest come
 # from "pure"), "pure" (pure Python on hashlib/cryptolib, the stock-firmware path).
-# Every backend passes airshake.crypto.selftest before load_backend returns it.
+# Every backend passes airshake.crypto.selftest before load_backend returns it: each
+# primitive's known-answer test either runs now or passed earlier on this very code and
+# backend, as a record the caller keeps says (trusted=; a device keeps one in flash,
+# keyed by a hash of its code: device.backend). A failure is never recorded as a pass.
 
-from airshake.errors import BackendError
+from airshake.errors import BackendError, UsageError
 
 _loaded = {}
 _passed = set()    # (backend name, primitive) whose known-answer test passed here
@@ -40,9 +43,14 @@ def primitives_for(suites):
     return tuple(out)
 
 
-def load_backend(name=None, primitives=None):
+def load_backend(name=None, primitives=None, trusted=()):
     """Return a backend that passed the known-answer tests of `primitives` (default:
-    all). name=None picks the best available one: pyca, then ucrypto, then pure."""
+    all). name=None picks the best available one: pyca, then ucrypto, then pure.
+    trusted: names among `primitives` whose tests passed earlier on this very code and
+    backend (the caller's record, e.g. device.backend's): they are not run again. Only
+    with a name and a list of primitives, since a record is of one backend."""
+    if trusted and (name is None or primitives is None):
+        raise UsageError("trusted self-test results need a backend name and primitives")
     if name is None:
         for candidate in ("pyca", "ucrypto", "pure"):
             try:
@@ -57,6 +65,9 @@ def load_backend(name=None, primitives=None):
         backend = _construct(name)
     except ImportError as e:
         raise BackendError("crypto backend %s is not available here: %s" % (name, e))
+    for p in trusted:
+        if p in primitives:
+            _passed.add((name, p))
     # a primitive's KAT runs once per process and backend name: a device that loads a
     # record backend and then a handshake backend does not test sha256 and AES-CCM twice
     todo = primitives
@@ -73,6 +84,12 @@ def load_backend(name=None, primitives=None):
             _passed.add((name, p))
     _loaded[key] = backend
     return backend
+
+
+def passed_primitives(name):
+    """The primitives of backend `name` that passed in this process (run or trusted), in
+    a stable order: what a caller records for the next start."""
+    return tuple(sorted(p for n, p in _passed if n == name))
 
 
 def forget_backends():
