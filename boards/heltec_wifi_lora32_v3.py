@@ -10,8 +10,12 @@ CHIP = "esp32s3"
 RADIO = "lora"
 PINS = {"spi": 1, "sck": 9, "mosi": 10, "miso": 11, "cs": 8, "reset": 12, "busy": 13,
         "dio1": 14, "vext": 36, "oled_sda": 17, "oled_scl": 18, "oled_reset": 21}
+# Heard through a LoRa gateway (docs/LORA_GATEWAY.md): uplinks with normal IQ, sync word
+# 0x12 (private; a gateway's packet forwarder then needs lorawan_public false), and
+# downlinks received IQ-inverted, as LoRa gateways send them (the bridge's ipol).
 LORA = {"freq_khz": 868100, "sf": 7, "bw": "125", "coding_rate": 5, "output_power": 14,
-        "syncword": 0x12, "preamble_len": 8}
+        "syncword": 0x12, "preamble_len": 8,
+        "invert_iq_rx": True}
 LORA_CHIP = "sx1262"
 # SX1262 constructor extras (micropython-lib lora README, "S1261/SX1262" parameters)
 SX126X = {"dio2_rf_sw": True, "dio3_tcxo_millivolts": 1800}

@@ -9,8 +9,12 @@ RADIO = "lora"
 PINS = {"spi": 1, "sck": 5, "mosi": 27, "miso": 19, "cs": 18, "reset": 14, "dio0": 26,
         "oled_sda": 4, "oled_scl": 15, "oled_reset": 16}
 # micropython-lib lora configure() keys (micropython/lora/README.md "Configuration Keys")
+# Heard through a LoRa gateway (docs/LORA_GATEWAY.md): uplinks with normal IQ, sync word
+# 0x12 (private; a gateway's packet forwarder then needs lorawan_public false), and
+# downlinks received IQ-inverted, as LoRa gateways send them (the bridge's ipol).
 LORA = {"freq_khz": 868100, "sf": 7, "bw": "125", "coding_rate": 5, "output_power": 14,
-        "syncword": 0x12, "preamble_len": 8, "tx_ant": "PA_BOOST"}
+        "syncword": 0x12, "preamble_len": 8, "tx_ant": "PA_BOOST",
+        "invert_iq_rx": True}
 LORA_CHIP = "sx1276"
 LED = 2
 SENSOR = "mcu_temperature"

@@ -1,14 +1,20 @@
 """tests/host/lora_air.py: the air and a single-channel LoRa gateway for the stand-in lora
 driver (tests/micropython/fakes/lora). Stand-in radios send their packets here over UDP
-behind a header naming the channel, and say when they listen ("tune"). A packet on the
-gateway's channel (frequency, SF, bandwidth, sync word, IQ not inverted) is forwarded to
-the upstream (B, or FragmentRelay in front of it) and to any other radio listening on that
-channel; a packet on another channel is counted and lost, as it would be on the air. The
-upstream's datagrams go out on the gateway's channel to every radio listening there, one
-after another, each after its time on air (scaled like the stand-in's)."""
+behind a header naming the channel, and say when they listen ("tune"). A packet goes to
+every other radio listening on its channel (frequency, SF, bandwidth, sync word, IQ
+polarity), each delivery lost with probability `loss` (seeded). With a `gateway`
+channel, this is also a single-channel gateway: a packet on that channel with IQ not
+inverted is forwarded to the upstream (B, or FragmentRelay in front of it); a packet on
+another channel is counted and lost, as it would be on the air. The upstream's datagrams
+go out on the gateway's channel, IQ inverted as LoRa downlinks are (invert_downlinks;
+the boards listen with invert_iq_rx), to every radio listening there, one after another,
+each after its time on air (scaled like the stand-in's). gateway=None is the air alone,
+for gateways that are radios on it (testkit/gwmp_gateway.py, firmware_gateway/)."""
 from __future__ import annotations
 
+import random
 import struct
+import threading
 import time
 from dataclasses import dataclass
 
@@ -51,16 +57,31 @@ class LoraAir(UdpPair):
     front_bufsize = 2048
     back_bufsize = 4096
 
-    def __init__(self, gateway: Channel, upstream: tuple[str, int] | None,
-                 speed: int = 20) -> None:
+    def __init__(self, gateway: Channel | None, upstream: tuple[str, int] | None,
+                 speed: int = 20, loss: float = 0.0, seed: int = 0,
+                 invert_downlinks: bool = True) -> None:
         UdpPair.__init__(self)
         self.gateway = gateway
         self.upstream = upstream
         self.speed = speed
+        self.loss = loss
+        self.invert_downlinks = invert_downlinks
+        self._random = random.Random(seed)
+        self._lock = threading.Lock()
         self.listeners: dict[tuple[str, int], tuple] = {}
         self.uplinks: list[bytes] = []
         self.downlinks: list[bytes] = []
         self.lost: list[tuple] = []          # (channel key, payload) heard on no channel
+        self.sent: list[tuple] = []          # (channel key, payload): every packet on the air
+        self.dropped = 0                     # deliveries lost to `loss`
+
+    def _deliver(self, data: bytes, addr: tuple[str, int]) -> None:
+        with self._lock:
+            lost = self.loss and self._random.random() < self.loss
+        if lost:
+            self.dropped += 1
+        else:
+            self.front.sendto(data, addr)
 
     def from_front(self, data: bytes, addr: tuple[str, int]) -> None:
         if len(data) < HEADER_LEN:
@@ -73,9 +94,12 @@ class LoraAir(UdpPair):
             self.listeners[addr] = key
             return
         payload = data[HEADER_LEN:]
+        self.sent.append((key, payload))
         for other, their in list(self.listeners.items()):
             if other != addr and their == key:
-                self.front.sendto(data, other)
+                self._deliver(data, other)
+        if self.gateway is None:
+            return
         if key == self.gateway.key():
             self.uplinks.append(payload)
             if self.upstream is not None:
@@ -88,11 +112,14 @@ class LoraAir(UdpPair):
 
     def transmit(self, payload: bytes) -> None:
         """Send payload on the gateway's channel to every radio listening there."""
-        time.sleep(self.gateway.airtime_s(len(payload), self.speed))
         g = self.gateway
+        assert g is not None, "transmit() needs the air's own gateway"
+        time.sleep(g.airtime_s(len(payload), self.speed))
+        iq = g.inverted != self.invert_downlinks
         head = struct.pack(HEADER, MAGIC, KIND_PACKET, g.freq_khz, g.sf, _BW[g.bw] // 100,
-                           g.syncword, g.inverted, -57, 36)
+                           g.syncword, iq, -57, 36)
         self.downlinks.append(payload)
+        down = g.key()[:4] + (iq,)
         for addr, key in list(self.listeners.items()):
-            if key == g.key():
-                self.front.sendto(head + payload, addr)
+            if key == down:
+                self._deliver(head + payload, addr)
