@@ -1,0 +1,283 @@
+"""Raw LoRa through standard gateways, end to end, with real parts: the firmware (main.py,
+lib/device, lib/radios/lora.py, the core) on the MicroPython unix binary, its raw-LoRa
+radio on the stand-in micropython-lib driver (tests/micropython/fakes/lora) -> the air
+(tests/host/lora_air.py, seeded loss) -> gateways: (a) the Python GWMP packet-forwarder
+simulator (testkit/gwmp_gateway.py), one or two hearing the same frames, and (b) the
+single-channel gateway firmware (firmware_gateway/) on the MicroPython binary ->
+`airshake gateway` (the bridge, its real CLI) -> the real server B and certificate store.
+Every reading a device saw acknowledged must be in B's SQLite sink. Each test prints the
+bytes and frames per handshake on the air (`pytest -s`)."""
+from __future__ import annotations
+
+import base64
+import json
+import os
+import shutil
+import signal
+import subprocess
+from pathlib import Path
+
+import httpx
+import pytest
+
+from airshake import codec
+from b_support import CS, BProcess, SERVER_NAME, make_pki, wait_for
+from lora_air import LoraAir
+from testkit.cs_support import ADMIN_HEADERS, AIRSHAKE, ROOT
+from testkit.device_server import lines, make_device_root, provision
+from testkit.gwmp_gateway import GwmpGateway, RxChannel
+
+MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
+FAKES = os.path.join(ROOT, "tests", "micropython", "fakes")
+SPEED = 20                 # the stand-in's air time divisor
+pytestmark = pytest.mark.skipif(not os.path.exists(MICROPYTHON),
+                                reason="gateway tests (the MicroPython unix binary: make setup)")
+
+
+class BridgeProcess:
+    """`airshake gateway` on a free port; its `ready` line gives the port, its last
+    `stats` line (at SIGTERM) the counters."""
+
+    def __init__(self, tmp: Path, server_port: int, *flags: str) -> None:
+        self.stderr_path = tmp / "bridge.stderr"
+        self._err = open(self.stderr_path, "w")
+        self.proc = subprocess.Popen(
+            [AIRSHAKE, "gateway", "--listen", "127.0.0.1:0", "--server",
+             "127.0.0.1:%d" % server_port, "--stats-interval", "3600", *flags],
+            stdout=subprocess.DEVNULL, stderr=self._err, cwd=ROOT)
+        ready = wait_for(lambda: self._event("ready"), timeout=15)
+        assert ready, "bridge never logged ready: " + self.stderr_path.read_text()
+        self.port = ready[-1]["port"]
+        self.stats: dict = {}
+
+    def _event(self, name: str) -> list[dict]:
+        out = []
+        for line in self.stderr_path.read_text().splitlines():
+            try:
+                obj = json.loads(line)
+            except ValueError:
+                continue
+            if obj.get("event") == name:
+                out.append(obj)
+        return out
+
+    def stop(self) -> dict:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            self.proc.wait(10)
+        self._err.close()
+        stats = self._event("stats")
+        self.stats = stats[-1] if stats else {}
+        return self.stats
+
+
+class World:
+    """PKI, CS, B (MTU 255: m2 by value crosses in 2 fragments) and the bridge."""
+
+    def __init__(self, tmp: Path, bridge_flags: tuple[str, ...] = ()) -> None:
+        self.tmp = tmp
+        self.ca_dir, key_dir = make_pki(tmp)
+        self.cs = CS(tmp, self.ca_dir)
+        self.b = BProcess(tmp, self.ca_dir, key_dir, self.cs.url, mtu=255)
+        self.bridge = BridgeProcess(tmp, self.b.port, *bridge_flags)
+
+    def close(self) -> None:
+        self.bridge.stop()
+        self.b.stop()
+        self.cs.stop()
+
+
+def lora_device(world: World, name: str, **cfg: object) -> Path:
+    """A TTGO LoRa32 device root (board file as deployed) with its key made on the device
+    and enrolled in the CS."""
+    root = world.tmp / name
+    config = {"server_name": SERVER_NAME, "suite": 0, "id_len": 8, "radio": "lora",
+              "deep_sleep": False, "interval_s": 60, "max_records": 100,
+              "max_age_s": 86400, "rto_s": 1.0, "retries": 5, "reply_timeout_s": 2.0}
+    config.update(cfg)
+    make_device_root(str(root), config, (world.ca_dir / "ca.der").read_bytes(),
+                     board="ttgo_lora32_v1")
+    spki = provision(str(root))
+    r = httpx.post(world.cs.url + "/enroll", headers=ADMIN_HEADERS, timeout=10,
+                   json={"name": name, "public_key": base64.b64encode(spki).decode()})
+    assert r.status_code == 201, r.text
+    return root
+
+
+def wake(root: Path, air: LoraAir, cycles: int) -> subprocess.Popen:
+    """main.py --cycles N on the binary, the stand-in lora driver on its path."""
+    env = dict(os.environ, AIRSHAKE_AIR="127.0.0.1:%d" % air.port,
+               AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + FAKES)
+    return subprocess.Popen([MICROPYTHON, "main.py", "--cycles", str(cycles), "--interval",
+                             "0"], cwd=str(root), env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+
+
+def finish(proc: subprocess.Popen, timeout: float = 240) -> str:
+    out, _ = proc.communicate(timeout=timeout)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out, out
+    return out
+
+
+class Completed:
+    """What one device's run says about its readings (firmware/README.md log lines)."""
+
+    def __init__(self, out: str) -> None:
+        class _Out:
+            stdout = out
+        self.lines = lines(_Out)
+        self.confirmed = len(lines(_Out, "confirmed"))
+        self.replies = len(lines(_Out, "reply"))
+        ids = {w[3:] for ln in lines(_Out, "handshake") for w in ln.split()
+               if w.startswith("id=")}
+        self.id_a = ids.pop() if len(ids) == 1 else None
+
+    @property
+    def acknowledged(self) -> int:
+        """Readings B acknowledged: each `reply` line (the m3 reading's, seq 0, and each
+        record's)."""
+        return self.replies
+
+
+def sink_ids(world: World) -> dict[str, int]:
+    got: dict[str, int] = {}
+    for id_a, _sid, _seq, _kind, _data in world.b.records():
+        key = id_a.hex() if isinstance(id_a, bytes) else str(id_a)
+        got[key] = got.get(key, 0) + 1
+    return got
+
+
+def handshake_cost(air: LoraAir) -> tuple[int, int, int, int]:
+    """(frames up, bytes up, frames down, bytes down) on the air of a lone device's first
+    handshake: up to its first m3 and B's first record (retransmissions included)."""
+    up = [p for k, p in air.sent if not k[4]]
+    down = [p for k, p in air.sent if k[4]]
+    kinds_up = [codec.message_type(p) for p in up]
+    kinds_down = [codec.message_type(p) for p in down]
+    up = up[:kinds_up.index(codec.TYPE_M3) + 1]
+    down = down[:kinds_down.index(codec.TYPE_RECORD) + 1]
+    return len(up), sum(map(len, up)), len(down), sum(map(len, down))
+
+
+def air_report(what: str, air: LoraAir) -> None:
+    up = [p for k, p in air.sent if not k[4]]
+    down = [p for k, p in air.sent if k[4]]
+    print("\n%s: on the air %d frames up (%d B), %d down (%d B); deliveries lost %d"
+          % (what, len(up), sum(map(len, up)), len(down), sum(map(len, down)), air.dropped))
+
+
+@pytest.fixture
+def world(tmp_path):
+    w = World(tmp_path)
+    yield w
+    w.close()
+
+
+def test_device_handshakes_and_sends_records_through_one_simulated_gateway(tmp_path, world):
+    with LoraAir(None, None, speed=SPEED) as air, \
+            GwmpGateway(b"\xaa\x55\x00\x00\x00\x00\x00\x01", ("127.0.0.1", world.bridge.port),
+                        ("127.0.0.1", air.port), RxChannel(), speed=SPEED) as gw:
+        dev = lora_device(world, "dev1")
+        out = finish(wake(dev, air, 3))
+        stats = world.bridge.stop()
+    run = Completed(out)
+    assert run.confirmed == 1 and run.replies == 3, out
+    assert sink_ids(world) == {run.id_a: 3}
+    # the bridge answered every PUSH_DATA and PULL_DATA, and the gateway sent all it got
+    assert gw.log.push_acks == len(gw.log.pushed) and gw.log.pull_acks >= 1
+    assert gw.log.tx_acks and set(gw.log.tx_acks) == {"NONE"}
+    assert all(t["imme"] and t["ipol"] and t["datr"] == "SF7BW125" and t["freq"] == 868.1
+               for t in gw.log.txpk)
+    c = stats["counters"]
+    assert c["uplinks"] == len(gw.log.pushed) and c["downlinks"] == len(gw.log.txpk)
+    assert c.get("rejected", 0) == 0 and stats["flows"] == 1
+    # m1 46 B, m2 by value in 2 fragments, m3 with the reading, then records
+    first_down = [p for k, p in air.sent if k[4]][:2]
+    assert [codec.message_type(p) for p in first_down] == [codec.TYPE_FRAGMENT] * 2  # m2
+    fu, bu, fd, bd = handshake_cost(air)
+    # m1 46 B and m3 12 B (a 3-byte reading) up; m2 by value (382 B) in 2 fragments and
+    # B's first record (22 B, its 5-byte reply) down
+    assert (fu, bu, fd) == (2, 58, 3) and bd == 382 + 2 * 4 + 22
+    print("\nhandshake through a GWMP gateway: %d frames / %d B up, %d frames / %d B down"
+          % (fu, bu, fd, bd))
+    air_report("one gateway, 1 handshake + 2 records", air)
+
+
+def test_two_gateways_two_devices_with_loss_lose_no_acknowledged_reading(tmp_path, world):
+    """Both gateways hear every uplink: the bridge forwards each frame once and answers
+    through one gateway (the better SNR); 10 % of deliveries are lost on the air."""
+    with LoraAir(None, None, speed=SPEED, loss=0.1, seed=7) as air, \
+            GwmpGateway(b"\xaa\x55\x00\x00\x00\x00\x00\x01", ("127.0.0.1", world.bridge.port),
+                        ("127.0.0.1", air.port), speed=SPEED, lsnr=9.0) as near, \
+            GwmpGateway(b"\xaa\x55\x00\x00\x00\x00\x00\x02", ("127.0.0.1", world.bridge.port),
+                        ("127.0.0.1", air.port), speed=SPEED, lsnr=-3.0) as far:
+        devs = [lora_device(world, "dev%d" % i) for i in (1, 2)]
+        procs = [wake(d, air, 3) for d in devs]
+        runs = [Completed(finish(p)) for p in procs]
+        stats = world.bridge.stop()
+    sink = sink_ids(world)
+    for run in runs:
+        assert run.confirmed >= 1, run.lines
+        assert sink.get(run.id_a, 0) >= run.acknowledged >= 1
+    c = stats["counters"]
+    assert c["rx_duplicate"] >= 1                      # heard twice, forwarded once
+    assert c["uplinks"] + c["rx_duplicate"] == len(near.log.pushed) + len(far.log.pushed)
+    assert c["uplinks"] >= len(set(near.log.pushed) | set(far.log.pushed))
+    assert len(far.log.transmitted) <= c.get("tx_retry_other_gateway", 0) + \
+        sum(1 for p in far.log.pushed if p not in near.log.pushed)
+    assert stats["flows"] == 2
+    air_report("two gateways, two devices, 10% loss", air)
+
+
+def test_downlinks_at_tmst_plus_delay(tmp_path):
+    """--tx-mode tmst: each answer leaves at the uplink's tmst + --rx-delay (here 0.3 s;
+    the device listens continuously, so it hears it)."""
+    w = World(tmp_path, ("--tx-mode", "tmst", "--rx-delay", "0.3"))
+    try:
+        with LoraAir(None, None, speed=SPEED) as air, \
+                GwmpGateway(b"\xaa\x55\x00\x00\x00\x00\x00\x03", ("127.0.0.1", w.bridge.port),
+                            ("127.0.0.1", air.port), speed=SPEED) as gw:
+            dev = lora_device(w, "dev-tmst", reply_timeout_s=3.0)
+            run = Completed(finish(wake(dev, air, 2)))
+        assert run.confirmed == 1 and run.replies == 2, run.lines
+        assert gw.log.txpk and not any(t["imme"] for t in gw.log.txpk)
+        assert set(gw.log.tx_acks) == {"NONE"}
+    finally:
+        w.close()
+
+
+def test_single_channel_gateway_firmware_carries_the_device(tmp_path, world):
+    """(b): firmware_gateway/ on the MicroPython binary, its radio the stand-in driver."""
+    gw_root = tmp_path / "gateway-root"
+    shutil.copytree(os.path.join(ROOT, "firmware_gateway"), gw_root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copy(os.path.join(ROOT, "boards", "ttgo_lora32_v1.py"), gw_root / "board.py")
+    (gw_root / "gateway.json").write_text(json.dumps({
+        "server": "127.0.0.1:%d" % world.bridge.port, "eui": "aa55000000000009",
+        "keepalive_s": 0.5, "stat_interval_s": 5}))
+    with LoraAir(None, None, speed=SPEED) as air:
+        env = dict(os.environ, AIRSHAKE_AIR="127.0.0.1:%d" % air.port,
+                   AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + FAKES)
+        gw = subprocess.Popen([MICROPYTHON, "main.py"], cwd=str(gw_root), env=env,
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert wait_for(lambda: air.listeners, timeout=20), "the gateway never listened"
+            dev = lora_device(world, "dev-scgw")
+            run = Completed(finish(wake(dev, air, 3)))
+        finally:
+            gw.send_signal(signal.SIGINT)
+            try:
+                gw_out, _ = gw.communicate(timeout=10)
+            except subprocess.TimeoutExpired:
+                gw.kill()
+                gw_out, _ = gw.communicate()
+        stats = world.bridge.stop()
+    assert run.confirmed == 1 and run.replies == 3, (run.lines, gw_out)
+    assert sink_ids(world) == {run.id_a: 3}
+    c = stats["counters"]
+    assert c["pull_data"] >= 1 and c["downlinks"] >= 3 and c.get("tx_ok", 0) == c["downlinks"]
+    assert "gwmp" in gw_out and "Traceback" not in gw_out, gw_out
+    print("\nhandshake through the single-channel gateway firmware: %d frames / %d B up, "
+          "%d frames / %d B down" % handshake_cost(air))
+    air_report("single-channel gateway firmware, 1 handshake + 2 records", air)
