@@ -1,0 +1,142 @@
+"""Self-tests once per firmware (device.backend): the real firmware on the MicroPython
+binary runs the crypto backend's known-answer tests when its code is first used, records
+the passes in airshake-data/selftest.json keyed by a hash of the crypto code and the
+MicroPython build, skips them while that key matches, runs them again when it changes,
+and never takes a failure (or a record it cannot read) as a pass. The backend is the
+one the firmware holds: pure here (no ucryptography in either binary)."""
+import json
+import os
+
+import pytest
+
+from airshake.crypto import load_backend, passed_primitives, forget_backends
+from airshake.errors import UsageError
+from testkit.device_server import Device, TestServerB, lines, mp
+
+HANDSHAKE_PRIMS = {"sha256", "hmac_sha256", "aes_ccm", "x25519", "ed25519"}
+
+
+@pytest.fixture
+def server():
+    with TestServerB() as b:
+        yield b
+
+
+def ran(out):
+    """The primitives whose tests ran in this wake (the `selftest` lines)."""
+    got = []
+    for ln in lines(out, "selftest"):
+        fields = dict(f.split("=", 1) for f in ln.split() if "=" in f)
+        got += fields["ran"].split(",")
+    return got
+
+
+def record(dev):
+    return json.loads(dev.read("selftest.json"))
+
+
+def crypto_file(dev, name):
+    return os.path.join(dev.root, "lib", "airshake", "crypto", name)
+
+
+def test_first_wake_tests_and_records_later_wakes_skip(tmp_path, server):
+    dev = Device(tmp_path / "dev", server, max_records=1)
+    out = dev.run()
+    assert set(ran(out)) == HANDSHAKE_PRIMS | {"random"}
+    assert set(record(dev)["passed"]) == HANDSHAKE_PRIMS | {"random"}
+    assert "crypto=pure" in lines(out, "wake")[0]
+    out = dev.run()                                   # a record wake: nothing tested
+    assert ran(out) == [] and lines(out, "reply")
+    out = dev.run()                                   # a handshake: only the RNG check
+    assert ran(out) == ["random"] and lines(out, "confirmed")
+    assert "selftest_ms=" in lines(out, "confirmed")[0]
+
+
+def test_wakes_in_one_process_use_the_record_like_reboots(tmp_path, server):
+    dev = Device(tmp_path / "dev", server, max_records=1)
+    out = dev.run(cycles=3)
+    assert len(lines(out, "confirmed")) == 2
+    assert len(lines(out, "selftest")) == 3           # wake 1 (two loads) and wake 3's RNG
+
+
+def test_changed_crypto_code_runs_the_tests_again(tmp_path, server):
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    key = record(dev)["key"]
+    with open(crypto_file(dev, "aes.py"), "a") as f:
+        f.write("# a redeploy changed this file\n")
+    out = dev.run()
+    assert set(ran(out)) == {"sha256", "hmac_sha256", "aes_ccm"}
+    assert record(dev)["key"] != key and lines(out, "reply")
+
+
+@pytest.mark.parametrize("damage", ["other_key", "garbage", "not_a_list"])
+def test_a_record_it_cannot_trust_means_the_tests_run(tmp_path, server, damage):
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    rec = record(dev)
+    if damage == "other_key":
+        rec["key"] = "0" * 32 + ":pure"
+        text = json.dumps(rec)
+    elif damage == "garbage":
+        text = "{\"key\": "
+    else:
+        rec["passed"] = "sha256"
+        text = json.dumps(rec)
+    with open(dev.path("selftest.json"), "w") as f:
+        f.write(text)
+    out = dev.run()
+    assert set(ran(out)) == {"sha256", "hmac_sha256", "aes_ccm"} and lines(out, "reply")
+
+
+def test_a_failure_is_never_recorded_nor_trusted(tmp_path, server):
+    """The deployed AES-CCM is broken (what a bad deploy or a miscompiled build gives):
+    the changed code runs the tests, AES-CCM fails, the wake sends nothing and no pass is
+    recorded for that code; the next wake tests (and fails) again."""
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    before = record(dev)
+    with open(crypto_file(dev, "pure.py"), "a") as f:
+        f.write("\n_sealed = PureBackend.aes_ccm_encrypt\n"
+                "PureBackend.aes_ccm_encrypt = lambda s, k, n, a, p: "
+                "_sealed(s, k, n, a, p)[::-1]\n")
+    for _ in range(2):
+        out = dev.run()
+        assert any("failed self-tests: aes_ccm" in ln for ln in lines(out, "error")), out.stdout
+        assert not lines(out, "record") and not lines(out, "selftest")
+        assert record(dev) == before          # the old code's passes, under the old key
+    assert [how for how, _ in server.received] == ["m3"]
+
+
+def test_selftest_tables_are_released_after_the_tests(tmp_path, server):
+    dev = Device(tmp_path / "dev", server)
+    dev.run()
+    out = mp(dev.root, code="import os, sys; sys.path.insert(0, 'lib')\n"
+                            "from device import backend\n"
+                            "os.remove(backend.files.SELFTEST)\n"
+                            "backend.load(('sha256', 'aes_ccm'))\n"
+                            "print('selftest' in str(list(sys.modules)))")
+    assert out.stdout.split() == ["False"], out.stdout + out.stderr
+
+
+def test_trusted_primitives_are_not_run_and_count_as_passed():
+    calls = []
+    import airshake.crypto as crypto
+    from airshake.crypto.pure import PureBackend
+
+    class Counting(PureBackend):
+        def sha256(self, data):
+            calls.append("sha256")
+            return PureBackend.sha256(self, data)
+
+    original = crypto._construct
+    crypto._construct = lambda name: Counting()
+    try:
+        load_backend("trusted-for-test", ("sha256",), trusted=("sha256",))
+        assert calls == []
+        assert passed_primitives("trusted-for-test") == ("sha256",)
+    finally:
+        crypto._construct = original
+        forget_backends()
+    with pytest.raises(UsageError):
+        load_backend(None, ("sha256",), trusted=("sha256",))
