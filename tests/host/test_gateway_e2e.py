@@ -257,6 +257,9 @@ def test_single_channel_gateway_firmware_carries_the_device(tmp_path, world):
         "server": "127.0.0.1:%d" % world.bridge.port, "eui": "aa55000000000009",
         "keepalive_s": 0.5, "stat_interval_s": 5}))
     with LoraAir(None, None, speed=SPEED) as air:
+        # the radio drivers come from the device firmware (firmware/lib/radios), as deployed
+        shutil.copytree(os.path.join(ROOT, "firmware", "lib", "radios"),
+                        gw_root / "lib" / "radios", ignore=shutil.ignore_patterns("__pycache__"))
         env = dict(os.environ, AIRSHAKE_AIR="127.0.0.1:%d" % air.port,
                    AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + FAKES)
         gw = subprocess.Popen([MICROPYTHON, "main.py"], cwd=str(gw_root), env=env,
