@@ -92,7 +92,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
             key = devices[i % len(devices)]
             i += stride
             ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3,
-                            server_name=ref.cert.subject)
+                            server_name=ref.subject)
             t0 = time.time()
             ini.connect(t0, data)
             confirmed = await run_handshake(link, ini)

@@ -4,8 +4,10 @@
 #   ServerRef  what A keeps of a C_B it verified: enough to send C_B by reference.
 # Rules: ID_A = SHA-256(SubjectPublicKeyInfo DER)[:id_len]; private keys never appear in
 # repr() or exports from this module.
-from airshake import suites, x509
-from airshake.crypto.contract import RsaPrivate
+# RAM: airshake.x509 (with airshake.der, 4.5 KB of a 32-bit device's heap) is imported
+# where used, and a ServerRef keeps plain values, no x509 object: a device that holds C_B
+# can let both modules go (airshake.release) before its handshake.
+from airshake import suites
 from airshake.errors import CertificateError, UsageError
 
 DEFAULT_ID_LEN = 8
@@ -28,6 +30,7 @@ class DeviceKey:
         self.private = private
         kind = suites.STATIC_KEY_TYPE[suite]
         if kind == "rsa":
+            from airshake.crypto.contract import RsaPrivate
             if not isinstance(private, RsaPrivate):
                 raise UsageError("suite 1 needs an RsaPrivate key")
             self.public = private.public()
@@ -35,6 +38,7 @@ class DeviceKey:
             self.public = backend.p256_public(private)
         else:
             self.public = backend.x25519_public(private)
+        from airshake import x509
         self.spki = x509.spki_for(kind, self.public)
         self.spki_hash = backend.sha256(self.spki)
         self.id_a = self.spki_hash[:id_len]
@@ -51,40 +55,49 @@ class DeviceKey:
 
 
 class ServerRef:
-    """A verified C_B, as A keeps it: its DER, hash, public key and expiry."""
+    """A verified C_B, as A keeps it: its DER and hash, public key, expiry, and the fields
+    the server-name pin and the role check read (subject, is_ca, eku, key_usage, key_type),
+    as plain values."""
 
     def __init__(self, backend, suite, cert_der):
+        from airshake import x509
         cert = x509.parse_certificate(cert_der)
         if cert.key_type != suites.STATIC_KEY_TYPE[suite]:
             raise CertificateError("C_B key type %s does not fit suite %d"
                                    % (cert.key_type, suite))
         self.suite = suite
-        self.cert = cert
         self.der = bytes(cert_der)
         self.cert_hash = backend.sha256(self.der)
         self.public = cert.public_key
         self.not_after = cert.not_after
+        self.subject = cert.subject
+        self.key_type = cert.key_type
+        self.is_ca = cert.is_ca
+        self.eku = cert.eku
+        self.key_usage = cert.key_usage
 
     @classmethod
     def verified(cls, backend, suite, cert_der, anchor_der, now, name):
         """Parse C_B and check everything A requires of it (PROTOCOL.md §2.3): chained to
         the trust anchor, valid at now, the server role, and the subject A is pinned to
         (name: the CN string, or the subject Name DER). CertificateError if not."""
+        from airshake import x509
         ref = cls(backend, suite, cert_der)
         ref.check_pin(name)
         anchor = x509.parse_certificate(anchor_der)
-        x509.verify_certificate(ref.cert, anchor, backend, now)
+        x509.verify_certificate(x509.parse_certificate(ref.der), anchor, backend, now)
         return ref
 
     def check_pin(self, name):
         """The checks that need no signature: the server role and the pinned name. A runs
         them on a C_B it held from before, too (an older firmware may have cached one
         that fails them)."""
+        from airshake import x509
         if name is None:
             raise UsageError("A needs the name of its B (the server-name pin)")
-        x509.check_role(self.cert, x509.ROLE_SERVER)
+        x509.check_role(self, x509.ROLE_SERVER)
         subject = x509.cn_name(name) if isinstance(name, str) else bytes(name)
-        if self.cert.subject != subject:
+        if self.subject != subject:
             raise CertificateError("C_B names another server than the one A is pinned to")
 
 

@@ -355,7 +355,9 @@ def check_role(cert, role):
     """CertificateError unless cert is a leaf of this role: not a CA; extendedKeyUsage
     present, with the role's purpose and without the other role's; keyUsage, if present,
     allowing what the key does (X25519 and P-256: keyAgreement; RSA: digitalSignature for a
-    server, which signs m2, keyEncipherment for a device, which decrypts the PMS)."""
+    server, which signs m2, keyEncipherment for a device, which decrypts the PMS).
+    cert: a Certificate, or anything with its is_ca, eku, key_usage, key_type (a
+    keys.ServerRef)."""
     if role not in _ROLE_OID:
         raise UsageError("check_role: unknown role %r" % (role,))
     if cert.is_ca:

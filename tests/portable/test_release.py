@@ -1,0 +1,50 @@
+# airshake.release() and what A keeps of C_B (keys.ServerRef: plain values, no x509
+# object, docs/ARCHITECTURE.md "RAM on the device"): with airshake.x509 and airshake.der
+# released, a held C_B still passes its pin check and a handshake by reference completes.
+# That the RAM comes back is tests/host/test_device_ram.py (a process of its own).
+import sys
+
+import airshake
+from airshake.errors import CertificateError
+from airshake.initiator import CONFIRMED
+from airshake.keys import ServerRef
+from testkit.hs_support import SERVER_NAME, Pair, cert, initiator
+from testkit.support import backends, raises_
+
+CERT_MODULES = ("airshake.x509", "airshake.der")
+
+
+def _restore(saved):
+    """Put the module objects back: the rest of the run (one process for all portable
+    tests) keeps the x509 it started with."""
+    for name, mod in saved.items():
+        sys.modules[name] = mod
+        setattr(airshake, name.rpartition(".")[2], mod)
+
+
+def _held():
+    import airshake.der
+    import airshake.x509
+    return {"airshake.x509": airshake.x509, "airshake.der": airshake.der}
+
+
+def test_a_held_c_b_works_with_x509_released():
+    backend = backends()[0]
+    saved = _held()
+    try:
+        _run_with_x509_released(backend)
+    finally:
+        _restore(saved)
+
+
+def _run_with_x509_released(backend):
+    for suite in (0, 2):
+        ref = ServerRef(backend, suite, cert(suite, "server_cert"))
+        airshake.release(*CERT_MODULES)
+        assert not [m for m in CERT_MODULES if m in sys.modules]
+        ref.check_pin(SERVER_NAME)                       # imports x509 again, on demand
+        raises_(CertificateError, ref.check_pin, "another.example")
+        airshake.release(*CERT_MODULES)
+        pair = Pair(backend, suite, ini=initiator(backend, suite, server=ref))
+        assert pair.run() == [46, 41, 9]
+        assert pair.ini.state == CONFIRMED
