@@ -79,6 +79,10 @@ def main():
     ref = None
     if cfg.get("server_cert"):
         ref = ServerRef(backend, suite, bytes.fromhex(cfg["server_cert"]))
+        ref.check_pin(cfg["server_name"])
+        # as the firmware does: with C_B held, the certificate parser's RAM goes back
+        import airshake
+        airshake.release("airshake.x509", "airshake.der")
     # the device's I/O: loaded here, like the core, so that prepare covers it
     from airshake import shell  # noqa: F401
     from device.link import Link  # noqa: F401

@@ -6,9 +6,9 @@ import sys
 
 import airshake
 from airshake.errors import CertificateError
-from airshake.initiator import CONFIRMED
+from airshake.initiator import CONFIRMED, Initiator
 from airshake.keys import ServerRef
-from testkit.hs_support import SERVER_NAME, Pair, cert, initiator
+from testkit.hs_support import SERVER_NAME, Pair, anchor, cert, device_key
 from testkit.support import backends, raises_
 
 CERT_MODULES = ("airshake.x509", "airshake.der")
@@ -39,12 +39,19 @@ def test_a_held_c_b_works_with_x509_released():
 
 def _run_with_x509_released(backend):
     for suite in (0, 2):
+        key = device_key(backend, suite)        # a device makes its keys first
         ref = ServerRef(backend, suite, cert(suite, "server_cert"))
         airshake.release(*CERT_MODULES)
         assert not [m for m in CERT_MODULES if m in sys.modules]
-        ref.check_pin(SERVER_NAME)                       # imports x509 again, on demand
-        raises_(CertificateError, ref.check_pin, "another.example")
+        raises_(CertificateError, ref.check_pin, "another.example")   # imports x509 again
+        assert ref.pinned_to is None
+        ref.check_pin(SERVER_NAME)
+        assert ref.pinned_to == SERVER_NAME
         airshake.release(*CERT_MODULES)
-        pair = Pair(backend, suite, ini=initiator(backend, suite, server=ref))
+        ini = Initiator(backend, [key], anchor(suite), server=ref, server_name=SERVER_NAME)
+        # the Initiator's own pin check of the same name needed no certificate code
+        assert "airshake.x509" not in sys.modules
+        assert ini.server is ref
+        pair = Pair(backend, suite, ini=ini)    # B's side loads x509 again: its C_B
         assert pair.run() == [46, 41, 9]
         assert pair.ini.state == CONFIRMED
