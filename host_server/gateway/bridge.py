@@ -243,9 +243,9 @@ class Bridge(asyncio.DatagramProtocol):
             imme = plan.tx_mode == "imme"
             tmst = None
             if not imme:
-                offset = plan.rx_delay_s + flow.downlinks * (plan.airtime_s(len(frame))
-                                                             + TX_GAP_S)
-                tmst = (h.tmst + int(offset * 1e6)) & 0xFFFFFFFF
+                slot_us = round((plan.airtime_s(len(frame)) + TX_GAP_S) * 1e6)
+                offset_us = round(plan.rx_delay_s * 1e6) + flow.downlinks * slot_us
+                tmst = (h.tmst + offset_us) & 0xFFFFFFFF
             flow.downlinks += 1
             txpk = gwmp.Txpk(frame, plan.freq_mhz, plan.datr, plan.codr, plan.powe,
                              plan.ipol, imme, tmst, plan.rfch, plan.prea)
