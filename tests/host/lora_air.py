@@ -74,6 +74,8 @@ class LoraAir(UdpPair):
         self.lost: list[tuple] = []          # (channel key, payload) heard on no channel
         self.sent: list[tuple] = []          # (channel key, payload): every packet on the air
         self.dropped = 0                     # deliveries lost to `loss`
+        self.rssi = -57                      # dBm and dB the radios hear the gateway at
+        self.snr = 36
 
     def _deliver(self, data: bytes, addr: tuple[str, int]) -> None:
         with self._lock:
@@ -117,7 +119,7 @@ class LoraAir(UdpPair):
         time.sleep(g.airtime_s(len(payload), self.speed))
         iq = g.inverted != self.invert_downlinks
         head = struct.pack(HEADER, MAGIC, KIND_PACKET, g.freq_khz, g.sf, _BW[g.bw] // 100,
-                           g.syncword, iq, -57, 36)
+                           g.syncword, iq, self.rssi, self.snr)
         self.downlinks.append(payload)
         down = g.key()[:4] + (iq,)
         for addr, key in list(self.listeners.items()):

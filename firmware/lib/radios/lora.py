@@ -10,6 +10,8 @@
 # recv(timeout_ms=...). Targets the API of micropython-lib's micropython/lora/README.md
 # as shipped in lora 0.2 with lora-sx127x 0.1, lora-sx126x 0.1 and lora-async 0.1
 # (`mpremote mip install lora-async lora-sx127x` or `lora-sx126x`).
+# rssi after a receive is in dBm, snr in dB (the drivers give SNR in dB x 4).
+# Tested against the real drivers on fake SX127x/SX126x chips (tests/host/test_lora_drivers.py).
 # Regional duty-cycle limits are the caller's business (one frame per message round).
 import asyncio
 from radios.base import Radio, RadioError
@@ -38,6 +40,29 @@ def lora_cfg(board, config):
             cfg[k] = src[k]
     if not cfg.get("freq_khz"):
         raise RadioError("lora: LORA settings need freq_khz")
+    return cfg
+
+
+# the chips' synthesizer ranges (datasheets): the drivers do not check them (an SX127x
+# given 2.4 GHz fails in struct packing, an SX126x is silently mistuned)
+_FREQ_KHZ = {"sx127": (137000, 1020000), "sx126": (150000, 960000)}
+
+
+def driver_cfg(chip, cfg):
+    """cfg as the chip's driver needs it. lora-sx127x 0.1 never writes crc_en unless
+    given, and the SX127x resets with the payload CRC off (RegModemConfig2 0x70) while
+    the driver (and README) assume it on: an SX127x always gets crc_en (default True).
+    It also reads rx_boost's value from the key lna_boost_hf (a KeyError without it), so
+    an SX127x with rx_boost gets both."""
+    lo, hi = _FREQ_KHZ[chip[:5]]
+    if not lo <= cfg["freq_khz"] <= hi:
+        raise RadioError("lora: %s: Invalid lora_cfg freq_khz" % chip)
+    if chip.startswith("sx126"):
+        return cfg
+    cfg = dict(cfg)
+    cfg.setdefault("crc_en", True)
+    if "rx_boost" in cfg:
+        cfg["lna_boost_hf"] = cfg["rx_boost"]
     return cfg
 
 
@@ -85,16 +110,17 @@ class LoraRadio(Radio):
         except (ImportError, ValueError, OSError) as e:
             raise RadioError("lora: SPI/pins: %s" % e)
         try:
+            cfg = driver_cfg(self.chip, self.cfg)
             if self.chip.startswith("sx126"):
                 kw = {}
                 for k in _SX126X_ARGS:
                     if k in self.extras:
                         kw[k] = self.extras[k]
                 self._modem = cls(spi, cs, busy=pin("busy"), dio1=pin("dio1"),
-                                  reset=pin("reset"), lora_cfg=self.cfg, **kw)
+                                  reset=pin("reset"), lora_cfg=cfg, **kw)
             else:
                 self._modem = cls(spi, cs, dio0=pin("dio0"), dio1=pin("dio1"),
-                                  reset=pin("reset"), lora_cfg=self.cfg)
+                                  reset=pin("reset"), lora_cfg=cfg)
         except KeyError as e:
             # the drivers look bw up in a table: an unknown bandwidth is a KeyError
             raise RadioError("lora: %s: invalid LORA value %r"
@@ -128,7 +154,7 @@ class LoraRadio(Radio):
         if not rx:
             return None
         self.rssi = rx.rssi
-        self.snr = rx.snr
+        self.snr = None if rx.snr is None else rx.snr / 4
         return bytes(rx)
 
     async def close(self):

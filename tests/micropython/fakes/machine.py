@@ -1,9 +1,29 @@
 # tests/micropython/fakes/machine.py: a stand-in `machine` for the unix port, which has
-# no Pin, SPI or UART. Tests put tests/micropython/fakes first on sys.path (never the
-# firmware). Pin and SPI keep what was asked of them so a test can check the wiring a
-# driver built from a board file; UART is refused (AT modems are reached by uart_path).
-PINS = {}          # pin number -> Pin, every pin a driver touched
+# no Pin, SPI or UART. Tests put tests/micropython/fakes on sys.path (never the firmware).
+# It is also the board's wiring for the fake radio chips (fake_sx127x.py, fake_sx126x.py):
+# - a pin's level belongs to the pin number, whatever Pin object the code holds; the MCU
+#   sets it (Pin.value, init(value=)) and a chip may watch it (its NSS and NRESET); a chip
+#   may drive it instead (BUSY, DIO0, DIO1): reading the pin asks the chip, and a rising
+#   edge it makes runs the handler Pin.irq registered with IRQ_RISING (the driver's ISR);
+# - an SPI bus reaches a chip only when the bus's SCK and MOSI pins are the chip's, and
+#   while the chip's NSS pin is low; its answer reaches the MCU only on the chip's MISO
+#   pin (a wrong pin in a board file reads 0x00, as a floating line might);
+# - idle() lets the attached hardware run (its time-based events), as the MCU's idle
+#   wakes on the chip's interrupts.
+# $AIRSHAKE_LORA_CHIP solders chips on when the first SPI bus is built (fake_chips.wire).
+# PINS and SPIS keep what was asked of them so a test can check the wiring a driver built
+# from a board file; UART is refused (AT modems are reached by uart_path).
+import time
+
+PINS = {}          # pin number -> Pin, every pin a driver touched (the last object made)
 SPIS = []          # every SPI built
+HARDWARE = []      # attached devices with tick(): run by idle() and the chips' clock
+
+_LEVEL = {}        # pin number -> level the MCU set
+_DRIVEN = {}       # pin number -> callable returning the level a device drives
+_WATCH = {}        # pin number -> [callable(level)] devices watching the MCU's output
+_IRQ = {}          # pin number -> (handler, trigger)
+_wired = [False]
 
 
 class Pin:
@@ -18,31 +38,81 @@ class Pin:
     def __init__(self, id, mode=-1, pull=-1, value=None):
         self.id = id
         self.mode = mode
-        self._value = value or 0
         self.handler = None
         PINS[id] = self
+        if value is not None:
+            _set(id, value)
 
     def init(self, mode=-1, pull=-1, value=None):
         self.mode = mode
         if value is not None:
-            self._value = value
+            _set(self.id, value)
 
     def value(self, v=None):
         if v is None:
-            return self._value
-        self._value = v
+            src = _DRIVEN.get(self.id)
+            if src is not None:
+                return 1 if src() else 0
+            return _LEVEL.get(self.id, 0)
+        _set(self.id, v)
 
     def __call__(self, v=None):
         return self.value(v)
 
     def on(self):
-        self._value = 1
+        _set(self.id, 1)
 
     def off(self):
-        self._value = 0
+        _set(self.id, 0)
 
     def irq(self, handler=None, trigger=IRQ_RISING):
         self.handler = handler
+        _IRQ[self.id] = (handler, trigger)
+
+
+def _set(pin, v):
+    v = 1 if v else 0
+    old = _LEVEL.get(pin, 0)
+    _LEVEL[pin] = v
+    if v != old:
+        for watcher in _WATCH.get(pin, ()):
+            watcher(v)
+
+
+# -- what a device on the board uses ------------------------------------------------------
+
+def watch(pin, callback):
+    """callback(level) on every change the MCU makes to pin."""
+    _WATCH.setdefault(pin, []).append(callback)
+
+
+def level(pin, default=1):
+    """The level the MCU holds pin at (default before it ever set it: a pulled-up line)."""
+    return _LEVEL.get(pin, default)
+
+
+def drive(pin, source):
+    """A device drives pin: source() is its level when read."""
+    _DRIVEN[pin] = source
+
+
+def edge(pin, old, new):
+    """A device moved a pin it drives from old to new: run the irq handler on a rising or
+    falling edge that the handler asked for (in the device's context, as a hard IRQ)."""
+    if old == new:
+        return
+    handler, trigger = _IRQ.get(pin, (None, 0))
+    if handler is not None and trigger & (Pin.IRQ_RISING if new else Pin.IRQ_FALLING):
+        handler(PINS.get(pin))
+
+
+# -- SPI ------------------------------------------------------------------------------------
+
+_BUSES = []        # devices with .spi (sck, mosi, miso), .selected() and .xfer(byte)
+
+
+def attach_spi(device):
+    _BUSES.append(device)
 
 
 class SPI:
@@ -52,17 +122,40 @@ class SPI:
         self.baudrate = baudrate
         self.sck, self.mosi, self.miso = sck, mosi, miso
         SPIS.append(self)
+        if not _wired[0]:
+            _wired[0] = True
+            import fake_chips
+            fake_chips.wire()
+
+    def _byte(self, out):
+        got = 0
+        for dev in _BUSES:
+            sck, mosi, miso = dev.spi
+            if (self.sck is None or self.sck.id == sck) and \
+                    (self.mosi is None or self.mosi.id == mosi) and dev.selected():
+                b = dev.xfer(out & 0xFF)
+                if self.miso is None or self.miso.id == miso:
+                    got = b
+        return got
 
     def write(self, buf):
-        pass
+        for b in buf:
+            self._byte(b)
+
+    def read(self, n, write=0):
+        buf = bytearray(n)
+        self.readinto(buf, write)
+        return bytes(buf)
 
     def readinto(self, buf, write=0):
         for i in range(len(buf)):
-            buf[i] = 0
+            buf[i] = self._byte(write)
 
     def write_readinto(self, out, into):
-        for i in range(len(into)):
-            into[i] = 0
+        if len(out) != len(into):
+            raise ValueError("buffers must be the same length")
+        for i in range(len(out)):
+            into[i] = self._byte(out[i])
 
 
 class UART:
@@ -71,7 +164,10 @@ class UART:
 
 
 def idle():
-    pass
+    if HARDWARE:
+        time.sleep_ms(1)
+        for dev in HARDWARE:
+            dev.tick()
 
 
 def unique_id():

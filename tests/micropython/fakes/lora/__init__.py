@@ -9,8 +9,9 @@
 #   drivers do (ConfigError "Invalid lora_cfg <key>", KeyError for an unknown bw,
 #   RuntimeError("Receiving") while receiving) and, stricter than the drivers, refusing
 #   an unknown key; send(packet, tx_at_ms=None); recv(timeout_ms=None, rx_length=0xFF,
-#   rx_packet=None) -> RxPacket (a bytearray with ticks_ms, snr, rssi, valid_crc,
-#   crc_error) or None; the Async classes' coroutines of the same signatures;
+#   rx_packet=None) -> RxPacket (a bytearray with ticks_ms, snr in dB x 4 as the
+#   drivers give it, rssi in dBm, valid_crc, crc_error) or None; the Async classes'
+#   coroutines of the same signatures;
 #   get_time_on_air_us(), standby(), sleep(), is_idle().
 # The air is UDP: a packet goes to the relay at $AIRSHAKE_AIR (host:port) behind a header
 # naming the channel (frequency, SF, bandwidth, sync word, IQ polarity); a radio also
@@ -28,7 +29,8 @@ from machine import Pin
 MAGIC = b"LA"
 KIND_PACKET = 0
 KIND_TUNE = 1
-HEADER = ">2sBIBHHBbb"          # magic, kind, freq_khz, sf, bw (100 Hz), sync, iq, rssi, snr
+# magic, kind, freq_khz, sf, bw (100 Hz), sync, iq, rssi (dBm), snr (dB)
+HEADER = ">2sBIBHHBbb"
 HEADER_LEN = struct.calcsize(HEADER)
 
 _BW = {"7.8": 7800, "10.4": 10400, "15.6": 15600, "20.8": 20800, "31.25": 31250,
@@ -36,7 +38,8 @@ _BW = {"7.8": 7800, "10.4": 10400, "15.6": 15600, "20.8": 20800, "31.25": 31250,
 _COMMON = ("freq_khz", "sf", "bw", "coding_rate", "output_power", "implicit_header",
            "crc_en", "syncword", "pa_ramp_us", "preamble_len", "invert_iq_tx",
            "invert_iq_rx", "rx_boost")
-_SX127X_ONLY = ("tx_ant", "auto_image_cal", "lna_gain")
+# lna_boost_hf: lora-sx127x 0.1 reads it whenever rx_boost is given
+_SX127X_ONLY = ("tx_ant", "auto_image_cal", "lna_gain", "lna_boost_hf")
 
 
 class ConfigError(ValueError):
@@ -189,7 +192,7 @@ class _Modem:
                 or bw * 100 != _BW[self._bw] or sync != self._sync
                 or bool(iq) != self._iq[0]):
             return None                   # not on our channel: a real receiver hears nothing
-        return RxPacket(data[HEADER_LEN:], time.ticks_ms(), snr, rssi)
+        return RxPacket(data[HEADER_LEN:], time.ticks_ms(), 4 * snr, rssi)
 
     def _prepare(self, packet):
         if len(packet) > 255:
