@@ -102,6 +102,9 @@ def _ed25519_case(b, seed, pub, msg, sig):
     _require(b.ed25519_verify(pub, msg, _flip(sig, 5)) is False)
 
 
+_ED25519_L = 2 ** 252 + 27742317777372353535851937790883648493
+
+
 def _kat_ed25519(b):
     _ed25519_case(
         b, _h("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"),
@@ -116,6 +119,11 @@ def _kat_ed25519(b):
         b, _h("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7"),
         pub, long_msg, sig)
     _require(b.ed25519_verify(pub, _flip(long_msg, 80), sig) is False)
+    # S + L (the same S modulo the group order) must fail: RFC 8032 §5.1.7 wants S < L,
+    # and ucryptography's c25519 reduces S first (docs/CRYPTO.md)
+    s_plus_l = int.from_bytes(sig[32:], "little") + _ED25519_L
+    _require(b.ed25519_verify(pub, long_msg, sig[:32] + s_plus_l.to_bytes(32, "little"))
+             is False)
     # the identity as public key (small order): [1]B - [k]A = B, so R = B, S = 1 satisfies
     # the equation for every message; ed25519.acceptable_public_key refuses the key
     forged = _h("58" + "66" * 31) + b"\x01" + bytes(31)

@@ -17,6 +17,7 @@ from airshake.errors import AuthenticationFailed, InvalidPoint, UsageError
 _P = 2 ** 256 - 2 ** 224 + 2 ** 192 + 2 ** 96 - 1
 _B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
 _N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
+_ED_L = 2 ** 252 + 27742317777372353535851937790883648493  # Ed25519's group order
 
 
 class CompositeBackend(Backend):
@@ -147,6 +148,8 @@ class UcryptoPart(Backend):
         from airshake.crypto.ed25519 import acceptable_public_key  # the rule of every backend
         if len(sig) != 64 or not acceptable_public_key(pub):
             return False
+        if int.from_bytes(sig[32:], "little") >= _ED_L:
+            return False   # c25519 reduces S: it accepts S + L (RFC 8032 §5.1.7 refuses it)
         try:
             key = self._c.ed25519.Ed25519PublicKey.from_public_bytes(bytes(pub))
             key.verify(bytes(sig), bytes(msg))
