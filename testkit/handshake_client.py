@@ -74,15 +74,16 @@ def main():
     from airshake.initiator import Initiator  # noqa: F401
     from airshake.keys import ServerRef
     suite = cfg["suite"]
-    key = load_key(backend, suite, cfg["key"])
     anchor = bytes.fromhex(cfg["anchor"])
     ref = None
     if cfg.get("server_cert"):
         ref = ServerRef(backend, suite, bytes.fromhex(cfg["server_cert"]))
         ref.check_pin(cfg["server_name"])
         # as the firmware does: with C_B held, the certificate parser's RAM goes back
+        # before anything else is loaded (X25519 and P-256 keys need none of it)
         import airshake
         airshake.release("airshake.x509", "airshake.der")
+    key = load_key(backend, suite, cfg["key"])
     # the device's I/O: loaded here, like the core, so that prepare covers it
     from airshake import shell  # noqa: F401
     from device.link import Link  # noqa: F401

@@ -5,7 +5,7 @@
 import sys
 
 import airshake
-from airshake.errors import CertificateError
+from airshake.errors import CertificateError, UsageError
 from airshake.initiator import CONFIRMED, Initiator
 from airshake.keys import ServerRef
 from testkit.hs_support import SERVER_NAME, Pair, anchor, cert, device_key
@@ -55,3 +55,13 @@ def _run_with_x509_released(backend):
         pair = Pair(backend, suite, ini=ini)    # B's side loads x509 again: its C_B
         assert pair.run() == [46, 41, 9]
         assert pair.ini.state == CONFIRMED
+
+
+def test_raw_key_spki_needs_no_certificate_code_and_matches_x509():
+    from airshake import keys, x509
+    backend = backends()[0]
+    for kind, public in (("x25519", backend.x25519_public(bytes(range(32)))),
+                         ("p256", backend.p256_public(bytes(range(1, 33))))):
+        assert keys.spki(kind, public) == x509.spki_for(kind, public), kind
+    raises_(UsageError, keys.spki, "p256", b"\x02" + bytes(64))   # x509 refuses it
+    raises_(UsageError, keys.spki, "x25519", bytes(31))
