@@ -379,9 +379,11 @@ def check_idf() -> None:
                         "(boards/README.md)")
 
 
-def build_firmware(board: str, production: bool = False) -> Path:
+def build_firmware(board: str, production: bool = False, ucrypto: bool = True) -> Path:
     """boards/esp32/<board>/ built with the port's make wrapper around idf.py; returns
-    the firmware image (bootloader, partition table and app in one .bin)."""
+    the firmware image (bootloader, partition table and app in one .bin). ucrypto: with
+    the ucryptography C module (boards/esp32/common.cmake reads AIRSHAKE_UCRYPTOGRAPHY);
+    without it the device runs the pure backend."""
     board_dir = esp32_board_dir(board)
     check_idf()
     variant = "PRODUCTION" if production else ""
@@ -396,7 +398,12 @@ def build_firmware(board: str, production: bool = False) -> Path:
     src = micropython_src()
     lib = micropython_lib(src)
     env["MPY_LIB_DIR"] = str(lib)   # read by boards/esp32/<board>/mpconfigboard.cmake
-    out = BUILD / ("esp32-" + board + ("-production" if production else ""))
+    if ucrypto:
+        env["AIRSHAKE_UCRYPTOGRAPHY"] = str(ucryptography_src())   # boards/esp32/common.cmake
+    else:
+        env.pop("AIRSHAKE_UCRYPTOGRAPHY", None)
+    out = BUILD / ("esp32-" + board + ("-production" if production else "")
+                   + ("" if ucrypto else "-pure"))
     _run(["make", "-C", str(src / "mpy-cross")], "building mpy-cross", env=env)
     cmd = ["make", "-C", str(src / "ports" / "esp32"), f"BOARD_DIR={board_dir}",
            f"BUILD={out}"] + ([f"BOARD_VARIANT={variant}"] if variant else [])
@@ -416,6 +423,8 @@ def main(argv: list[str] | None = None) -> int:
     fw.add_argument("--board", required=True)
     fw.add_argument("--production", action="store_true",
                     help="flash encryption and secure boot v2 (boards/README.md)")
+    fw.add_argument("--no-ucrypto", action="store_true",
+                    help="leave out the ucryptography C module (the device runs pure Python)")
     tw = sub.add_parser("twin", help="the 32-bit unix twin, cached in build/twin/")
     tw.add_argument("--force", action="store_true", help="rebuild even when up to date")
     tw.add_argument("--ucrypto", action="store_true",
@@ -423,7 +432,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     try:
         if args.cmd == "firmware":
-            print(build_firmware(args.board, args.production))
+            print(build_firmware(args.board, args.production, not args.no_ucrypto))
         else:
             print(build_twin(args.force, args.ucrypto))
     except UserError as e:

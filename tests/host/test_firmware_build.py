@@ -6,6 +6,7 @@ compiles with mpy-cross, and `firmware` stops in one line without ESP-IDF before
 step. Needs the MicroPython v1.28.0 source (MICROPYTHON_SRC, build/, or ../shared's
 tarball); skipped with one line without it (no network clone in the tests)."""
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -163,3 +164,72 @@ def test_twin_is_32_bit_and_runs_the_frozen_core():
                          capture_output=True, text=True, cwd=bf.TWIN_DIR, timeout=30)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == [str(2**31 - 1), "airshake/initiator.py", "96000"]
+
+
+# -- ucryptography in the board firmware (issue 17) --------------------------------------
+
+def _ucrypto_source_available():
+    return bool(os.environ.get("UCRYPTOGRAPHY_SRC")) or \
+        (bf.BUILD / "ucryptography" / "micropython.cmake").is_file() or \
+        (bf.SHARED / bf.UCRYPTO_TARBALL).is_file()
+
+
+@pytest.mark.parametrize("with_module", [True, False])
+def test_board_cmake_adds_ucryptography_and_its_mbedtls_options(tmp_path, with_module):
+    # the boards' shared cmake run by cmake itself (script mode), as a board's
+    # mpconfigboard.cmake includes it: USER_C_MODULES and the sdkconfig fragment appear
+    # only when build_firmware gives the module's folder
+    if shutil.which("cmake") is None:
+        pytest.skip("no cmake here to evaluate boards/esp32/common.cmake")
+    script = tmp_path / "board.cmake"
+    script.write_text(
+        f'set(MICROPY_BOARD_DIR "{bf.ESP32_BOARDS / "ttgo_lora32_v1"}")\n'
+        f'set(CMAKE_BINARY_DIR "{tmp_path}")\n'
+        'set(SDKCONFIG_DEFAULTS boards/sdkconfig.base)\n'
+        f'include("{bf.ESP32_BOARDS / "common.cmake"}")\n'
+        'message(STATUS "USER_C_MODULES=${USER_C_MODULES}")\n'
+        'message(STATUS "SDKCONFIG_DEFAULTS=${SDKCONFIG_DEFAULTS}")\n')
+    env = {k: v for k, v in os.environ.items() if k != "AIRSHAKE_UCRYPTOGRAPHY"}
+    if with_module:
+        env["AIRSHAKE_UCRYPTOGRAPHY"] = "/src/ucryptography"
+    out = subprocess.run(["cmake", "-P", str(script)], capture_output=True, text=True,
+                         env=env, timeout=60)
+    assert out.returncode == 0, out.stderr
+    fragment = tmp_path / "sdkconfig.airshake_ucrypto"
+    if with_module:
+        assert "USER_C_MODULES=/src/ucryptography/micropython.cmake" in out.stdout
+        assert f"SDKCONFIG_DEFAULTS=boards/sdkconfig.base;{fragment}" in out.stdout
+        lines = fragment.read_text().splitlines()
+        for option in ("CONFIG_MBEDTLS_ECP_NIST_OPTIM=y", "CONFIG_MBEDTLS_ECDSA_C=y",
+                       "CONFIG_MBEDTLS_ECP_DP_SECP256R1_ENABLED=y"):
+            assert option in lines
+    else:
+        assert "USER_C_MODULES=\n" in out.stdout.replace("-- ", "")
+        assert not fragment.exists()
+
+
+def test_firmware_build_hands_the_module_to_the_board_cmake(sources, tmp_path):
+    # ESP-IDF "present" and a `make` that records what it was given: the esp32 build
+    # gets AIRSHAKE_UCRYPTOGRAPHY pointing at ucryptography's folder (--no-ucrypto: none)
+    if not _ucrypto_source_available():
+        pytest.skip("no ucryptography source here (set UCRYPTOGRAPHY_SRC)")
+    bf.ucryptography_src()       # unpacked once, outside the timed CLI runs
+    (tmp_path / "idf.py").write_text("#!/bin/sh\nexit 0\n")
+    (tmp_path / "make").write_text(
+        '#!/bin/sh\necho "$* | ${AIRSHAKE_UCRYPTOGRAPHY:-none}" >> "$RECORD"\n')
+    for f in ("idf.py", "make"):
+        (tmp_path / f).chmod(0o755)
+    path = f"{tmp_path}:{os.path.dirname(sys.executable)}:/usr/bin:/bin"
+    for flag, expect in (([], "ucryptography"), (["--no-ucrypto"], "none")):
+        record = tmp_path / ("record" + "".join(flag))
+        out, _ = _cli("firmware", "--board", "ttgo_lora32_v1", *flag, path=path,
+                      env_extra={"IDF_PATH": str(tmp_path), "RECORD": str(record)})
+        assert out.returncode == 2 and "made no" in out.stderr    # no image: fake make
+        esp32 = [ln for ln in record.read_text().splitlines() if "ports/esp32" in ln]
+        assert len(esp32) == 1
+        module = esp32[0].rsplit(" | ", 1)[1]
+        if expect == "none":
+            assert module == "none"
+        else:
+            assert (Path(module) / "micropython.cmake").is_file()
+            assert (Path(module) / "modcryptography.c").is_file()
