@@ -86,8 +86,8 @@ class _Split:
         return call
 
 
-def _forced(name=None, primitives=None):
-    backend = _load(_name, primitives)
+def _forced(name=None, primitives=None, **options):
+    backend = _load(_name, primitives, **options)
     if os.getenv("AIRSHAKE_SPLIT") and getattr(backend, "sources", None):
         from airshake.crypto.selftest import PRIMITIVES
         methods = [m for p, ms in PRIMITIVES if backend.sources.get(p) == "ucrypto"

