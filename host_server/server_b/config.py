@@ -12,6 +12,7 @@ from typing import Any
 
 from host_server.config import load_section
 from host_server.errors import UserError
+from host_server.lorawan import settings as lorawan_settings
 
 SECTION = "server"
 STORE_SCHEMES = ("postgresql", "postgres", "ldap", "ldaps", "sqlite")
@@ -83,6 +84,17 @@ class ServerConfig:
     amplification: float = 10.0      # bytes sent / received to an unproven address
     duplicate_answers: int = 3       # answers to copies of one m1
     ids_sync: float = 60.0           # seconds between full reads of the CS's ID set
+    # a LoRaWAN network server over MQTT (host_server.lorawan.settings; "" = UDP only)
+    lorawan: str = ""
+    mqtt: str = ""
+    application: str = ""
+    tenant: str = ""
+    mqtt_user: str = ""
+    mqtt_password_file: str = ""
+    mqtt_ca: str = ""
+    fport: int = lorawan_settings.DEFAULT_FPORT
+    marshaler: str = "json"
+    lorawan_config: Any = field(default=None, repr=False)   # from lorawan_settings.check
 
 
 # name -> (type, default) for the scalar settings; flags and TOML share these names
@@ -100,6 +112,7 @@ _SCALARS: dict[str, tuple[type, Any]] = {
     "store": (str, ""), "redis": (str, ""), "redis_timeout": (float, 0.25), "workers": (int, 1),
     "accept_early": (bool, False), "rcvbuf": (int, 4 * 1024 * 1024),
     "amplification": (float, 10.0), "duplicate_answers": (int, 3), "ids_sync": (float, 60.0),
+    **lorawan_settings.SCALARS,
 }
 # name -> (lowest, highest) allowed
 _RANGES: dict[str, tuple[float, float]] = {
@@ -111,6 +124,7 @@ _RANGES: dict[str, tuple[float, float]] = {
     "revocation_poll": (0.5, 86400), "session_max_age": (1, 10**8),
     "redis_timeout": (0.01, 10), "workers": (1, 64), "rcvbuf": (0, 1 << 30),
     "amplification": (1, 100), "duplicate_answers": (0, 100), "ids_sync": (1, 86400),
+    **lorawan_settings.RANGES,
 }
 
 
@@ -202,9 +216,14 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
         return None, "default", False
 
     values: dict[str, Any] = {}
+    given: set[str] = set()
     for name, (kind, default) in _SCALARS.items():
-        value, origin, _ = get(name)
+        value, origin, in_file = get(name)
         values[name] = default if value is None else _typed(name, value, kind, origin)
+        if value is not None:
+            given.add(name)
+            if in_file and name in lorawan_settings.PATHS and value:
+                values[name] = str(base / str(value))
     for name, default in (("rate_per_source", Rate(20, 40)), ("rate_per_id", Rate(2, 5)),
                           ("rate_per_id_all", Rate(20, 40))):
         value, origin, _ = get(name)
@@ -266,8 +285,9 @@ def from_sources(flags: argparse.Namespace) -> ServerConfig:
     if token_file:
         values["cs_token_file"] = str(base / str(token_file)) if in_file else str(token_file)
     cs_token = _cs_token(values["cs_token_file"], values["store"])
+    lorawan_config = lorawan_settings.check(values, given)
     return ServerConfig(ca_cert=ca_path, keys=keys, key_dir=key_dir_path, db=db_path,
-                        cs_token=cs_token, **values)
+                        cs_token=cs_token, lorawan_config=lorawan_config, **values)
 
 
 def _cs_token(token_file: str, store: str) -> str:
@@ -361,5 +381,28 @@ def add_flags(parser: argparse.ArgumentParser) -> None:
     a("--duplicate-answers", type=int, help="times B answers copies of one m1 (default 3)")
     a("--ids-sync", type=float, help="seconds between full reads of the CS's set of "
       "enrolled IDs (default 60; events keep it current in between)")
+    lorawan_flags(a)
     a("--session-max-age", type=int, help="seconds B keeps a session after its handshake; "
       "the device must then handshake again (default 604800, the core's max_age)")
+
+
+def lorawan_flags(a: Any) -> None:
+    """The flags of a LoRaWAN network server's MQTT integration (host_server.lorawan)."""
+    a("--lorawan", choices=("chirpstack", "tts"), help="also take device traffic from a "
+      "LoRaWAN network server's MQTT integration: ChirpStack v4 or The Things Stack v3 "
+      "(docs/LORAWAN.md); B keeps its UDP port. Sets --mtu 51 and --fragment-resend 1 "
+      "unless given")
+    a("--mqtt", metavar="URL", help="the broker: mqtt://HOST:1883 or mqtts://HOST:8883")
+    a("--application", metavar="ID", help="the application ID (ChirpStack: its UUID; The "
+      "Things Stack: the application ID)")
+    a("--tenant", help="The Things Stack's tenant (topics v3/APP@TENANT/...; 'ttn' on The "
+      "Things Network; leave out on The Things Stack Open Source)")
+    a("--mqtt-user", metavar="NAME", help="MQTT user name (The Things Stack: APP@TENANT)")
+    a("--mqtt-password-file", metavar="FILE", help="file holding the MQTT password (The "
+      "Things Stack: an API key); else $AIRSHAKE_MQTT_PASSWORD")
+    a("--mqtt-ca", metavar="FILE", help="PEM CA certificate of an mqtts:// broker (default: "
+      "the system's CAs)")
+    a("--fport", type=int, help="the LoRaWAN FPort airshake travels on (default 10, the "
+      "boards' LORAWAN port); uplinks on other ports only open receive windows")
+    a("--marshaler", choices=("json", "protobuf"), help="ChirpStack's integration marshaler "
+      "(default json)")

@@ -5,7 +5,9 @@
 # The UDP receive buffer is sized from rcvbuf (the size the kernel granted is logged and
 # exported) and the kernel's drops on B's socket are counted (/proc/net/udp). The key
 # files are re-read when a certificate or key file changes (polled every KEY_POLL s) or
-# on SIGHUP: a renewed C_B is served without a restart.
+# on SIGHUP: a renewed C_B is served without a restart. With --lorawan it also runs the
+# MQTT integration with a network server (host_server.lorawan.bridge): datagrams from and
+# to its pseudo addresses travel as uplinks and downlinks; the UDP socket stays.
 # Setup problems (unreadable files, a port in use) are one UserError line.
 from __future__ import annotations
 
@@ -109,6 +111,11 @@ class Server:
         self.shared: Any = None
         self.relay: Any = None
         self._setup_scaleout()
+        self.lorawan: Any = None
+        if cfg.lorawan_config is not None:
+            from host_server.lorawan.bridge import LorawanBridge
+            self.lorawan = LorawanBridge(cfg.lorawan_config, self.dispatcher.datagram,
+                                         self.log, "airshake-b-" + cfg.instance)
         self._metrics_server: Any = None
         self._check_server_certs()
 
@@ -181,7 +188,9 @@ class Server:
         return (503 if status == "stopping" else 200), body
 
     def _sendto(self, data: bytes, addr: Any) -> None:
-        if self.transport is not None:
+        if self.lorawan is not None and self.lorawan.owns(addr):
+            self.lorawan.send(data, addr)
+        elif self.transport is not None:
             self.transport.sendto(data, addr)
 
     async def start(self) -> None:
@@ -207,6 +216,8 @@ class Server:
         if self.relay is not None:
             self.relay.start()
         self.follower.start()
+        if self.lorawan is not None:
+            self.lorawan.start()
         self._ticker = loop.create_task(self._tick())
         self.log.lifecycle("ready", port=self.port, host=cfg.host,
                       metrics_port=cfg.metrics_port or None, cs_url=cfg.cs_url,
@@ -215,7 +226,10 @@ class Server:
                       store=self.store_kind, redis=self.shared.status() if self.shared else None,
                       accept_early=cfg.accept_early, rcvbuf=self.rcvbuf,
                       rcvbuf_asked=cfg.rcvbuf, amplification=cfg.amplification,
-                      worker=f"{cfg.worker_index}/{cfg.workers}" if cfg.reuse_port else None)
+                      worker=f"{cfg.worker_index}/{cfg.workers}" if cfg.reuse_port else None,
+                      lorawan=(f"{cfg.lorawan} {cfg.lorawan_config.url} application "
+                               f"{cfg.application} fport {cfg.fport}") if self.lorawan
+                      else None)
 
     async def _tick(self) -> None:
         next_keys = next_drops = 0.0
@@ -282,6 +296,8 @@ class Server:
         self.log.lifecycle("stopping", completed=self.dispatcher.completed)
         if self.transport is not None:
             self.transport.close()
+        if self.lorawan is not None:
+            await self.lorawan.stop()
         await self.follower.stop()
         self._ticker.cancel()
         with contextlib.suppress(asyncio.CancelledError):

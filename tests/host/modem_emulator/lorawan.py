@@ -1,5 +1,9 @@
 """tests/host/modem_emulator/lorawan.py: what both LoRaWAN modems share: keys, join, DR,
-the regional payload limits and class A receive windows."""
+the regional payload limits and class A receive windows. With Emulator(network=NS), an
+object with uplink(deveui, port, payload), downlink(deveui, window) -> bytes | None and
+pending(deveui) (host_server.lorawan.standin.NetworkStandin), every uplink goes to that
+network server and each receive window asks it for the downlink, instead of the UDP
+upstream and the emulator's own queue."""
 from __future__ import annotations
 
 import binascii
@@ -54,22 +58,35 @@ class LoRaWANNetwork:
                done: Callable[[bytes | None, bool, int], None]) -> None:
         """Class A: relay, then RX1 and RX2; done(downlink or None, fpending, window)."""
         self.busy = True
+        network = self.emu.network
         if port == self.port and payload:
-            self.emu.relay(payload)
+            if network is None:
+                self.emu.relay(payload)
+            else:
+                self.emu.uplinks.append(payload)
         else:
             self.emu.polls += 1
+        if network is not None:
+            network.uplink(self.deveui, port, payload)
         t = self.emu.timing
 
         def window(n: int) -> None:
-            down = self._next()
+            down = self._next(n)
             if down is None and n == 1:
                 self.emu.later(t.rx2, lambda: window(2))
                 return
             self.busy = False
-            done(down, bool(self.queue), n)
+            pending = self.emu.network.pending(self.deveui) if self.emu.network is not None \
+                else bool(self.queue)
+            done(down, pending, n)
         self.emu.later(t.airtime + t.rx1, lambda: window(1))
 
-    def _next(self) -> bytes | None:
+    def _next(self, window: int = 1) -> bytes | None:
+        if self.emu.network is not None:
+            down = self.emu.network.downlink(self.deveui, window)
+            if down is not None:
+                self.emu.downlinks.append(down)
+            return down
         while self.queue:
             d = self.queue.popleft()
             if len(d) > self.limit():

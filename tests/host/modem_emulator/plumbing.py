@@ -50,13 +50,14 @@ class Emulator:
     def __init__(self, dialect: str, handler: Callable[["Emulator"], Dialect],
                  upstream: tuple[str, int] | None = None, *,
                  app_port: int = 10, timing: Timing | None = None,
-                 faults: Faults | None = None, rui3: int = 4) -> None:
+                 faults: Faults | None = None, rui3: int = 4, network=None) -> None:
         self.dialect = dialect
         self.upstream = upstream
         self.app_port = app_port
         self.timing = timing or Timing()
         self.faults = faults or Faults()
         self.rui3 = rui3              # rak3172 event style: 4 (one line) or 3 (older)
+        self.network = network        # LoRaWAN: a network server object (lorawan.py)
         self.transcript: list[tuple[str, str]] = []   # ("<" from the device | ">", line)
         self.uplinks: list[bytes] = []                # relayed to the upstream
         self.polls = 0                                # LoRaWAN uplinks not relayed
