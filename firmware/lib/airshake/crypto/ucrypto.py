@@ -78,15 +78,11 @@ def _on_curve(x, y):
 
 
 def _p256_xy(data):
-    """(x, y) of a 65-byte uncompressed point or a 32-byte compact x; InvalidPoint."""
-    if len(data) == 32:
-        x = int.from_bytes(data, "big")
-        y = pow((x * x * x - 3 * x + _B) % _P, (_P + 1) // 4, _P)  # p = 3 mod 4
-    elif len(data) == 65 and data[0] == 4:
-        x = int.from_bytes(data[1:33], "big")
-        y = int.from_bytes(data[33:], "big")
-    else:
-        raise InvalidPoint("P-256 point must be 65-byte uncompressed or 32-byte x")
+    """(x, y) of a 65-byte uncompressed point; InvalidPoint."""
+    if len(data) != 65 or data[0] != 4:
+        raise InvalidPoint("P-256 point must be 65-byte uncompressed")
+    x = int.from_bytes(data[1:33], "big")
+    y = int.from_bytes(data[33:], "big")
     if not _on_curve(x, y):
         raise InvalidPoint("P-256 point is not on the curve")
     return x, y
@@ -104,6 +100,10 @@ class UcryptoPart(Backend):
     def __init__(self, module):
         self._c = module
         self._pure = None
+        # the last two P-256 private keys as the module's objects: deriving one computes
+        # its public point, work an ECDH with the same key (the device key, the
+        # ephemeral of p256_public) need not repeat; they hold what the caller holds
+        self._ec_keys = []
 
     def _fallback(self):
         if self._pure is None:
@@ -159,23 +159,47 @@ class UcryptoPart(Backend):
 
     # -- P-256 ------------------------------------------------------------------------
     def _ec_private(self, priv):
+        priv = bytes(priv)
+        for known, key in self._ec_keys:
+            if known == priv:
+                return key
         d = int.from_bytes(priv, "big")
         if len(priv) != 32 or not 0 < d < _N:
             raise UsageError("P-256 private key out of range")
-        return self._c.ec.derive_private_key(d, self._c.ec.SECP256R1())
+        key = self._c.ec.derive_private_key(d, self._c.ec.SECP256R1())
+        self._ec_keys = [(priv, key)] + self._ec_keys[:1]
+        return key
 
     def _ec_public(self, x, y):
         ec = self._c.ec
         return ec.EllipticCurvePublicNumbers(x, y, ec.SECP256R1()).public_key()
+
+    def _ec_peer(self, data):
+        """The module's public key for a 65-byte point or a 32-byte compact x, checked on
+        the curve here (the module ignores its own decoding errors: an x without a point
+        comes back with a y that is not on the curve)."""
+        if len(data) == 65:
+            return self._ec_public(*_p256_xy(data))
+        if len(data) != 32:
+            raise InvalidPoint("P-256 point must be 65-byte uncompressed or 32-byte x")
+        ec = self._c.ec
+        try:   # Mbed TLS takes the square root (either y: ECDH's x is the same)
+            key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
+                                                               b"\x02" + bytes(data))
+            numbers = key.public_numbers()
+        except ValueError:   # pyca refuses an x without a point
+            raise InvalidPoint("P-256 x-coordinate has no point on the curve")
+        if numbers.x != int.from_bytes(data, "big") or not _on_curve(numbers.x, numbers.y):
+            raise InvalidPoint("P-256 x-coordinate has no point on the curve")
+        return key
 
     def p256_public(self, priv):
         numbers = self._ec_private(priv).public_key().public_numbers()
         return b"\x04" + numbers.x.to_bytes(32, "big") + numbers.y.to_bytes(32, "big")
 
     def p256_ecdh(self, priv, peer):
-        x, y = _p256_xy(peer)
-        key = self._ec_private(priv)
-        shared = key.exchange(self._c.ec.ECDH(), self._ec_public(x, y))
+        peer_key = self._ec_peer(peer)
+        shared = self._ec_private(priv).exchange(self._c.ec.ECDH(), peer_key)
         if not shared or len(shared) > 32 or int.from_bytes(shared, "big") == 0:
             raise InvalidPoint("P-256 key agreement failed")
         return _pad32(bytes(shared))
