@@ -143,6 +143,7 @@ def _kat_p256(b):
     _require(b.p256_ecdh(i, b"\x04" + grx + gry) == shared)
     _require(b.p256_ecdh(i, grx) == shared)
     _raises(InvalidPoint, b.p256_ecdh, i, b"\x04" + grx + _flip(gry))
+    _raises(InvalidPoint, b.p256_ecdh, i, bytes(31) + b"\x01")  # x = 1: no point has it
 
 
 def _kat_ecdsa_p256(b):
