@@ -249,3 +249,39 @@ class GwmpGateway:
             return
         self.log.transmitted.append(payload)
         self._radio.sendto(packet, self.air)
+
+
+def main() -> None:
+    """`python -m testkit.gwmp_gateway --eui HEX --server HOST:PORT --air HOST:PORT`: one
+    simulated gateway as a process (the demo's gateway path). Prints "gateway EUI ready",
+    and at SIGTERM one JSON line of its counts."""
+    import argparse
+    import signal
+
+    def addr(text: str) -> tuple[str, int]:
+        host, _, port = text.rpartition(":")
+        return host, int(port)
+
+    p = argparse.ArgumentParser(prog="gwmp_gateway")
+    p.add_argument("--eui", required=True)
+    p.add_argument("--server", required=True, type=addr)
+    p.add_argument("--air", required=True, type=addr)
+    p.add_argument("--speed", type=int, default=20)
+    p.add_argument("--lsnr", type=float, default=7.5)
+    args = p.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with GwmpGateway(bytes.fromhex(args.eui), args.server, args.air, speed=args.speed,
+                     lsnr=args.lsnr) as gw:
+        print("gateway %s ready" % args.eui, flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        print(json.dumps({"eui": args.eui, "pushed": len(gw.log.pushed),
+                          "transmitted": len(gw.log.transmitted),
+                          "tx_acks": gw.log.tx_acks.count("NONE")}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,7 +7,8 @@
 #   - an uplink is forwarded only if it was received with a good CRC, as LoRa, on the
 #     configured frequency and data rate; the same frame heard by several gateways
 #     within dedup_s is forwarded once (the best-heard gateway is kept for the answer);
-#   - B's answers go out through the gateway that heard the device's last uplink best,
+#   - B's answers go out through the gateway that heard the device's last uplink best
+#     (held until collect_s after its first copy arrived, so every gateway's copy counts),
 #     "imme" (default: the firmware listens from the end of its send until its timeout,
 #     radios/lora.py recv) or at the uplink's tmst + rx_delay_s ("tmst", for a device
 #     that opens a fixed receive window); with ipol (inverted IQ) as the devices listen;
@@ -69,6 +70,7 @@ class BridgeConfig:
     listen: Addr = ("0.0.0.0", 1700)
     plan: RadioPlan = field(default_factory=RadioPlan)
     dedup_s: float = 1.0      # below the devices' first retransmission timer (3 s)
+    collect_s: float = 0.2    # wait for other gateways' copies before answering
     id_len: int = 8
     max_flows: int = 256
     pull_timeout_s: float = 60.0   # a gateway without PULL_DATA this long gets no downlinks
@@ -196,7 +198,7 @@ class Bridge(asyncio.DatagramProtocol):
         flows = self.routes.for_uplink(pk.data, now)
         self._recent[pk.data] = (now, flows)
         for flow in flows:
-            flow.hear(heard, new_uplink=True)
+            flow.hear(heard, new_uplink=True, now=now)
             flow.send(pk.data)
         self.counters["uplinks"] += 1
         self.frames_up.append(pk.data)
@@ -225,10 +227,23 @@ class Bridge(asyncio.DatagramProtocol):
                 self.counters["from_b_failed"] += 1
                 self._log_once(("b", type(e).__name__), "b_unreachable", error=str(e))
                 return
-            assert self.routes is not None
-            self.routes.learn(flow, data, time.monotonic())
+            assert self.routes is not None and self.loop is not None
+            now = time.monotonic()
+            self.routes.learn(flow, data, now)
             self.counters["from_b"] += 1
-            self._downlink(flow, data, list(flow.heard))
+            wait = flow.heard_at + self.cfg.collect_s - now
+            if wait <= 0 and not flow.outbox:
+                self._downlink(flow, data, list(flow.heard))
+                continue
+            flow.outbox.append(data)           # in order, after the collection window
+            if len(flow.outbox) == 1:
+                self.loop.call_later(max(0.0, wait), self._flush, flow)
+
+    def _flush(self, flow: Flow) -> None:
+        out, flow.outbox = flow.outbox, []
+        for data in out:
+            if not flow.closed:
+                self._downlink(flow, data, list(flow.heard))
 
     def _downlink(self, flow: Flow, frame: bytes, heard: list[Heard]) -> None:
         now = time.monotonic()

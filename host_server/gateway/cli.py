@@ -41,12 +41,18 @@ def config_from(args: argparse.Namespace) -> BridgeConfig:
         plan.check()
     except ValueError as e:
         raise UserError(f"{e}: see `airshake gateway --help`")
+    if args.collect < 0:
+        raise UserError("--collect must be 0 seconds or more")
+    if args.tx_mode == "tmst" and args.rx_delay <= args.collect + 0.05:
+        raise UserError(f"--rx-delay {args.rx_delay} s leaves no time to answer: make it "
+                        f"more than --collect ({args.collect} s) plus B's round trip")
     if args.dedup <= 0:
         raise UserError("--dedup must be more than 0 seconds (below the devices' "
                         "retransmission timer, 3 s by default)")
     return BridgeConfig(server=host_port(args.server, "--server"),
                         listen=host_port(args.listen, "--listen"), plan=plan,
-                        dedup_s=args.dedup, id_len=args.id_len, max_flows=args.max_flows)
+                        dedup_s=args.dedup, collect_s=args.collect, id_len=args.id_len,
+                        max_flows=args.max_flows)
 
 
 async def serve(cfg: BridgeConfig, log: logging.Logger, stats_interval: float) -> int:
@@ -110,6 +116,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
     p.add_argument("--dedup", type=float, default=1.0,
                    help="seconds within which the same frame from several gateways is one "
                         "uplink (default 1.0)")
+    p.add_argument("--collect", type=float, default=0.2,
+                   help="seconds to wait for other gateways' copies of an uplink before "
+                        "choosing the one to answer through (default 0.2)")
     p.add_argument("--id-len", type=int, default=8, help="bytes of ID_A, as B (default 8)")
     p.add_argument("--max-flows", type=int, default=256,
                    help="devices with their own socket to B (default 256)")

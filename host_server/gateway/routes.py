@@ -52,15 +52,18 @@ class Flow:
     send: Callable[[bytes], None]          # to B
     close: Callable[[], None]
     heard: list[Heard] = field(default_factory=list)   # the last uplink's, best first
+    heard_at: float = 0.0                  # when the first copy of it arrived
     downlinks: int = 0                     # answers sent since that uplink
     uplinks: int = 0
+    outbox: list[bytes] = field(default_factory=list)  # B's answers held for collection
     closed: bool = False
 
-    def hear(self, h: Heard, new_uplink: bool) -> None:
+    def hear(self, h: Heard, new_uplink: bool, now: float = 0.0) -> None:
         """Record a gateway that heard this flow's last uplink (new_uplink: it is the
         first copy of a new frame, so the earlier receptions no longer count)."""
         if new_uplink:
             self.heard = [h]
+            self.heard_at = now
             self.downlinks = 0
             self.uplinks += 1
             return

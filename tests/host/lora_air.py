@@ -125,3 +125,36 @@ class LoraAir(UdpPair):
         for addr, key in list(self.listeners.items()):
             if key == down:
                 self._deliver(head + payload, addr)
+
+
+def main() -> None:
+    """`python tests/host/lora_air.py [--speed N] [--loss P] [--seed S]` (from the
+    checkout, root on PYTHONPATH): the air alone as a process, for the demo's gateway path
+    (host_server/gateway/demo_path.py). Prints "air on 127.0.0.1:PORT", then at SIGTERM one
+    JSON line of what crossed it: frames and bytes up (normal IQ) and down (inverted)."""
+    import argparse
+    import json
+    import signal
+
+    p = argparse.ArgumentParser(prog="lora_air")
+    p.add_argument("--speed", type=int, default=20)
+    p.add_argument("--loss", type=float, default=0.0)
+    p.add_argument("--seed", type=int, default=0)
+    args = p.parse_args()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    with LoraAir(None, None, speed=args.speed, loss=args.loss, seed=args.seed) as air:
+        print("air on 127.0.0.1:%d" % air.port, flush=True)
+        try:
+            stop.wait()
+        except KeyboardInterrupt:
+            pass
+        up = [p for k, p in air.sent if not k[4]]
+        down = [p for k, p in air.sent if k[4]]
+        print(json.dumps({"frames_up": len(up), "bytes_up": sum(map(len, up)),
+                          "frames_down": len(down), "bytes_down": sum(map(len, down)),
+                          "lost": air.dropped}), flush=True)
+
+
+if __name__ == "__main__":
+    main()

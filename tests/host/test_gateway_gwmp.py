@@ -233,6 +233,24 @@ def test_frame_heard_by_two_gateways_goes_to_b_once_and_back_through_the_better_
         assert t.counters()["rx_duplicate"] == 1
 
 
+def test_answer_waits_for_every_gateway_s_copy_before_choosing_one():
+    """B answers before the better gateway's copy reaches the bridge: the answer is held
+    for the collection window (collect_s) and still goes through the better gateway."""
+    with BridgeThread(collect_s=0.3) as t:
+        t.gateway(EUI1)
+        t.gateway(EUI2)
+        frame = m1(b"\x0c" * 8)
+        t.push(EUI1, rx(frame, lsnr=-4.0))
+        _, flow = t.at_b()
+        t.b.sendto(b"\xa0first", flow)
+        t.b.sendto(b"\xa0second", flow)
+        time.sleep(0.1)                                  # the bridge has B's answers
+        t.push(EUI2, rx(frame, lsnr=8.5))
+        got = [base64.b64decode(t.txpk(EUI2)[1]["data"]) for _ in range(2)]
+        assert got == [b"\xa0first", b"\xa0second"]             # in B's order
+        assert t.nothing_for(t.gws[EUI1])
+
+
 def test_same_frame_after_the_dedup_window_is_a_new_uplink():
     """A device's identical retransmission (m1 again after its timer) must reach B."""
     with BridgeThread(dedup_s=0.2) as t:
