@@ -210,7 +210,7 @@ def _hmac(key, data):
     return hashlib.sha256(bytes(b ^ 0x5c for b in key) + inner).digest()
 
 
-def _rfc6979_nonces(d, h1):
+def rfc6979_nonces(d, h1):
     """Candidate nonces k in [1, N-1] per RFC 6979 section 3.2 (HMAC-SHA256, qlen 256)."""
     x = d.to_bytes(32, "big")
     e = (int.from_bytes(h1, "big") % N).to_bytes(32, "big")
@@ -234,7 +234,7 @@ def ecdsa_sign(priv32, msg):
     d = _scalar(priv32)
     h = hashlib.sha256(msg).digest()
     e = int.from_bytes(h, "big")
-    for k in _rfc6979_nonces(d, h):
+    for k in rfc6979_nonces(d, h):
         r = _to_affine(_mul_base(k))[0] % N
         if r == 0:
             continue

@@ -6,7 +6,8 @@
 # for messages >= 64 bytes, AESGCM decrypt ignoring the tag); everything else comes
 # from PureBackend. Nothing that needs randomness is taken from ucryptography, whose RNG
 # is libc rand() on non-ARM ports (an ECDSA nonce from it would leak the key): signing
-# and encryption with a random input use the pure code, verification and decryption C.
+# and encryption with a random input use the pure code, verification and decryption C;
+# ECDSA signing is deterministic (RFC 6979) with only the point multiplication in C.
 # It has no X25519 and no AES-CCM: those always come from the fallback.
 
 import sys
@@ -205,7 +206,23 @@ class UcryptoPart(Backend):
         return _pad32(bytes(shared))
 
     def ecdsa_p256_sign(self, priv, msg):
-        return self._fallback().ecdsa_p256_sign(priv, msg)  # RFC 6979, no RNG
+        """RFC 6979, nothing from the module's RNG: the nonce is derived here (HMAC-SHA256
+        on hashlib), R = kG is the module's fixed-base multiplication, s = k^-1 (e + r d)
+        is computed here; the same signature as the pure code, without its Python
+        scalar multiplication."""
+        from airshake.crypto.p256 import rfc6979_nonces
+        self._ec_private(priv)                           # the range check
+        d = int.from_bytes(priv, "big")
+        h = self.sha256(msg)
+        e = int.from_bytes(h, "big")
+        ec = self._c.ec
+        for k in rfc6979_nonces(d, h):
+            r = ec.derive_private_key(k, ec.SECP256R1()).public_key().public_numbers().x % _N
+            if r == 0:
+                continue
+            s = pow(k, _N - 2, _N) * (e + r * d) % _N
+            if s != 0:
+                return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
     def ecdsa_p256_verify(self, point, msg, sig):
         if len(sig) != 64 or len(point) != 65:
