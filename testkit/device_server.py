@@ -320,13 +320,14 @@ def compile_lib(root):
     return total
 
 
-def mp(root, *args, code=None, heap=None, timeout=180):
-    """Run the MicroPython unix binary in the device root."""
+def mp(root, *args, code=None, heap=None, timeout=180, env=None):
+    """Run the MicroPython unix binary in the device root (env: extra variables)."""
     cmd = [MICROPYTHON]
     if heap:
         cmd += ["-X", "heapsize=" + heap]
     cmd += ["-c", code] if code is not None else list(args)
-    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=timeout,
+                          env=dict(os.environ, **env) if env else None)
 
 
 def provision(root, suite=0):
@@ -338,8 +339,9 @@ def provision(root, suite=0):
     return bytes.fromhex(out.stdout.strip().splitlines()[-1])
 
 
-def run_cycles(root, cycles=1, heap=None):
-    return mp(root, "main.py", "--cycles", str(cycles), "--interval", "0", heap=heap)
+def run_cycles(root, cycles=1, heap=None, env=None):
+    return mp(root, "main.py", "--cycles", str(cycles), "--interval", "0", heap=heap,
+              env=env)
 
 
 def lines(out, step=None):
@@ -379,8 +381,8 @@ class Device:
         with open(self.path(name), "rb") as f:
             return f.read()
 
-    def run(self, cycles=1):
-        out = run_cycles(self.root, cycles)
+    def run(self, cycles=1, env=None):
+        out = run_cycles(self.root, cycles, env=env)
         self.outputs.append(out)
         assert out.returncode == 0, out.stdout + out.stderr
         assert "Traceback" not in out.stderr, out.stderr

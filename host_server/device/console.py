@@ -61,8 +61,10 @@ def catch_boot(port: str, wait: float = 8.0, show: Callable[[str], None] | None 
 
 
 def follow(port: str, baud: int = BAUD, duration: float | None = None, reset: bool = False,
-           out: Callable[[str], None] | None = None) -> int:
-    """Print the console's lines, each with the host's time, until Ctrl-C or duration."""
+           out: Callable[[str], None] | None = None,
+           until: Callable[[str], bool] | None = None) -> int:
+    """Print the console's lines, each with the host's time, until Ctrl-C, duration, or
+    a line for which until(line) is true."""
     write = out or (lambda line: print(line, flush=True))
     end = None if duration is None else time.monotonic() + duration
     lines = 0
@@ -84,6 +86,8 @@ def follow(port: str, baud: int = BAUD, duration: float | None = None, reset: bo
                 text = raw.decode("utf-8", "replace").rstrip("\r")
                 write(time.strftime("%H:%M:%S ") + text)
                 lines += 1
+                if until is not None and until(text):
+                    return lines
     if buf.strip():
         write(time.strftime("%H:%M:%S ") + buf.decode("utf-8", "replace").rstrip())
         lines += 1

@@ -3,7 +3,9 @@
 # following the log means reading the console: without touching the running firmware
 # (follow), by starting main.py through mpremote and streaming what it prints (run: the
 # unix port, or a board sitting at its REPL), or interactively (repl). status shows the
-# device's settings and wake state files; the key file is never read.
+# device's settings and wake state files; the key file is never read. A locked device
+# (device.lock) has no REPL: its console, which carries the firmware's own lines, is all
+# there is; run on the sim's locked board follows that console instead.
 import json
 import math
 import time
@@ -45,6 +47,16 @@ def run_main(mp: Mpremote, duration: float | None, cycles: int | None,
              out: Callable[[str], None]) -> bool:
     """Start the firmware (main.py) through mpremote and print its output as it comes;
     True when main.py returned, False when following stopped first (duration)."""
+    from host_server.device import simstate
+    if simstate.locked(mp.port):
+        out(_stamp("the board is locked (no REPL): following its console"))
+        wakes = [0]
+
+        def ends(line: str) -> bool:       # a wake ends in its sleep line
+            wakes[0] += line.startswith("airshake: sleep")
+            return wakes[0] >= (cycles or 1)
+        console.follow(mp.port, duration=duration, out=lambda line: out(line), until=ends)
+        return True
     code = "import sys\n"
     if cycles is not None:
         # sys.argv cannot be rebound on MicroPython: change the list in place

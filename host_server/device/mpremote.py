@@ -61,7 +61,9 @@ class Mpremote:
         if "could not enter raw repl" in err:
             return UserError(f"the device at {self.port} does not answer as a MicroPython REPL: "
                              "is MicroPython flashed (`airshake device flash`)? if it is asleep "
-                             "or busy, retry with --reset (or press its reset button)")
+                             "or busy, retry with --reset (or press its reset button); a "
+                             "provisioned device keeps its REPL off: hold its unlock pin at "
+                             "boot (firmware/README.md)")
         trace = device_traceback(stdout)
         if trace:
             return UserError(f"{what} failed on the device: {trace}")
@@ -75,6 +77,12 @@ class Mpremote:
         a normal end (following output for a while) instead of an error."""
         if ports.missing(self.port):
             raise ports.no_device(self.port)
+        from host_server.device import simstate
+        if simstate.locked(self.port):
+            raise UserError(f"the board at {self.port} is locked (provisioned without "
+                            "--keep-repl): no REPL; `airshake device monitor` follows its "
+                            "log; hold its unlock pin at boot to open the REPL "
+                            "(firmware/README.md)")
         limit = self.timeout if timeout is None else timeout
         env = dict(os.environ, PYTHONUNBUFFERED="1", PYTHONIOENCODING="utf-8")
         try:
@@ -86,7 +94,9 @@ class Mpremote:
         if done.expired:
             raise UserError(f"{what}: the device at {self.port} did not answer within "
                             f"{limit:g} s: is it a MicroPython board? retry with --reset (or "
-                            "press its reset button), or raise --timeout")
+                            "press its reset button), or raise --timeout; a provisioned "
+                            "device keeps its REPL off: hold its unlock pin at boot "
+                            "(firmware/README.md)")
         if done.returncode != 0:
             raise self.explain(done.stdout, done.stderr, what)
         return done.stdout

@@ -4,7 +4,9 @@
 # the host enrolls that public key with the certificate store (POST /enroll) and writes
 # the device's settings (airshake-data/config.json, merged with what is there; its
 # server_name is the pin of B, always set) and trust anchor (airshake-data/anchor.der,
-# the CA certificate) back to it.
+# the CA certificate) back to it. Its "console" setting locks the device's REPL from the
+# next reset on ("locked", device.lock) unless the operator keeps it ("repl",
+# --keep-repl).
 import base64
 import json
 import logging
@@ -265,6 +267,7 @@ class Settings:
     interval_s: int | None = None
     radio: str | None = None
     wifi: tuple[str, str] | None = None
+    keep_repl: bool = False        # leave the REPL on (development); default: locked
     keygen_timeout: float = 180.0
 
 
@@ -323,6 +326,7 @@ def provision(mp: Mpremote, s: Settings, show: Callable[[str], None] = print) ->
     old = mp.read(CONFIG)
     config = merged_config(old, {"suite": ident.suite, "id_len": s.id_len, "server": server,
                                  "server_name": s.server_name,
+                                 "console": "repl" if s.keep_repl else "locked",
                                  "interval_s": s.interval_s, "radio": s.radio}, show)
     files = {CONFIG: json.dumps(config, sort_keys=True).encode(), ANCHOR: anchor}
     if s.wifi is not None:
@@ -330,4 +334,7 @@ def provision(mp: Mpremote, s: Settings, show: Callable[[str], None] = print) ->
                                                   "password": s.wifi[1]}).encode()
     show(f"[4/4] writing {', '.join(files)}")
     write_files(mp, files)
+    show("      REPL kept on (--keep-repl)" if s.keep_repl else
+         "      console locked from the next reset: no REPL (hold the board's unlock pin "
+         "at boot to open it, firmware/README.md)")
     return Outcome(ident.id_hex, ident.new, enr.already, not_after, config)

@@ -1,12 +1,19 @@
 # host_server.device.sim: `airshake device sim`, a board for people without hardware:
-# the MicroPython unix binary's REPL behind a serial port made in Python (simpty), run in
-# a directory that is the board's flash. A new directory gets the firmware the deploy
-# code stages from this checkout for board "unix" (so `deploy` finds it up to date); an
-# existing one is kept as it is, key and settings included, like a board's flash. The
-# unix port exits where a board would reset (a soft reset, Ctrl-D): the sim then starts
-# it again, as a board reboots; SIGUSR1 (sent by `monitor` when it stops following a
-# main.py that is still running, which the unix port cannot interrupt) does the same.
-# It runs until Ctrl-C or SIGTERM.
+# the MicroPython unix binary behind a serial port made in Python (simpty), run in a
+# directory that is the board's flash. A new directory gets the firmware the deploy code
+# stages from this checkout for board "unix" (so `deploy` finds it up to date); an
+# existing one is kept as it is, key and settings included, like a board's flash.
+# Each boot does what an ESP32 does at reset (BOOT_CODE): boot.py, then the firmware's
+# console lock (device.lock) decides. An open board (no firmware, not provisioned,
+# provisioned with --keep-repl, or $AIRSHAKE_UNLOCK_PIN=1, the held unlock button) gets
+# the REPL, with what the host sent meanwhile (simpty holds it, as a UART does); unlike
+# an ESP32 it does not run main.py first, since nothing interrupts the unix port (`monitor`
+# starts main.py there). A locked board runs main.py and never gives a REPL: its wake
+# ends in the unix port's stand-in for deep sleep (the process ends) and the sim boots it
+# again, the next wake; `monitor` follows its console. The unix port also exits where a
+# board would reset (a soft reset, Ctrl-D): the sim boots it again; SIGUSR1 (sent by
+# `monitor` when it stops following a main.py that is still running, which the unix port
+# cannot interrupt) does the same. It runs until Ctrl-C or SIGTERM.
 from __future__ import annotations
 
 import os
@@ -20,38 +27,56 @@ from pathlib import Path
 
 from host_server.device import layout
 from host_server.device.simpty import PtyPort
+from host_server.device.simstate import mark_path, sim_pid, board_state, is_sim, locked
+
+__all__ = ["board_state", "is_sim", "locked", "reset", "run", "prepare", "fill_flash"]
 from host_server.errors import UserError
 
 BOARD = "unix"
-
-
-def _mark(port: str) -> Path:
-    """Where a running sim notes its port (with its pid), so `monitor` can tell it from a
-    board's serial port."""
-    return Path(tempfile.gettempdir()) / f"airshake-sim-{os.getuid()}" / Path(port).name
-
-
-def _sim_pid(port: str) -> int | None:
-    real = os.path.realpath(port)
-    if not real.startswith("/dev/pts/"):
-        return None
+# BOOT_CODE's exit status for an open board: start the REPL (the unlock pin held, or not)
+REPL_EXIT = {64: "open", 65: "pin"}
+# What an ESP32 runs at reset, for the unix port (run with -c in the board's flash):
+# boot.py, then device.lock's decision; a locked board runs main.py, which ends its
+# process (deep sleep) and never returns to a REPL.
+BOOT_CODE = """\
+import sys
+def _run(path):
     try:
-        pid = int(_mark(real).read_text().split()[0])
-        os.kill(pid, 0)
-    except (OSError, ValueError, IndexError):
-        return None
-    return pid
-
-
-def is_sim(port: str) -> bool:
-    """True when port is served by a running `airshake device sim`."""
-    return _sim_pid(port) is not None
+        src = open(path).read()
+    except OSError:
+        return
+    exec(src, {'__name__': '__main__'})
+_run('boot.py')
+sys.path.insert(0, 'lib')
+try:
+    from device import lock
+    state = lock.decide()
+except ImportError:
+    state = 'open'
+if state == 'locked':
+    _run('main.py')
+    sys.exit(0)
+sys.exit(65 if state == 'pin' else 64)
+"""
+# The REPL that continues an open boot: the firmware keeps the boot's decision (as an
+# ESP32's interpreter does after main.py), so main.py run through mpremote in this boot
+# runs as the board booted, even if provisioning locked it meanwhile.
+REPL_CODE = """\
+import sys
+sys.path.insert(0, 'lib')
+try:
+    from device import lock
+    lock.booted(%r)
+except ImportError:
+    pass
+sys.path.pop(0)
+"""
 
 
 def reset(port: str) -> bool:
     """Ask the sim serving port to reset its board (SIGUSR1): the unix port is started
     again, so whatever it was running stops. False when no sim serves port."""
-    pid = _sim_pid(port)
+    pid = sim_pid(port)
     if pid is None:
         return False
     try:
@@ -91,8 +116,8 @@ def prepare(flash: Path) -> str:
 
 def run(flash: Path, micropython: str, link: Path | None,
         show: Callable[[str], None], stop: threading.Event | None = None) -> int:
-    """Serve the board until stop is set, SIGTERM or Ctrl-C; restarts the unix port when
-    it exits (a board's reset)."""
+    """Serve the board until stop is set, SIGTERM or Ctrl-C; boots it again when the unix
+    port exits (a board's reset or a locked board's deep sleep)."""
     show(prepare(flash))
     stop = stop or threading.Event()
 
@@ -104,30 +129,46 @@ def run(flash: Path, micropython: str, link: Path | None,
     def on_reset(_sig: int, _frame: object) -> None:
         reset_asked.set()
 
+    boot = [micropython, "-c", BOOT_CODE]
     old = signal.signal(signal.SIGTERM, on_signal)
     old_usr1 = signal.signal(signal.SIGUSR1, on_reset)
-    port = PtyPort([micropython], cwd=flash, link=link)
-    mark = _mark(port.port)
+    port = PtyPort(boot, cwd=flash, link=link)
+    port.holding = True
+    mark = mark_path(port.port)
     resets, started = 0, time.monotonic()
+
+    def note(state: str) -> None:        # atomic: `monitor` may read it any time
+        tmp = mark.with_name(mark.name + ".tmp")
+        tmp.write_text(f"{os.getpid()} {flash.resolve()} {state}\n")
+        os.replace(tmp, mark)
     try:
         mark.parent.mkdir(mode=0o700, exist_ok=True)
-        mark.write_text(f"{os.getpid()} {flash.resolve()}\n")
+        note("boot")
         show(f"board on {port.port}: use --port {port.port}")
         while not stop.wait(0.1):
             if reset_asked.is_set():
                 reset_asked.clear()
-                port.restart()
+                note("boot")
+                port.restart(boot, hold=True)
                 show(f"reset by the host tools: the unix port started again on {port.port}")
                 continue
             if port.alive():
+                continue
+            code = port.proc.returncode
+            if port.holding and code in REPL_EXIT:      # booted open: the REPL
+                repl = [micropython, "-i", "-c", REPL_CODE % REPL_EXIT[code]]
+                port.restart(repl, replay=True, hold=False)
+                note("repl")
                 continue
             resets += 1
             if resets > 20 and time.monotonic() - started < 10:
                 raise UserError(f"the MicroPython binary {micropython} keeps exiting at once: "
                                 f"run it by hand in {flash} to see why")
-            show(f"the unix port exited (a board's reset): started again on {port.port}")
+            if not (port.holding and code == 0):       # not a locked board's deep sleep
+                show(f"the unix port exited (a board's reset): started again on {port.port}")
             time.sleep(0.2)
-            port.restart()
+            note("boot")
+            port.restart(boot, hold=True)
     except KeyboardInterrupt:
         pass
     finally:

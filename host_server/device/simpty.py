@@ -6,7 +6,10 @@
 # ptys, because mpremote needs a path to open and MicroPython needs a terminal.
 # Bytes the program writes while no host program has the port open are dropped, as a
 # UART with nobody listening drops them (keep_unheard=True keeps the last 64 KB instead,
-# for the next program that opens the port).
+# for the next program that opens the port). While `holding` is set, what the host sends
+# is kept (the last 64 KB) instead of reaching the program: restart(replay=True) hands
+# it to the next program, as an ESP32's UART keeps what arrives while boot.py and main.py
+# run for the REPL that follows them.
 from __future__ import annotations
 
 import ctypes
@@ -62,6 +65,8 @@ class PtyPort:
         self.on_output = on_output
         self.keep_unheard = keep_unheard
         self._unheard = bytearray()
+        self.holding = False
+        self._held = bytearray()
         # the host side: the port the tools open. Its slave is closed here: while no
         # host program holds it, its master reads EIO and what the board says is dropped
         self._host_master, host_slave = os.openpty()
@@ -97,11 +102,23 @@ class PtyPort:
                                          daemon=True)
         self._thread.start()
 
-    def restart(self) -> None:
-        """Stop the program and start it again behind the same port (a board's reset)."""
+    def restart(self, argv: Sequence[str] | None = None, replay: bool = False,
+                hold: bool | None = None) -> None:
+        """Stop the program and start it again behind the same port (a board's reset), or
+        start argv in its place. replay: what the host sent while input was held goes to
+        the new program first (otherwise it is dropped); hold: whether the new program's
+        input is held (default: as before)."""
         self._stop_program()
         os.close(self._prog_master)
+        held = bytes(self._held) if replay else b""
+        self._held.clear()
+        if argv is not None:
+            self._argv = list(argv)
+        if hold is not None:
+            self.holding = hold
         self._spawn()
+        if held:
+            _write(self._prog_master, held)
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -141,7 +158,10 @@ class PtyPort:
                 attached = False
                 continue
             attached = self._attach(host)
-            if data:
+            if data and self.holding:
+                self._held += data
+                del self._held[:-_KEEP]
+            elif data:
                 _write(prog, data)
 
     def _attach(self, host: int) -> bool:
