@@ -182,11 +182,11 @@ def test_device_handshakes_and_sends_records_through_one_simulated_gateway(tmp_p
     with LoraAir(None, None, speed=SPEED) as air, \
             GwmpGateway(b"\xaa\x55\x00\x00\x00\x00\x00\x01", ("127.0.0.1", world.bridge.port),
                         ("127.0.0.1", air.port), RxChannel(), speed=SPEED) as gw:
-        dev = lora_device(world, "dev1")
+        dev = lora_device(world, "dev1", max_records=1)   # wake 3: a new handshake
         out = finish(wake(dev, air, 3))
         stats = world.bridge.stop()
     run = Completed(out)
-    assert run.confirmed == 1 and run.replies == 3, out
+    assert run.confirmed == 2 and run.replies == 3, out
     assert sink_ids(world) == {run.id_a: 3}
     # the bridge answered every PUSH_DATA and PULL_DATA, and the gateway sent all it got
     assert gw.log.push_acks == len(gw.log.pushed) and gw.log.pull_acks >= 1
@@ -202,11 +202,18 @@ def test_device_handshakes_and_sends_records_through_one_simulated_gateway(tmp_p
     fu, bu, fd, bd = handshake_cost(air)
     # m1 46 B and m3 12 B (a 3-byte reading) up; m2 by value (~382 B: C_B's DER varies by
     # a byte) in 2 fragments and B's first record (22 B, its 5-byte reply) down
-    got = {ln.split()[0]: int(ln.split()[1][:-1]) for ln in run.lines_of("recv")}
+    got: dict[str, int] = {}
+    for ln in run.lines_of("recv"):               # the first handshake's sizes
+        got.setdefault(ln.split()[0], int(ln.split()[1][:-1]))
     assert (fu, bu, fd) == (2, 58, 3) and bd == got["m2"] + 2 * 4 + got["record"]
-    print("\nhandshake through a GWMP gateway: %d frames / %d B up, %d frames / %d B down"
-          % (fu, bu, fd, bd))
-    air_report("one gateway, 1 handshake + 2 records", air)
+    print("\nfirst handshake through a GWMP gateway (C_B by value): %d frames / %d B up, "
+          "%d frames / %d B down" % (fu, bu, fd, bd))
+    # wake 3, C_B held: m1 46 B + m3 12 B up, m2 by reference 41 B + record 22 B down
+    last = air.sent[-4:]
+    assert [(k[4], len(p)) for k, p in last] == [(False, 46), (True, 41), (False, 12),
+                                                 (True, 22)]
+    print("handshake with C_B by reference: 2 frames / 58 B up, 2 frames / 63 B down")
+    air_report("one gateway, 2 handshakes + 1 record", air)
 
 
 def test_two_gateways_two_devices_with_loss_lose_no_acknowledged_reading(tmp_path, world):
