@@ -35,12 +35,33 @@ def record(dev):
     return json.loads(dev.read("selftest.json"))
 
 
+FROZEN = ("self-test record tests (this binary has the crypto code frozen in, without a "
+          "build id, airshake_build: its self-tests run on every wake)")
+
+
+def code_key(dev):
+    # the path as main.py makes it: on the twin the frozen code comes before lib/
+    out = mp(dev.root, code="import sys\nif 'lib' not in sys.path: sys.path.insert(0, 'lib')\n"
+                            "from device import backend\nprint(backend.code_key('pure'))")
+    assert out.returncode == 0, out.stderr
+    return out.stdout.strip()
+
+
+def recordable(tmp_path, server, **cfg):
+    """A device whose firmware can record its self-tests (its crypto code on its
+    filesystem, as the stock firmware with deployed files has it); skip otherwise."""
+    dev = Device(tmp_path / "dev", server, **cfg)
+    if code_key(dev) == "None":
+        pytest.skip(FROZEN)
+    return dev
+
+
 def crypto_file(dev, name):
     return os.path.join(dev.root, "lib", "airshake", "crypto", name)
 
 
 def test_first_wake_tests_and_records_later_wakes_skip(tmp_path, server):
-    dev = Device(tmp_path / "dev", server, max_records=1)
+    dev = recordable(tmp_path, server, max_records=1)
     out = dev.run()
     assert set(ran(out)) == HANDSHAKE_PRIMS | {"random"}
     assert set(record(dev)["passed"]) == HANDSHAKE_PRIMS | {"random"}
@@ -53,14 +74,14 @@ def test_first_wake_tests_and_records_later_wakes_skip(tmp_path, server):
 
 
 def test_wakes_in_one_process_use_the_record_like_reboots(tmp_path, server):
-    dev = Device(tmp_path / "dev", server, max_records=1)
+    dev = recordable(tmp_path, server, max_records=1)
     out = dev.run(cycles=3)
     assert len(lines(out, "confirmed")) == 2
     assert len(lines(out, "selftest")) == 3           # wake 1 (two loads) and wake 3's RNG
 
 
 def test_changed_crypto_code_runs_the_tests_again(tmp_path, server):
-    dev = Device(tmp_path / "dev", server)
+    dev = recordable(tmp_path, server)
     dev.run()
     key = record(dev)["key"]
     with open(crypto_file(dev, "aes.py"), "a") as f:
@@ -72,7 +93,7 @@ def test_changed_crypto_code_runs_the_tests_again(tmp_path, server):
 
 @pytest.mark.parametrize("damage", ["other_key", "garbage", "not_a_list"])
 def test_a_record_it_cannot_trust_means_the_tests_run(tmp_path, server, damage):
-    dev = Device(tmp_path / "dev", server)
+    dev = recordable(tmp_path, server)
     dev.run()
     rec = record(dev)
     if damage == "other_key":
@@ -93,7 +114,7 @@ def test_a_failure_is_never_recorded_nor_trusted(tmp_path, server):
     """The deployed AES-CCM is broken (what a bad deploy or a miscompiled build gives):
     the changed code runs the tests, AES-CCM fails, the wake sends nothing and no pass is
     recorded for that code; the next wake tests (and fails) again."""
-    dev = Device(tmp_path / "dev", server)
+    dev = recordable(tmp_path, server)
     dev.run()
     before = record(dev)
     with open(crypto_file(dev, "pure.py"), "a") as f:
@@ -109,7 +130,7 @@ def test_a_failure_is_never_recorded_nor_trusted(tmp_path, server):
 
 
 def test_selftest_tables_are_released_after_the_tests(tmp_path, server):
-    dev = Device(tmp_path / "dev", server)
+    dev = recordable(tmp_path, server)
     dev.run()
     out = mp(dev.root, code="import os, sys; sys.path.insert(0, 'lib')\n"
                             "from device import backend\n"
@@ -140,3 +161,22 @@ def test_trusted_primitives_are_not_run_and_count_as_passed():
         forget_backends()
     with pytest.raises(UsageError):
         load_backend(None, ("sha256",), trusted=("sha256",))
+
+
+def test_frozen_code_without_a_build_id_is_tested_on_every_wake(tmp_path, server):
+    dev = Device(tmp_path / "dev", server)
+    if code_key(dev) != "None":
+        pytest.skip("frozen-firmware self-test tests (the crypto code is on the filesystem "
+                    "here: make twin and AIRSHAKE_MICROPYTHON run them)")
+    for _ in range(2):
+        out = dev.run()
+        assert set(ran(out)) >= {"sha256", "hmac_sha256", "aes_ccm"}
+        assert all(ln.endswith("not-recorded") for ln in lines(out, "selftest"))
+    assert not os.path.exists(dev.path("selftest.json"))
+    # with the build id a frozen build carries (here a module beside the firmware, where
+    # the image would have it frozen) the passes are recorded under it
+    for build, tested in (("build-1", True), ("build-1", False), ("build-2", True)):
+        with open(os.path.join(dev.root, "airshake_build.py"), "w") as f:
+            f.write("ID = %r\n" % build)
+        out = dev.run()
+        assert bool(set(ran(out)) - {"random"}) == tested, (build, out.stdout)
