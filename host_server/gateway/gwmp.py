@@ -141,6 +141,8 @@ def parse(data: bytes) -> Datagram:
 def _json(body: bytes) -> dict[str, Any]:
     try:
         obj = json.loads(bytes(body).rstrip(b"\x00").decode("utf-8"))
+    except RecursionError:
+        raise BadJson("JSON payload nests too deeply") from None
     except (UnicodeDecodeError, ValueError) as e:
         raise BadJson("JSON payload does not parse: %s" % e) from None
     if not isinstance(obj, dict):

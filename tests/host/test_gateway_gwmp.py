@@ -70,6 +70,7 @@ MALFORMED = [
     (head(0) + EUI1 + b"{not json", gwmp.BadJson),
     (head(0) + EUI1 + b"\xff\xfe", gwmp.BadJson),
     (head(0) + EUI1 + b"[1, 2]", gwmp.BadJson),
+    (head(0) + EUI1 + b"[" * 60000, gwmp.BadJson),          # nesting past the recursion limit
     (head(0) + EUI1 + b'{"rxpk": {}}', gwmp.BadJson),
     (head(0) + EUI1 + b'{"stat": 3}', gwmp.BadJson),
     (head(0) + EUI1 + b'{"rxpk": [7]}', gwmp.BadPacket),
@@ -385,6 +386,18 @@ def test_m3_on_a_hint_collision_goes_to_every_candidate_flow():
     m3 = codec.encode_m3_head(1) + bytes(8)
     assert set(routes.for_uplink(m3, 1)) == {a, b}
     assert routes.for_uplink(m3, 10_000) == [routes.shared]     # learnt hints expire
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.binary(max_size=300)), max_size=12))
+def test_routes_take_any_frames_from_either_side_without_raising(frames):
+    """Whatever a radio or B sends, placing and learning it never raises."""
+    routes, _ = make_routes(max_flows=3)
+    for i, (from_b, frame) in enumerate(frames):
+        if from_b:
+            routes.learn(routes.flows()[i % len(routes.flows())], frame, i)
+        else:
+            assert routes.for_uplink(frame, i)
 
 
 def test_flows_are_bounded_oldest_closed_first():
