@@ -180,3 +180,21 @@ def test_frozen_code_without_a_build_id_is_tested_on_every_wake(tmp_path, server
             f.write("ID = %r\n" % build)
         out = dev.run()
         assert bool(set(ran(out)) - {"random"}) == tested, (build, out.stdout)
+
+
+def test_a_firmware_with_ucryptography_chooses_ucrypto_and_the_tests_decide_each_primitive(
+        tmp_path, server):
+    """Neither binary here has ucryptography (its twin is another helper's): a stand-in
+    `cryptography` module whose every primitive is broken makes the firmware choose the
+    ucrypto backend, whose known-answer tests then take each primitive from the pure code;
+    the wake completes, and says which backend it chose."""
+    dev = Device(tmp_path / "dev", server)
+    with open(os.path.join(dev.root, "cryptography.py"), "w") as f:
+        f.write("ec = hashes = None   # ucryptography's names, nothing that works\n")
+    out = dev.run()
+    assert "crypto=ucrypto" in lines(out, "wake")[0]
+    assert all("backend=ucrypto" in ln for ln in lines(out, "selftest"))
+    assert lines(out, "confirmed") and [how for how, _ in server.received] == ["m3"]
+    os.remove(os.path.join(dev.root, "cryptography.py"))
+    out = dev.run()
+    assert "crypto=pure" in lines(out, "wake")[0] and lines(out, "reply")
