@@ -106,8 +106,10 @@ def _python(*args: str) -> list[str]:
 
 
 def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float = 0.0,
-                       seed: int = 0, host: str = "127.0.0.1") -> GatewayPath:
-    """Air, `gateways` simulated gateways and the bridge to B at host:b_port."""
+                       seed: int = 0, host: str = "127.0.0.1",
+                       collect: float = 0.2) -> GatewayPath:
+    """Air, `gateways` simulated gateways (the first hears best) and the bridge to B at
+    host:b_port (the demo's probe in front of B, if it has one)."""
     for need in (AIR_SCRIPT, FAKES / "lora" / "__init__.py"):
         if not need.exists():
             raise UserError(f"--via gateway needs the checkout's LoRa stand-ins ({need} is "
@@ -123,8 +125,8 @@ def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float =
         air_port = int(air.wait_for("air on ").rsplit(":", 1)[1])
         bridge = _Proc("the bridge (airshake gateway)", subprocess.Popen(
             _python("-m", "host_server.cli", "gateway", "--listen", f"{host}:0", "--server",
-                    f"{host}:{b_port}"), cwd=work, env=env, stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE, text=True), stream="stderr")
+                    f"{host}:{b_port}", "--collect", repr(collect)), cwd=work, env=env,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True), stream="stderr")
         procs.append(bridge)
         bridge_port = int(json.loads(bridge.wait_for('"ready"'))["port"])
         for i in range(gateways):

@@ -302,7 +302,9 @@ def test_single_channel_gateway_firmware_carries_the_device(tmp_path, world):
 def test_demo_path_starts_air_gateways_and_bridge_for_the_demo(tmp_path, world):
     """host_server.gateway.demo_path: what `make demo DEMO_ARGS="--via gateway"` runs,
     each part a process; a device given its board, config and environment completes."""
-    path = start_gateway_path(tmp_path, world.b.port, gateways=2)
+    # a wide collection window: under a loaded make test, both gateway processes' copies
+    # must reach the bridge before it chooses (0.5 s is still below the devices' rto)
+    path = start_gateway_path(tmp_path, world.b.port, gateways=2, collect=0.5)
     try:
         dev = lora_device(world, "dev-demo", **path.device_config)
         run = Completed(finish(wake(dev, None, 2, env=path.device_env)))
