@@ -47,10 +47,24 @@ def test_device_provisioned_with_the_repl_kept_runs_as_before(tmp_path, server):
 
 
 def test_unlock_pin_held_at_boot_opens_the_repl_and_skips_the_wake(tmp_path, server):
-    dev = Device(tmp_path / "dev", server, console="locked")
+    """...and only after the device forgot its secrets: with the board in hand one gets a
+    REPL, never the key. It is then a device to provision again (open, no key)."""
+    dev = Device(tmp_path / "dev", server, console="locked", radio="udp",
+                 lorawan={"dev_eui": "70b3d57ed0000001", "app_key": "00" * 16})
+    dev.run()
+    with open(dev.path("wifi.json"), "w") as f:
+        f.write('{"ssid": "s", "password": "p"}')
     out = dev.run(cycles=3, env=PIN)
-    assert lines(out) == ["lock open: the unlock pin is held, REPL on, no wake"]
-    assert server.wire == []
+    assert lines(out) == ["lock open: the unlock pin is held: secrets erased, REPL on, no "
+                          "wake; provision again"]
+    for name in ("key.bin", "seed.bin", "session.bin", "wifi.json"):
+        assert not os.path.exists(dev.path(name)), name
+    cfg = json.loads(dev.read("config.json"))
+    assert "lorawan" not in cfg and cfg["console"] == "locked"
+    assert os.path.exists(dev.path("anchor.der"))
+    out = dev.run(cycles=2)
+    assert lines(out) == ["stop no device key: run `airshake device provision`"]
+    assert server.count("up", "m1") == 1                 # only the wake before the pin
 
 
 def test_unreadable_settings_keep_a_provisioned_device_locked(tmp_path, server):
@@ -131,6 +145,7 @@ def test_unlock_pin_at_boot_gives_the_sim_board_its_repl(tmp_path, server):
         assert out.returncode == 0, out.stderr
         config = [ln for ln in out.stdout.splitlines() if "config.json:" in ln][0]
         assert json.loads(config.split(": ", 1)[1])["console"] == "locked"
+        assert "airshake-data/key.bin: missing" in out.stdout      # forgotten first
     finally:
         sim.stop()
     assert server.wire == []                             # no wake on a pin boot

@@ -473,7 +473,8 @@ def _console(board):
             % (getattr(board, "UNLOCK_PIN", 0), lock.UNLOCK_WINDOW_S))
     state = lock.decide(board, after_reset)
     if state == lock.PIN:
-        log("lock", "open: the unlock pin is held, REPL on, no wake")
+        log("lock", "open: the unlock pin is held: secrets erased, REPL on, no wake; "
+            "provision again")
     elif state == lock.LOCKED:
         log("lock", "console locked: no REPL")
     return state

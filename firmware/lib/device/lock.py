@@ -12,7 +12,10 @@
 # boards here) pulled low within UNLOCK_WINDOW_S after a power-on or reset, never on a
 # deep-sleep wake (press RESET, then hold BOOT: held during the reset itself, GPIO0 starts
 # the ROM bootloader instead). The unix port has no pins: $AIRSHAKE_UNLOCK_PIN=1 is the
-# held button there.
+# held button there. The pin opens the REPL only after the device has forgotten its
+# secrets (forget_secrets: key, seed, session, Wi-Fi password, LoRaWAN keys): with the
+# board in hand one gets a REPL, never the key (which flash encryption keeps off the
+# flash chip on production builds); the device is then provisioned again, a new ID.
 # Rules: the decision is made once per boot (decide()); anything that fails while
 # deciding leaves the console locked (a device whose settings cannot be read stays shut).
 from device import files
@@ -75,12 +78,26 @@ def decide(board=None, after_reset=False):
     try:
         state = LOCKED if configured() else OPEN
         if state == LOCKED and pin_held(board, UNLOCK_WINDOW_S if after_reset else 0):
+            forget_secrets()
             state = PIN
     except Exception:
         state = LOCKED
     _state.append(state)
     ctrl_c(state != LOCKED)
     return state
+
+
+def forget_secrets():
+    """Remove every secret the device holds; what is left (anchor, settings without
+    keys, C_B, readings) is public or the device's own data."""
+    for path in (files.KEY, files.SEED, files.SESSION, files.WIFI):
+        files.remove(path)
+    cfg = files.read_json(files.CONFIG)
+    if cfg is not None and "lorawan" in cfg:
+        del cfg["lorawan"]
+        files.write_json(files.CONFIG, cfg)
+    if files.exists(files.KEY):
+        raise OSError("the device key could not be removed")
 
 
 def booted(state):
