@@ -12,9 +12,10 @@
 # build id (the frozen module `airshake_build`, ID, made by the frozen build) stands for
 # it; frozen code without one is never recorded, its tests run on every wake.
 # Rules: the RNG check ("random") runs every time (a health test of the hardware, not
-# of the code; microseconds); the record holds passes only (a failure is never kept, let alone as a pass); a
-# record of another key, or an unreadable one, is ignored and everything runs again; it
-# is written (atomically, device.files) only when a new primitive passed.
+# of the code; microseconds). The record holds passes only: a failure is never kept, let
+# alone as a pass. A record of another key, or an unreadable one, is ignored and
+# everything runs again. It is written (atomically, device.files) only when a new
+# primitive passed.
 import sys
 
 from device import files

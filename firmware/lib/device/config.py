@@ -13,6 +13,9 @@
 #   rto_s, retries  retransmission timer of m1/m3 (doubling) and its retry budget
 #   reply_timeout_s how long to wait for B's reply to a record
 #   radio           "udp" | "lora" | "lorawan" | "cellular"; default board.RADIO
+#   console         "locked" (provisioned: no REPL, device.lock) or "repl"; absent: repl
+#   outbox_max      unacknowledged readings kept in flash (device.outbox; oldest dropped)
+#   outbox_per_wake queued readings one wake sends at most
 # Optional, beyond the contract: "mtu" (udp frame size, to emulate a LoRa link),
 # "max_missed" (unanswered uplinks before the session is dropped, default 2),
 # "deep_sleep" (override board.DEEP_SLEEP), "radio_log" (log the radio driver's
