@@ -30,6 +30,7 @@ class Options:
     timeout: float | None = None       # seconds for the devices' wakes (None: by the link)
     micropython: str | None = None     # the unix binary (default: next to python, PATH)
     full_deploy: bool = False          # deploy device 1 through mpremote too
+    via: str = "udp"                   # udp | chirpstack | tts (host_server.lorawan.demo_path)
 
 
 @dataclass(frozen=True)

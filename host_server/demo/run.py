@@ -35,15 +35,23 @@ from host_server.errors import UserError
 
 MAX_DEVICES = 50
 DEFAULT_TIMEOUT = 45.0    # wall seconds for the devices' wakes (virtual time: plenty)
+VIAS = ("udp", "chirpstack", "tts")
+VIA_LINK = "lorawan-eu868-dr0"   # --via chirpstack|tts without --link: the LoRaWAN profile
 OUT_FILES = ("sequence.svg", "summary.json")
 SETTLE_S = 0.5            # after the last device ends: let the last log lines arrive
 
 
 def validate(opts: Options) -> None:
+    if opts.via not in VIAS:
+        raise UserError(f"--via {opts.via}: choose one of {', '.join(VIAS)}")
+    if opts.via != "udp" and opts.link == Options.link:
+        opts.link = VIA_LINK
     try:
-        get_profile(opts.link)
+        profile = get_profile(opts.link)
     except ValueError as e:
         raise UserError(f"{e} (--link)")
+    if opts.via != "udp" and not profile.class_a:
+        raise UserError(f"--via {opts.via} needs a LoRaWAN link: use --link {VIA_LINK}")
     if not 0.0 <= opts.loss < 1.0:
         raise UserError(f"--loss {opts.loss} is not a probability from 0 up to (not "
                         "including) 1, e.g. 0.2 for 20% of frames lost")
@@ -89,6 +97,7 @@ class Demo:
         self.probe = Probe(opts.devices, on_arrival=lambda a: self.queue.put(("probe", "", a)))
         self.run = Run(self.display, self.probe, opts.devices, self.profile.mtu)
         self.sup: Supervisor | None = None
+        self.lorawan: Any = None           # host_server.lorawan.demo_path.DemoPath
         self.devices: list[dv.Device] = []
         self.services: list[services.Service] = []
         self.started = time.monotonic()
@@ -108,6 +117,10 @@ class Demo:
     def execute(self, work: Path, out_dir: Path) -> dict[str, Any]:
         o, t = self.opts, self.timing
         micropython = dv.find_micropython(o.micropython)
+        if o.via != "udp":
+            from host_server.lorawan.broker import INSTALL, find_mosquitto
+            if find_mosquitto() is None:
+                raise UserError(f"--via {o.via} needs the MQTT broker mosquitto: {INSTALL}")
         services.check_port(o.cs_port, socket.SOCK_STREAM, "--cs-port")
         services.check_port(o.b_port, socket.SOCK_DGRAM, "--b-port")
         services.check_port(o.relay_port, socket.SOCK_DGRAM, "--relay-port")
@@ -130,12 +143,21 @@ class Demo:
         cs = services.start_cs(sup, self.ready, work, ca_dir, o.cs_port)
         self.say("      CS at http://127.0.0.1:%d, store %s" % (cs.port, work / "cs.db"))
         step("server B: airshake server (fragment MTU %d, the link's)" % self.profile.mtu)
+        b_flags: list[str] = []
+        if o.via != "udp":
+            from host_server.lorawan import demo_path
+            self.lorawan = demo_path.start(o.via, work, self.profile.region, self.profile.dr)
+            b_flags = self.lorawan.b_flags
         b = services.start_b(sup, self.ready, work, ca_dir, key_dir, cs.port, o.b_port,
-                             self.profile.mtu, class_a=self.profile.class_a)
+                             self.profile.mtu, class_a=self.profile.class_a, extra=b_flags)
         self.say("      B on udp 127.0.0.1:%d" % b.port)
+        if self.lorawan is not None:
+            self.say("      B %s; the link emulator forwards to the network server's radio "
+                     "side" % self.lorawan.describe())
         step("link emulator: python -m airshake_tools.linkemu --profile %s --loss %g --seed "
              "%d%s" % (o.link, o.loss, o.seed, " --virtual" if t.virtual else ""))
-        tap_b = self.probe.open_b_side(b.port)
+        tap_b = self.probe.open_b_side(b.port if self.lorawan is None
+                                       else self.lorawan.air_port)
         relay = services.start_relay(sup, self.ready, work, o.link, o.loss, o.seed,
                                      t.virtual, o.relay_port, tap_b)
         ports = self.probe.open_device_side(relay.port)
@@ -298,6 +320,8 @@ class Demo:
         self.probe.close()
         if self.sup is not None:
             self.sup.stop_all()
+        if self.lorawan is not None:
+            self.lorawan.close()
         self.display.close()
 
 

@@ -153,7 +153,8 @@ def _health(url: str, proc: Proc) -> None:
 
 
 def start_b(sup: Supervisor, ready: Readiness, work: Path, ca_dir: Path, key_dir: Path,
-            cs_port: int, port: int, mtu: int, class_a: bool = False) -> Service:
+            cs_port: int, port: int, mtu: int, class_a: bool = False,
+            extra: list[str] | None = None) -> Service:
     argv = airshake_cli(
         "server", "--ca-cert", str(ca_dir / "ca.der"), "--key-dir", str(key_dir),
         "--cs-url", f"http://{HOST}:{cs_port}", "--host", HOST, "--port", str(port),
@@ -167,6 +168,7 @@ def start_b(sup: Supervisor, ready: Readiness, work: Path, ca_dir: Path, key_dir
         # one downlink per uplink: resending every missing fragment per ack floods the
         # network's downlink queue, which then drops B's confirmation
         argv += ["--fragment-resend", "1"]
+    argv += extra or []           # --via chirpstack|tts: the MQTT integration's flags
     proc = sup.start("b", argv, cwd=work)
     bound = _wait(ready, "b", proc, "server B (airshake server)",
                   "" if port == 0 else " (--b-port)")
