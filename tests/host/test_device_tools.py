@@ -300,6 +300,9 @@ def test_provision_generates_enrolls_and_configures(device, deployed, cs, ca_dir
     assert config["server"] == {"host": "127.0.0.1", "port": 9471}
     assert config["suite"] == 0 and config["id_len"] == 8 and config["interval_s"] == 30
     assert config["server_name"] == SERVER_NAME
+    # the console is locked from the device's next reset (device.lock)
+    assert config["console"] == "locked"
+    assert "console locked from the next reset" in out.stdout
     # the store holds C_A for the printed ID, for the device's own public key
     got = httpx.get(f"{cs}/certs/{ident}", timeout=10, headers=READER_HEADERS)
     assert got.status_code == 200
@@ -331,6 +334,23 @@ def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, c
     assert merged["server"] == {"host": "127.0.0.1", "port": 9471}
     for secret in _key_secrets(device):
         assert secret not in out.stdout + out.stderr
+
+
+def test_provision_keeping_the_repl_leaves_the_console_open(device, deployed, cs, ca_dir):
+    """Settings.keep_repl (development): console "repl"; provisioning again without it
+    locks the console again."""
+    from host_server.device import provision as prov
+    from host_server.device.mpremote import Mpremote
+    shown = []
+    settings = prov.Settings(cs_url=cs, ca_cert=str(ca_dir / "ca.der"),
+                             server_name=SERVER_NAME, admin_token=ADMIN_TOKEN, keep_repl=True)
+    prov.provision(Mpremote(device.port), settings, shown.append)
+    config = json.loads(device.file("airshake-data/config.json").read_text())
+    assert config["console"] == "repl" and "      REPL kept on (--keep-repl)" in shown
+    settings.keep_repl = False
+    prov.provision(Mpremote(device.port), settings, shown.append)
+    config = json.loads(device.file("airshake-data/config.json").read_text())
+    assert config["console"] == "locked"
 
 
 def test_monitor_status_shows_settings_not_the_key(device, deployed, cs, ca_dir):

@@ -16,7 +16,6 @@ from pathlib import Path
 import pytest
 
 from testkit.device_server import Device, TestServerB, lines
-from host_server.device.provision import merged_config
 
 ROOT = Path(__file__).resolve().parents[2]
 AIRSHAKE = Path(sys.executable).parent / "airshake"
@@ -73,13 +72,6 @@ def test_unreadable_settings_keep_a_provisioned_device_locked(tmp_path, server):
         f.write("{\"console\": ")
     out = dev.run(cycles=2)
     assert lines(out, "lock") == ["console locked: no REPL"]
-
-
-def test_provisioning_locks_unless_the_repl_is_kept():
-    def console(keep):
-        return merged_config(b'{"console": "repl"}',
-                             {"console": "repl" if keep else "locked"}, print)["console"]
-    assert console(False) == "locked" and console(True) == "repl"
 
 
 # -- the sim's board, mpremote and monitor over a pty ---------------------------------------
