@@ -205,7 +205,7 @@ class WorkerResult:
 async def _handshake(link: UdpLink, backend: Any, key: DeviceKey, ref: ServerRef,
                      anchor: bytes, out: WorkerResult) -> None:
     ini = Initiator(backend, [key], anchor, server=ref, rto=1.0, max_retries=3,
-                    server_name=ref.cert.subject)
+                    server_name=ref.subject)
     t0 = time.time()
     ini.connect(t0, b"")
     confirmed = await loadgen.run_handshake(link, ini)

@@ -10,11 +10,15 @@
 #          process pinned to one CPU, handshakes per CPU-second of that process; minimal
 #          (Ed25519) and typical (RSA-2048) certificates
 # Per core = completed handshakes / CPU-seconds of the server process in the window, the
-# median over the windows. ratio = airshake warm / TLS 1.3 minimal (the faster TLS).
+# median over the windows (5 x 5 s), with the spread (min, max) of the windows beside it.
+# ratio = airshake warm / TLS 1.3 minimal (the faster TLS), measured in the same run.
 # loadgen_reference: one run of host_server.server_b.loadgen itself, as a cross-check.
+#   python -m bench.server [--only warm,cold,tls] [--windows 5] [--seconds 5]  (JSON)
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 from typing import Any
 
 from bench.bload import Stack, load, prime
@@ -49,6 +53,7 @@ def _airshake(stack: Stack, name: str, flags: list[str], warm: bool, windows: in
     out: dict[str, Any] = {
         "completed": True, "devices": len(stack.keys), "flags": flags, "windows": runs,
         "hs_per_b_cpu_s": r(median(w["hs_per_b_cpu_s"] for w in runs)),
+        "spread_hs_per_b_cpu_s": spread(w["hs_per_b_cpu_s"] for w in runs),
         "hs_per_s": r(median(w["hs_per_s"] for w in runs)), **latency,
         "check": "every handshake confirmed by B's first record (same session keys); "
                  "B's metrics: completed on B's side, %s" % (
@@ -73,6 +78,7 @@ def _tls(profile: str, windows: int, seconds: float) -> dict[str, Any]:
         "windows": [{k: (round(v, 3) if isinstance(v, float) else v) for k, v in x.items()}
                     for x in runs],
         "hs_per_server_cpu_s": r(median(x["per_server_cpu_second"] for x in runs)),
+        "spread_hs_per_server_cpu_s": spread(x["per_server_cpu_second"] for x in runs),
         "hs_per_s": r(median(x["per_wall_second"] for x in runs)),
         "check": "CERT_REQUIRED both ways; the server counts a handshake after its 1-byte "
                  "reply, the client checks it; no server error",
@@ -93,26 +99,42 @@ def _loadgen(quick: bool) -> dict[str, Any]:
     return out
 
 
-def measure(quick: bool) -> dict[str, Any]:
-    windows, seconds = (1, 1.0) if quick else (3, 5.0)
+def spread(values: Any) -> list[float]:
+    """[min, max] of the windows' rates."""
+    v = list(values)
+    return [r(min(v)), r(max(v))]
+
+
+def measure(quick: bool, windows: int = 5, seconds: float = 5.0,
+            only: tuple[str, ...] = ("warm", "cold", "s2", "tls", "edhoc", "loadgen")
+            ) -> dict[str, Any]:
+    if quick:
+        windows, seconds = 1, 1.0
     # a multiple of the 32 slots: each device belongs to one slot, so no two handshakes
     # of one device overlap (B would share one CS request between them)
     devices = 64 if quick else 256
     out: dict[str, Any] = {}
     with Stack(0) as stack:
         stack.enroll(devices)
-        out["airshake_warm"] = _airshake(stack, "warm", [], True, windows, seconds)
-        out["airshake_cold"] = _airshake(stack, "cold", ["--cache-size", "0"], False,
-                                         windows, seconds)
-    if not quick:
+        if "warm" in only:
+            out["airshake_warm"] = _airshake(stack, "warm", [], True, windows, seconds)
+        if "cold" in only:
+            out["airshake_cold"] = _airshake(stack, "cold", ["--cache-size", "0"], False,
+                                             windows, seconds)
+    if not quick and "s2" in only:
         with Stack(2) as stack:
             stack.enroll(devices)
             out["airshake_s2_warm"] = _airshake(stack, "warm-s2", [], True, windows, seconds)
-    out["tls13_minimal"] = _tls("minimal", windows, seconds)
-    out["tls13_typical"] = _tls("typical", windows, seconds)
-    out["edhoc_responder_in_memory_hs_per_cpu_s"] = r(
-        edhoc.edhoc_handshakes_per_second(seconds, side="responder"))
-    out["loadgen_reference"] = _loadgen(quick)
+    if "tls" in only:
+        out["tls13_minimal"] = _tls("minimal", windows, seconds)
+        out["tls13_typical"] = _tls("typical", windows, seconds)
+    if "edhoc" in only:
+        out["edhoc_responder_in_memory_hs_per_cpu_s"] = r(
+            edhoc.edhoc_handshakes_per_second(seconds, side="responder"))
+    if "loadgen" in only:
+        out["loadgen_reference"] = _loadgen(quick)
+    if not {"warm", "cold", "tls"} <= set(only):
+        return out              # a partial run (the command line): no ratios
     out["airshake_hs_per_s"] = out["airshake_warm"]["hs_per_b_cpu_s"]
     out["airshake_cold_hs_per_s"] = out["airshake_cold"]["hs_per_b_cpu_s"]
     out["tls13_hs_per_s"] = out["tls13_minimal"]["hs_per_server_cpu_s"]
@@ -122,3 +144,28 @@ def measure(quick: bool) -> dict[str, Any]:
     out["ratio_vs_typical"] = round(out["airshake_hs_per_s"] / out["tls13_typical_hs_per_s"], 2)
     out["units"] = "handshakes per CPU-second of the server process (= per core)"
     return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.server",
+                                description="B against TLS 1.3 per core; prints JSON")
+    p.add_argument("--only", default="warm,cold,tls",
+                   help="comma-separated: warm, cold, s2, tls, edhoc, loadgen")
+    p.add_argument("--windows", type=int, default=5)
+    p.add_argument("--seconds", type=float, default=5.0)
+    args = p.parse_args(argv)
+    out = measure(False, args.windows, args.seconds, tuple(args.only.split(",")))
+    for key in ("airshake_warm", "airshake_cold", "tls13_minimal"):
+        if key in out:
+            x = out[key]
+            rate = x.get("hs_per_b_cpu_s", x.get("hs_per_server_cpu_s"))
+            sp = x.get("spread_hs_per_b_cpu_s", x.get("spread_hs_per_server_cpu_s"))
+            print("%s: %.0f per CPU-s (windows %s)" % (key, rate, sp), file=sys.stderr)
+    if "ratio" in out:
+        print("ratio warm %.2f, cold %.2f" % (out["ratio"], out["ratio_cold"]), file=sys.stderr)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,5 +1,6 @@
 # host_server.cert_store.app: the certificate store's HTTP API (docs/CS_API.md) as a Starlette
-# app: lookups by ID_A and by RFC 4387 hashes, enrollment through the CA, revocation,
+# app: lookups by ID_A (one, or up to MAX_BATCH in one POST /certs/batch) and by RFC 4387
+# hashes, enrollment through the CA, revocation,
 # the enrolled IDs (/ids), the CRL, the SSE channel (revocations and enrollments), health
 # and Prometheus metrics. The store, the CA and the bus are handed in
 # (host_server.cert_store.service builds them); this module owns the HTTP mapping, input checks,
@@ -41,6 +42,7 @@ from host_server.cert_store.store import (CertRecord, CertStore, Conflict, Enrol
 PKIX_CERT = "application/pkix-cert"
 PKIX_CRL = "application/pkix-crl"
 MAX_BODY = 64 * 1024
+MAX_BATCH = 256          # IDs in one POST /certs/batch
 REASON_MAX = 200
 CRL_REFRESH_S = 3600
 _ID_RE = re.compile(r"(?:[0-9a-fA-F]{2}){1,32}")
@@ -95,6 +97,7 @@ class CSApp:
 
     def asgi(self) -> Starlette:
         routes = [
+            Route("/certs/batch", self.get_batch, methods=["POST"]),
             Route("/certs/{id}", self.get_cert, methods=["GET"]),
             Route("/certs", self.list_certs, methods=["GET"]),
             Route("/search.cgi", self.search, methods=["GET"]),
@@ -122,6 +125,38 @@ class CSApp:
             return denied
         ident = _parse_id(request.path_params["id"])
         return self._answer(await self.store.get(ident), ident.hex(), "id", timer)
+
+    async def get_batch(self, request: Request) -> Response:
+        """Several lookups by ID_A in one request: {"ids": [hex, ...]} (1 to MAX_BATCH)
+        answers {"certs": {id: base64 DER}, "revoked": [id], "absent": [id]}; every ID
+        asked is in exactly one of the three, as GET /certs/{id} would answer it."""
+        timer = Timer()
+        if (denied := self._unauthorized(request, tokens.READER)) is not None:
+            return denied
+        asked = (await self._json(request)).get("ids")
+        if not isinstance(asked, list) or not 1 <= len(asked) <= MAX_BATCH \
+                or not all(isinstance(i, str) for i in asked):
+            raise BadRequest(f"the body must be {{\"ids\": [hex ID, ...]}} with 1 to "
+                             f"{MAX_BATCH} IDs")
+        idents = list(dict.fromkeys(_parse_id(i) for i in asked))
+        certs: dict[str, str] = {}
+        revoked: list[str] = []
+        absent: list[str] = []
+        for ident in idents:
+            rec = await self.store.get(ident)
+            if rec is None:
+                absent.append(ident.hex())
+            elif rec.revocation is not None:
+                revoked.append(ident.hex())
+            else:
+                certs[ident.hex()] = base64.b64encode(rec.der).decode()
+        for result, n in (("found", len(certs)), ("revoked", len(revoked)),
+                          ("absent", len(absent))):
+            if n:
+                self.metrics.lookups.labels(result).inc(n)
+        log("lookup_batch", ids=len(idents), found=len(certs), revoked=len(revoked),
+            absent=len(absent), ms=timer.ms)
+        return JSONResponse({"certs": certs, "revoked": revoked, "absent": absent})
 
     async def search(self, request: Request) -> Response:
         """RFC 4387: exactly one of sKIDHash or certHash, base64 of a SHA-1."""

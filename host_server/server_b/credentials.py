@@ -3,8 +3,9 @@
 #   ID set (host_server.server_b.idset: an ID the CS did not list is answered UNKNOWN_ID at once,
 #   by the dispatcher, before any per-ID state) -> rate limits (per source IP; per
 #   (ID, source IP); per ID over every source where the ID never completed a handshake)
-#   -> negative cache -> revoked set -> MEM (fresh entry) -> CS (one shared request per
-#   ID; the fetched C_A is verified once, then cached).
+#   -> negative cache -> revoked set -> MEM (fresh entry) -> CS (one shared lookup per
+#   ID, batched with the other IDs being looked up; the fetched C_A is verified, then
+#   cached).
 # A revoked ID is answered UNKNOWN_ID, like an unknown one (issue 11 item 10: probing B
 # cannot tell them apart); "revoked" stays a reason in logs and metrics.
 # Under a CS outage (unreachable, 5xx, timeout) a device whose certificate is in MEM,
@@ -71,6 +72,9 @@ class Credentials:
         # set by the server when B instances share a negative cache (Redis)
         self.share_negative: Callable[[bytes, int], Awaitable[None]] | None = None
         self._inflight: dict[bytes, asyncio.Task[_Fetched]] = {}
+        # the CS over HTTP batches concurrent lookups (CSClient.lookup); a source that
+        # reads the store in-process (store_source.StoreSource) answers one by one
+        self._get_cert = getattr(cs, "lookup", cs.get_cert)
 
     # -- synchronous part: no I/O ----------------------------------------------------
     def check(self, id_a: bytes, suite: int, source: Hashable, now: float) -> Decision | None:
@@ -160,7 +164,7 @@ class Credentials:
 
     async def _fetch(self, id_a: bytes) -> _Fetched:
         start = time.perf_counter()
-        result = await self.cs.get_cert(id_a.hex())
+        result = await self._get_cert(id_a.hex())
         elapsed = time.perf_counter() - start
         cs_ms = round(elapsed * 1000, 2)
         self.metrics.cs_latency.observe(elapsed)
