@@ -1,5 +1,5 @@
 # main.py: the device's entry point (runs after boot.py on every reset and deep-sleep
-# wake): puts lib/ on the path and hands over to device.app, which runs a wake cycle and
+# wake): puts lib/ on the path and hands over to device.wakes, which runs a wake cycle and
 # sleeps. Last resort: whatever escapes is logged and the device still sleeps, so a bug
 # can never become a crash loop without sleep.
 # Unix port: micropython main.py [--cycles N] [--interval S]
@@ -22,8 +22,8 @@ for _entry in ("", ".", _here):
         sys.path.append(_entry)
 
 try:
-    from device import app
-    app.main()
+    from device import wakes
+    wakes.main()
 except Exception as e:
     print("airshake: error", "%s: %s" % (type(e).__name__, e))
     try:

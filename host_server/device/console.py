@@ -11,7 +11,7 @@ from host_server.errors import UserError
 from host_server.device import ports
 
 BAUD = 115200
-BOOT_MARK = b"Ctrl-C within"   # device.app's boot-window line
+BOOT_MARK = b"Ctrl-C within"   # device.wakes' boot-window line
 PROMPTS = (b">>> ", b"raw REPL")
 
 
