@@ -18,6 +18,7 @@ from typing import Any
 
 import aiomqtt
 
+from host_server.errors import UserError
 from host_server.lorawan import formats
 from host_server.lorawan.pacing import ClassAPacer
 from host_server.lorawan.settings import LorawanConfig
@@ -52,6 +53,7 @@ class LorawanBridge:
         self.dropped = 0                  # unusable messages on the uplink topic
         self.outbox: dict[str, bytes] = {}   # device -> the downlink to publish next
         self._wake = asyncio.Event()
+        self.tls = _tls_context(cfg) if cfg.tls else None
         self._task: asyncio.Task[None] | None = None
 
     # -- B's side ----------------------------------------------------------------------
@@ -106,12 +108,10 @@ class LorawanBridge:
 
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
-        tls = None
-        if cfg.tls:
-            tls = ssl.create_default_context(cafile=cfg.ca_file or None)
         return aiomqtt.Client(cfg.host, cfg.port, username=cfg.user or None,
                               password=cfg.password or None, identifier=self.identifier,
-                              clean_session=False, tls_context=tls, keepalive=30, timeout=10)
+                              clean_session=False, tls_context=self.tls, keepalive=30,
+                              timeout=10)
 
     async def _run(self) -> None:
         delay = BACKOFF_FIRST
@@ -158,6 +158,19 @@ class LorawanBridge:
                 except aiomqtt.MqttError:
                     self.outbox.setdefault(device, data)   # after the reconnect
                     raise
+
+
+def _tls_context(cfg: LorawanConfig) -> ssl.SSLContext:
+    """TLS to the broker: its CA (else the system's), and a client certificate if given.
+    Unreadable files are one UserError line at start."""
+    try:
+        tls = ssl.create_default_context(cafile=cfg.ca_file or None)
+        if cfg.cert_file:
+            tls.load_cert_chain(cfg.cert_file, cfg.key_file)
+    except (OSError, ssl.SSLError) as e:
+        raise UserError(f"cannot use the MQTT TLS files ({e}): check --mqtt-ca, --mqtt-cert "
+                        "and --mqtt-key (PEM)") from None
+    return tls
 
 
 def _body(payload: Any) -> bytes:

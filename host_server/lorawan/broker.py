@@ -1,7 +1,9 @@
 # host_server.lorawan.broker: a Mosquitto MQTT broker for the demo and the tests, run from
 # Debian's /usr/sbin/mosquitto on a loopback port in its own directory (config, log), no
-# persistence, optionally with one user and password. restart() stops it and starts it
-# again on the same port (a broker restart: every client is cut off, sessions lost).
+# persistence, optionally with one user and password, optionally TLS only (cafile,
+# certfile, keyfile; require_certificate: clients need a certificate of that CA).
+# restart() stops it and starts it again on the same port (a broker restart: every
+# client is cut off, sessions lost).
 # A missing binary is one UserError line naming the package.
 from __future__ import annotations
 
@@ -34,7 +36,7 @@ def _free_port() -> int:
 
 class Mosquitto:
     def __init__(self, workdir: Path, port: int = 0, user: str = "",
-                 password: str = "") -> None:
+                 password: str = "", tls: dict[str, str] | None = None) -> None:
         binary = find_mosquitto()
         if binary is None:
             raise UserError(f"the MQTT broker mosquitto is not installed: {INSTALL}")
@@ -47,6 +49,11 @@ class Mosquitto:
         lines = ["listener %d 127.0.0.1" % self.port, "persistence false",
                  "log_dest file %s" % self.log, "log_type error", "log_type warning",
                  "log_type notice"]
+        if os.geteuid() == 0:       # else it drops to user mosquitto: files here unreadable
+            lines.append("user root")
+        self.tls = bool(tls)
+        if tls:
+            lines += ["%s %s" % (k, v) for k, v in tls.items()]
         if user:
             pwfile = self.dir / "passwd"
             pwfile.write_text("")
@@ -62,7 +69,7 @@ class Mosquitto:
 
     @property
     def url(self) -> str:
-        return "mqtt://127.0.0.1:%d" % self.port
+        return "%s://127.0.0.1:%d" % ("mqtts" if self.tls else "mqtt", self.port)
 
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],

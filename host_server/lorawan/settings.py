@@ -20,10 +20,12 @@ CLASS_A_MTU = 51              # EU868 DR0-2 payload limit: B's fragments fit any
 SCALARS: dict[str, tuple[type, object]] = {
     "lorawan": (str, ""), "mqtt": (str, ""), "application": (str, ""), "tenant": (str, ""),
     "mqtt_user": (str, ""), "mqtt_password_file": (str, ""), "mqtt_ca": (str, ""),
+    "mqtt_cert": (str, ""), "mqtt_key": (str, ""),
     "fport": (int, DEFAULT_FPORT), "marshaler": (str, "json"),
 }
 RANGES = {"fport": (1, 223)}
-PATHS = ("mqtt_password_file", "mqtt_ca")     # relative to the config file's directory
+# relative to the config file's directory when given there
+PATHS = ("mqtt_password_file", "mqtt_ca", "mqtt_cert", "mqtt_key")
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,8 @@ class LorawanConfig:
     user: str = ""
     password: str = field(default="", repr=False)
     ca_file: str = ""
+    cert_file: str = ""          # a client certificate (ChirpStack's per-application one)
+    key_file: str = ""
     fport: int = DEFAULT_FPORT
     marshaler: str = "json"
 
@@ -84,8 +88,14 @@ def check(values: dict[str, object], given: set[str]) -> LorawanConfig | None:
     if ca_file and not Path(ca_file).is_file():
         raise UserError(f"MQTT CA file {ca_file} does not exist: give the PEM file of the CA "
                         "that signed the broker's certificate (--mqtt-ca)")
-    if ca_file and not tls:
-        raise UserError("--mqtt-ca needs an mqtts:// broker URL")
+    cert, key = str(values.get("mqtt_cert") or ""), str(values.get("mqtt_key") or "")
+    if bool(cert) != bool(key):
+        raise UserError("a client certificate needs both --mqtt-cert FILE and --mqtt-key FILE")
+    for path, flag in ((ca_file, "--mqtt-ca"), (cert, "--mqtt-cert"), (key, "--mqtt-key")):
+        if path and not tls:
+            raise UserError(f"{flag} needs an mqtts:// broker URL")
+        if path and not Path(path).is_file():
+            raise UserError(f"{flag} {path} does not exist")
     if "mtu" not in given:
         values["mtu"] = CLASS_A_MTU
     if "fragment_resend" not in given:
@@ -93,6 +103,7 @@ def check(values: dict[str, object], given: set[str]) -> LorawanConfig | None:
     return LorawanConfig(kind, host, port, tls, app, str(values.get("tenant") or ""),
                          str(values.get("mqtt_user") or ""),
                          _password(str(values.get("mqtt_password_file") or "")), ca_file,
+                         cert, key,
                          int(values.get("fport") or DEFAULT_FPORT),
                          str(values.get("marshaler") or "json"))
 

@@ -92,6 +92,8 @@ class ServerConfig:
     mqtt_user: str = ""
     mqtt_password_file: str = ""
     mqtt_ca: str = ""
+    mqtt_cert: str = ""
+    mqtt_key: str = ""
     fport: int = lorawan_settings.DEFAULT_FPORT
     marshaler: str = "json"
     lorawan_config: Any = field(default=None, repr=False)   # from lorawan_settings.check
@@ -402,6 +404,9 @@ def lorawan_flags(a: Any) -> None:
       "Things Stack: an API key); else $AIRSHAKE_MQTT_PASSWORD")
     a("--mqtt-ca", metavar="FILE", help="PEM CA certificate of an mqtts:// broker (default: "
       "the system's CAs)")
+    a("--mqtt-cert", metavar="FILE", help="PEM client certificate for the broker (ChirpStack: "
+      "the application's MQTT integration certificate); with --mqtt-key")
+    a("--mqtt-key", metavar="FILE", help="its PEM private key")
     a("--fport", type=int, help="the LoRaWAN FPort airshake travels on (default 10, the "
       "boards' LORAWAN port); uplinks on other ports only open receive windows")
     a("--marshaler", choices=("json", "protobuf"), help="ChirpStack's integration marshaler "

@@ -319,3 +319,111 @@ def _wait(pred, timeout=10.0):
             return True
         time.sleep(0.05)
     return False
+
+
+# -- credentials and TLS to the broker -------------------------------------------------------
+
+def _pem_chain(tmp: Path) -> dict[str, Path]:
+    """A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+    files = {}
+
+    def issue(name, key, issuer, issuer_key, ca=False, san=None):
+        b = (x509.CertificateBuilder()
+             .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)]))
+             .issuer_name(issuer).public_key(key.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now - datetime.timedelta(minutes=5))
+             .not_valid_after(now + datetime.timedelta(days=1))
+             .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True))
+        if san:
+            b = b.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return b.sign(issuer_key, hashes.SHA256())
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "mqtt test CA")])
+    ca = issue("mqtt test CA", ca_key, ca_name, ca_key, ca=True)
+    for name, san in (("server", [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+                      ("client", None)):
+        key = ec.generate_private_key(ec.SECP256R1())
+        cert = issue(name, key, ca_name, ca_key, san=san)
+        files[name + ".crt"] = tmp / (name + ".crt")
+        files[name + ".crt"].write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        files[name + ".key"] = tmp / (name + ".key")
+        files[name + ".key"].write_bytes(key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption()))
+    files["ca.crt"] = tmp / "ca.crt"
+    files["ca.crt"].write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return files
+
+
+def _events(b, name):
+    return [ln for ln in b.log_lines() if ln.get("event") == name]
+
+
+@needs_mosquitto
+def test_broker_credentials_wrong_password_keeps_b_up_then_the_right_one_connects(world,
+                                                                                 tmp_path):
+    with Mosquitto(tmp_path / "mqtt", user="airshake-b", password="right-one") as broker:
+        b = BProcess(tmp_path, world.ca_dir, world.key_dir, world.cs.url, name="b-wrong",
+                     lorawan="chirpstack", mqtt=broker.url, application=APP,
+                     mqtt_user="airshake-b", mqtt_password_file=_write(tmp_path / "bad",
+                                                                      "wrong-one"))
+        try:
+            assert _wait(lambda: _events(b, "mqtt_down"))
+            time.sleep(1.5)                            # backoff retries: still one line
+            down = _events(b, "mqtt_down")
+            assert len(down) == 1 and "authori" in down[0]["error"].lower(), down
+            assert b.proc.poll() is None and not _events(b, "mqtt_connected")
+            assert "wrong-one" not in b.stderr_path.read_text()
+        finally:
+            assert b.stop() == 0
+        b = BProcess(tmp_path, world.ca_dir, world.key_dir, world.cs.url, name="b-right",
+                     lorawan="chirpstack", mqtt=broker.url, application=APP,
+                     mqtt_user="airshake-b", mqtt_password_file=_write(tmp_path / "good",
+                                                                      "right-one"))
+        try:
+            assert _wait(lambda: _events(b, "mqtt_connected"))
+            assert "right-one" not in b.stderr_path.read_text()
+        finally:
+            assert b.stop() == 0
+
+
+@needs_mosquitto
+def test_mqtts_with_the_broker_ca_and_a_client_certificate(world, tmp_path):
+    pem = _pem_chain(tmp_path)
+    tls = {"cafile": str(pem["ca.crt"]), "certfile": str(pem["server.crt"]),
+           "keyfile": str(pem["server.key"]), "require_certificate": "true"}
+    with Mosquitto(tmp_path / "mqtt", tls=tls) as broker:
+        assert broker.url.startswith("mqtts://127.0.0.1:")
+        b = BProcess(tmp_path, world.ca_dir, world.key_dir, world.cs.url, name="b-tls",
+                     lorawan="tts", mqtt=broker.url, application="app1", tenant="ttn",
+                     mqtt_ca=pem["ca.crt"], mqtt_cert=pem["client.crt"],
+                     mqtt_key=pem["client.key"])
+        try:
+            assert _wait(lambda: _events(b, "mqtt_connected"))
+            assert _events(b, "mqtt_connected")[0]["subscription"] == "v3/app1@ttn/devices/+/up"
+        finally:
+            assert b.stop() == 0
+        b = BProcess(tmp_path, world.ca_dir, world.key_dir, world.cs.url, name="b-nocert",
+                     lorawan="tts", mqtt=broker.url, application="app1", tenant="ttn",
+                     mqtt_ca=pem["ca.crt"])
+        try:        # no client certificate: refused (TLS 1.3: after the 10 s CONNACK wait)
+            assert _wait(lambda: _events(b, "mqtt_down"), 25)
+            assert b.proc.poll() is None and not _events(b, "mqtt_connected")
+        finally:
+            assert b.stop() == 0
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text + "\n")
+    return path
