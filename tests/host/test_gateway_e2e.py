@@ -10,6 +10,7 @@ bytes and frames per handshake on the air (`pytest -s`)."""
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -260,43 +261,80 @@ def test_downlinks_at_tmst_plus_delay(tmp_path):
         w.close()
 
 
-def test_single_channel_gateway_firmware_carries_the_device(tmp_path, world):
-    """(b): firmware_gateway/ on the MicroPython binary, its radio the stand-in driver."""
-    gw_root = tmp_path / "gateway-root"
+@contextlib.contextmanager
+def firmware_gateway(tmp_path: Path, bridge_port: int, air: LoraAir, eui: str):
+    """firmware_gateway/ deployed into a root (board file, gateway.json, the device
+    firmware's radios/) and running on the MicroPython binary; yields the process and
+    a list that receives its output when it stops."""
+    gw_root = tmp_path / ("gateway-" + eui)
     shutil.copytree(os.path.join(ROOT, "firmware_gateway"), gw_root,
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(os.path.join(ROOT, "firmware", "lib", "radios"), gw_root / "lib" / "radios",
                     ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(os.path.join(ROOT, "boards", "ttgo_lora32_v1.py"), gw_root / "board.py")
     (gw_root / "gateway.json").write_text(json.dumps({
-        "server": "127.0.0.1:%d" % world.bridge.port, "eui": "aa55000000000009",
-        "keepalive_s": 0.5, "stat_interval_s": 5}))
-    with LoraAir(None, None, speed=SPEED) as air:
-        # the radio drivers come from the device firmware (firmware/lib/radios), as deployed
-        shutil.copytree(os.path.join(ROOT, "firmware", "lib", "radios"),
-                        gw_root / "lib" / "radios", ignore=shutil.ignore_patterns("__pycache__"))
-        env = dict(os.environ, AIRSHAKE_AIR="127.0.0.1:%d" % air.port,
-                   AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + FAKES)
-        gw = subprocess.Popen([MICROPYTHON, "main.py"], cwd=str(gw_root), env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        "server": "127.0.0.1:%d" % bridge_port, "eui": eui, "keepalive_s": 0.5,
+        "stat_interval_s": 5}))
+    env = dict(os.environ, AIRSHAKE_AIR="127.0.0.1:%d" % air.port,
+               AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + FAKES)
+    before = len(air.listeners)
+    gw = subprocess.Popen([MICROPYTHON, "main.py"], cwd=str(gw_root), env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    output: list[str] = []
+    try:
+        assert wait_for(lambda: len(air.listeners) > before, timeout=20), \
+            "the gateway firmware never listened"
+        yield output
+    finally:
+        gw.send_signal(signal.SIGINT)
         try:
-            assert wait_for(lambda: air.listeners, timeout=20), "the gateway never listened"
-            dev = lora_device(world, "dev-scgw")
-            run = Completed(finish(wake(dev, air, 3)))
-        finally:
-            gw.send_signal(signal.SIGINT)
-            try:
-                gw_out, _ = gw.communicate(timeout=10)
-            except subprocess.TimeoutExpired:
-                gw.kill()
-                gw_out, _ = gw.communicate()
-        stats = world.bridge.stop()
+            out, _ = gw.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            gw.kill()
+            out, _ = gw.communicate()
+        output.append(out)
+
+
+def test_single_channel_gateway_firmware_carries_the_device(tmp_path, world):
+    """(b): firmware_gateway/ on the MicroPython binary, its radio the stand-in driver."""
+    with LoraAir(None, None, speed=SPEED) as air, \
+            firmware_gateway(tmp_path, world.bridge.port, air, "aa55000000000009") as gw_out:
+        dev = lora_device(world, "dev-scgw")
+        run = Completed(finish(wake(dev, air, 3)))
+    stats = world.bridge.stop()
     assert run.confirmed == 1 and run.replies == 3, (run.lines, gw_out)
     assert sink_ids(world) == {run.id_a: 3}
     c = stats["counters"]
     assert c["pull_data"] >= 1 and c["downlinks"] >= 3 and c.get("tx_ok", 0) == c["downlinks"]
-    assert "gwmp" in gw_out and "Traceback" not in gw_out, gw_out
+    assert "gwmp ready eui=aa55000000000009" in gw_out[0] and "Traceback" not in gw_out[0]
     print("\nhandshake through the single-channel gateway firmware: %d frames / %d B up, "
           "%d frames / %d B down" % handshake_cost(air))
     air_report("single-channel gateway firmware, 1 handshake + 2 records", air)
+
+
+def test_gateway_firmware_beside_a_simulated_gateway_with_loss(tmp_path, world):
+    """(b) with (a): the firmware gateway (SNR 0 from the stand-in) and a simulated one
+    that hears worse (SNR -5) both hear the device, 10 % of deliveries lost: one forward
+    per frame, answers through the firmware gateway, no acknowledged reading lost."""
+    with LoraAir(None, None, speed=SPEED, loss=0.1, seed=3) as air, \
+            firmware_gateway(tmp_path, world.bridge.port, air, "aa5500000000000a") as gw_out, \
+            GwmpGateway(b"\xaa\x55\x00\x00\x00\x00\x00\x0b",
+                        ("127.0.0.1", world.bridge.port), ("127.0.0.1", air.port),
+                        speed=SPEED, lsnr=-5.0) as sim:
+        dev = lora_device(world, "dev-mixed")
+        run = Completed(finish(wake(dev, air, 3)))
+    stats = world.bridge.stop()
+    assert run.confirmed >= 1, (run.lines, gw_out)
+    assert sink_ids(world).get(run.id_a, 0) >= run.acknowledged >= 1
+    c, per_gw = stats["counters"], stats["gateways"]
+    assert c["rx_duplicate"] >= 1
+    assert per_gw["aa5500000000000a"]["uplinks"] >= 1 and sim.log.pushed
+    # the better-heard firmware gateway carries answers (the simulated one only those
+    # whose uplink the firmware gateway missed); each answer leaves through one of them
+    assert per_gw["aa5500000000000a"]["downlinks"] >= 1
+    assert per_gw["aa5500000000000b"]["downlinks"] == len(sim.log.txpk)
+    assert per_gw["aa5500000000000a"]["downlinks"] + len(sim.log.txpk) == c["downlinks"]
+    air_report("firmware + simulated gateway, 10% loss", air)
 
 
 def test_demo_path_starts_air_gateways_and_bridge_for_the_demo(tmp_path, world):
