@@ -33,6 +33,8 @@ from host_server.gateway.routes import Flow, Heard, Routes
 log = logging.getLogger("airshake.gateway")
 Addr = tuple[str, int]
 TX_GAP_S = 0.01           # tmst mode: between two downlinks answering one uplink
+MAX_GATEWAYS = 1024       # GWMP is unauthenticated: bound what forged EUIs can cost
+MAX_RECENT = 65536        # frames remembered for de-duplication
 
 
 @dataclass
@@ -99,7 +101,7 @@ class Bridge(asyncio.DatagramProtocol):
         cfg.plan.check()
         self.cfg = cfg
         self.counters: Counter[str] = Counter()
-        self.gateways: dict[bytes, Gateway] = {}
+        self.gateways: OrderedDict[bytes, Gateway] = OrderedDict()   # least recent first
         self.transport: asyncio.DatagramTransport | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.routes: Routes | None = None
@@ -158,8 +160,12 @@ class Bridge(asyncio.DatagramProtocol):
         gw = self.gateways.get(dg.eui)
         if gw is None:
             gw = self.gateways[dg.eui] = Gateway(dg.eui)
+            if len(self.gateways) > MAX_GATEWAYS:
+                self.gateways.popitem(last=False)
             log.info("gateway", extra={"event": "gateway", "fields": {
                 "eui": dg.eui.hex(), "peer": "%s:%d" % addr}})
+        else:
+            self.gateways.move_to_end(dg.eui)
         assert self.transport is not None
         now = time.monotonic()
         if dg.kind == gwmp.PULL_DATA:
@@ -197,6 +203,8 @@ class Bridge(asyncio.DatagramProtocol):
             return
         flows = self.routes.for_uplink(pk.data, now)
         self._recent[pk.data] = (now, flows)
+        if len(self._recent) > MAX_RECENT:
+            self._recent.popitem(last=False)
         for flow in flows:
             flow.hear(heard, new_uplink=True, now=now)
             flow.send(pk.data)
