@@ -20,6 +20,9 @@ the bound UDP port. Metrics (Prometheus) are at http://METRICS_HOST:METRICS_PORT
 
 example:
   airshake server --ca-cert ca/ca.crt --key-dir server-keys --cs-url http://127.0.0.1:8470
+
+LoRaWAN devices through a network server's MQTT integration (docs/LORAWAN.md), besides UDP:
+  airshake server ... --lorawan chirpstack --mqtt mqtt://HOST:1883 --application APP-ID
 """
 
 
