@@ -55,7 +55,7 @@ class Clock:
 
 class GatewayRadio(LoraRadio):
     """radios.lora.LoraRadio (same board files, same driver set-up) whose recv keeps the
-    driver's packet: CRC flag, RSSI, SNR."""
+    driver's packet: CRC flag, RSSI (dBm), SNR (the drivers' dB x 4)."""
 
     async def recv_packet(self, timeout):
         if self._modem is None:
@@ -124,8 +124,9 @@ class Gateway:
             crc_ok = getattr(rx, "valid_crc", True)
             if crc_ok:
                 self.stat["rxok"] += 1
+            snr = None if rx.snr is None else rx.snr / 4
             pk = gwmp.rxpk(bytes(rx), self.clock.tmst(), c["freq_khz"], sf, bw, cr,
-                           rx.rssi, rx.snr, crc_ok)
+                           rx.rssi, snr, crc_ok)
             await self.net.send(gwmp.push_data(self.eui, [pk]))
             self.stat["rxfw"] += 1
             self._pushes += 1

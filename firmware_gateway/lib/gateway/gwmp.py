@@ -29,7 +29,7 @@ def rxpk(payload, tmst, freq_khz, sf, bw, cr, rssi, snr, crc_ok=True):
     """One rxpk object (PROTOCOL.TXT §4); bw as the lora driver's string, "125"."""
     return {"tmst": tmst, "chan": 0, "rfch": 0, "freq": freq_khz / 1000, "stat":
             1 if crc_ok else -1, "modu": "LORA", "datr": "SF%dBW%s" % (sf, bw),
-            "codr": "4/%d" % cr, "rssi": rssi, "lsnr": snr, "size": len(payload),
+            "codr": "4/%d" % cr, "rssi": rssi or 0, "lsnr": snr or 0, "size": len(payload),
             "data": b64(payload)}
 
 
