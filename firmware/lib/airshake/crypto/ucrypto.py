@@ -21,10 +21,12 @@ _N = 0xFFFFFFFF00000000FFFFFFFFFFFFFFFFBCE6FAADA7179E84F3B9CAC2FC632551
 _ED_L = 2 ** 252 + 27742317777372353535851937790883648493  # Ed25519's group order
 
 
-class CompositeBackend(Backend):
-    """A backend assembled method by method from others (see build_composite)."""
+class CompositeBackend:
+    """A backend assembled method by method from others (see build_composite). Not a
+    contract.Backend subclass: a method not yet decided is missing from the instance, so
+    __getattr__ sees its first use (no per-method stub objects in RAM)."""
 
-    def __init__(self, name, candidate=None, fallback=None):
+    def __init__(self, name, candidate, fallback):
         self.name = name
         self.sources = {}  # primitive name -> name of the backend serving it (decided)
         self._candidate = candidate
@@ -48,26 +50,29 @@ class CompositeBackend(Backend):
             self.decide(primitive, dict(PRIMITIVES)[primitive])
         return self.sources[primitive]
 
+    def __getattr__(self, method):
+        # the first use of an undecided contract method decides its primitive
+        from airshake.crypto.selftest import PRIMITIVES
+        for primitive, methods in PRIMITIVES:
+            if method in methods:
+                return getattr(self.decide(primitive, methods), method)
+        raise AttributeError(method)
 
-def _deciding(composite, primitive, methods, method):
-    def first_call(*args):
-        return getattr(composite.decide(primitive, methods), method)(*args)
-    return first_call
+    def use_random(self, source):
+        """As contract.Backend.use_random: every random byte from source(n) from now on."""
+        self.random = source
 
 
 def build_composite(candidate, fallback, name=None, lazy=False):
     """A backend whose methods for each primitive come from candidate if that primitive
     passes its known-answer tests on candidate, else from fallback. lazy: each primitive
-    is decided at its first call (a device tests only what its suite uses: the RSA tests
+    is decided at its first use (a device tests only what its suite uses: the RSA tests
     cost a suite-0 device heap and time for nothing)."""
-    from airshake.crypto import selftest  # imported here so it can be unloaded after boot
     composite = CompositeBackend(name or "%s+%s" % (candidate.name, fallback.name),
                                  candidate, fallback)
-    for primitive, methods in selftest.PRIMITIVES:
-        if lazy:
-            for method in methods:
-                setattr(composite, method, _deciding(composite, primitive, methods, method))
-        else:
+    if not lazy:
+        from airshake.crypto import selftest  # imported here so it can be unloaded after boot
+        for primitive, methods in selftest.PRIMITIVES:
             composite.decide(primitive, methods)
     return composite
 
