@@ -171,13 +171,14 @@ class Server:
         store_ok = bool(stream) and getattr(self.cs, "connected", True) is not False
         sink_ok = getattr(self.sink, "connected", True) is not False
         redis = self.shared.status() if self.shared is not None else "off"
-        degraded = not store_ok or not sink_ok or redis == "down"
+        mqtt = "off" if self.lorawan is None else "up" if self.lorawan.connected else "down"
+        degraded = not store_ok or not sink_ok or redis == "down" or mqtt == "down"
         status = "stopping" if self.stopping.is_set() else ("degraded" if degraded else "ok")
         body = {"status": status, "instance": cfg.instance, "port": self.port,
                 "worker": cfg.worker_index if cfg.reuse_port else None,
                 "workers": cfg.workers, "store": self.store_kind,
                 "store_connected": store_ok, "sink": getattr(self.sink, "kind", "sqlite"),
-                "sink_connected": sink_ok, "redis": redis,
+                "sink_connected": sink_ok, "redis": redis, "mqtt": mqtt,
                 "early_data": ("off" if not cfg.accept_early else
                                "refused" if redis == "down" else "accepted"),
                 "ids_synced": self.creds.ids.synced,

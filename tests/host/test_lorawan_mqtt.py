@@ -296,6 +296,7 @@ def test_firmware_over_lorawan_at_through_the_network_server_to_b(world, tmp_pat
         assert sum(1 for ln in log if ln.get("event") == "mqtt_connected") >= 2
         assert b.proc.poll() is None, "B stopped"
         assert ns.counters.duplicated > 0 and ns.counters.refused_up == 0
+        assert ns.counters.lost_up + ns.counters.lost_down > 0
         assert ns.counters.too_long_down == 0
         for name, fig in (("first handshake, C_B by value", first),
                           ("later handshake, C_B by reference", later),
@@ -385,6 +386,8 @@ def test_broker_credentials_wrong_password_keeps_b_up_then_the_right_one_connect
             assert len(down) == 1 and "authori" in down[0]["error"].lower(), down
             assert b.proc.poll() is None and not _events(b, "mqtt_connected")
             assert "wrong-one" not in b.stderr_path.read_text()
+            health = _health(b)
+            assert health["mqtt"] == "down" and health["status"] == "degraded"
         finally:
             assert b.stop() == 0
         b = BProcess(tmp_path, world.ca_dir, world.key_dir, world.cs.url, name="b-right",
@@ -394,6 +397,7 @@ def test_broker_credentials_wrong_password_keeps_b_up_then_the_right_one_connect
         try:
             assert _wait(lambda: _events(b, "mqtt_connected"))
             assert "right-one" not in b.stderr_path.read_text()
+            assert _health(b)["mqtt"] == "up"
         finally:
             assert b.stop() == 0
 
@@ -424,6 +428,58 @@ def test_mqtts_with_the_broker_ca_and_a_client_certificate(world, tmp_path):
             assert b.stop() == 0
 
 
+def _health(b) -> dict:
+    return httpx.get("http://127.0.0.1:%d/health" % b.metrics_port, timeout=5).json()
+
+
 def _write(path: Path, text: str) -> Path:
     path.write_text(text + "\n")
     return path
+
+
+# -- the bridge inside B, without a broker ------------------------------------------------------
+
+def test_bridge_hands_b_each_new_uplink_once_and_paces_its_answers():
+    from host_server.lorawan.bridge import LorawanBridge
+    from host_server.lorawan.settings import LorawanConfig
+
+    class Log:
+        def __getattr__(self, name):
+            return lambda event, **fields: None
+
+    got = []
+    cfg = LorawanConfig("chirpstack", "127.0.0.1", 1883, False, APP)
+    bridge = LorawanBridge(cfg, lambda data, addr: got.append((data, addr)), Log(), "t")
+    eui = DEVEUI.lower()
+    topic = "application/%s/device/%s/event/up" % (APP, eui)
+    up = formats.chirpstack_make_uplink(APP, eui, 1, FPORT, b"m1", 0, gateways=2)
+    bridge.on_message(topic, up)
+    bridge.on_message(topic, up)                           # the second gateway's copy
+    assert got == [(b"m1", ("lorawan:" + eui, FPORT))] and bridge.pacer.stats.duplicates == 1
+    addr = got[0][1]
+    assert bridge.owns(addr) and not bridge.owns(("127.0.0.1", 5000))
+    bridge.send(b"m2-frag0", addr)                         # the uplink's one window
+    bridge.send(b"m2-frag0", addr)                         # B answers a repeat: waits
+    assert bridge.outbox == {eui: b"m2-frag0"}
+    bridge.outbox.clear()
+    poll = formats.chirpstack_make_uplink(APP, eui, 2, FPORT + 1, b"\x00", 0)
+    bridge.on_message(topic, poll)                         # a poll: no datagram for B,
+    assert len(got) == 1 and bridge.outbox == {}           # and no txack yet: nothing out
+    bridge.on_message("application/%s/device/%s/event/txack" % (APP, eui), b"{}")
+    assert bridge.outbox == {}                             # the pending copy was the sent one
+    bridge.send(b"m2-frag1", addr)                         # the poll's window is still open
+    assert bridge.outbox == {eui: b"m2-frag1"}
+    bridge.on_message(topic, b"not json")
+    assert bridge.dropped == 1 and len(got) == 1
+
+
+def test_pacer_gated_waits_for_txack_and_presumes_a_downlink_lost_after_three_uplinks():
+    p = ClassAPacer(gated=True)
+    assert p.uplink("d", 1, b"a") and p.answer("d", b"x") == b"x"
+    assert p.uplink("d", 2, b"b") and p.answer("d", b"y") is None   # x not yet sent
+    assert p.txack("d") == b"y"                                     # sent: y may follow
+    for n in range(3, 6):
+        assert p.uplink("d", n, b"c%d" % n)
+        assert p.answer("d", b"z%d" % n) is None
+    assert p.uplink("d", 6, b"d") and p.stats.presumed_lost == 1
+    assert p.flush("d") == b"z5"                                    # the freshest
