@@ -18,6 +18,12 @@
 # process ends, RAM lost, and the sim boots it again); HIL only resets it once and follows.
 # Without a board (no --port, or a port that does not exist) it says so in one line and
 # exits 0. Usage: python -m host_server.device.hil --port PORT --board BOARD [...]
+# make test runs it against the sim (tests/host/test_hil.py): the same steps, commands
+# and console reading. Only a real board confirms: flashing with esptool, the RTS/DTR
+# reset, the ESP32's deep sleep and its wake (RTC, USB serial re-enumerating on native-USB
+# boards), the radio path to B (Wi-Fi, or LoRa through a gateway: pass --server-host B's
+# address as the board reaches it), the console lock against a real UART, the firmware's
+# speed and memory on the chip, and the frozen firmware image.
 from __future__ import annotations
 
 import argparse

@@ -233,6 +233,22 @@ def test_wiring_and_setting_mistakes_are_one_line(driver_lib, tmp_path, board, c
     assert not r["ok"] and r["error"] == "RadioError" and r["msg"] == message, r
 
 
+def test_sx1276_rx_boost_reaches_the_register(driver_lib, tmp_path):
+    """lora-sx127x 0.1 reads rx_boost's value from lna_boost_hf (a KeyError without it):
+    the adapter passes both, and the board opens and sends."""
+    lib, _ = driver_lib
+    with LoraAir(Channel(868100, 7), None) as air:
+        cfg = {"board": "ttgo_lora32_v1", "set": {"LORA": {"rx_boost": True}},
+               "config": {"radio": "lora"}, "steps": [["open"], ["send", "01"]]}
+        results, _ = run_mp("stock", lib, "tests/micropython/radio_steps.py", cfg, tmp_path,
+                            air_env(air, "ttgo_lora32_v1"))
+    assert [r["ok"] for r in results] == [True, True], results
+    deadline = time.monotonic() + 5
+    while not air.sent and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert [p for _key, p in air.sent] == [b"\x01"]
+
+
 def test_sx1262_board_without_its_tcxo_setting_fails_on_the_first_send(driver_lib, tmp_path):
     """The Heltec's SX1262 runs on a TCXO powered from DIO3: a board file that forgets
     SX126X's dio3_tcxo_millivolts opens (the chip answers on its RC oscillator) but the
