@@ -85,6 +85,33 @@ print(json.dumps({"bits": sys.maxsize, "core": selftest.__file__,
     assert got["failed"] == []          # the composite passes every known-answer test
 
 
+def test_recorded_decisions_route_without_testing(twin):
+    # a later boot with a record of the first boot's decisions (CompositeBackend.assume)
+    # runs no known-answer test at first use, and routes as the first boot did
+    got = json.loads(_mp(twin, """
+import json, sys
+from airshake.crypto import selftest
+from airshake.crypto.ucrypto import make_ucrypto_backend
+first = make_ucrypto_backend()
+for p in ("sha256", "p256", "x25519", "ed25519"):
+    first.source_of(p)
+record = dict(first.sources)
+tested = []
+real_check = selftest.check
+selftest.check = lambda backend, name: tested.append(name) or real_check(backend, name)
+later = make_ucrypto_backend()
+later.assume(record)
+later.p256_public(bytes(range(1, 33)))
+later.x25519_public(bytes(32))
+later.hmac_sha256(b"k", b"d")      # not in the record: decided by its test
+print(json.dumps({"record": record, "later": later.sources, "tested": tested}))
+"""))
+    assert got["record"] == {"sha256": "ucrypto", "p256": "ucrypto", "x25519": "pure",
+                             "ed25519": "pure"}
+    assert got["later"] == dict(got["record"], hmac_sha256="ucrypto")
+    assert got["tested"] == ["hmac_sha256"]
+
+
 def test_a_wrong_answer_from_the_module_is_refused(twin):
     # the real module behind a proxy that flips one bit of SHA-256 digests and of ECDH
     # secrets: the self-tests must send both primitives to the pure code
