@@ -343,10 +343,13 @@ def test_lora_adapter_builds_the_driver_from_the_board_file(tmp_path, board, cls
     assert opened["ok"] and opened["mtu"] == 255, results
     assert driver["class"] == cls
     assert driver["pins"] == pins and driver["spi"] == [[1, 2000000]]
+    # invert_iq_rx: downlinks come IQ-inverted, as gateways send them (docs/LORA_GATEWAY.md)
     expected = {"freq_khz": 868100, "sf": 7, "bw": "125", "coding_rate": 5,
-                "output_power": 14, "syncword": 0x12, "preamble_len": 8}
+                "output_power": 14, "syncword": 0x12, "preamble_len": 8,
+                "invert_iq_rx": True}
     if board == "ttgo_lora32_v1":
         expected["tx_ant"] = "PA_BOOST"
+        expected["crc_en"] = True     # lora-sx127x never sets it; the adapter does
     else:
         assert driver["extras"] == [1800, True]      # board.SX126X: TCXO on DIO3, RF switch
     assert driver["cfg"] == expected
