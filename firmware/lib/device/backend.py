@@ -21,7 +21,8 @@ import sys
 from device import files
 
 _CHUNK = 512
-_key = []          # code_key() of this boot, once computed (None: not recordable)
+# code_key() of this boot, once computed (None: not recordable)
+_key = []  # type: list
 
 
 def choose():
@@ -60,7 +61,7 @@ def code_key(name):
     folder = _crypto_dir()
     if folder is None:
         try:
-            import airshake_build
+            import airshake_build  # type: ignore[import-not-found]  # frozen builds only
             h.update(b"frozen " + str(airshake_build.ID).encode())
         except (ImportError, AttributeError):
             _key.append(None)

@@ -23,7 +23,7 @@ from device import files
 LOCKED, OPEN, PIN = "locked", "open", "pin"
 UNLOCK_WINDOW_S = 3
 _DEFAULT_PIN = 0
-_state = []
+_state = []  # type: list[str]
 
 
 def ctrl_c(on):
