@@ -54,6 +54,8 @@ class LorawanBridge:
         self.outbox: dict[str, bytes] = {}   # device -> the downlink to publish next
         self._wake = asyncio.Event()
         self.tls = _tls_context(cfg) if cfg.tls else None
+        # QoS 1 where the broker has it; The Things Stack's MQTT server is QoS 0 only
+        self.qos = 0 if cfg.kind == "tts" else 1
         self._task: asyncio.Task[None] | None = None
 
     # -- B's side ----------------------------------------------------------------------
@@ -119,9 +121,14 @@ class LorawanBridge:
         while True:
             try:
                 async with self._client() as client:
-                    await client.subscribe(self.topics.uplinks(), qos=1)
-                    if self.topics.txacks():
-                        await client.subscribe(self.topics.txacks(), qos=1)
+                    for topic in filter(None, (self.topics.uplinks(), self.topics.txacks())):
+                        granted = await client.subscribe(topic, qos=self.qos)
+                        # a broker that says so (mosquitto 2.0 on MQTT 3.1.1 grants a
+                        # subscription its ACL denies and delivers nothing: docs/LORAWAN.md)
+                        if any(_code(g) >= 0x80 for g in granted):
+                            self.log.error("mqtt_subscribe_refused", broker=self.cfg.url,
+                                           topic=topic, user=self.cfg.user or None,
+                                           hint="the broker's ACL must let this user read it")
                     self.connected, reported, delay = True, False, BACKOFF_FIRST
                     self.connects += 1
                     self.log.info("mqtt_connected", broker=self.cfg.url, kind=self.cfg.kind,
@@ -154,7 +161,7 @@ class LorawanBridge:
                 body = formats.make_downlink(self.cfg.kind, device, self.cfg.fport, data,
                                              self.cfg.marshaler)
                 try:
-                    await client.publish(self.topics.downlink(device), body, qos=1)
+                    await client.publish(self.topics.downlink(device), body, qos=self.qos)
                 except aiomqtt.MqttError:
                     self.outbox.setdefault(device, data)   # after the reconnect
                     raise
@@ -171,6 +178,11 @@ def _tls_context(cfg: LorawanConfig) -> ssl.SSLContext:
         raise UserError(f"cannot use the MQTT TLS files ({e}): check --mqtt-ca, --mqtt-cert "
                         "and --mqtt-key (PEM)") from None
     return tls
+
+
+def _code(granted: Any) -> int:
+    """A SUBACK entry: the granted QoS (0..2) or a failure code (0x80 and up)."""
+    return int(getattr(granted, "value", granted))
 
 
 def _body(payload: Any) -> bytes:

@@ -483,3 +483,4 @@ def test_pacer_gated_waits_for_txack_and_presumes_a_downlink_lost_after_three_up
         assert p.answer("d", b"z%d" % n) is None
     assert p.uplink("d", 6, b"d") and p.stats.presumed_lost == 1
     assert p.flush("d") == b"z5"                                    # the freshest
+
