@@ -26,7 +26,10 @@ relayed to the upstream; B's datagrams queue as downlinks, and one is delivered 
 receive window after an uplink (RX1, else RX2), as in class A. The regional payload limit
 of the DR holds both ways: an oversize AT+SEND/AT+MSGHEX gets the module's error, and a
 datagram of B too long for the DR is dropped (a network server would refuse to schedule
-it). Uplinks on other ports, or empty ones, only open the windows (polls).
+it). Uplinks on other ports, or empty ones, only open the windows (polls). With
+network=NetworkStandin (host_server.lorawan.standin) the network server is that object
+instead: every uplink goes to it and each window asks it for the downlink (FCnt, duty
+cycle, loss and the MQTT side are its business).
 Cellular: a plain UDP relay, one datagram per read.
 
 Timing (Timing) and faults (Faults: error replies, muted commands, failing joins, a key
