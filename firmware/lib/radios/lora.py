@@ -6,12 +6,13 @@
 # board.LORA_CHIP, the modem configuration board.LORA (the driver's lora_cfg keys:
 # freq_khz, sf, bw, coding_rate, output_power, syncword, preamble_len, ...; a config.json
 # "lora" dict overrides them) and, for SX126x, the constructor extras board.SX126X.
-# mtu is 255, the LoRa PHY payload limit; a frame is one packet, received with
-# recv(timeout_ms=...). Targets the API of micropython-lib's micropython/lora/README.md
-# as shipped in lora 0.2 with lora-sx127x 0.1, lora-sx126x 0.1 and lora-async 0.1
-# (`mpremote mip install lora-async lora-sx127x` or `lora-sx126x`).
-# rssi after a receive is in dBm, snr in dB (the drivers give SNR in dB x 4).
-# Tested against the real drivers on fake SX127x/SX126x chips (tests/host/test_lora_drivers.py).
+# mtu is 255, the LoRa PHY payload limit; a frame is one packet, received through the
+# driver's recv_continuous() (see recv()). Targets the API of micropython-lib's
+# micropython/lora/README.md as shipped in lora 0.2 with lora-sx127x 0.1, lora-sx126x 0.1
+# and lora-async 0.1 (`mpremote mip install lora-async lora-sx127x` or `lora-sx126x`),
+# and is tested against those drivers on fake SX127x/SX126x chips
+# (tests/host/test_lora_drivers.py). After a receive, rssi is in dBm and snr in dB (the
+# drivers give SNR in dB x 4).
 # Regional duty-cycle limits are the caller's business (one frame per message round).
 import asyncio
 from radios.base import Radio, RadioError
@@ -80,6 +81,7 @@ class LoraRadio(Radio):
         self.rssi = None
         self.snr = None
         self._modem = None
+        self._rx = None          # the driver's continuous receiver, from the first recv()
 
     async def open(self):
         if self._modem is not None:
@@ -145,11 +147,24 @@ class LoraRadio(Radio):
             raise RadioError("lora: send failed: %s" % e)
 
     async def recv(self, timeout):
+        # continuous receive from the first recv() to close(): with single receives the
+        # chip is in standby from the end of one frame until the driver polls it (every
+        # 50 ms on an SX127x without DIO1) and misses a frame sent right after (m2's
+        # fragments); sends pause it and the driver resumes it after them
         if self._modem is None:
             raise RadioError("lora: recv before open")
         try:
-            rx = await self._modem.recv(timeout_ms=max(1, int(timeout * 1000)))
+            if self._rx is None:
+                self._rx = self._modem.recv_continuous()
+            rx = await asyncio.wait_for_ms(self._rx.__anext__(),
+                                           max(1, int(timeout * 1000)))
+        except asyncio.TimeoutError:
+            return None
+        except StopAsyncIteration:        # the modem left receive (standby, sleep)
+            self._rx = None
+            return None
         except (ValueError, RuntimeError, OSError) as e:
+            self._rx = None
             raise RadioError("lora: recv failed: %s" % e)
         if not rx:
             return None
@@ -158,7 +173,7 @@ class LoraRadio(Radio):
         return bytes(rx)
 
     async def close(self):
-        m, self._modem = self._modem, None
+        m, self._modem, self._rx = self._modem, None, None
         if m is not None:
             try:
                 m.sleep()

@@ -7,7 +7,8 @@
 # - RegOpMode: LongRangeMode changes only into or in Sleep; TX sends RegPayloadLength bytes
 #   from RegFifoTxBaseAddr and returns to Standby with TxDone; RX single times out after
 #   RegSymbTimeout symbols (RxTimeout) or ends on a packet (RxDone, ValidHeader in
-#   explicit mode), then Standby; RX continuous stays; entering Sleep clears the FIFO;
+#   explicit mode), then Standby; RX continuous stays, each packet written after the one
+#   before (from RegFifoRxBaseAddr at its start); entering Sleep clears the FIFO;
 # - RegIrqFlags (write 1 to clear), RegIrqFlagsMask; DIO0 (RegDioMapping1 bits 7:6: 00
 #   RxDone, 01 TxDone, 10 CadDone) and DIO1 (bits 5:4: 00 RxTimeout) follow the flags;
 # - RegVersion 0x12; NRESET low holds the chip, its rising edge resets every register;
@@ -51,6 +52,7 @@ class SX127x(Radio):
             self.regs[a] = v
         self.image_cal = 0x82            # RegImageCal (0x3B, FSK/OOK page)
         self.fifo = bytearray(256)
+        self.rx_byte = 0
         self._addr = None
         self._write = False
         self.stop()
@@ -166,8 +168,10 @@ class SX127x(Radio):
             data = bytes(self.fifo[(base + i) & 0xFF] for i in range(n))
             self.start_tx(data, self.toa_us(n))
         elif mode == RXCONT:
+            self.rx_byte = self.regs[0x0F]
             self.start_rx(None)
         elif mode == RXSINGLE:
+            self.rx_byte = self.regs[0x0F]
             syms = ((self.regs[0x1E] & 3) << 8) | self.regs[0x1F]
             self.start_rx(syms * self.t_sym_us())
         elif mode == CAD:
@@ -206,9 +210,13 @@ class SX127x(Radio):
         self._update_dio()
 
     def on_rx(self, payload, rssi, snr):
-        base = self.regs[0x0F]
+        # written from FifoRxByteAddr: RegFifoRxBaseAddr when RX started, then each packet
+        # of a continuous receive after the one before (RegFifoRxCurrentAddr: its start)
+        base = self.rx_byte
         for i, b in enumerate(payload):
             self.fifo[(base + i) & 0xFF] = b
+        self.rx_byte = (base + len(payload)) & 0xFF
+        self.regs[0x25] = (self.rx_byte - 1) & 0xFF   # RegFifoRxByteAddr: last byte written
         self.regs[0x10] = base
         self.regs[0x13] = len(payload)
         self.regs[0x19] = max(-128, min(127, snr * 4)) & 0xFF

@@ -11,7 +11,8 @@
 #   an unknown key; send(packet, tx_at_ms=None); recv(timeout_ms=None, rx_length=0xFF,
 #   rx_packet=None) -> RxPacket (a bytearray with ticks_ms, snr in dB x 4 as the
 #   drivers give it, rssi in dBm, valid_crc, crc_error) or None; the Async classes'
-#   coroutines of the same signatures;
+#   coroutines of the same signatures and recv_continuous(rx_length=0xFF,
+#   rx_packet=None), an async iterator of RxPacket until standby() or sleep();
 #   get_time_on_air_us(), standby(), sleep(), is_idle().
 # The air is UDP: a packet goes to the relay at $AIRSHAKE_AIR (host:port) behind a header
 # naming the channel (frequency, SF, bandwidth, sync word, IQ polarity); a radio also
@@ -263,6 +264,30 @@ class _Async:
             return None                   # standby() or sleep() aborted the receive
         finally:
             self._rx = False
+
+    def recv_continuous(self, rx_length=0xFF, rx_packet=None):
+        self._rx = True
+        self._tune()
+        return _Continuous(self)
+
+
+class _Continuous:
+    """recv_continuous()'s async iterator: packets until standby() or sleep()."""
+
+    def __init__(self, modem):
+        self.modem = modem
+
+    def __aiter__(self):
+        return self
+
+    async def __anext__(self):
+        m = self.modem
+        while m._rx is not False:
+            rx = m._take()
+            if rx is not None:
+                return rx
+            await asyncio.sleep_ms(2)
+        raise StopAsyncIteration
 
 
 class _SX127x(_Modem):
