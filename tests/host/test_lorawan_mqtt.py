@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import json
 import os
 import sqlite3
 import subprocess
@@ -263,9 +264,14 @@ def test_firmware_over_lorawan_at_through_the_network_server_to_b(world, tmp_pat
             out = _wake(root)
             assert lines(out, "confirmed"), out.stdout
             first = _figures(ns, c0)
-            # 2. a record on the saved session
-            c1 = ns.counters.snapshot()
-            out = _wake(root)
+            # 2. a record on the saved session; its reply must make RX1 or RX2 of the one
+            # uplink (0.18 / 0.33 s here): on a loaded machine it may miss them, and the
+            # device sends the reading again at its next wake (the outbox)
+            for _ in range(3):
+                c1 = ns.counters.snapshot()
+                out = _wake(root)
+                if lines(out, "reply"):
+                    break
             assert lines(out, "reply"), out.stdout
             record = _figures(ns, c1)
             # 3. a later handshake: C_B by reference
@@ -285,7 +291,8 @@ def test_firmware_over_lorawan_at_through_the_network_server_to_b(world, tmp_pat
                 outputs.append(run_cycles(str(root), 1))
             restart.join()
             assert ns.wait_connected(15, connects + 1), "the stand-in did not reconnect"
-        readings = [b"n=%d" % n for n in range(1, 8)]
+        wakes = json.loads((root / "airshake-data" / "state.json").read_text())["counter"]
+        readings = [b"n=%d" % n for n in range(1, wakes + 1)]
         stored = set(_sink(b.db, id_a))
         held = set(_outbox(root))
         lost = [r for r in readings if r not in stored and r not in held]
@@ -306,8 +313,8 @@ def test_firmware_over_lorawan_at_through_the_network_server_to_b(world, tmp_pat
                   % (kind, name, fig["uplinks"], fig["uplink_bytes"], fig["app_uplinks"],
                      fig["downlinks"], fig["downlink_bytes"], fig["airtime_up"],
                      fig["airtime_down"], fig["duty_skipped"]))
-        print("%s with loss/duplicates/restart: %d of 7 readings stored, %d held by the "
-              "device" % (kind, len(stored & set(readings)), len(held)))
+        print("%s with loss/duplicates/restart: %d of %d readings stored, %d held by the "
+              "device" % (kind, len(stored & set(readings)), wakes, len(held)))
     finally:
         ns.stop()
         assert b.stop() == 0
