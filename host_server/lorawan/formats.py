@@ -23,8 +23,7 @@ from dataclasses import dataclass
 from google.protobuf import json_format
 from chirpstack_api import integration
 
-KINDS = ("chirpstack", "tts")
-MARSHALERS = ("json", "protobuf")
+from host_server.lorawan.settings import KINDS, MARSHALERS  # noqa: F401  (re-exported)
 
 
 class UplinkError(ValueError):

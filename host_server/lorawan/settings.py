@@ -11,7 +11,9 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from host_server.errors import UserError
-from host_server.lorawan.formats import KINDS, MARSHALERS
+
+KINDS = ("chirpstack", "tts")          # no import of .formats here: every CLI start reads
+MARSHALERS = ("json", "protobuf")      # this module, and protobuf is slow to load
 
 PASSWORD_ENV = "AIRSHAKE_MQTT_PASSWORD"
 DEFAULT_FPORT = 10            # the boards' LORAWAN["port"] default (boards/esp32_rak3172.py)

@@ -480,6 +480,23 @@ def test_bridge_hands_b_each_new_uplink_once_and_paces_its_answers():
     assert bridge.dropped == 1 and len(got) == 1
 
 
+def test_bridge_with_chirpstacks_protobuf_marshaler():
+    from host_server.lorawan.bridge import LorawanBridge
+    from host_server.lorawan.settings import LorawanConfig
+
+    got = []
+    cfg = LorawanConfig("chirpstack", "127.0.0.1", 1883, False, APP, marshaler="protobuf")
+    bridge = LorawanBridge(cfg, lambda data, addr: got.append(data), None, "t")
+    eui = DEVEUI.lower()
+    bridge.on_message("application/%s/device/%s/event/up" % (APP, eui),
+                      formats.chirpstack_make_uplink(APP, eui, 9, FPORT, b"m1", 0,
+                                                     marshaler="protobuf"))
+    bridge.send(b"answer", ("lorawan:" + eui, FPORT))
+    assert got == [b"m1"] and bridge.outbox == {eui: b"answer"}
+    body = formats.make_downlink("chirpstack", eui, FPORT, b"answer", "protobuf")
+    assert formats.chirpstack_parse_downlink(body, "protobuf") == (eui, FPORT, b"answer")
+
+
 def test_pacer_gated_waits_for_txack_and_presumes_a_downlink_lost_after_three_uplinks():
     p = ClassAPacer(gated=True)
     assert p.uplink("d", 1, b"a") and p.answer("d", b"x") == b"x"
