@@ -7,16 +7,39 @@
 # Memory is B's VmRSS (/proc/PID/status) when idle, after the first contacts (N cached
 # certificates, N sessions) and at the end of the last window (plus the sessions of the
 # windows: B keeps up to max_sessions = 100,000), and VmHWM.
+# held_sessions: B's SessionTable grown to 10^6 sessions (--quick: 20,000) in a fresh
+# process (bench/server_memory.py --rss-sessions): VmRSS per held session, with its entry.
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from typing import Any
+
+from bench.common import ROOT, BenchFailure
 
 from bench.bload import Stack, load, prime
 from bench.common import check, median, r
 
 SIZES = (1, 100, 1000, 10000)
+HELD_SESSIONS, QUICK_HELD_SESSIONS = 10**6, 20000
 QUICK_SIZES = (1, 10, 50)
 CONCURRENCY = 32
+
+
+def held_sessions(n: int) -> dict[str, Any]:
+    """VmRSS growth of a fresh process whose SessionTable holds n sessions."""
+    run = subprocess.run([sys.executable, os.path.join(ROOT, "bench", "server_memory.py"),
+                          "--n", "20", "--sessions", "20000", "--rss-sessions", str(n)],
+                         capture_output=True, text=True, timeout=1800, cwd=ROOT)
+    if run.returncode != 0:
+        raise BenchFailure("held sessions: %s" % (run.stderr.strip().splitlines() or
+                                                  ["exit %d" % run.returncode])[-1])
+    out = json.loads(run.stdout)["rss"]
+    out["session_bytes_tracemalloc"] = json.loads(run.stdout)["session_bytes"]
+    out["completed"] = out["sessions"] == n
+    return out
 
 
 def measure(quick: bool) -> dict[str, Any]:
@@ -61,6 +84,7 @@ def measure(quick: bool) -> dict[str, Any]:
                    / window_sessions if window_sessions > 0 else None)
     return {
         "rows": rows,
+        "held_sessions": held_sessions(QUICK_HELD_SESSIONS if quick else HELD_SESSIONS),
         "growth": {
             "throughput_ratio_largest_to_1": round(hi["hs_per_b_cpu_s"] / lo["hs_per_b_cpu_s"], 2),
             "rss_bytes_per_device": round(per_device),

@@ -71,6 +71,9 @@ class Delivery(Plumbing):
         else:
             self._send_first(hs, conn, [])
 
+    # The table holds a new session until B's first record is sealed, and a session
+    # across every await that ends in a seal (SessionTable: never frozen while held).
+
     def _forget_sent(self, addrs: list[Addr]) -> None:
         """m3 is in, so A holds m2: B answers no more fragment acks for it (a late ack
         would put stale fragments ahead of B's confirming record). The addresses' links
@@ -81,23 +84,30 @@ class Delivery(Plumbing):
                 del self.links[addr]
 
     async def _confirm(self, hs: Handshake, conn: Conn, data: bytes) -> None:
-        replies = []
-        if hs.early is not None:
-            reply = await hs.early
-            if reply:
-                replies.append(reply)
-        if data:
-            reply = await self._store(conn.id_a, conn.session.sid, 0, data, "m3")
-            if reply:
-                replies.append(reply)
+        replies: list[bytes] = []
+        try:
+            if hs.early is not None:
+                reply = await hs.early
+                if reply:
+                    replies.append(reply)
+            if data:
+                reply = await self._store(conn.id_a, conn.session.sid, 0, data, "m3")
+                if reply:
+                    replies.append(reply)
+        except BaseException:
+            self.sessions.release(conn)
+            raise
         self._send_first(hs, conn, replies)
 
     def _send_first(self, hs: Handshake, conn: Conn, replies: list[bytes]) -> None:
         res, now = hs.responder, self.clock()
-        for reply in replies:
-            res.send(reply)
-        if res.confirm_due:
-            res.send(b"")                  # B confirms m3 even with nothing to say
+        try:
+            for reply in replies:
+                res.send(reply)
+            if res.confirm_due:
+                res.send(b"")                  # B confirms m3 even with nothing to say
+        finally:
+            self.sessions.release(conn)
         hs.confirming = False
         self._flush(hs, [conn.addr], now)
 
@@ -129,6 +139,7 @@ class Delivery(Plumbing):
             self.sessions.touch(sid)
             self.metrics.datagram("record", "ok")
             if data:
+                self.sessions.hold(conn)
                 self._spawn(self._deliver(conn, seq, data))
             return
         if not relayed and self.relay is not None and self.relay.forward(record, addr) > 0:
@@ -137,6 +148,9 @@ class Delivery(Plumbing):
         self.metrics.datagram("record", "dropped")
 
     async def _deliver(self, conn: Conn, seq: int, data: bytes) -> None:
-        reply = await self._store(conn.id_a, conn.session.sid, seq, data, "record")
-        if reply and not conn.session.expired(self.clock()):
-            self.send(conn.session.seal(reply), conn.addr)
+        try:
+            reply = await self._store(conn.id_a, conn.session.sid, seq, data, "record")
+            if reply and not conn.session.expired(self.clock()):
+                self.send(conn.session.seal(reply), conn.addr)
+        finally:
+            self.sessions.release(conn)

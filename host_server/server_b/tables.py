@@ -4,7 +4,9 @@
 #   HandshakeTable  by SHA-256(m1), insertion order (oldest evicted first), plus the
 #                 (address, hint) index m3s are routed by, plus a timer heap
 #   SessionTable  by SID (a list: two sessions may share one), least recently used
-#                 evicted first
+#                 evicted first; idle sessions beyond the hot few are kept frozen as
+#                 bytes (about 300 B each with the table entry, not 2.5 KB: 10^6
+#                 sessions fit in 1 GB), thawed when a record for them arrives
 #   ErrorTable    the error answered to a refused m1, re-sent to a duplicate of it a
 #                 bounded number of times
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import heapq
 import itertools
+import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from collections.abc import Callable
@@ -21,6 +24,7 @@ from airshake.responder import Responder
 from airshake.session import Session
 
 Addr = Any  # a socket address tuple
+HOT_LIMIT = 1024    # sessions SessionTable keeps live beyond those in use
 
 
 @dataclass(eq=False)
@@ -50,6 +54,7 @@ class Conn:
     addr: Addr
     last: float
     records: int = field(default=0)
+    busy: int = 0                   # SessionTable.hold() count: never frozen while > 0
 
 
 class HandshakeTable:
@@ -124,61 +129,208 @@ class HandshakeTable:
 
 
 class SessionTable:
-    def __init__(self, capacity: int) -> None:
+    """Established sessions by SID, least recently used evicted first (module comment).
+
+    A session is held live (its Conn, the core Session with derived keys: about 2.5 KB)
+    while it is in use and for the last hot_limit sessions; the others are frozen into
+    one bytes object each (_freeze: the core's Session.export() plus ID_A, address, last
+    activity and record count: about 200 bytes) and thawed by get() when a record for
+    their SID arrives. Only a Conn whose busy count is zero is frozen: the dispatcher
+    holds a Conn (hold/release) across every await that ends in a seal(), and a new
+    session until B's first record is out, so a session's state lives in exactly one
+    place at a time and a (key, sequence number) pair is never sealed twice."""
+
+    def __init__(self, capacity: int, hot_limit: int = HOT_LIMIT) -> None:
         self.capacity = capacity
-        self._by_sid: OrderedDict[bytes, list[Conn]] = OrderedDict()
+        self.hot_limit = hot_limit
+        # SID -> one entry, or a list of them when SIDs collide; an entry is a Conn or
+        # a frozen bytes object
+        self._by_sid: OrderedDict[bytes, Any] = OrderedDict()
+        self._hot: dict[Conn, None] = {}           # live Conns, oldest first
+        self._backend: Any = None
         self.count = 0
 
+    def __len__(self) -> int:
+        return self.count
+
     def add(self, conn: Conn) -> int:
-        """Insert conn; returns how many sessions were evicted to make room."""
+        """Insert conn (live, and held: the caller releases it once B's first record is
+        out); returns how many sessions were evicted to make room."""
         sid = conn.session.sid
-        self._by_sid.setdefault(sid, []).append(conn)
-        self._by_sid.move_to_end(sid)
+        self._backend = self._backend or conn.session.backend
+        conn.busy += 1
+        self._put(sid, conn)
+        self._hot[conn] = None
         self.count += 1
         evicted = 0
         while self.count > self.capacity:
-            _sid, conns = self._by_sid.popitem(last=False)
-            self.count -= len(conns)
-            evicted += len(conns)
+            _sid, gone = self._by_sid.popitem(last=False)
+            for entry in _entries(gone):
+                if isinstance(entry, Conn):
+                    self._hot.pop(entry, None)
+                self.count -= 1
+                evicted += 1
+        self._cool()
         return evicted
 
     def get(self, sid: bytes) -> list[Conn]:
-        return self._by_sid.get(sid) or []
+        """The live Conns of this SID (frozen ones are thawed and held live again)."""
+        value = self._by_sid.get(sid)
+        if value is None:
+            return []
+        out = []
+        for entry in _entries(value):
+            if not isinstance(entry, Conn):
+                conn = _thaw(self._backend, entry)
+                self._replace(sid, entry, conn)
+                self._hot[conn] = None
+                entry = conn
+            out.append(entry)
+        return out          # no _cool() here: the caller is about to use them
 
     def touch(self, sid: bytes) -> None:
         if sid in self._by_sid:
             self._by_sid.move_to_end(sid)
 
+    @staticmethod
+    def hold(conn: Conn) -> None:
+        """conn is in use across an await: it stays live until release()."""
+        conn.busy += 1
+
+    def release(self, conn: Conn) -> None:
+        conn.busy -= 1
+        self._cool()
+
     def sweep(self, now: float) -> int:
         """Drop sessions past their max_age (the device handshakes again); returns how
         many were dropped."""
-        return self._drop_where(lambda c: now - c.session.created > c.session.max_age)
+        def gone(entry: Any) -> bool:
+            if isinstance(entry, Conn):
+                return now - entry.session.created > entry.session.max_age
+            created, max_age = _AGE.unpack_from(entry)
+            return now - created > max_age
+        return self._drop_where(gone)
 
     def drop_id(self, id_a: bytes) -> int:
         """Drop every session of a device (revoked); returns how many."""
-        return self._drop_where(lambda c: c.id_a == id_a)
+        def gone(entry: Any) -> bool:
+            if isinstance(entry, Conn):
+                return entry.id_a == id_a
+            return _frozen_id(entry) == id_a
+        return self._drop_where(gone)
 
-    def _drop_where(self, gone: Callable[[Conn], bool]) -> int:
+    def remove(self, conn: Conn) -> None:
+        sid = conn.session.sid
+        value = self._by_sid.get(sid)
+        if value is None or not any(e is conn for e in _entries(value)):
+            return
+        keep = [e for e in _entries(value) if e is not conn]
+        self._set(sid, keep)
+        self._hot.pop(conn, None)
+        self.count -= 1
+
+    # -- internals ----------------------------------------------------------------------
+    def _put(self, sid: bytes, entry: Any) -> None:
+        value = self._by_sid.get(sid)
+        if value is None:
+            self._by_sid[sid] = entry
+        else:
+            self._by_sid[sid] = _entries(value) + [entry]
+            self._by_sid.move_to_end(sid)
+
+    def _set(self, sid: bytes, entries: list[Any]) -> None:
+        if not entries:
+            del self._by_sid[sid]
+        else:
+            self._by_sid[sid] = entries[0] if len(entries) == 1 else entries
+
+    def _replace(self, sid: bytes, old: Any, new: Any) -> None:
+        self._set(sid, [new if e is old else e for e in _entries(self._by_sid[sid])])
+
+    def _cool(self) -> None:
+        """Freeze the oldest idle live sessions beyond hot_limit."""
+        hot = self._hot
+        if len(hot) <= self.hot_limit:
+            return
+        for conn in list(hot):
+            if len(hot) <= self.hot_limit:
+                break
+            if conn.busy:
+                continue
+            del hot[conn]
+            blob = _freeze(conn)
+            if blob is not None:
+                self._replace(conn.session.sid, conn, blob)
+
+    def _drop_where(self, gone: Callable[[Any], bool]) -> int:
         dropped = 0
         for sid in list(self._by_sid):
-            conns = self._by_sid[sid]
-            keep = [c for c in conns if not gone(c)]
-            if len(keep) != len(conns):
-                dropped += len(conns) - len(keep)
-                if keep:
-                    self._by_sid[sid] = keep
-                else:
-                    del self._by_sid[sid]
+            entries = _entries(self._by_sid[sid])
+            keep = [e for e in entries if not gone(e)]
+            if len(keep) != len(entries):
+                for e in entries:
+                    if isinstance(e, Conn) and not any(k is e for k in keep):
+                        self._hot.pop(e, None)
+                dropped += len(entries) - len(keep)
+                self._set(sid, keep)
         self.count -= dropped
         return dropped
 
-    def remove(self, conn: Conn) -> None:
-        conns = self._by_sid.get(conn.session.sid)
-        if conns and conn in conns:
-            conns.remove(conn)
-            self.count -= 1
-            if not conns:
-                del self._by_sid[conn.session.sid]
+
+# A frozen session: created and max_age (u32, for sweep without a thaw), last activity
+# (f64), records (u32), the ID's length and the ID, the address (_pack_addr), then the
+# core's Session.export().
+_AGE = struct.Struct(">II")
+_HEAD = struct.Struct(">IIdIB")
+
+
+def _entries(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _pack_addr(addr: Addr) -> bytes | None:
+    """(host, port) or (host, port, flowinfo, scope_id) with a str host; None for any
+    other address (its session is not frozen)."""
+    if not isinstance(addr, tuple) or len(addr) not in (2, 4) or not isinstance(addr[0], str):
+        return None
+    host = addr[0].encode()
+    if len(host) > 255 or not all(isinstance(x, int) for x in addr[1:]):
+        return None
+    if len(addr) == 2:
+        return struct.pack(">BB", 2, len(host)) + host + struct.pack(">H", addr[1])
+    return struct.pack(">BB", 4, len(host)) + host + struct.pack(">HII", *addr[1:])
+
+
+def _unpack_addr(data: bytes, at: int) -> tuple[Addr, int]:
+    kind, n = data[at], data[at + 1]
+    at += 2
+    host = data[at:at + n].decode()
+    at += n
+    if kind == 2:
+        return (host, struct.unpack_from(">H", data, at)[0]), at + 2
+    return (host, *struct.unpack_from(">HII", data, at)), at + 10
+
+
+def _freeze(conn: Conn) -> bytes | None:
+    addr = _pack_addr(conn.addr)
+    if addr is None:
+        return None
+    s = conn.session
+    head = _HEAD.pack(s.created, s.max_age, conn.last, conn.records, len(conn.id_a))
+    return head + conn.id_a + addr + s.export()
+
+
+def _frozen_id(blob: bytes) -> bytes:
+    n = blob[_HEAD.size - 1]
+    return blob[_HEAD.size:_HEAD.size + n]
+
+
+def _thaw(backend: Any, blob: bytes) -> Conn:
+    _c, _m, last, records, n = _HEAD.unpack_from(blob)
+    at = _HEAD.size
+    id_a = blob[at:at + n]
+    addr, at = _unpack_addr(blob, at + n)
+    return Conn(Session.from_bytes(backend, blob[at:]), id_a, addr, last, records)
 
 
 class ErrorTable:
