@@ -10,7 +10,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -147,12 +146,10 @@ def test_sim_board_provisioned_with_the_repl_kept_answers_mpremote(tmp_path, ser
     dev = sim_device(tmp_path, server, "repl")
     sim = Sim(Path(dev.root))
     try:
-        start = time.monotonic()
         out = subprocess.run([sys.executable, "-m", "mpremote", "connect", sim.port,
                               "resume", "exec", "print(6 * 7)"], capture_output=True,
                              text=True, timeout=30)
         assert out.returncode == 0 and out.stdout.strip() == "42", out.stderr
-        assert time.monotonic() - start < 15
         # main.py run in this boot runs as the board booted: open, every cycle
         out = airshake("device", "monitor", "--port", sim.port, "--cycles", "2",
                        "--duration", "60")
