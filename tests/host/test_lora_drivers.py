@@ -251,15 +251,22 @@ def test_back_to_back_downlinks_are_both_received(driver_lib, tmp_path, board):
     ("heltec_wifi_lora32_v3", HELTEC_CHIP, {"coding_rate": 9},
      "lora: sx1262: Invalid lora_cfg coding_rate"),
     ("heltec_wifi_lora32_v3", HELTEC_CHIP, {"freq_khz": 100000},
-     "lora: sx1262: Invalid lora_cfg freq_khz")],
+     "lora: sx1262: Invalid lora_cfg freq_khz"),
+    # the chip's IRQs stay masked without DIO1: a send would never end (it hung before)
+    ("heltec_wifi_lora32_v3", HELTEC_CHIP, {"PINS": {"dio1": None}},
+     "lora: sx1262: board PINS has no dio1 (the driver needs the chip's DIO1 line)")],
     ids=["sx1276-cs", "sx1276-miso", "sx1262-cs", "sf", "bw", "freq-sx1276", "cr-sx1262",
-         "freq-sx1262"])
+         "freq-sx1262", "sx1262-no-dio1"])
 def test_wiring_and_setting_mistakes_are_one_line(driver_lib, tmp_path, board, chip, lora,
                                                    message):
     lib, _ = driver_lib
     with LoraAir(Channel(868100, 7), None) as air:
-        cfg = {"board": board, "set": {"LORA": lora} if lora else {},
-               "config": {"radio": "lora"}, "steps": [["open"]]}
+        settings = dict(lora or {})
+        setting = {"PINS": settings.pop("PINS")} if "PINS" in settings else {}
+        if settings:
+            setting["LORA"] = settings
+        cfg = {"board": board, "set": setting, "config": {"radio": "lora"},
+               "steps": [["open"], ["send", "01"]]}
         results, _ = run_mp("stock", lib, "tests/micropython/radio_steps.py", cfg, tmp_path,
                             air_env(air, board, chip))
     r = results[0]

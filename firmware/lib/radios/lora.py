@@ -111,6 +111,11 @@ class LoraRadio(Radio):
             raise RadioError("lora: board PINS has no %s" % e)
         except (ImportError, ValueError, OSError) as e:
             raise RadioError("lora: SPI/pins: %s" % e)
+        if self.chip.startswith("sx126") and pin("dio1") is None:
+            # lora-sx126x unmasks the chip's IRQs (SetDioIrqParams) only when given DIO1;
+            # all are masked at power-up (DS 13.3.1), so no send would ever complete
+            raise RadioError("lora: %s: board PINS has no dio1 (the driver needs the "
+                             "chip's DIO1 line)" % self.chip)
         try:
             cfg = driver_cfg(self.chip, self.cfg)
             if self.chip.startswith("sx126"):
