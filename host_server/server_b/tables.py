@@ -146,7 +146,7 @@ class SessionTable:
         # SID -> one entry, or a list of them when SIDs collide; an entry is a Conn or
         # a frozen bytes object
         self._by_sid: OrderedDict[bytes, Any] = OrderedDict()
-        self._hot: dict[Conn, None] = {}           # live Conns, oldest first
+        self._hot: OrderedDict[Conn, None] = OrderedDict()   # live Conns, oldest first
         self._backend: Any = None
         self.count = 0
 
@@ -250,17 +250,17 @@ class SessionTable:
     def _cool(self) -> None:
         """Freeze the oldest idle live sessions beyond hot_limit."""
         hot = self._hot
-        if len(hot) <= self.hot_limit:
-            return
-        for conn in list(hot):
-            if len(hot) <= self.hot_limit:
-                break
+        busy = []
+        while len(hot) > self.hot_limit:
+            conn = hot.popitem(last=False)[0]
             if conn.busy:
+                busy.append(conn)
                 continue
-            del hot[conn]
             blob = _freeze(conn)
             if blob is not None:
                 self._replace(conn.session.sid, conn, blob)
+        for conn in busy:                       # live until released, newest now
+            hot[conn] = None
 
     def _drop_where(self, gone: Callable[[Any], bool]) -> int:
         dropped = 0
