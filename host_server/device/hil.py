@@ -96,12 +96,13 @@ def airshake_argv(*args: str) -> list[str]:
 class Servers:
     """A CA, the certificate store and server B, run by the `airshake` commands in work."""
 
-    def __init__(self, work: Path, host: str, show: Callable[[str], None]) -> None:
+    def __init__(self, work: Path, host: str, show: Callable[[str], None],
+                 b_port: int | None = None) -> None:
         self.work = work
         self.host = host
         self.show = show
         self.cs_url = "http://127.0.0.1:%d" % free_port()
-        self.b_port = free_port(socket.SOCK_DGRAM)
+        self.b_port = b_port or free_port(socket.SOCK_DGRAM)
         self.procs: list[tuple[subprocess.Popen, Path]] = []
 
     def run(self, *args: str, timeout: float = 120) -> str:
@@ -363,6 +364,8 @@ class Options:
     wake_timeout: float = 120.0
     revoke_wakes: int = 4
     work: str | None = None
+    b_port: int | None = None
+    skip_mip: bool = False
 
 
 def _device(srv: Servers, *args: str, timeout: float = 600) -> str:
@@ -381,13 +384,19 @@ def run(opts: Options, show: Callable[[str], None] = print) -> int:
     started = time.monotonic()
     board = Board(opts.port, opts.board, opts.wake_timeout, show)
     try:
-        with Servers(work, opts.server_host, show) as srv:
+        with Servers(work, opts.server_host, show, opts.b_port) as srv:
             if opts.image:
                 show(f"hil: flashing {opts.image}")
                 _device(srv, "flash", "--board", opts.board, "--image", opts.image, "--port",
                         opts.port)
             show(f"hil: deploying board {opts.board}")
-            _device(srv, "deploy", "--board", opts.board, "--port", opts.port)
+            try:
+                _device(srv, "deploy", "--board", opts.board, "--port", opts.port,
+                        *(["--skip-mip"] if opts.skip_mip else []))
+            except UserError as e:
+                raise UserError(f"{e} (a board locked by an earlier run gives no REPL: flash "
+                                "it again with --image, or hold its unlock pin at reset, "
+                                "firmware/README.md)")
             show("hil: provisioning (key made on the board, enrolled in the CS)")
             prov = ["provision", "--port", opts.port, "--ca-cert", "ca/ca.crt", "--cs-url",
                     srv.cs_url, "--state-dir", ".", "--server",
@@ -448,8 +457,8 @@ def main(argv: list[str] | None = None) -> int:
                     "provision it against a CA, certificate store and server B started "
                     "here, and check a handshake, records, deep-sleep wakes and revocation "
                     "on its console. Without a board it says so and exits 0.")
-    ap.add_argument("--port", default=os.environ.get("PORT") or None,
-                    help="the board's serial port (or $PORT); the pty of `airshake device sim`")
+    ap.add_argument("--port", help="the board's serial port, or the pty of `airshake device "
+                                   "sim`")
     ap.add_argument("--board", default="unix", help="a board of boards/ (default: unix)")
     ap.add_argument("--image", help="flash this MicroPython image first (a real board)")
     ap.add_argument("--server-host", default="127.0.0.1", metavar="HOST",
@@ -457,6 +466,12 @@ def main(argv: list[str] | None = None) -> int:
                          "127.0.0.1: the sim, or a board behind a relay on this host)")
     ap.add_argument("--wifi-ssid", help="Wi-Fi for a udp-radio board (password from "
                                         "$AIRSHAKE_WIFI_PASSWORD, as provision takes it)")
+    ap.add_argument("--b-port", type=int, metavar="PORT",
+                    help="B's UDP port (default: a free one); fix it for a gateway path "
+                         "(a LoRa board reaches B through `airshake gateway`)")
+    ap.add_argument("--skip-mip", action="store_true",
+                    help="deploy without micropython-lib's packages (a firmware that has "
+                         "them frozen, or no network)")
     ap.add_argument("--interval", type=int, default=2, help="seconds between wakes")
     ap.add_argument("--records", type=int, default=2, help="record wakes to check")
     ap.add_argument("--wake-timeout", type=float, default=120.0, metavar="S",
@@ -464,7 +479,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--work", help="directory for the CA, CS and B (default: a new temp dir)")
     a = ap.parse_args(argv)
     opts = Options(a.port, a.board, a.image, a.server_host, a.wifi_ssid, a.interval,
-                   a.records, a.wake_timeout, work=a.work)
+                   a.records, a.wake_timeout, work=a.work, b_port=a.b_port,
+                   skip_mip=a.skip_mip)
     try:
         return run(opts, lambda line: print(line, flush=True))
     except UserError as e:
