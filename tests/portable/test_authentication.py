@@ -78,7 +78,8 @@ def test_a_replaces_its_c_b_only_with_one_that_passes_every_check():
     backend = backends()[0]
     good = ServerRef(backend, 0, cert(0, "server_cert"))
     # A holds B's C_B and says so; an attacker answers with its own C_B by value
-    pair = Pair(backend, 0, ini=initiator(backend, 0, server=good),
+    # (the long m1, short_m1=False, whose head says CB_KNOWN: the attacker clears it)
+    pair = Pair(backend, 0, ini=initiator(backend, 0, server=good, short_m1=False),
                 cfg=_rogue_config(backend, 0, "rogue_cert_device_role"))
     pair.ini.connect(pair.t)
     m1 = pair.ini.datagrams_to_send(pair.t)[0]
@@ -100,8 +101,14 @@ def _forge_error(ini, code, body, t):
     return m1, codec.encode_error(code, ref, body)
 
 
-def _th1_of(ini, m1):
-    return ini.backend.sha256(m1[:codec.m1_prefix_len(ini.id_len)])[:codec.REF_LEN]
+def _th1_of(ini, m1, t=None):
+    """What an eavesdropper computes: H of m1's long form (a short m1's timestamp resolved
+    against the time, as B does), PROTOCOL.md §4.1."""
+    m = codec.decode_m1(m1, ini.id_len)
+    if m.short:
+        m.timestamp = codec.resolve_time(m.timestamp, now() if t is None else t)
+    long_form = codec.encode_m1(m, canonical=True)
+    return ini.backend.sha256(long_form[:codec.m1_prefix_len(ini.id_len)])[:codec.REF_LEN]
 
 
 def test_a_forged_unsupported_suite_cannot_narrow_a_s_offer():

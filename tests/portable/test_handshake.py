@@ -51,14 +51,17 @@ def _ref(backend, suite):
                               SERVER_NAME)
 
 
-def test_suite0_by_reference_is_96_bytes_and_m1_m3_fit_51():
+def test_by_reference_is_93_bytes_with_the_short_m1_and_96_with_the_long():
     backend = backends()[0]
     for suite in (0, 2):
         pair = Pair(backend, suite, ini=initiator(backend, suite, server=_ref(backend, suite)))
         sizes = pair.run()
-        assert sizes == [46, 41, 9], sizes
-        assert sum(sizes) <= 96
-        assert sizes[0] <= 51 and sizes[2] <= 51
+        assert sizes == [43, 41, 9], sizes          # short m1: 1 + 8 + 2 + 32
+        assert pair.wire[0][1][0] >> 5 == codec.TYPE_M1_SHORT
+        long = Pair(backend, suite, ini=initiator(backend, suite, server=_ref(backend, suite),
+                                                  short_m1=False))
+        assert long.run() == [46, 41, 9]
+        assert long.wire[0][1][0] >> 5 == codec.TYPE_M1
 
 
 def test_by_value_then_by_reference():
@@ -70,7 +73,7 @@ def test_by_value_then_by_reference():
     assert ref is not None and ref.cert_hash == backend.sha256(cert(0, "server_cert"))
     again = Pair(backend, 0, ini=initiator(backend, 0, server=ref), cfg=pair.cfg)
     again.t += 10
-    assert again.run() == [46, 41, 9]
+    assert again.run() == [43, 41, 9]      # now by reference: the short m1
 
 
 def test_duplicate_m1_gets_identical_m2():
@@ -140,7 +143,7 @@ def test_zero_rtt_data_is_delivered_once_on_arrival():
         ini = initiator(backend, suite, server=_ref(backend, suite))
         pair = Pair(backend, suite, ini=ini, cfg=config(backend, accept_early=True))
         sizes = pair.run(b"temp=4", early=True)
-        assert sizes[0] == 46 + 6 + 8
+        assert sizes[0] == 43 + 6 + 8           # short m1, 6 bytes of data, the tag
         early = [e for e in pair.b_events if isinstance(e, ev.EarlyData)]
         assert [e.data for e in early] == [b"temp=4"]
         done = [e for e in pair.a_events if isinstance(e, ev.HandshakeComplete)][0]

@@ -52,7 +52,7 @@ def _run_case(backend, v):
     if not exact:
         return _run_rsa_randomized(fixed, v)
     ref = ServerRef(backend, suite, cert(suite, "server_cert")) if v["by_reference"] else None
-    ini = initiator(fixed, suite, server=ref)
+    ini = initiator(fixed, suite, server=ref, short_m1=v["short_m1"])
     ini.clock_offset = v["clock_skew"]
     ini.clock_trusted = not v["want_time"]
     pair = Pair(fixed, suite, ini=ini, t=v["now"],
@@ -79,7 +79,7 @@ def _run_rsa_randomized(fixed, v):
     must send the vector's m3 and derive its session byte for byte."""
     backend = fixed._inner
     ref = ServerRef(backend, 1, cert(1, "server_cert")) if v["by_reference"] else None
-    ini = initiator(fixed, 1, server=ref)
+    ini = initiator(fixed, 1, server=ref, short_m1=False)
     ini.clock_trusted = not v["want_time"]
     pair = Pair(fixed, 1, ini=ini, t=v["now"])
     pair.run(unhex(v["data"]))
@@ -98,7 +98,7 @@ def _run_rsa_randomized(fixed, v):
     assert backend.rsa_pss_verify(_rsa_public("server_key"), transcript.SIG2_CONTEXT + th2,
                                   sig2)
     assert pair.ini.session is not None and pair.res.session.sid == pair.ini.session.sid
-    alone = initiator(FixedRandom(backend, [unhex(v["e_a"])]), 1, server=ref)
+    alone = initiator(FixedRandom(backend, [unhex(v["e_a"])]), 1, server=ref, short_m1=False)
     alone.clock_trusted = not v["want_time"]
     alone.connect(v["now"], unhex(v["data"]))
     assert alone.datagrams_to_send(v["now"]) == [unhex(v["m1"])]
@@ -153,7 +153,8 @@ def _check_intermediates(backend, v):
     curve = suites.ephemeral_curve(v["suite"])
     ee = suites.dh(backend, curve, unhex(v["e_a"]), unhex(v["g_y"]))
     assert ee == unhex(v["ee"])
-    assert transcript.th1(backend, unhex(v["m1"])[:46]) == unhex(v["th1"])
+    assert transcript.th1(backend, unhex(v["m1_long"])[:46]) == unhex(v["th1"])
+    assert backend.sha256(unhex(v["m1_long"])) == unhex(v["m1_hash"])
     prk2e = schedule.prk_2e(backend, unhex(v["th2"]), ee)
     assert prk2e == unhex(v["prk_2e"])
     prk3e2m = schedule.prk_3e2m(backend, prk2e, unhex(v["es"]))

@@ -5,7 +5,7 @@
 # Every message starts with one head byte: bits 7..5 the type, bits 4..0 its flags.
 import struct
 from airshake.const import const
-from airshake.errors import (DecodeError, UnsupportedVersion, UnsupportedSuite,
+from airshake.errors import (DecodeError, UnsupportedVersion, UnsupportedSuite, UsageError,
                              ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,
                              ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION,
                              ERR_REJECTED)
@@ -17,6 +17,7 @@ TYPE_ERROR = const(3)
 TYPE_RECORD = const(4)
 TYPE_FRAGMENT = const(5)
 TYPE_FRAGMENT_ACK = const(6)
+TYPE_M1_SHORT = const(7)    # the short m1's wire type (§3.1); message_type() says TYPE_M1
 
 VERSION = const(1)
 
@@ -39,14 +40,17 @@ SUITES = (0, 1, 2)
 # the body length of each error code (the codes themselves: airshake.errors, the one table)
 _ERR_BODY = {ERR_STALE_TIME: 4, ERR_UNSUPPORTED_SUITE: 1, ERR_UNKNOWN_ID: 0, ERR_REVOKED: 0,
              ERR_TRY_LATER: 2, ERR_UNSUPPORTED_VERSION: 1, ERR_REJECTED: 0}
-KIND_NAMES = ("m1", "m2", "m3", "error", "record", "fragment", "fragment_ack", "reserved")
+KIND_NAMES = ("m1", "m2", "m3", "error", "record", "fragment", "fragment_ack", "m1")
+SHORT_TIME_SPAN = const(65536)   # the short m1's 2-byte timestamp counts seconds mod this
 
 
 def message_type(data):
-    """The message type (TYPE_*) of a datagram; DecodeError when it is empty."""
+    """The message type (TYPE_*) of a datagram, the short m1 as TYPE_M1; DecodeError when
+    it is empty."""
     if not data:
         raise DecodeError("empty datagram")
-    return data[0] >> 5
+    t = data[0] >> 5
+    return TYPE_M1 if t == TYPE_M1_SHORT else t
 
 
 def kind_name(data):
@@ -66,7 +70,7 @@ def _head(data, expected):
 
 
 class M1:
-    def __init__(self, flags, suite, offered, id_a, timestamp, g_x, early=b""):
+    def __init__(self, flags, suite, offered, id_a, timestamp, g_x, early=b"", short=False):
         self.flags = flags
         self.suite = suite        # the suite G_X belongs to (A's choice)
         self.offered = offered    # bit mask of every suite A supports
@@ -74,17 +78,45 @@ class M1:
         self.timestamp = timestamp
         self.g_x = g_x
         self.early = early        # 0-RTT ciphertext with its tag, or b""
+        # the short form on the wire (§3.1): one suite, C_B held, clock confirmed, the
+        # timestamp's low 16 bits (decode_m1 gives those; B resolves them, resolve_time)
+        self.short = short
 
 
-def encode_m1(m):
+def short_m1_allowed(m):
+    """The short form carries exactly: one offered suite, CB_KNOWN, no WANT_TIME."""
+    return (m.offered == 1 << m.suite and m.flags & M1_CB_KNOWN
+            and not m.flags & M1_WANT_TIME)
+
+
+def encode_m1(m, canonical=False):
+    """m1's wire bytes: the short form when m.short, else the long one. canonical=True:
+    the long form always, with the full timestamp: what TH_1 and H(m1) hash (§4.1)."""
+    if m.short and not canonical:
+        if not short_m1_allowed(m):
+            raise UsageError("a short m1 needs one suite, CB_KNOWN and no WANT_TIME")
+        head = (TYPE_M1_SHORT << 5) | (m.suite << 3) | (m.flags & M1_EARLY)
+        return (bytes((head,)) + m.id_a + struct.pack(">H", m.timestamp % SHORT_TIME_SPAN)
+                + m.g_x + m.early)
     head = (TYPE_M1 << 5) | (VERSION << 3) | m.flags
     suites = (m.suite << 4) | m.offered
     return (bytes((head, suites)) + m.id_a + struct.pack(">I", m.timestamp)
             + m.g_x + m.early)
 
 
-def m1_prefix_len(id_len):
-    return 2 + id_len + 4 + KEY_LEN
+def m1_prefix_len(id_len, short=False):
+    """Bytes of an m1 up to G_X (everything but 0-RTT data)."""
+    return (1 + id_len + 2 + KEY_LEN) if short else (2 + id_len + 4 + KEY_LEN)
+
+
+def resolve_time(low16, now):
+    """The Unix time nearest `now` whose value mod 2^16 is low16: a short m1's timestamp
+    as B reads it (A's clock within 9 hours of B's, which a confirmed clock is)."""
+    now = int(now + 0.5)
+    d = (low16 - now) % SHORT_TIME_SPAN
+    if d >= SHORT_TIME_SPAN // 2:
+        d -= SHORT_TIME_SPAN
+    return now + d
 
 
 def m1_version(data):
@@ -92,14 +124,7 @@ def m1_version(data):
     return (data[0] >> 3) & 3
 
 
-def decode_m1(data, id_len):
-    flags = _head(data, TYPE_M1)
-    if flags >> 3 != VERSION:
-        raise UnsupportedVersion("m1 version %d" % (flags >> 3))
-    flags &= 0x07
-    base = m1_prefix_len(id_len)
-    if len(data) < base:
-        raise DecodeError("m1 too short")
+def _early_part(data, base, flags):
     early = data[base:]
     if flags & M1_EARLY:
         if len(early) < TAG_LEN:
@@ -108,6 +133,40 @@ def decode_m1(data, id_len):
             raise DecodeError("m1 0-RTT without a reference to C_B")
     elif early:
         raise DecodeError("m1 has trailing bytes")
+    return bytes(early)
+
+
+def _decode_m1_short(data, id_len):
+    head = data[0]
+    if head & 0x06:
+        raise DecodeError("short m1 reserved bits set")
+    suite = (head >> 3) & 3
+    if suite not in SUITES:
+        raise UnsupportedSuite("short m1 suite %d" % suite)
+    base = m1_prefix_len(id_len, True)
+    if len(data) < base:
+        raise DecodeError("m1 too short")
+    flags = M1_CB_KNOWN | (head & M1_EARLY)
+    early = _early_part(data, base, flags)
+    id_a = bytes(data[1:1 + id_len])
+    (low16,) = struct.unpack(">H", data[1 + id_len:3 + id_len])
+    return M1(flags, suite, 1 << suite, id_a, low16, bytes(data[3 + id_len:base]), early,
+              short=True)
+
+
+def decode_m1(data, id_len):
+    """An m1 in either form. The short form's timestamp is its low 16 bits (the caller
+    resolves it against its clock: resolve_time)."""
+    if data and data[0] >> 5 == TYPE_M1_SHORT:
+        return _decode_m1_short(data, id_len)
+    flags = _head(data, TYPE_M1)
+    if flags >> 3 != VERSION:
+        raise UnsupportedVersion("m1 version %d" % (flags >> 3))
+    flags &= 0x07
+    base = m1_prefix_len(id_len)
+    if len(data) < base:
+        raise DecodeError("m1 too short")
+    early = _early_part(data, base, flags)
     suites = data[1]
     suite, offered = suites >> 4, suites & 0x0F
     if offered == 0 or not offered & (1 << suite) or suite not in SUITES:
@@ -117,7 +176,7 @@ def decode_m1(data, id_len):
     id_a = bytes(data[2:2 + id_len])
     (timestamp,) = struct.unpack(">I", data[2 + id_len:6 + id_len])
     g_x = bytes(data[6 + id_len:base])
-    return M1(flags, suite, offered, id_a, timestamp, g_x, bytes(early))
+    return M1(flags, suite, offered, id_a, timestamp, g_x, early)
 
 
 class M2:

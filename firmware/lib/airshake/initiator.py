@@ -38,13 +38,15 @@ class Initiator(Endpoint):
 
     def __init__(self, backend, keys, anchor, server=None, id_len=8, rto=2.0,
                  max_retries=4, server_name=None, clock_trusted=True,
-                 max_records=1000, max_age=7 * 86400):
+                 max_records=1000, max_age=7 * 86400, short_m1=True):
         """keys: DeviceKey list (one per suite A supports); anchor: the CA certificate
         (DER) that C_B must chain to; server_name: the pin, B's name (the CN of C_B, or
         its subject Name DER), required; server: a ServerRef A verified before, or None
         (one that fails the role or name check is dropped: C_B then comes by value).
         clock_trusted: A's clock was confirmed by an authenticated m2 (or is an RTC
-        that A trusts); an unauthenticated STALE_TIME never moves a trusted clock."""
+        that A trusts); an unauthenticated STALE_TIME never moves a trusted clock.
+        short_m1: send m1 in its short form (PROTOCOL.md §3.1: 3 bytes fewer) whenever it
+        can say all: one suite offered, C_B held, the clock confirmed."""
         if not keys:
             raise UsageError("Initiator needs at least one DeviceKey")
         if server_name is None:
@@ -63,6 +65,7 @@ class Initiator(Endpoint):
         self.max_retries = max_retries
         self.server_name = server_name
         self.clock_trusted = clock_trusted
+        self.short_m1 = short_m1
         self.clock_offset = 0
         self._stamp_offset = None   # B's unauthenticated time, for m1 timestamps only
         self.limits = (max_records, max_age)
@@ -167,12 +170,15 @@ class Initiator(Endpoint):
             offered = 1 << suite
         self._eph, g_x = suites.ephemeral(backend, suite)
         m1 = codec.M1(flags, suite, offered, key.id_a, int(now + stamp), g_x)
-        prefix = codec.encode_m1(m1)
-        self._th1 = transcript.th1(backend, prefix)
+        # on the air the short form where it says all (§3.1); the transcript always hashes
+        # the long one, with the full timestamp (§4.1)
+        m1.short = self.short_m1 and codec.short_m1_allowed(m1)
+        self._th1 = transcript.th1(backend, codec.encode_m1(m1, canonical=True))
         if early:
             m1.early = self._seal_early(key, server)
         self._m1 = codec.encode_m1(m1)
-        self._m1_hash = self._th1 if not early else backend.sha256(self._m1)
+        self._m1_hash = (self._th1 if not early
+                         else backend.sha256(codec.encode_m1(m1, canonical=True)))
         self._m1_flags = flags
         self._out.append(self._m1)
         self._goto(WAIT_M2)

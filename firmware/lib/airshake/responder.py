@@ -214,7 +214,11 @@ class Responder(Endpoint):
             self._m1 = bytes(datagram)
             return self._reject(ERR_UNSUPPORTED_VERSION, bytes((codec.VERSION,)), e,
                                 backend.sha256(datagram)[:codec.REF_LEN])
-        self._th1 = transcript.th1(backend, datagram[:codec.m1_prefix_len(cfg.id_len)])
+        if m.short:
+            m.timestamp = codec.resolve_time(m.timestamp, now)
+        # the transcript hashes the long form with the full timestamp, whichever came (§4.1)
+        canonical = codec.encode_m1(m, canonical=True) if m.short else datagram
+        self._th1 = transcript.th1(backend, canonical[:codec.m1_prefix_len(cfg.id_len)])
         self._m1 = bytes(datagram)
         self.id_a = m.id_a               # unauthenticated until m3: for logs and lookup
         if abs(m.timestamp - now) > cfg.window:
@@ -230,7 +234,7 @@ class Responder(Endpoint):
             return self._reject(ERR_UNSUPPORTED_SUITE, bytes((cfg.suite_mask(),)),
                                 UnsupportedSuite("m1 chose suite %d, B selects %s"
                                                  % (m.suite, selected)))
-        self._m1_hash = backend.sha256(datagram) if m.early else self._th1
+        self._m1_hash = backend.sha256(canonical) if m.early else self._th1
         self._req = m
         self._goto(WAIT_CRED)
         self._events.append(ev.NeedCredential(m.id_a, m.suite))

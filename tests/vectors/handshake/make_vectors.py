@@ -184,6 +184,7 @@ def handshake_rsa(name, fx, e_a, e_b, pms, seed, salt, now, by_ref, data, want_t
     prk4e3m = extract(prk2e, pms)
     th3 = H(th2 + sig2)
     k3, iv3, m3, th4, prkout, ab, ba, sid, record = after_th3(prk4e3m, th3, g_y, data)
+    v.update(short_m1=False, m1_long=m1.hex())     # suite 1: C_B by reference, no 0-RTT
     v.update(id_a=id_a.hex(), g_x=g_x.hex(), g_y=g_y.hex(), th1=th1.hex(), m1=m1.hex(),
              m1_hash=th1.hex(), ee=ee.hex(), spki_a_hash=H(spki_a).hex(),
              c_b_hash=H(c_b).hex(), c_pms=c_pms.hex(), th2=th2.hex(), sig_2=sig2.hex(),
@@ -195,7 +196,7 @@ def handshake_rsa(name, fx, e_a, e_b, pms, seed, salt, now, by_ref, data, want_t
 
 
 def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_time=False,
-              clock_skew=0):
+              clock_skew=0, short=False):
     pub, dh = (x_pub, x_dh) if suite == 0 else (lambda k: p_pub(k)[1:33], p_dh)
     static_pub = x_pub if suite == 0 else p_pub
     s_a = bytes.fromhex(fx["suite%d" % suite]["device_key"])
@@ -206,8 +207,8 @@ def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_ti
     g_x, g_y = pub(e_a), pub(e_b)
     v = {"name": name, "suite": suite, "now": now, "e_a": e_a.hex(), "e_b": e_b.hex(),
          "by_reference": by_ref, "early": early, "data": data.hex(), "want_time": want_time,
-         "clock_skew": clock_skew}
-    # m1 (§3.1)
+         "clock_skew": clock_skew, "short_m1": short}
+    # m1 (§3.1): the long form is what the transcript hashes (§4.1), whichever is sent
     ts = now + clock_skew
     flags = (0x04 if by_ref else 0) | (0x02 if want_time else 0) | (0x01 if early else 0)
     head1 = (0 << 5) | (1 << 3) | flags
@@ -223,6 +224,11 @@ def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_ti
         m1 = prefix + aead(k0, iv0, th1, data)
         v.update(ss=ss.hex(), prk_0=prk0.hex(), k_0=k0.hex(), iv_0=iv0.hex())
     m1h = H(m1)
+    v.update(m1_long=m1.hex())
+    if short:   # one head byte (type 7, the suite, EARLY), the timestamp's low 16 bits
+        assert by_ref and not want_time
+        head = (7 << 5) | (suite << 3) | (0x01 if early else 0)
+        m1 = bytes([head]) + id_a + struct.pack(">H", ts % 65536) + m1[6 + len(id_a):]
     # m2 (§3.2, §4.1, §4.2)
     flags2 = (0 if by_ref else 0x10) | (0x08 if want_time or clock_skew else 0) \
         | (0x04 if early else 0)
@@ -268,6 +274,14 @@ def main():
         handshake("suite0-reference-skewed-clock", 0, fx, e_a, e_b, now, True, b"x",
                   clock_skew=-30),
         handshake("suite2-reference", 2, fx, p_a, p_b, now, True, b"reading=21.5"),
+        handshake("suite0-reference-short", 0, fx, e_a, e_b, now, True, b"reading=21.5",
+                  short=True),
+        handshake("suite0-reference-0rtt-short", 0, fx, e_a, e_b, now, True, b"temp=4",
+                  early=True, short=True),
+        handshake("suite0-reference-skewed-clock-short", 0, fx, e_a, e_b, now, True, b"x",
+                  clock_skew=-30, short=True),
+        handshake("suite2-reference-short", 2, fx, p_a, p_b, now, True, b"reading=21.5",
+                  short=True),
         handshake("suite2-value", 2, fx, p_a, p_b, now, False, b""),
         handshake_rsa("suite1-reference", fx, e_a, e_b, pms, seed, salt, now, True,
                       b"reading=21.5"),
