@@ -126,6 +126,49 @@ def test_the_real_drivers_are_the_versions_the_adapter_targets(driver_lib):
         versions[p].startswith("0.1") for p in PACKAGES[1:]), versions
 
 
+# -- the fakes have teeth ---------------------------------------------------------------------
+
+FAKE_CHECK = """\
+import machine
+from fake_sx127x import SX127x
+from fake_sx126x import SX126x
+a = SX127x({"sck": 1, "mosi": 2, "miso": 3, "cs": 4, "reset": 5, "dio0": 6})
+b = SX126x({"sck": 11, "mosi": 12, "miso": 13, "cs": 14, "reset": 15, "busy": 16}, "sx1262")
+spi_a = machine.SPI(1, sck=machine.Pin(1), mosi=machine.Pin(2), miso=machine.Pin(3))
+spi_b = machine.SPI(2, sck=machine.Pin(11), mosi=machine.Pin(12), miso=machine.Pin(13))
+wrong = machine.SPI(1, sck=machine.Pin(1), mosi=machine.Pin(2), miso=machine.Pin(9))
+cs_a, cs_b, busy = machine.Pin(4, value=1), machine.Pin(14, value=1), machine.Pin(16)
+def rd(spi, reg):
+    buf = bytearray([reg, 0xFF])
+    cs_a(0)
+    spi.write_readinto(buf, buf)
+    cs_a(1)
+    return buf[1]
+print("version", rd(spi_a, 0x42), rd(wrong, 0x42))
+cs_a(0); spi_a.write(bytes([0x81, 0x81])); cs_a(1)      # LoRa mode, not from Sleep
+print("opmode", rd(spi_a, 0x01))
+machine.Pin(15, machine.Pin.OUT, value=0)(1)           # NRESET: BUSY while it boots
+print("busy", busy())
+cs_b(0); spi_b.write(bytes([0x80, 0x01])); cs_b(1)      # SetStandby while BUSY
+print("errors", a.errors, b.errors, b.commands)
+"""
+
+
+def test_the_fake_chips_refuse_what_the_chips_would(tmp_path):
+    """What the tests' clean runs rest on: the fakes notice misuse. RegVersion reads 0x12
+    only on the chip's MISO; LongRangeMode does not change outside Sleep; after a reset
+    the SX1262 is BUSY and a command sent then is lost."""
+    script = tmp_path / "check.py"
+    script.write_text(FAKE_CHECK)
+    out = subprocess.run([str(STOCK), str(script)], cwd=ROOT, capture_output=True, text=True,
+                         timeout=30, env=dict(os.environ, MICROPYPATH=":".join(
+                             ["tests/micropython/fakes", ".frozen"])))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "version 18 0", "opmode 1", "busy 1",
+        "errors ['LongRangeMode changed outside Sleep'] ['command 80 sent while BUSY'] []"]
+
+
 # -- two boards, one air ---------------------------------------------------------------------
 
 def test_an_sx1276_and_an_sx1262_board_exchange_packets(driver_lib, runtime, tmp_path):
