@@ -182,19 +182,42 @@ def test_frozen_code_without_a_build_id_is_tested_on_every_wake(tmp_path, server
         assert bool(set(ran(out)) - {"random"}) == tested, (build, out.stdout)
 
 
+PROBE = """\
+# stands in for ucryptography with every primitive broken: any use is logged
+class _Probe:
+    def __getattr__(self, name):
+        with open("probe.log", "a") as f:
+            f.write(name + "\\n")
+        raise AttributeError(name)
+
+
+ec = hashes = hmac = ed25519 = serialization = utils = rsa = padding = _Probe()
+"""
+
+
 def test_a_firmware_with_ucryptography_chooses_ucrypto_and_the_tests_decide_each_primitive(
         tmp_path, server):
     """Neither binary here has ucryptography (its twin is another helper's): a stand-in
     `cryptography` module whose every primitive is broken makes the firmware choose the
     ucrypto backend, whose known-answer tests then take each primitive from the pure code;
-    the wake completes, and says which backend it chose."""
-    dev = Device(tmp_path / "dev", server)
+    the wake completes and says which backend it chose. The choices are recorded with the
+    passes: the next boots route as recorded, without touching ucryptography again."""
+    dev = recordable(tmp_path, server, max_records=1)
+    probe = os.path.join(dev.root, "probe.log")
     with open(os.path.join(dev.root, "cryptography.py"), "w") as f:
-        f.write("ec = hashes = None   # ucryptography's names, nothing that works\n")
+        f.write(PROBE)
     out = dev.run()
     assert "crypto=ucrypto" in lines(out, "wake")[0]
     assert all("backend=ucrypto" in ln for ln in lines(out, "selftest"))
     assert lines(out, "confirmed") and [how for how, _ in server.received] == ["m3"]
+    routes = record(dev)["routes"]
+    assert set(routes) >= HANDSHAKE_PRIMS and set(routes.values()) == {"pure"}
+    assert os.path.getsize(probe) > 0                # ucryptography was tried
+    os.remove(probe)
+    for _ in range(2):                               # a record wake, then a handshake
+        out = dev.run()
+        assert ran(out) in ([], ["random"]) and not os.path.exists(probe), out.stdout
+    assert [how for how, _ in server.received] == ["m3", "record", "m3"]
     os.remove(os.path.join(dev.root, "cryptography.py"))
     out = dev.run()
     assert "crypto=pure" in lines(out, "wake")[0] and lines(out, "reply")

@@ -11,6 +11,8 @@
 # what a deploy replaces). Frozen code is not on the filesystem: the firmware image's
 # build id (the frozen module `airshake_build`, ID, made by the frozen build) stands for
 # it; frozen code without one is never recorded, its tests run on every wake.
+# A composite backend (ucrypto) also has its choice of source per primitive recorded
+# ("routes", its .sources), so a later boot routes without testing ucryptography again.
 # Rules: the RNG check ("random") runs every time (a health test of the hardware, not
 # of the code; microseconds). The record holds passes only: a failure is never kept, let
 # alone as a pass. A record of another key, or an unreadable one, is ignored and
@@ -82,47 +84,56 @@ def code_key(name):
 
 
 def recorded(key):
-    """The primitives the record says passed under key (empty: none, or no record)."""
-    if key is None:
-        return ()
-    rec = files.read_json(files.SELFTEST)
+    """(passed primitives, composite routes) the record holds under key; empty when there
+    is no record, or one of another key, or one it cannot read."""
+    rec = files.read_json(files.SELFTEST) if key is not None else None
     if rec is None or rec.get("key") != key:
-        return ()
-    passed = rec.get("passed")
+        return (), {}
+    passed, routes = rec.get("passed"), rec.get("routes")
     if not isinstance(passed, list):
-        return ()
-    return tuple(p for p in passed if isinstance(p, str))
+        return (), {}
+    if not isinstance(routes, dict):
+        routes = {}
+    return (tuple(p for p in passed if isinstance(p, str)),
+            dict((k, v) for k, v in routes.items() if isinstance(v, str)))
 
 
 def load(primitives, log=None):
     """The backend of choose() with the known-answer tests of `primitives` passed: run now,
-    or recorded for this very code and build. Returns (backend, ms spent on tests).
-    Raises BackendError when a test fails (nothing of that is recorded)."""
+    or recorded for this very code and build (with, for ucrypto, the recorded choice of
+    each primitive's source). Returns (backend, ms spent on tests). Raises BackendError
+    when a test fails (nothing of that is recorded)."""
     import time
     from airshake.crypto import load_backend, passed_primitives
     name = choose()
     key = code_key(name)
+    passed, routes = recorded(key)
     # the RNG check is a health test of the hardware, not of the code: always run
-    trusted = tuple(p for p in recorded(key) if p != "random")
+    trusted = tuple(p for p in passed if p != "random")
     before = passed_primitives(name)
     ran = [p for p in primitives if p not in trusted and p not in before]
     t0 = time.ticks_ms()
-    backend = load_backend(name, primitives, trusted=trusted)
+    backend = load_backend(name, primitives, trusted=trusted, routes=routes)
     ms = time.ticks_diff(time.ticks_ms(), t0)
-    if ran:
-        now = passed_primitives(name)
-        saved = key is not None and _save(key, now, trusted)
-        if log is not None:
+    decided = dict(routes)
+    decided.update(getattr(backend, "sources", None) or {})
+    if ran or decided != routes:
+        saved = key is not None and _save(key, passed_primitives(name), passed, decided,
+                                          routes)
+        if log is not None and ran:
             log("selftest", "backend=%s" % name, "ran=%s" % ",".join(ran), "ms=%d" % ms,
                 "recorded" if saved else "not-recorded")
     return backend, ms
 
 
-def _save(key, passed, trusted):
-    if set(passed) <= set(trusted):
+def _save(key, passed, before, routes, routes_before):
+    """Add this boot's passes and routes to the record of key (what it held stays)."""
+    if set(passed) <= set(before) and routes == routes_before:
         return True
     try:
-        files.write_json(files.SELFTEST, {"key": key, "passed": list(passed)})
+        files.write_json(files.SELFTEST, {"key": key,
+                                          "passed": sorted(set(passed) | set(before)),
+                                          "routes": routes})
     except OSError:
         return False
     return True

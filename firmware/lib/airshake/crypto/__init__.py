@@ -43,13 +43,16 @@ def primitives_for(suites):
     return tuple(out)
 
 
-def load_backend(name=None, primitives=None, trusted=()):
+def load_backend(name=None, primitives=None, trusted=(), routes=None):
     """Return a backend that passed the known-answer tests of `primitives` (default:
     all). name=None picks the best available one: pyca, then ucrypto, then pure.
     trusted: names among `primitives` whose tests passed earlier on this very code and
-    backend (the caller's record, e.g. device.backend's): they are not run again. Only
-    with a name and a list of primitives, since a record is of one backend."""
-    if trusted and (name is None or primitives is None):
+    backend (the caller's record, e.g. device.backend's): they are not run again.
+    routes: for a composite backend (ucrypto), its per-primitive choices recorded with
+    those passes ({primitive: backend name}, its .sources then), taken before any test so
+    that no choice is tested again. Both only with a name and a list of primitives,
+    since a record is of one backend."""
+    if (trusted or routes) and (name is None or primitives is None):
         raise UsageError("trusted self-test results need a backend name and primitives")
     if name is None:
         for candidate in ("pyca", "ucrypto", "pure"):
@@ -65,6 +68,8 @@ def load_backend(name=None, primitives=None, trusted=()):
         backend = _construct(name)
     except ImportError as e:
         raise BackendError("crypto backend %s is not available here: %s" % (name, e))
+    if routes and hasattr(backend, "assume"):
+        backend.assume(routes)
     for p in trusted:
         if p in primitives:
             _passed.add((name, p))
