@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Coroutine
@@ -29,6 +30,8 @@ ERROR_LINGER = 60.0    # re-send a refusal to a duplicate m1 this long
 SESSION_SWEEP = 60.0   # seconds between sweeps for sessions past their max_age
 # (both at most the session max_age: a completed handshake outliving its session would
 # confirm a retransmitted m3 for a session B no longer holds)
+_LOG_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
+               "error": logging.ERROR}
 
 
 
@@ -132,6 +135,8 @@ class Plumbing:
     def _outcome(self, hs: Handshake | None, outcome: str, reason: str, level: str = "info",
                  **fields: Any) -> None:
         self.metrics.handshake(outcome, reason)
+        if not self.log.enabled(_LOG_LEVELS[level]):
+            return                      # B's hot path: no fields built for no line
         if hs is not None:
             fields = dict(id=hs.id_hex, suite=hs.suite, cache=hs.cache or "none",
                           cs_ms=hs.cs_ms, ms=round((self.clock() - hs.started) * 1000, 2),
