@@ -2,13 +2,14 @@
 # ucryptography C module (github.com/dmazzella/ucryptography, imported as `cryptography`),
 # and build_composite, the general per-primitive selection it relies on.
 # Rules: ucryptography is trusted per primitive, never wholesale: a primitive comes from it
-# only if its known-answer tests pass on this very firmware (docs/CRYPTO.md: Ed25519 wrong
-# for messages >= 64 bytes, AESGCM decrypt ignoring the tag); everything else comes
-# from PureBackend. Nothing that needs randomness is taken from ucryptography, whose RNG
-# is libc rand() on non-ARM ports (an ECDSA nonce from it would leak the key): signing
-# and encryption with a random input use the pure code, verification and decryption C;
-# ECDSA signing is deterministic (RFC 6979) with only the point multiplication in C.
-# It has no X25519 and no AES-CCM: those always come from the fallback.
+# only if its known-answer tests pass on this very firmware, run at the primitive's first
+# use (or taken from a record of an earlier boot: CompositeBackend.assume); everything else
+# comes from PureBackend. docs/CRYPTO.md says what is refused and why (Ed25519 wrong from
+# 64-byte messages and accepting S + L, no X25519, no AES-CCM). Nothing random is taken
+# from ucryptography, whose RNG is libc rand() seeded with the time (an ECDSA nonce from it
+# leaks the key): RSA encryption and signing use the pure code, ECDSA signing derives its
+# RFC 6979 nonce here with only the point multiplication in C; verification, decryption,
+# ECDH and hashing are C. Peer points are checked on the curve here, not by the module.
 
 import sys
 
