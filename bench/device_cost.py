@@ -30,6 +30,7 @@ Usage: python bench/device_cost.py [--suites 0,2,1] [--json FILE]
 import argparse
 import json
 import os
+import resource
 import statistics
 import subprocess
 import sys
@@ -149,12 +150,17 @@ def run(port, cfg, heap, lib, mode="", binary=MICROPYTHON, shim=None, backend=No
     env = dict(os.environ, **({"AIRSHAKE_LIB": lib} if lib else {}),
                **({"AIRSHAKE_SPLIT": "1"} if split else {}))
     cwd = ROOT if lib or binary == MICROPYTHON else os.path.join(os.path.dirname(binary), "run")
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if out.returncode:
         return None
     result = json.loads(out.stdout.strip().splitlines()[-1])
     if split:
         result.update(json.loads(out.stderr.strip().splitlines()[-1]))
+    # the process's CPU time (user + system): unlike cpu_us, not inflated by other load
+    result["process_us"] = round(((after.ru_utime - before.ru_utime)
+                                  + (after.ru_stime - before.ru_stime)) * 1e6)
     return result if result.get("ok") else None
 
 
@@ -212,7 +218,8 @@ def twin_rows(suites=(0, 2), backends=("pure", "ucrypto"), runs=7, tries=3):
     """One row per (suite, backend) on the twins (TWINS: build them first with
     `python -m airshake_tools.build_firmware twin [--ucrypto]`): cpu_ms of the median of
     `runs` handshakes, split into native_ms (inside calls ucryptography serves) and
-    python_ms (the rest: the pure primitives and the core's own work), heap_total
+    python_ms (the rest: the pure primitives and the core's own work; cpu_ms is
+    elapsed time, process_handshake_ms the same work in process CPU time), heap_total
     (smallest -X heapsize that completes, `tries` runs of `tries`), esp32_estimate_ms
     [low, high] (each part times its own factor). What bench/run.py calls."""
     rows = []
@@ -228,7 +235,12 @@ def twin_rows(suites=(0, 2), backends=("pure", "ucrypto"), runs=7, tries=3):
 
                 def once(n, mode="", split=False, twin=twin, backend=backend, cfg=cfg):
                     return run(b.port, cfg, n, None, mode, twin, shim, backend, split)
+                prepared = statistics.median(once(512 * 1024, "prepare")["process_us"]
+                                             for _ in range(runs))
                 done = [once(512 * 1024, split=True) for _ in range(runs)]
+                # process CPU of a full run minus a run stopped before the handshake: the
+                # handshake and one record each way, in CPU time (robust to other load)
+                process = (statistics.median(r["process_us"] for r in done) - prepared) / 1000
                 # the run of median CPU, so that its parts add up
                 mid = sorted(done, key=lambda r: r["cpu_us"])[len(done) // 2]
                 cpu = mid["cpu_us"] / 1000
@@ -238,7 +250,7 @@ def twin_rows(suites=(0, 2), backends=("pure", "ucrypto"), runs=7, tries=3):
                 rows.append({
                     "suite": suite, "backend": backend, "cpu_ms": round(cpu, 2),
                     "native_ms": round(native, 2), "python_ms": round(python, 2),
-                    "heap_total": heap,
+                    "process_handshake_ms": round(process, 1), "heap_total": heap,
                     "esp32_estimate_ms": [round(python * p + native * n) for p, n in
                                           zip(ESP32_PYTHON_FACTOR, ESP32_NATIVE_FACTOR)]})
                 print("twin suite %d %-7s %s" % (suite, backend, rows[-1]), flush=True)
