@@ -148,6 +148,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds between wake-ups (config interval_s)")
     p.add_argument("--radio", choices=("udp", "lora", "lorawan", "cellular"),
                    help="override the board's radio")
+    p.add_argument("--keep-repl", action="store_true",
+                   help="leave the REPL on after provisioning (development); default: the "
+                        "console is locked from the next reset, only the firmware's log "
+                        "lines come out (firmware/README.md)")
     p.add_argument("--wifi-ssid", metavar="SSID",
                    help="Wi-Fi network for the udp radio (password from $%s or a prompt)"
                         % WIFI_ENV)
@@ -312,7 +316,7 @@ def cmd_provision(args: argparse.Namespace) -> int:
         server=pick(args, section, "server", kind=str),
         interval_s=pick(args, section, "interval", kind=int),
         radio=pick(args, section, "radio", kind=str), wifi=_wifi(args),
-        keygen_timeout=args.timeout)
+        keygen_timeout=args.timeout, keep_repl=args.keep_repl)
     port = _port(args, section)
     mp = _mpremote(args, port)
     out = provision.provision(mp, settings)

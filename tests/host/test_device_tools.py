@@ -337,18 +337,15 @@ def test_provision_again_keeps_the_key_and_merges_the_config(device, deployed, c
 
 
 def test_provision_keeping_the_repl_leaves_the_console_open(device, deployed, cs, ca_dir):
-    """Settings.keep_repl (development): console "repl"; provisioning again without it
+    """`provision --keep-repl` (development): console "repl"; provisioning again without it
     locks the console again."""
-    from host_server.device import provision as prov
-    from host_server.device.mpremote import Mpremote
-    shown = []
-    settings = prov.Settings(cs_url=cs, ca_cert=str(ca_dir / "ca.der"),
-                             server_name=SERVER_NAME, admin_token=ADMIN_TOKEN, keep_repl=True)
-    prov.provision(Mpremote(device.port), settings, shown.append)
+    out = provision("--port", device.port, "--cs-url", cs, "--ca-cert", ca_dir / "ca.der",
+                    "--keep-repl")
+    assert out.returncode == 0, out.stdout + out.stderr
     config = json.loads(device.file("airshake-data/config.json").read_text())
-    assert config["console"] == "repl" and "      REPL kept on (--keep-repl)" in shown
-    settings.keep_repl = False
-    prov.provision(Mpremote(device.port), settings, shown.append)
+    assert config["console"] == "repl" and "REPL kept on (--keep-repl)" in out.stdout
+    out = provision("--port", device.port, "--cs-url", cs, "--ca-cert", ca_dir / "ca.der")
+    assert out.returncode == 0, out.stdout + out.stderr
     config = json.loads(device.file("airshake-data/config.json").read_text())
     assert config["console"] == "locked"
 
