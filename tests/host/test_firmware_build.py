@@ -2,9 +2,11 @@
 boards/frozen/, boards/twin/): every manifest resolves with MicroPython's own
 tools/manifestfile.py, it freezes the core, the device app, the radio adapters, boot.py,
 main.py, asyncio and each LoRa board's micropython-lib driver, every file it names
-compiles with mpy-cross, and `firmware` stops in one line without ESP-IDF before any slow
-step. Needs the MicroPython v1.28.0 source (MICROPYTHON_SRC, build/, or ../shared's
-tarball); skipped with one line without it (no network clone in the tests)."""
+compiles with mpy-cross, `firmware` stops in one line without ESP-IDF before any slow
+step, and the boards' cmake adds ucryptography as a user C module with its Mbed TLS
+options when `firmware` hands it over (--no-ucrypto: not). Needs the MicroPython v1.28.0
+source (MICROPYTHON_SRC, build/, or ../shared's tarball); skipped with one line without it
+(no network clone in the tests)."""
 import os
 import shutil
 import subprocess
