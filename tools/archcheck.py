@@ -3,7 +3,8 @@
 # module import graph (module-level and function-level imports; `from pkg import sub`
 # where sub is a submodule is an edge to pkg.sub, not to pkg/__init__) and counts:
 #   cycles      import cycles (strongly connected components of more than one module)
-#   tests       imports of modules under tests/, and sys.path edits pointing at tests/
+#   tests       imports of modules under tests/, sys.path edits pointing at tests/, and
+#               strings naming a path under tests/ (a script run, a MICROPYPATH entry)
 #   private     private names of the core (airshake.*) used outside firmware/lib/airshake/
 #   wirebits    `>> 5` or `& 0x1F` outside firmware/lib/airshake/codec.py
 #   initloop    .handle_timer( calls outside the core in modules that use an Initiator
@@ -14,6 +15,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import sys
 from collections.abc import Mapping
 from pathlib import Path
@@ -27,6 +29,9 @@ CODEC = "firmware/lib/airshake/codec.py"
 # the bit operations of these files read other formats' bytes, not airshake's head byte:
 # der.py takes the tag number of an ASN.1 identifier octet (X.690 §8.1.2)
 WIRE_EXEMPT = (CODEC, "firmware/lib/airshake/der.py")
+# may name paths in tests/: the checker reads tests/ to learn its module names, and
+# testkit serves the tests (their vectors)
+TEST_PATH_EXEMPT = ("tools/archcheck.py", "testkit/")
 KINDS = ("cycles", "tests", "private", "wirebits", "initloop")
 SHOW = 6  # findings printed per kind (all are counted)
 
@@ -47,12 +52,11 @@ def modules(root: Path) -> dict[str, Path]:
 
 
 def test_names(root: Path) -> set[str]:
-    """Names a module under tests/ is imported as (tests/ is not a package); not the
-    stand-ins for MicroPython's own modules (tests/micropython/fakes: machine, ...)."""
+    """Names a module under tests/ is imported as (tests/ is not a package; the stand-ins
+    for MicroPython's own modules, `machine` and `lora`, are product: tools/linkemu/mp)."""
     names = {"tests"}
     for path in (root / "tests").rglob("*.py"):
-        if "fakes" not in path.parts:
-            names.add(path.stem)
+        names.add(path.stem)
     return names
 
 
@@ -151,6 +155,41 @@ def _points_at_tests(node: ast.AST) -> bool:
     return False
 
 
+def _docstrings(tree: ast.AST) -> set[int]:
+    """ids of the string constants that are docstrings (prose, not paths in use)."""
+    out = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)):
+            body = node.body
+            if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant):
+                out.add(id(body[0].value))
+    return out
+
+
+def check_test_paths(tree: ast.AST) -> list:
+    """(line, text) for every string naming a path into tests/: "tests/host/x.py",
+    "tests" joined into a path (ROOT / "tests" / ..., os.path.join(ROOT, "tests", ..)), or
+    "tests" as the first part of a path string. Docstrings and messages (strings with
+    spaces) are prose."""
+    prose = _docstrings(tree)
+    out = []
+    for node in ast.walk(tree):
+        joined: list[ast.AST] = []
+        if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Div):
+            joined = [node.left, node.right]
+        elif isinstance(node, ast.Call) and ast.unparse(node.func).endswith("path.join"):
+            joined = list(node.args)
+        for part in joined:
+            if isinstance(part, ast.Constant) and part.value in ("tests", "tests/"):
+                out.append((node.lineno, ast.unparse(node)))
+        if (isinstance(node, ast.Constant) and isinstance(node.value, str)
+                and id(node) not in prose and " " not in node.value):
+            parts = [p for p in re.split(r"[/\\:;]", node.value) if p not in ("", ".")]
+            if len(parts) > 1 and "tests" in parts:
+                out.append((node.lineno, repr(node.value)))
+    return sorted(set(out))
+
+
 def core_self_attrs(trees: Mapping[str, ast.AST]) -> set[str]:
     """Private attribute names the core's classes set on self."""
     names = set()
@@ -232,10 +271,12 @@ def analyse(root: Path) -> dict[str, list[str]]:
                 graph[mod].add(hit)
             elif not hit and target.split(".")[0] in tests:
                 found["tests"].append("%s:%d imports %s" % (where, line, target))
-        for node in ast.walk(tree):
-            if _sys_path_edit(node) and _points_at_tests(node):
-                found["tests"].append("%s:%d sys.path -> tests/"
-                                      % (where, getattr(node, "lineno", 0)))
+        edits = {getattr(node, "lineno", 0) for node in ast.walk(tree)
+                 if _sys_path_edit(node) and _points_at_tests(node)}
+        found["tests"] += ["%s:%d sys.path -> tests/" % (where, ln) for ln in sorted(edits)]
+        if not where.startswith(TEST_PATH_EXEMPT):
+            found["tests"] += ["%s:%d names a path in tests/: %s" % (where, ln, t)
+                               for ln, t in check_test_paths(tree) if ln not in edits]
         if not where.startswith(CORE):
             found["private"] += ["%s:%d %s" % (where, ln, t)
                                  for ln, t in check_private(tree, core_attrs, known)]

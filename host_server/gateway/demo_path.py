@@ -4,9 +4,9 @@
 # through its command line; start_gateway_path() returns what the demo's devices need
 # (board, config and environment for a firmware whose raw-LoRa radio runs on the
 # stand-in micropython-lib driver) and, at close(), what crossed the air and the bridge.
-# The stand-ins live in the checkout's test tree (tests/host/lora_air.py,
-# testkit/gwmp_gateway.py, tests/micropython/fakes): they are run as processes and put on
-# the device's MICROPYPATH, never imported here. A missing one is one UserError line.
+# The stand-ins are the link emulator's (airshake_tools.linkemu: air, gwmp_gateway, and
+# MP_PATH with the MicroPython `lora` and `machine`): run as processes and put on the
+# device's MICROPYPATH. A process that does not start is one UserError line.
 from __future__ import annotations
 
 import json
@@ -20,11 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from host_server.device.layout import ROOT
+from airshake_tools.linkemu import MP_PATH
 from host_server.errors import UserError
 
-AIR_SCRIPT = ROOT / "tests" / "host" / "lora_air.py"
-FAKES = ROOT / "tests" / "micropython" / "fakes"
 BOARD = "ttgo_lora32_v1"
 SPEED = 20                   # the stand-in driver's air-time divisor
 READY_TIMEOUT = 20.0
@@ -77,7 +75,8 @@ class GatewayPath:
     bridge_port: int
     gateways: int
     device_board: str = BOARD
-    device_config: dict[str, Any] = field(default_factory=lambda: {"radio": "lora"})
+    device_config: dict[str, Any] = field(default_factory=lambda: {"radio": "lora",
+                                                                   "deep_sleep": False})
     device_env: dict[str, str] = field(default_factory=dict)
     procs: list[_Proc] = field(default_factory=list)
 
@@ -110,16 +109,12 @@ def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float =
                        collect: float = 0.2) -> GatewayPath:
     """Air, `gateways` simulated gateways (the first hears best) and the bridge to B at
     host:b_port (the demo's probe in front of B, if it has one)."""
-    for need in (AIR_SCRIPT, FAKES / "lora" / "__init__.py"):
-        if not need.exists():
-            raise UserError(f"--via gateway needs the checkout's LoRa stand-ins ({need} is "
-                            "missing): run the demo from a full git checkout")
-    env = dict(os.environ, PYTHONPATH=str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""))
+    env = dict(os.environ)
     procs: list[_Proc] = []
     try:
         air = _Proc("the LoRa air", subprocess.Popen(
-            _python(str(AIR_SCRIPT), "--speed", str(SPEED), "--loss", repr(loss), "--seed",
-                    str(seed)), cwd=work, env=env, stdout=subprocess.PIPE,
+            _python("-m", "airshake_tools.linkemu.air", "--speed", str(SPEED), "--loss",
+                    repr(loss), "--seed", str(seed)), cwd=work, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True))
         procs.append(air)
         air_port = int(air.wait_for("air on ").rsplit(":", 1)[1])
@@ -132,7 +127,7 @@ def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float =
         for i in range(gateways):
             eui = "aa555a%010x" % (i + 1)
             gw = _Proc(f"gateway {eui}", subprocess.Popen(
-                _python("-m", "testkit.gwmp_gateway", "--eui", eui, "--server",
+                _python("-m", "airshake_tools.linkemu.gwmp_gateway", "--eui", eui, "--server",
                         f"{host}:{bridge_port}", "--air", f"{host}:{air_port}", "--speed",
                         str(SPEED), "--lsnr", str(7.5 - 6 * i)), cwd=work, env=env,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True))
@@ -144,4 +139,4 @@ def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float =
         raise
     return GatewayPath(air_port, bridge_port, gateways, procs=procs, device_env={
         "AIRSHAKE_AIR": f"{host}:{air_port}", "AIRSHAKE_AIR_SPEED": str(SPEED),
-        "MICROPYPATH": ".frozen:" + str(FAKES)})
+        "MICROPYPATH": ".frozen:" + str(MP_PATH)})

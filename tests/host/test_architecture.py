@@ -1,7 +1,8 @@
 # tests/host/test_architecture.py: the dependency rules of issue 15, checked by
 # tools/archcheck.py over this checkout: no import cycles between the modules of
 # firmware/lib, host_server, tools, bench and testkit, and nothing there imports tests/
-# (or puts tests/ on sys.path); no private name of the core is used outside it, no wire
+# (or puts tests/ on sys.path, or names a path in tests/ to run or to put on a device's
+# MICROPYPATH); no private name of the core is used outside it, no wire
 # bits are read outside its codec, and no Initiator loop exists outside airshake.shell.
 # Plus the checker itself, on small trees it must flag.
 import textwrap
@@ -69,13 +70,36 @@ def test_checker_sees_test_imports_and_sys_path_edits(tmp_path):
             import sys
             sys.path.insert(0, "tests/host")
             import servers
-            from fakes_ok import machine
+            import machine
             """,
         "tests/host/servers.py": "",
-        "tests/micropython/fakes/machine.py": "",
+        "tools/linkemu/mp/machine.py": "",
     })
+    # the stand-in `machine` is product (tools/linkemu/mp): importing it is no finding
     assert found["tests"] == ["bench/run.py:2 sys.path -> tests/",
                               "bench/run.py:3 imports servers"]
+
+
+def test_checker_sees_a_product_module_naming_a_path_in_the_tests(tmp_path):
+    # what host_server/gateway/demo_path.py did before the stand-ins moved to
+    # tools/linkemu: run a script from tests/ and put tests/ on a device's MICROPYPATH
+    found = _tree(tmp_path, {
+        "host_server/demo_path.py": """\
+            \"\"\"Runs the air (it was tests/host/lora_air.py).\"\"\"
+            import os
+            import subprocess
+            AIR = ROOT / "tests" / "host" / "lora_air.py"
+            FAKES = os.path.join(ROOT, "tests", "micropython", "fakes")
+            ENV = {"MICROPYPATH": ".frozen:tests/micropython/fakes"}
+            HELP = "the stand-ins once lived in tests/micropython/fakes"
+            subprocess.Popen(["python", f"{ROOT}/tests/host/lora_air.py"])
+            """,
+        "testkit/support.py": 'VECTORS = "tests/vectors/"\n',
+        "tests/x.py": "",
+    })
+    assert [f.split(" ")[0] for f in found["tests"]] == [
+        "host_server/demo_path.py:4", "host_server/demo_path.py:5",
+        "host_server/demo_path.py:6", "host_server/demo_path.py:8"]
 
 
 def test_checker_sees_private_names_of_the_core(tmp_path):

@@ -1,8 +1,8 @@
 """Raw LoRa through standard gateways, end to end, with real parts: the firmware (main.py,
 lib/device, lib/radios/lora.py, the core) on the MicroPython unix binary, its raw-LoRa
-radio on the stand-in micropython-lib driver (tests/micropython/fakes/lora) -> the air
-(tests/host/lora_air.py, seeded loss) -> gateways: (a) the Python GWMP packet-forwarder
-simulator (testkit/gwmp_gateway.py), one or two hearing the same frames, and (b) the
+radio on the stand-in micropython-lib driver (tools/linkemu/mp/lora) -> the air
+(airshake_tools.linkemu.air, seeded loss) -> gateways: (a) the Python GWMP packet-forwarder
+simulator (airshake_tools.linkemu.gwmp_gateway), one or two hearing the same frames, and (b) the
 single-channel gateway firmware (firmware_gateway/) on the MicroPython binary ->
 `airshake gateway` (the bridge, its real CLI) -> the real server B and certificate store.
 Every reading a device saw acknowledged must be in B's SQLite sink. Each test prints the
@@ -22,15 +22,16 @@ import httpx
 import pytest
 
 from airshake import codec
+from airshake_tools.linkemu import MP_PATH
+from airshake_tools.linkemu.air import LoraAir
+from airshake_tools.linkemu.gwmp_gateway import GwmpGateway, RxChannel
 from b_support import CS, BProcess, SERVER_NAME, make_pki, wait_for
-from lora_air import LoraAir
 from testkit.cs_support import ADMIN_HEADERS, AIRSHAKE, ROOT
 from testkit.device_server import lines, make_device_root, provision
 from host_server.gateway.demo_path import start_gateway_path
-from testkit.gwmp_gateway import GwmpGateway, RxChannel
 
 MICROPYTHON = os.path.join(ROOT, ".venv", "bin", "micropython")
-FAKES = os.path.join(ROOT, "tests", "micropython", "fakes")
+STANDINS = str(MP_PATH)    # the stand-in `lora` and `machine` the unix firmware runs on
 SPEED = 20                 # the stand-in's air time divisor
 pytestmark = pytest.mark.skipif(not os.path.exists(MICROPYTHON),
                                 reason="gateway tests (the MicroPython unix binary: make setup)")
@@ -111,7 +112,7 @@ def wake(root: Path, air: LoraAir | None, cycles: int,
     """main.py --cycles N on the binary, the stand-in lora driver on its path."""
     env = dict(os.environ, **(env or {
         "AIRSHAKE_AIR": "127.0.0.1:%d" % air.port, "AIRSHAKE_AIR_SPEED": str(SPEED),
-        "MICROPYPATH": ".frozen:" + FAKES}))
+        "MICROPYPATH": ".frozen:" + STANDINS}))
     return subprocess.Popen([MICROPYTHON, "main.py", "--cycles", str(cycles), "--interval",
                              "0"], cwd=str(root), env=env, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
@@ -209,11 +210,12 @@ def test_device_handshakes_and_sends_records_through_one_simulated_gateway(tmp_p
     assert (fu, bu, fd) == (2, 58, 3) and bd == got["m2"] + 2 * 4 + got["record"]
     print("\nfirst handshake through a GWMP gateway (C_B by value): %d frames / %d B up, "
           "%d frames / %d B down" % (fu, bu, fd, bd))
-    # wake 3, C_B held: m1 46 B + m3 12 B up, m2 by reference 41 B + record 22 B down
+    # wake 3, C_B held and the clock confirmed: the short m1 (43 B) + m3 12 B up, m2 by
+    # reference 41 B + record 22 B down
     last = air.sent[-4:]
-    assert [(k[4], len(p)) for k, p in last] == [(False, 46), (True, 41), (False, 12),
+    assert [(k[4], len(p)) for k, p in last] == [(False, 43), (True, 41), (False, 12),
                                                  (True, 22)]
-    print("handshake with C_B by reference: 2 frames / 58 B up, 2 frames / 63 B down")
+    print("handshake with C_B by reference: 2 frames / 55 B up, 2 frames / 63 B down")
     air_report("one gateway, 2 handshakes + 1 record", air)
 
 
@@ -276,7 +278,7 @@ def firmware_gateway(tmp_path: Path, bridge_port: int, air: LoraAir, eui: str):
         "server": "127.0.0.1:%d" % bridge_port, "eui": eui, "keepalive_s": 0.5,
         "stat_interval_s": 5}))
     env = dict(os.environ, AIRSHAKE_AIR="127.0.0.1:%d" % air.port,
-               AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + FAKES)
+               AIRSHAKE_AIR_SPEED=str(SPEED), MICROPYPATH=".frozen:" + STANDINS)
     before = len(air.listeners)
     gw = subprocess.Popen([MICROPYTHON, "main.py"], cwd=str(gw_root), env=env,
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

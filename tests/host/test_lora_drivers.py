@@ -2,14 +2,14 @@
 lora, lora-sx127x, lora-sx126x and lora-async, compiled with mpy-cross as `mip install`
 puts them on a board, run on the stock MicroPython unix binary and on the 32-bit twin
 (build/twin/, its frozen radio adapter and ESP32-sized heap) against fake chips behind a
-fake SPI bus and pins (tests/micropython/fakes/: machine.py, fake_sx127x.py for the
+fake SPI bus and pins (tools/linkemu/mp/machine.py; tests/micropython/fakes/: fake_sx127x.py for the
 SX1276 registers, FIFO, RegOpMode, RegIrqFlags and DIO mapping; fake_sx126x.py for the
 SX1262 command interface, BUSY, DIO1 and the data buffer).
 
 - one process, two boards (lora_pair.py): a TTGO LoRa32 v1 (SX1276) and a Heltec v3
   (SX1262 with a TCXO) exchange packets over the in-process air both ways, the chips'
   own time on air (from their registers) equal to the drivers';
-- a board alone (radio_steps.py, the stand-in tests' script) on tests/host/lora_air.py's
+- a board alone (radio_steps.py, the stand-in tests' script) on airshake_tools.linkemu.air's
   air and gateway, a whole handshake (radio_handshake.py) through it to a responder;
 - wiring and settings mistakes as the real driver meets them.
 
@@ -33,12 +33,14 @@ import pytest
 from airshake_tools import build_firmware as bf
 from fragment_relay import FragmentRelay
 from host_server.device.deploy import mpy_cross
-from lora_air import Channel, LoraAir
+from airshake_tools.linkemu import MP_PATH
+from airshake_tools.linkemu.air import Channel, LoraAir
 from testkit import hs_support
 from testkit.udp_responder import FixtureResponder
 from testkit.udp_thread import UdpThread
 
 ROOT = Path(__file__).resolve().parents[2]
+MP_STANDINS = str(MP_PATH)     # the stand-in `machine` (and `lora`, behind the real drivers)
 STOCK = ROOT / ".venv" / "bin" / "micropython"
 TWIN = bf.TWIN_DIR / "micropython-twin"
 PACKAGES = ("lora", "lora-sx127x", "lora-sx126x", "lora-async")
@@ -110,7 +112,8 @@ def run_mp(runtime: str, lib: Path, script: str, cfg: dict, tmp_path: Path,
     binary = str(STOCK if runtime == "stock" else TWIN)
     args = [binary] + (["-X", "heapsize=" + heap] if heap else []) + [script, str(path)]
     full_env = dict(os.environ, MICROPYPATH=":".join(
-        [".frozen", str(lib), "firmware/lib", "tests/micropython/fakes"]), **(env or {}))
+        [".frozen", str(lib), "firmware/lib", "tests/micropython/fakes", MP_STANDINS]),
+        **(env or {}))
     out = subprocess.run(args, cwd=ROOT, capture_output=True, text=True, timeout=timeout,
                          env=full_env)
     assert out.returncode == 0, out.stdout + out.stderr
@@ -162,7 +165,7 @@ def test_the_fake_chips_refuse_what_the_chips_would(tmp_path):
     script.write_text(FAKE_CHECK)
     out = subprocess.run([str(STOCK), str(script)], cwd=ROOT, capture_output=True, text=True,
                          timeout=30, env=dict(os.environ, MICROPYPATH=":".join(
-                             ["tests/micropython/fakes", ".frozen"])))
+                             ["tests/micropython/fakes", MP_STANDINS, ".frozen"])))
     assert out.returncode == 0, out.stderr
     assert out.stdout.splitlines() == [
         "version 18 0", "opmode 1", "busy 1",

@@ -4,8 +4,8 @@
   SIM7080) run over a pty against tests/host/modem_emulator/, which speaks their AT
   dialects and relays to a UDP upstream: an echo socket here, or B.
 - The raw-LoRa adapter (radios/lora.py) runs against the stand-in micropython-lib `lora`
-  package (tests/micropython/fakes/lora, with a fake machine.SPI/Pin), this test being the
-  air and the gateway (tests/host/lora_air.py).
+  package (tools/linkemu/mp/lora, with a stand-in machine.SPI/Pin), this test being the
+  air and the gateway (airshake_tools.linkemu.air).
 - Every radio carries a whole airshake handshake (suite 0, C_B by value: m2 is 379 bytes)
   to the CPython responder, with the core's FragmentLink sized to the radio's MTU on both
   ends (tests/host/fragment_relay.py on B's side).
@@ -26,7 +26,7 @@ import pytest
 
 from testkit import hs_support
 from fragment_relay import FragmentRelay
-from lora_air import Channel, LoraAir
+from airshake_tools.linkemu.air import Channel, LoraAir
 from modem_emulator import Faults, ModemEmulator, Timing
 from testkit.udp_responder import FixtureResponder
 

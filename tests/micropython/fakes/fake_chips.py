@@ -3,13 +3,13 @@
 # packet's time on air, receiving what the air brings while in RX), the air, the chips'
 # clock, and the wiring of chips onto the fake machine's pins from $AIRSHAKE_LORA_CHIP.
 #
-# The air: with $AIRSHAKE_AIR (host:port) it is tests/host/lora_air.py's (UDP, the same
+# The air: with $AIRSHAKE_AIR (host:port) it is airshake_tools.linkemu.air's (UDP, the same
 # header as the stand-in lora package: one socket per chip, a "tune" when it starts
 # receiving), else one in-process Air shared by every chip of the process. A packet is
 # heard by a chip that is receiving on the same channel (frequency, SF, bandwidth, sync
 # word, IQ polarity) when the packet ends; one arriving while the chip is not receiving is
 # lost, as on the air. Time on air is the datasheet's formula on the chip's own registers,
-# divided by $AIRSHAKE_AIR_SPEED (default 20, as lora_air.py); receive timeouts run in
+# divided by $AIRSHAKE_AIR_SPEED (default 20, as linkemu/air.py); receive timeouts run in
 # real time. The header's rssi is in dBm, its snr in dB.
 #
 # The clock: a chip's time-based events (end of a transmission, a receive timeout, a
@@ -32,7 +32,7 @@ import machine
 MAGIC = b"LA"
 KIND_PACKET = 0
 KIND_TUNE = 1
-HEADER = ">2sBIBHHBbb"          # as tests/micropython/fakes/lora and tests/host/lora_air.py
+HEADER = ">2sBIBHHBbb"          # as tools/linkemu/mp/lora and air.py
 HEADER_LEN = struct.calcsize(HEADER)
 
 CHIPS = []
@@ -71,7 +71,7 @@ class Air:
 
 
 class UdpAir:
-    """tests/host/lora_air.py's air: a packet goes to the relay behind the channel header."""
+    """airshake_tools.linkemu.air's air: a packet goes to the relay behind the channel header."""
 
     def __init__(self, where):
         host, port = where.rsplit(":", 1)
@@ -225,3 +225,6 @@ def wire():
             SX126x(p, kind)
         else:
             raise ValueError("fake chips: unknown chip %s" % kind)
+
+
+machine.WIRING.append(wire)     # the stand-in machine solders them on with its first SPI bus

@@ -6,7 +6,8 @@
 # in-process air. Prints one RESULT line (JSON): what each radio received, its rssi/snr,
 # the chips' own view (sent, heard, missed, errors, channel), and the time on air the
 # chip computes from its registers beside the driver's get_time_on_air_us().
-# Run from the checkout with MICROPYPATH=.frozen:<driver lib>:firmware/lib:tests/micropython/fakes
+# Run from the checkout with MICROPYPATH=.frozen:<driver lib>:firmware/lib:tests/micropython/fakes:
+# tools/linkemu/mp (the stand-in `machine`)
 # (the twin finds the radio adapter frozen, as a board does).
 # CONFIG: {"b_lora": {...LORA overrides for the Heltec...}, "toa_lengths": [n, ...]}
 import json
@@ -14,10 +15,6 @@ import sys
 
 import asyncio
 
-# the script's folder, which MicroPython puts first, holds the stand-in `lora` package: the
-# real drivers must come first (MICROPYPATH puts them before this folder)
-if sys.path[0].endswith("fakes"):
-    sys.path.pop(0)
 sys.path.insert(0, "boards")
 
 with open(sys.argv[1]) as f:

@@ -1,17 +1,19 @@
-"""testkit/gwmp_gateway.py: a LoRa gateway running the Semtech UDP packet forwarder
-(GWMP v2), simulated: a radio on the stand-in air (tests/host/lora_air.py, the header of
-tests/micropython/fakes/lora) that hears one channel, and a packet forwarder that talks to
-a network server (here: `airshake gateway`) over two UDP sockets, up (PUSH_DATA with
-rxpk, answered by PUSH_ACK) and down (PULL_DATA keep-alives answered by PULL_ACK; then
-PULL_RESP with txpk, answered by TX_ACK), as Lora-net/packet_forwarder does.
-
-Written from PROTOCOL.TXT, independently of host_server.gateway.gwmp, so the bridge is
-tested against a second implementation. What it checks of a txpk, as the reference
-forwarder's JIT queue does: tmst in the past -> TOO_LATE, more than 3 s ahead ->
-TOO_EARLY, overlapping a scheduled or running transmission -> COLLISION_PACKET, a
-frequency outside tx_band -> TX_FREQ; `fail_next` forces errors. The gateway's tmst is
-a free-running 32-bit µs counter; the simulated air time is divided by `speed` like the
-stand-in driver's. While it transmits it hears nothing (half duplex)."""
+# airshake_tools.linkemu.gwmp_gateway: a LoRa gateway running the Semtech UDP packet
+# forwarder (GWMP v2), simulated: a radio on the stand-in air (air.py, the header of the stand-in
+# lora driver mp/lora) that hears one channel, and a packet forwarder that talks to
+# a network server (here: `airshake gateway`) over two UDP sockets, up (PUSH_DATA with
+# rxpk, answered by PUSH_ACK) and down (PULL_DATA keep-alives answered by PULL_ACK; then
+# PULL_RESP with txpk, answered by TX_ACK), as Lora-net/packet_forwarder does.
+#
+# Written from PROTOCOL.TXT, independently of host_server.gateway.gwmp, so the bridge is
+# tested against a second implementation. What it checks of a txpk, as the reference
+# forwarder's JIT queue does: tmst in the past -> TOO_LATE, more than 3 s ahead ->
+# TOO_EARLY, overlapping a scheduled or running transmission -> COLLISION_PACKET, a
+# frequency outside tx_band -> TX_FREQ; `fail_next` forces errors. The gateway's tmst is
+# a free-running 32-bit µs counter; the simulated air time is divided by `speed` like the
+# stand-in driver's. While it transmits it hears nothing (half duplex).
+# `python -m airshake_tools.linkemu.gwmp_gateway` runs one as a process (the demo's
+# gateway path).
 from __future__ import annotations
 
 import base64
@@ -24,11 +26,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 
-MAGIC = b"LA"                   # the air's header, as tests/micropython/fakes/lora
-KIND_PACKET = 0
-KIND_TUNE = 1
-HEADER = ">2sBIBHHBbb"          # magic, kind, freq_khz, sf, bw (100 Hz), sync, iq, rssi, snr
-HEADER_LEN = struct.calcsize(HEADER)
+from airshake_tools.linkemu.air import HEADER, HEADER_LEN, KIND_PACKET, KIND_TUNE, MAGIC
+
 _BW_HZ = {"125": 125000, "250": 250000, "500": 500000}
 JIT_AHEAD_S = 3.0               # the reference forwarder refuses tmst further ahead
 
@@ -252,9 +251,9 @@ class GwmpGateway:
 
 
 def main() -> None:
-    """`python -m testkit.gwmp_gateway --eui HEX --server HOST:PORT --air HOST:PORT`: one
-    simulated gateway as a process (the demo's gateway path). Prints "gateway EUI ready",
-    and at SIGTERM one JSON line of its counts."""
+    """`python -m airshake_tools.linkemu.gwmp_gateway --eui HEX --server HOST:PORT --air
+    HOST:PORT`: one simulated gateway as a process (the demo's gateway path). Prints
+    "gateway EUI ready", and at SIGTERM one JSON line of its counts."""
     import argparse
     import signal
 
@@ -262,7 +261,7 @@ def main() -> None:
         host, _, port = text.rpartition(":")
         return host, int(port)
 
-    p = argparse.ArgumentParser(prog="gwmp_gateway")
+    p = argparse.ArgumentParser(prog="python -m airshake_tools.linkemu.gwmp_gateway")
     p.add_argument("--eui", required=True)
     p.add_argument("--server", required=True, type=addr)
     p.add_argument("--air", required=True, type=addr)

@@ -1,29 +1,32 @@
-"""tests/host/lora_air.py: the air and a single-channel LoRa gateway for the stand-in lora
-driver (tests/micropython/fakes/lora). Stand-in radios send their packets here over UDP
-behind a header naming the channel, and say when they listen ("tune"). A packet goes to
-every other radio listening on its channel (frequency, SF, bandwidth, sync word, IQ
-polarity), each delivery lost with probability `loss` (seeded). With a `gateway`
-channel, this is also a single-channel gateway: a packet on that channel with IQ not
-inverted is forwarded to the upstream (B, or FragmentRelay in front of it); a packet on
-another channel is counted and lost, as it would be on the air. The upstream's datagrams
-go out on the gateway's channel, IQ inverted as LoRa downlinks are (invert_downlinks;
-the boards listen with invert_iq_rx), to every radio listening there, one after another,
-each after its time on air (scaled like the stand-in's). gateway=None is the air alone,
-for gateways that are radios on it (testkit/gwmp_gateway.py, firmware_gateway/)."""
+# airshake_tools.linkemu.air: the air for the stand-in lora driver (mp/lora, which the
+# firmware runs on the unix port) and, optionally, a single-channel LoRa gateway on it.
+# Stand-in radios send their packets here over UDP behind a header naming the channel
+# (HEADER), and say when they listen ("tune"). A packet goes to every other radio
+# listening on its channel (frequency, SF, bandwidth, sync word, IQ polarity), each
+# delivery lost with probability `loss` (seeded). With a `gateway` channel, this is also a
+# single-channel gateway: a packet on that channel with IQ not inverted is forwarded to
+# the upstream (B, or a relay in front of it); a packet on another channel is counted and
+# lost, as it would be on the air. The upstream's datagrams go out on the gateway's
+# channel, IQ inverted as LoRa downlinks are (invert_downlinks; the boards listen with
+# invert_iq_rx), to every radio listening there, one after another, each after its time
+# on air (scaled like the stand-in's). gateway=None is the air alone, for gateways that
+# are radios on it (gwmp_gateway.py, firmware_gateway/). `python -m
+# airshake_tools.linkemu.air` runs the air alone as a process (the demo's gateway path).
 from __future__ import annotations
 
 import random
+import socket
 import struct
 import threading
 import time
 from dataclasses import dataclass
-
-from testkit.udp_thread import UdpPair
+from typing import Any
 
 MAGIC = b"LA"
 KIND_PACKET = 0
 KIND_TUNE = 1
-HEADER = ">2sBIBHHBbb"          # as tests/micropython/fakes/lora
+HEADER = ">2sBIBHHBbb"          # as mp/lora: magic, kind, freq_khz, sf, bw (100 Hz),
+                                # sync, iq, rssi (dBm), snr (dB)
 HEADER_LEN = struct.calcsize(HEADER)
 _BW = {"7.8": 7800, "10.4": 10400, "15.6": 15600, "20.8": 20800, "31.25": 31250,
        "41.7": 41700, "62.5": 62500, "125": 125000, "250": 250000, "500": 500000}
@@ -52,15 +55,28 @@ class Channel:
             * t_sym / speed
 
 
-class LoraAir(UdpPair):
-    """front: the air (stand-in radios); back: the upstream."""
-    front_bufsize = 2048
-    back_bufsize = 4096
+def _bound() -> socket.socket:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    sock.bind(("127.0.0.1", 0))
+    sock.settimeout(0.05)
+    return sock
+
+
+class LoraAir:
+    """Two UDP sockets, each served by its own thread while used as a context manager:
+    `front` (its port is `port`) is the air the stand-in radios talk to; `back` talks to
+    the upstream."""
 
     def __init__(self, gateway: Channel | None, upstream: tuple[str, int] | None,
                  speed: int = 20, loss: float = 0.0, seed: int = 0,
                  invert_downlinks: bool = True) -> None:
-        UdpPair.__init__(self)
+        self.front = _bound()
+        self.back = _bound()
+        self.port = self.front.getsockname()[1]
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._serve, daemon=True, args=args)
+                         for args in ((self.front, 2048, self.from_front),
+                                      (self.back, 4096, self.from_back))]
         self.gateway = gateway
         self.upstream = upstream
         self.speed = speed
@@ -76,6 +92,28 @@ class LoraAir(UdpPair):
         self.dropped = 0                     # deliveries lost to `loss`
         self.rssi = -57                      # dBm and dB the radios hear the gateway at
         self.snr = 36
+
+    def __enter__(self) -> "LoraAir":
+        for t in self._threads:
+            t.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join()
+        self.front.close()
+        self.back.close()
+
+    def _serve(self, sock: socket.socket, bufsize: int, handle: Any) -> None:
+        while not self._stop.is_set():
+            try:
+                data, addr = sock.recvfrom(bufsize)
+            except socket.timeout:
+                continue
+            except OSError:          # ICMP port unreachable from a stopped radio
+                continue
+            handle(data, addr)
 
     def _deliver(self, data: bytes, addr: tuple[str, int]) -> None:
         with self._lock:
@@ -128,15 +166,15 @@ class LoraAir(UdpPair):
 
 
 def main() -> None:
-    """`python tests/host/lora_air.py [--speed N] [--loss P] [--seed S]` (from the
-    checkout, root on PYTHONPATH): the air alone as a process, for the demo's gateway path
-    (host_server/gateway/demo_path.py). Prints "air on 127.0.0.1:PORT", then at SIGTERM one
-    JSON line of what crossed it: frames and bytes up (normal IQ) and down (inverted)."""
+    """`python -m airshake_tools.linkemu.air [--speed N] [--loss P] [--seed S]`: the air
+    alone as a process, for the demo's gateway path (host_server/gateway/demo_path.py).
+    Prints "air on 127.0.0.1:PORT", then at SIGTERM one JSON line of what crossed it:
+    frames and bytes up (normal IQ) and down (inverted)."""
     import argparse
     import json
     import signal
 
-    p = argparse.ArgumentParser(prog="lora_air")
+    p = argparse.ArgumentParser(prog="python -m airshake_tools.linkemu.air")
     p.add_argument("--speed", type=int, default=20)
     p.add_argument("--loss", type=float, default=0.0)
     p.add_argument("--seed", type=int, default=0)

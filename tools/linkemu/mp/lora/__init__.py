@@ -1,4 +1,5 @@
-# tests/micropython/fakes/lora: a stand-in for micropython-lib's `lora` package (lora 0.2
+# airshake_tools.linkemu mp/lora (MicroPython, put on the device's MICROPYPATH, not imported
+# by CPython): a stand-in for micropython-lib's `lora` package (lora 0.2
 # with lora-sx127x 0.1, lora-sx126x 0.1, lora-sync and lora-async 0.1) on the unix port,
 # where the real driver cannot be installed and there is no SPI bus. Same names and
 # signatures as the documented API (micropython/lora/README.md):
@@ -14,7 +15,8 @@
 #   coroutines of the same signatures and recv_continuous(rx_length=0xFF,
 #   rx_packet=None), an async iterator of RxPacket until standby() or sleep();
 #   get_time_on_air_us(), standby(), sleep(), is_idle().
-# The air is UDP: a packet goes to the relay at $AIRSHAKE_AIR (host:port) behind a header
+# The air is UDP: a packet goes to the air (airshake_tools.linkemu.air) at $AIRSHAKE_AIR
+# (host:port) behind a header
 # naming the channel (frequency, SF, bandwidth, sync word, IQ polarity); a radio also
 # tells the relay its channel when it starts receiving ("tune"). The relay delivers a
 # packet only to radios tuned to the same channel, as the real receivers would. Airtime
@@ -282,7 +284,7 @@ class _Continuous:
 
     async def __anext__(self):
         m = self.modem
-        while m._rx is not False:
+        while not m.is_idle():
             rx = m._take()
             if rx is not None:
                 return rx

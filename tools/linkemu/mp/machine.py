@@ -1,6 +1,8 @@
-# tests/micropython/fakes/machine.py: a stand-in `machine` for the unix port, which has
-# no Pin, SPI or UART. Tests put tests/micropython/fakes on sys.path (never the firmware).
-# It is also the board's wiring for the fake radio chips (fake_sx127x.py, fake_sx126x.py):
+# airshake_tools.linkemu mp/machine.py (MicroPython, on the device's MICROPYPATH with
+# mp/lora): a stand-in `machine` for the unix port, which has no Pin, SPI or UART; the
+# firmware's radios/lora.py builds its board's SPI bus and pins from it. It is also the
+# board's wiring for the tests' fake radio chips (tests/micropython/fakes: fake_sx127x.py,
+# fake_sx126x.py):
 # - a pin's level belongs to the pin number, whatever Pin object the code holds; the MCU
 #   sets it (Pin.value, init(value=)) and a chip may watch it (its NSS and NRESET); a chip
 #   may drive it instead (BUSY, DIO0, DIO1): reading the pin asks the chip, and a rising
@@ -10,7 +12,9 @@
 #   pin (a wrong pin in a board file reads 0x00, as a floating line might);
 # - idle() lets the attached hardware run (its time-based events), as the MCU's idle
 #   wakes on the chip's interrupts.
-# $AIRSHAKE_LORA_CHIP solders chips on when the first SPI bus is built (fake_chips.wire).
+# WIRING: what runs when the first SPI bus is built, so chips can be soldered on as the
+# driver builds its bus (the tests' fake_chips adds its wire(), which reads
+# $AIRSHAKE_LORA_CHIP); empty here, where the stand-in `lora` needs no chip.
 # PINS and SPIS keep what was asked of them so a test can check the wiring a driver built
 # from a board file; UART is refused (AT modems are reached by uart_path).
 import time
@@ -18,6 +22,7 @@ import time
 PINS = {}          # pin number -> Pin, every pin a driver touched (the last object made)
 SPIS = []          # every SPI built
 HARDWARE = []      # attached devices with tick(): run by idle() and the chips' clock
+WIRING = []        # callables run once, when the first SPI bus is built
 
 _LEVEL = {}        # pin number -> level the MCU set
 _DRIVEN = {}       # pin number -> callable returning the level a device drives
@@ -124,8 +129,8 @@ class SPI:
         SPIS.append(self)
         if not _wired[0]:
             _wired[0] = True
-            import fake_chips
-            fake_chips.wire()
+            for wire in WIRING:
+                wire()
 
     def _byte(self, out):
         got = 0
