@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import serial
 
 from host_server.errors import UserError
 from host_server.device import console, ports, sim
@@ -230,17 +231,33 @@ class Board:
             self.conn = console.open_port(self.port)
         console.hard_reset(self.conn)
 
+    def _read(self, deadline: float) -> bytes:
+        """What the console has (up to 256 bytes). A board whose USB serial goes away in
+        deep sleep (the chip's own USB) is opened again when its port comes back."""
+        while True:
+            try:
+                if self.conn is None:
+                    self.conn = console.open_port(self.port)
+                return self.conn.read(256)
+            except (serial.SerialException, OSError, UserError) as e:
+                if not ports.missing(self.port):
+                    if isinstance(e, UserError):
+                        raise
+                    raise UserError(f"reading the console at {self.port} failed: {e}")
+                self.close()
+                if time.monotonic() > deadline:
+                    return b""
+                time.sleep(0.2)
+
     def _line(self, deadline: float) -> str | None:
         """The console's next line, or None at the deadline (a REPL prompt counts)."""
-        if self.conn is None:
-            self.conn = console.open_port(self.port)
         while b"\n" not in self.buf:
             if any(m in self.buf for m in REPL_MARKS):
                 line, self.buf = self.buf.decode("utf-8", "replace"), b""
                 return line
             if time.monotonic() > deadline:
                 return None
-            self.buf += self.conn.read(256)
+            self.buf += self._read(deadline)
         raw, self.buf = self.buf.split(b"\n", 1)
         line = raw.decode("utf-8", "replace").rstrip("\r")
         self.transcript.append(line)
