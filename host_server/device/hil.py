@@ -204,13 +204,10 @@ class Servers:
 class Board:
     """The board on port: its console, resets, and its wakes."""
 
-    def __init__(self, port: str, name: str, wake_timeout: float,
-                 show: Callable[[str], None]) -> None:
+    def __init__(self, port: str, wake_timeout: float) -> None:
         self.port = port
-        self.name = name
         self.on_sim = sim.is_sim(port)
         self.wake_timeout = wake_timeout
-        self.show = show
         self.conn: Any = None            # the console (serial.Serial) while read here
         self.buf = b""
         self.pending: list[str] = []
@@ -399,7 +396,7 @@ def run(opts: Options, show: Callable[[str], None] = print) -> int:
     work = Path(opts.work or tempfile.mkdtemp(prefix="airshake-hil-"))
     work.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
-    board = Board(opts.port, opts.board, opts.wake_timeout, show)
+    board = Board(opts.port, opts.wake_timeout)
     try:
         with Servers(work, opts.server_host, show, opts.b_port) as srv:
             if opts.image:
