@@ -40,11 +40,12 @@ def test_micropython_initiator_completes_with_cpython_responder(tmp_path, suite,
     assert result["ok"] and result["reply"] == "pong"
     assert ("ok", result["sid"]) in b.completed
     if by_reference and suite != 1:
-        assert result["sizes"] == [46, 41, 9 + len(b"reading=21.5")]
+        # C_B held, clock confirmed, one suite: the short m1 (PROTOCOL.md §3.1)
+        assert result["sizes"] == [43, 41, 9 + len(b"reading=21.5")]
 
 
 @pytest.mark.parametrize("suite", [0, 2])
 def test_micropython_zero_rtt_accepted_by_cpython(tmp_path, suite):
     with FixtureResponder(hs_support.now(), accept_early=True) as b:
         result = run_client(b.port, client_config(tmp_path, suite, True), "early")
-    assert result["ok"] and result["sizes"][0] == 46 + len(b"reading=21.5") + 8
+    assert result["ok"] and result["sizes"][0] == 43 + len(b"reading=21.5") + 8

@@ -105,7 +105,7 @@ def test_suite2_then_zero_rtt_with_cached_server_cert(pki, cs, tmp_path):
     again = handshake(b1.port, dev, pki.anchor, data=b"early bird", early=True)
     assert again.confirmed
     assert again.of(ev.HandshakeComplete)[0].early_accepted
-    assert len(again.sent[0]) == 46 + len(b"early bird") + 8      # 0-RTT m1
+    assert len(again.sent[0]) == 43 + len(b"early bird") + 8      # 0-RTT short m1
     assert len(again.received[0]) == 41                           # m2 by reference
     kinds = wait_for(lambda: {row[3] for row in b1.records() if row[0] == dev.id_hex} >=
                      {"m3", "early"} and {row[3] for row in b1.records() if row[0] == dev.id_hex})

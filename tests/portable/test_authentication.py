@@ -7,7 +7,7 @@ import struct
 from testkit.support import refused_, backends, raises_
 from testkit.hs_support import (refused_in, Pair, SERVER_NAME, anchor, cert, config, device_key,
                                 drain, initiator, now, private)
-from airshake import codec, events as ev, x509
+from airshake import codec, events as ev, transcript, x509
 from airshake.errors import AirshakeError, CertificateError, UsageError
 from airshake.initiator import CONFIRMED, FAILED, MAX_UNAUTH_RETRY_S, Initiator
 from airshake.keys import ServerKey, ServerRef
@@ -96,19 +96,15 @@ def test_a_replaces_its_c_b_only_with_one_that_passes_every_check():
 
 def _forge_error(ini, code, body, t):
     m1 = ini.datagrams_to_send(t)[0]
-    ref = ini._th1[:codec.REF_LEN]  # an eavesdropper computes H(m1) itself
-    assert ref == _th1_of(ini, m1)
+    ref = _th1_of(ini, m1)          # an eavesdropper computes it itself
     return m1, codec.encode_error(code, ref, body)
 
 
 def _th1_of(ini, m1, t=None):
-    """What an eavesdropper computes: H of m1's long form (a short m1's timestamp resolved
-    against the time, as B does), PROTOCOL.md §4.1."""
-    m = codec.decode_m1(m1, ini.id_len)
-    if m.short:
-        m.timestamp = codec.resolve_time(m.timestamp, now() if t is None else t)
-    long_form = codec.encode_m1(m, canonical=True)
-    return ini.backend.sha256(long_form[:codec.m1_prefix_len(ini.id_len)])[:codec.REF_LEN]
+    """What an eavesdropper computes to name an m1 in an error: H(m1 as sent, up to G_X)
+    (PROTOCOL.md §6; TH_1 itself for the long form)."""
+    short = m1[0] >> 5 == codec.TYPE_M1_SHORT
+    return transcript.error_ref(ini.backend, m1[:codec.m1_prefix_len(ini.id_len, short)])
 
 
 def test_a_forged_unsupported_suite_cannot_narrow_a_s_offer():

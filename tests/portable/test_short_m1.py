@@ -86,17 +86,21 @@ def test_short_and_long_m1_hash_the_same_long_form():
 
 
 def test_a_stale_short_m1_gets_stale_time_a_can_match():
+    """B's clock 10 minutes or 200 days apart from A's: B reads the short m1's time as a
+    different second than A stamped, but its STALE_TIME names the m1 by its bytes as sent
+    (§6), so A takes it and retries with the long form and WANT_TIME."""
     backend = backends()[0]
     t = now()
-    ini, m1 = _short_m1(backend, t=t - 600)          # A stamped 10 minutes ago
-    res = Responder(config(backend), t)
-    res.receive(m1, t)
-    refused = [e for e in res_events(res) if isinstance(e, ev.Refused)]
-    assert refused and refused[0].code == codec.ERR_STALE_TIME
-    err = res.datagrams_to_send(t)[0]
-    ini.receive(err, t)       # the reference is H(long form) as B resolved it: A takes it
-    again = ini.datagrams_to_send(t)
-    assert again and codec.decode_m1(again[0], 8).flags & codec.M1_WANT_TIME   # long form
+    for apart in (600, 200 * 86400, -3 * 86400 - 7):
+        ini, m1 = _short_m1(backend, t=t - apart)
+        res = Responder(config(backend), t)
+        res.receive(m1, t)
+        refused = [e for e in res_events(res) if isinstance(e, ev.Refused)]
+        assert refused and refused[0].code == codec.ERR_STALE_TIME, apart
+        ini.receive(res.datagrams_to_send(t)[0], t - apart)
+        again = ini.datagrams_to_send(t - apart)
+        assert again and again[0][0] >> 5 == codec.TYPE_M1, apart          # the long form
+        assert codec.decode_m1(again[0], 8).flags & codec.M1_WANT_TIME
 
 
 def res_events(role):

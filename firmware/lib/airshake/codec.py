@@ -119,6 +119,14 @@ def resolve_time(low16, now):
     return now + d
 
 
+def long_form(m, now):
+    """A decoded m1 as TH_1 and H(m1) hash it (§4.1): the long form with the full
+    timestamp, a short m1's resolved against `now` (m.timestamp is updated)."""
+    if m.short:
+        m.timestamp = resolve_time(m.timestamp, now)
+    return encode_m1(m, canonical=True)
+
+
 def m1_version(data):
     """The version field of an m1's head byte (decode_m1 refuses any but VERSION)."""
     return (data[0] >> 3) & 3

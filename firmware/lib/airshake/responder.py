@@ -75,6 +75,7 @@ class Responder(Endpoint):
         self.hint = None
         self.session = None
         self._m1 = None
+        self._m1_ref = None      # how an error names this m1 (transcript.error_ref)
         self._m3 = None
         self._ack = None
         self._refusal = None
@@ -194,7 +195,7 @@ class Responder(Endpoint):
     def _reject(self, code, body, error, ref=None):
         """End this handshake with an error message for A; identical retransmissions of
         m1 get the same answer."""
-        self._refusal = codec.encode_error(code, ref or self._th1[:codec.REF_LEN], body)
+        self._refusal = codec.encode_error(code, ref or self._m1_ref, body)
         self._out.append(self._refusal)
         self._goto(FAILED)
         self._deadline = None
@@ -214,11 +215,11 @@ class Responder(Endpoint):
             self._m1 = bytes(datagram)
             return self._reject(ERR_UNSUPPORTED_VERSION, bytes((codec.VERSION,)), e,
                                 backend.sha256(datagram)[:codec.REF_LEN])
-        if m.short:
-            m.timestamp = codec.resolve_time(m.timestamp, now)
         # the transcript hashes the long form with the full timestamp, whichever came (§4.1)
-        canonical = codec.encode_m1(m, canonical=True) if m.short else datagram
+        canonical = codec.long_form(m, now) if m.short else datagram
         self._th1 = transcript.th1(backend, canonical[:codec.m1_prefix_len(cfg.id_len)])
+        self._m1_ref = (self._th1[:codec.REF_LEN] if not m.short else transcript.error_ref(
+            backend, datagram[:codec.m1_prefix_len(cfg.id_len, True)]))
         self._m1 = bytes(datagram)
         self.id_a = m.id_a               # unauthenticated until m3: for logs and lookup
         if abs(m.timestamp - now) > cfg.window:

@@ -11,6 +11,15 @@ def th1(backend, m1_prefix):
     return backend.sha256(m1_prefix)
 
 
+def error_ref(backend, m1_prefix_as_sent):
+    """How an error message names the m1 it answers (§6): H(m1 as sent, up to G_X), its
+    first REF_LEN bytes; TH_1's own for the long form. Taken from the wire, not from the
+    time B resolved, so A matches it even when B's clock reads the short m1's time
+    differently (then it is STALE_TIME that A must be able to take)."""
+    from airshake.codec import REF_LEN
+    return backend.sha256(m1_prefix_as_sent)[:REF_LEN]
+
+
 def th2(backend, m1_hash, m2_head_byte, g_y, time_bytes, cb_hash, spki_hash_a,
         pms_ct=b""):
     """TH_2 = H(H(m1) || head || G_Y || [time] || H(C_B) || H(SPKI_A) [|| H(C_PMS)])."""
