@@ -142,20 +142,22 @@ class CSApp:
         certs: dict[str, str] = {}
         revoked: list[str] = []
         absent: list[str] = []
+        results = []
         for ident in idents:
             rec = await self.store.get(ident)
             if rec is None:
                 absent.append(ident.hex())
+                results.append((ident.hex(), "absent"))
             elif rec.revocation is not None:
                 revoked.append(ident.hex())
+                results.append((ident.hex(), "revoked"))
             else:
                 certs[ident.hex()] = base64.b64encode(rec.der).decode()
-        for result, n in (("found", len(certs)), ("revoked", len(revoked)),
-                          ("absent", len(absent))):
-            if n:
-                self.metrics.lookups.labels(result).inc(n)
-        log("lookup_batch", ids=len(idents), found=len(certs), revoked=len(revoked),
-            absent=len(absent), ms=timer.ms)
+                results.append((ident.hex(), "found"))
+        for id_hex, result in results:      # one line per lookup, as GET /certs/{id}
+            self.metrics.lookups.labels(result).inc()
+            log("lookup", id=id_hex, via="batch", batch=len(idents), result=result,
+                ms=timer.ms)
         return JSONResponse({"certs": certs, "revoked": revoked, "absent": absent})
 
     async def search(self, request: Request) -> Response:
