@@ -203,9 +203,17 @@ def mbedtls_src() -> Path:
 def ucrypto_micropython_src(src: Path, ucrypto: Path, mbedtls: Path) -> Path:
     """build/twin-ucrypto/<source>: a copy of the MicroPython source with Mbed TLS at
     lib/mbedtls and ucryptography's config patch applied (the plain twin and a source the
-    user gave stay unpatched). Made once; a half-made copy never keeps the final name."""
+    user gave stay unpatched). Made again when the source, ucryptography or Mbed TLS
+    changed (their paths and the source's file sizes and times); a half-made copy never
+    keeps the final name."""
     dest = UCRYPTO_TWIN_DIR / src.name
-    if (dest / ".airshake-ucrypto").is_file():
+    h = hashlib.sha256(f"{src}\n{ucrypto}\n{mbedtls}\n".encode())
+    for part in ("py", "extmod", "shared", "lib", "ports/unix", "mpy-cross"):
+        _tree_stamp(src / part, h)
+    if (ucrypto / UCRYPTO_PATCH).is_file():
+        h.update((ucrypto / UCRYPTO_PATCH).read_bytes())
+    made = dest / ".airshake-ucrypto"
+    if made.is_file() and made.read_text() == h.hexdigest():
         return dest
     if shutil.which("patch") is None:
         raise UserError("the ucrypto twin needs `patch` (apt-get install -y patch)")
@@ -219,11 +227,12 @@ def ucrypto_micropython_src(src: Path, ucrypto: Path, mbedtls: Path) -> Path:
     if pinned.is_symlink():
         pinned.unlink()
     shutil.rmtree(pinned, ignore_errors=True)
+    pinned.parent.mkdir(parents=True, exist_ok=True)
     pinned.symlink_to(mbedtls)
     _run(["patch", "-p1", "--forward", "--no-backup-if-mismatch", "-i",
           str(ucrypto / UCRYPTO_PATCH)], "applying ucryptography's Mbed TLS config patch",
          cwd=tmp)
-    (tmp / ".airshake-ucrypto").write_text(f"{ucrypto}\n{mbedtls}\n")
+    (tmp / ".airshake-ucrypto").write_text(h.hexdigest())
     tmp.rename(dest)
     return dest
 

@@ -235,3 +235,32 @@ def test_firmware_build_hands_the_module_to_the_board_cmake(sources, tmp_path):
         else:
             assert (Path(module) / "micropython.cmake").is_file()
             assert (Path(module) / "modcryptography.c").is_file()
+
+
+def test_ucrypto_source_copy_is_patched_and_follows_its_sources(tmp_path, monkeypatch):
+    # the ucrypto twin's patched copy of the MicroPython source: Mbed TLS at lib/mbedtls,
+    # ucryptography's patch applied in the copy only, made again when the source changes
+    src, ucrypto, mbedtls = tmp_path / "mp", tmp_path / "ucryptography", tmp_path / "mbedtls"
+    config = src / "extmod" / "mbedtls" / "mbedtls_config_common.h"
+    config.parent.mkdir(parents=True)
+    config.write_text("#define A\n")
+    (src / "py").mkdir()
+    (src / "py" / "mpconfig.h").write_text("")
+    (ucrypto / "patches").mkdir(parents=True)
+    (ucrypto / bf.UCRYPTO_PATCH).write_text(
+        "--- a/extmod/mbedtls/mbedtls_config_common.h\n"
+        "+++ b/extmod/mbedtls/mbedtls_config_common.h\n"
+        "@@ -1 +1,2 @@\n #define A\n+#define MBEDTLS_PKCS1_V21\n")
+    (mbedtls / "include").mkdir(parents=True)
+    monkeypatch.setattr(bf, "UCRYPTO_TWIN_DIR", tmp_path / "twin-ucrypto")
+    copy = bf.ucrypto_micropython_src(src, ucrypto, mbedtls)
+    patched = copy / "extmod" / "mbedtls" / "mbedtls_config_common.h"
+    assert "MBEDTLS_PKCS1_V21" in patched.read_text()
+    assert config.read_text() == "#define A\n"                  # the original untouched
+    assert (copy / "lib" / "mbedtls").resolve() == mbedtls
+    patched.write_text(patched.read_text() + "/* kept */\n")
+    assert bf.ucrypto_micropython_src(src, ucrypto, mbedtls) == copy
+    assert "kept" in patched.read_text()                        # unchanged sources: reused
+    (src / "py" / "mpconfig.h").write_text("/* changed */\n")
+    bf.ucrypto_micropython_src(src, ucrypto, mbedtls)
+    assert "kept" not in patched.read_text()                    # changed: copied again
