@@ -65,6 +65,7 @@ class PtyPort:
         self.on_output = on_output
         self.keep_unheard = keep_unheard
         self._unheard = bytearray()
+        self._attached = False      # a host program holds the port open (see _pump)
         self.holding = False
         self._held = bytearray()
         # the host side: the port the tools open. Its slave is closed here: while no
@@ -125,11 +126,12 @@ class PtyPort:
 
     def _pump(self) -> None:
         host, prog = self._host_master, self._prog_master
-        attached = False        # a host program holds the port open
+        # whether a host program holds the port open lives on self: a restart (a board's
+        # reset) starts a new pump, which must not drop the new program's first output
         while True:
-            watch = [prog, self._stop_r] + ([host] if attached else [])
+            watch = [prog, self._stop_r] + ([host] if self._attached else [])
             try:
-                ready, _, _ = select.select(watch, [], [], None if attached else 0.05)
+                ready, _, _ = select.select(watch, [], [], None if self._attached else 0.05)
             except InterruptedError:
                 continue
             if self._stop_r in ready:
@@ -140,24 +142,24 @@ class PtyPort:
                     return
                 if self.on_output is not None:
                     self.on_output(data)
-                if attached:
+                if self._attached:
                     _write(host, data)
                 elif self.keep_unheard:
                     self._unheard += data
                     del self._unheard[:-_KEEP]
-            if attached and host not in ready:
+            if self._attached and host not in ready:
                 continue
             try:                          # non-blocking: EIO while nobody holds the port
                 data = os.read(host, _CHUNK)
             except BlockingIOError:
-                attached = self._attach(host)
+                self._attached = self._attach(host)
                 continue
             except OSError as e:
                 if e.errno != errno.EIO:
                     raise
-                attached = False
+                self._attached = False
                 continue
-            attached = self._attach(host)
+            self._attached = self._attach(host)
             if data and self.holding:
                 self._held += data
                 del self._held[:-_KEEP]
