@@ -39,6 +39,7 @@ import tempfile
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path[:0] = [os.path.join(ROOT, "firmware/lib"), ROOT]   # run as a script: testkit/
 
+from bench.common import BenchFailure  # noqa: E402
 from testkit import hs_support  # noqa: E402
 from testkit.udp_responder import FixtureResponder  # noqa: E402
 
@@ -230,14 +231,20 @@ def twin_rows(suites=(0, 2), backends=("pure", "ucrypto"), runs=7, tries=3):
             for backend in backends:
                 twin = TWINS[backend]
                 if not os.path.isfile(twin):
-                    raise SystemExit("no %s: python -m airshake_tools.build_firmware twin%s"
-                                     % (twin, " --ucrypto" if backend == "ucrypto" else ""))
+                    raise BenchFailure("no %s: python -m airshake_tools.build_firmware twin%s"
+                                       % (twin, " --ucrypto" if backend == "ucrypto" else ""))
 
                 def once(n, mode="", split=False, twin=twin, backend=backend, cfg=cfg):
                     return run(b.port, cfg, n, None, mode, twin, shim, backend, split)
-                prepared = statistics.median(once(512 * 1024, "prepare")["process_us"]
-                                             for _ in range(runs))
-                done = [once(512 * 1024, split=True) for _ in range(runs)]
+
+                def sure(mode="", split=False, suite=suite, backend=backend, once=once):
+                    got = once(512 * 1024, mode, split)
+                    if got is None:
+                        raise BenchFailure("twin suite %d %s: the handshake client failed"
+                                           % (suite, backend))
+                    return got
+                prepared = statistics.median(sure("prepare")["process_us"] for _ in range(runs))
+                done = [sure(split=True) for _ in range(runs)]
                 # process CPU of a full run minus a run stopped before the handshake: the
                 # handshake and one record each way, in CPU time (robust to other load)
                 process = (statistics.median(r["process_us"] for r in done) - prepared) / 1000
@@ -266,7 +273,10 @@ def main():
     args = parser.parse_args()
     os.chdir(ROOT)
     if args.twin:
-        rows = twin_rows(tuple(int(s) for s in args.suites.split(",")))
+        try:
+            rows = twin_rows(tuple(int(s) for s in args.suites.split(",")))
+        except BenchFailure as e:
+            raise SystemExit("device_cost: %s" % e)
         if args.json:
             with open(args.json, "w") as f:
                 json.dump({"twin": rows}, f, indent=1)
