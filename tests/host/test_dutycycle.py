@@ -127,3 +127,14 @@ def test_device_time_on_air_rounds_the_model_up_to_the_millisecond():
         for sf in (7, 9, 12):
             exact = lora.time_on_air(n, sf) * 1000
             assert exact <= time_on_air_ms(n, sf) < exact + 1
+
+
+def test_the_relay_takes_the_policy_on_its_command_line():
+    from airshake_tools.linkemu.__main__ import build_parser
+    args = build_parser().parse_args(["--profile", "lora-sf12", "--listen", "127.0.0.1:0",
+                                      "--upstream", "127.0.0.1:1", "--duty-policy",
+                                      "lmn-credits"])
+    assert args.duty_policy == "lmn-credits"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["--profile", "lora-sf12", "--listen", "127.0.0.1:0",
+                                   "--upstream", "127.0.0.1:1", "--duty-policy", "hourly"])
