@@ -105,7 +105,7 @@ def forge_error(code, body, times=1):
         if left[0] <= 0:
             return None
         left[0] -= 1
-        short = m1[0] >> 5 == codec.TYPE_M1_SHORT
+        short = codec.is_short_m1(m1)
         ref = transcript.error_ref(backend, m1[:codec.m1_prefix_len(id_len, short)])
         return codec.encode_error(code, ref, body)
     return forge

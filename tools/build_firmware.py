@@ -63,6 +63,11 @@ UCRYPTO_TWIN_MAKE_ARGS = [a for a in TWIN_MAKE_ARGS if a != "MICROPY_PY_SSL=0"] 
     "MICROPY_PY_SSL=1", "MICROPY_SSL_MBEDTLS=1", "CFLAGS_EXTRA=-DMBEDTLS_ECP_NIST_OPTIM"]
 
 
+class Missing(UserError):
+    """A build cannot start here: a source, a tool or the network it needs is missing
+    (`twin --or-skip` says so in one line and succeeds; anything else is a failure)."""
+
+
 def _log(msg: str) -> None:
     print("build_firmware: " + msg, file=sys.stderr, flush=True)
 
@@ -98,21 +103,28 @@ def _unpack(tarball: Path, dest: Path) -> Path:
 
 def _clone(url: str, dest: Path, tag: str | None) -> Path:
     if shutil.which("git") is None:
-        raise UserError(f"no source for {dest.name} and git is not installed: set the path "
-                        "to a copy (MICROPYTHON_SRC / MPY_LIB_DIR)")
+        raise Missing(f"no source for {dest.name} and git is not installed: set the path "
+                      "to a copy (MICROPYTHON_SRC / MPY_LIB_DIR)")
     cmd = ["git", "clone", "--depth", "1"] + (["-b", tag] if tag else []) + [url, str(dest)]
-    _run(cmd, f"cloning {url}")
+    try:
+        _run(cmd, f"cloning {url}")
+    except UserError as e:
+        raise Missing(f"no source for {dest.name} ({e}): set the path to a copy "
+                      "(MICROPYTHON_SRC / MPY_LIB_DIR)") from e
     return dest
 
 
 def _clone_commit(url: str, dest: Path, commit: str, env_name: str) -> Path:
     """dest cloned at one commit, submodules included (into a temporary name first)."""
     if shutil.which("git") is None:
-        raise UserError(f"no source for {dest.name} and git is not installed: set {env_name} "
-                        "to a copy")
+        raise Missing(f"no source for {dest.name} and git is not installed: set {env_name} "
+                      "to a copy")
     tmp = dest.with_name(dest.name + ".cloning")
     shutil.rmtree(tmp, ignore_errors=True)
-    _run(["git", "clone", url, str(tmp)], f"cloning {url}")
+    try:
+        _run(["git", "clone", url, str(tmp)], f"cloning {url}")
+    except UserError as e:
+        raise Missing(f"no source for {dest.name} ({e}): set {env_name} to a copy") from e
     _run(["git", "-C", str(tmp), "checkout", "-q", commit], f"checking out {commit}")
     _run(["git", "-C", str(tmp), "submodule", "update", "--init", "--depth", "1"],
          f"fetching the submodules of {url}")
@@ -312,6 +324,14 @@ def _write_runner(binary: Path) -> Path:
     return runner
 
 
+def _gcc_m32() -> bool:
+    """gcc links a 32-bit program (gcc-multilib installed)."""
+    with tempfile.TemporaryDirectory() as tmp:
+        r = subprocess.run(["gcc", "-m32", "-x", "c", "-", "-o", str(Path(tmp) / "a.out")],
+                           input=b"int main(void) { return 0; }\n", capture_output=True)
+    return r.returncode == 0
+
+
 def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
     """The twin binary, built only when twin_key changed; returns its runner script.
     ucrypto: the twin with the ucryptography module, in build/twin-ucrypto/."""
@@ -338,9 +358,9 @@ def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
     if not force and binary.is_file() and stamp.is_file() and stamp.read_text() == key:
         _log(f"{name} up to date: {binary}")
         return _write_runner(binary)
-    if shutil.which("make") is None or shutil.which("gcc") is None:
-        raise UserError(f"the {name} needs make and gcc (with gcc-multilib for -m32): "
-                        "apt-get install -y build-essential gcc-multilib")
+    if shutil.which("make") is None or shutil.which("gcc") is None or not _gcc_m32():
+        raise Missing(f"the {name} needs make and a gcc that builds 32-bit programs: "
+                      "apt-get install -y build-essential gcc-multilib")
     obj = folder / "obj"
     flags = obj / ".make-args"    # make tracks sources, not flags: new flags, clean build
     if flags.is_file() and flags.read_text() != " ".join(make_args):
@@ -438,12 +458,21 @@ def main(argv: list[str] | None = None) -> int:
     tw.add_argument("--force", action="store_true", help="rebuild even when up to date")
     tw.add_argument("--ucrypto", action="store_true",
                     help="with the ucryptography C module, cached in build/twin-ucrypto/")
+    tw.add_argument("--or-skip", action="store_true",
+                    help="where a source or tool is missing, say so in one line, print "
+                         "nothing on stdout and exit 0 (make test)")
     args = ap.parse_args(argv)
     try:
         if args.cmd == "firmware":
             print(build_firmware(args.board, args.production, not args.no_ucrypto))
         else:
             print(build_twin(args.force, args.ucrypto))
+    except Missing as e:
+        if args.cmd == "twin" and args.or_skip:
+            print(f"build_firmware: skipped: {e}", file=sys.stderr)
+            return 0
+        print(f"build_firmware: {e}", file=sys.stderr)
+        return 2
     except UserError as e:
         print(f"build_firmware: {e}", file=sys.stderr)
         return 2

@@ -57,11 +57,11 @@ def test_by_reference_is_93_bytes_with_the_short_m1_and_96_with_the_long():
         pair = Pair(backend, suite, ini=initiator(backend, suite, server=_ref(backend, suite)))
         sizes = pair.run()
         assert sizes == [43, 41, 9], sizes          # short m1: 1 + 8 + 2 + 32
-        assert pair.wire[0][1][0] >> 5 == codec.TYPE_M1_SHORT
+        assert codec.is_short_m1(pair.wire[0][1])
         long = Pair(backend, suite, ini=initiator(backend, suite, server=_ref(backend, suite),
                                                   short_m1=False))
         assert long.run() == [46, 41, 9]
-        assert long.wire[0][1][0] >> 5 == codec.TYPE_M1
+        assert not codec.is_short_m1(long.wire[0][1])
 
 
 def test_by_value_then_by_reference():

@@ -218,7 +218,7 @@ def test_tampered_suite_list_in_m1_breaks_mac_2():
 
 def _m1_with_key(backend, suite, g_x):
     pair, m1, m2 = _until_m2(backend, suite)
-    prefix = codec.m1_prefix_len(8, short=m1[0] >> 5 == codec.TYPE_M1_SHORT)
+    prefix = codec.m1_prefix_len(8, short=codec.is_short_m1(m1))
     return pair, m1[:prefix - 32] + g_x
 
 

@@ -28,7 +28,7 @@ def _short_m1(backend, early=False, t=None):
 def test_short_m1_decodes_strictly():
     backend = backends()[0]
     ini, m1 = _short_m1(backend)
-    assert len(m1) == 43 and m1[0] >> 5 == codec.TYPE_M1_SHORT
+    assert len(m1) == 43 and codec.is_short_m1(m1)
     assert codec.message_type(m1) == codec.TYPE_M1 and codec.kind_name(m1) == "m1"
     m = codec.decode_m1(m1, 8)
     assert m.short and m.offered == 1 and m.flags == codec.M1_CB_KNOWN
@@ -54,7 +54,7 @@ def test_the_short_form_is_only_for_what_it_can_say():
     for ini in (initiator(backend, 0), initiator(backend, 0, server=_ref(backend),
                                                  clock_trusted=False)):
         ini.connect(now())
-        assert ini.datagrams_to_send(now())[0][0] >> 5 == codec.TYPE_M1
+        assert not codec.is_short_m1(ini.datagrams_to_send(now())[0])
 
 
 def test_b_resolves_the_time_nearest_its_clock():
@@ -99,7 +99,7 @@ def test_a_stale_short_m1_gets_stale_time_a_can_match():
         assert refused and refused[0].code == codec.ERR_STALE_TIME, apart
         ini.receive(res.datagrams_to_send(t)[0], t - apart)
         again = ini.datagrams_to_send(t - apart)
-        assert again and again[0][0] >> 5 == codec.TYPE_M1, apart          # the long form
+        assert again and not codec.is_short_m1(again[0]), apart          # the long form
         assert codec.decode_m1(again[0], 8).flags & codec.M1_WANT_TIME
 
 

@@ -104,6 +104,11 @@ def encode_m1(m, canonical=False):
             + m.g_x + m.early)
 
 
+def is_short_m1(data):
+    """The datagram is an m1 in its short form (§3.1)."""
+    return bool(data) and data[0] >> 5 == TYPE_M1_SHORT
+
+
 def m1_prefix_len(id_len, short=False):
     """Bytes of an m1 up to G_X (everything but 0-RTT data)."""
     return (1 + id_len + 2 + KEY_LEN) if short else (2 + id_len + 4 + KEY_LEN)
@@ -165,7 +170,7 @@ def _decode_m1_short(data, id_len):
 def decode_m1(data, id_len):
     """An m1 in either form. The short form's timestamp is its low 16 bits (the caller
     resolves it against its clock: resolve_time)."""
-    if data and data[0] >> 5 == TYPE_M1_SHORT:
+    if is_short_m1(data):
         return _decode_m1_short(data, id_len)
     flags = _head(data, TYPE_M1)
     if flags >> 3 != VERSION:
