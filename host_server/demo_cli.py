@@ -33,6 +33,13 @@ next to the patent's prior-art four-message flow (Fig. 1, C_A sent over the air)
 and TLS 1.3. A sequence diagram is written as SVG. The previous run's picture and
 numbers in the output directory are removed first (the demo says so).
 
+--via picks how the devices reach B: directly over UDP (default); through a LoRaWAN
+network server's MQTT integration (chirpstack, tts: a mosquitto broker and a network-server
+stand-in, link lorawan-eu868-dr0); or as raw LoRa (gateway): TTGO LoRa32 v1 firmware on
+the link emulator's stand-in lora driver, its frames heard on a stand-in air by two
+simulated GWMP gateways and forwarded by the bridge (airshake gateway), whose per-device
+flows reach B through the link emulator.
+
 Slow links (LoRa, LoRaWAN) run in virtual time: the relay forwards at once and reports
 the modelled times, so minutes of duty-cycle waits take seconds. Every process is
 stopped at the end, on an error and on Ctrl-C.
@@ -40,6 +47,7 @@ stopped at the end, on an error and on Ctrl-C.
 examples:
   airshake demo
   airshake demo --link lorawan-eu868-dr0 --loss 0.2
+  airshake demo --via gateway --devices 2
   airshake demo --devices 5 --suite 2 --workdir /tmp/run1
 """
 
@@ -67,6 +75,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:  # type: ignore[ty
                    help="link profile (default: %(default)s): " + ", ".join(PROFILES))
     p.add_argument("--loss", type=_probability, default=0.0, metavar="P",
                    help="probability that a radio frame is lost, e.g. 0.2 (default: 0)")
+    p.add_argument("--via", choices=("udp", "chirpstack", "tts", "gateway"), default="udp",
+                   help="how devices reach B: directly (udp), through a LoRaWAN network "
+                        "server's MQTT integration (chirpstack, tts: needs mosquitto; picks "
+                        "--link lorawan-eu868-dr0), or raw LoRa through GWMP gateways "
+                        "(gateway)")
     p.add_argument("--devices", type=int, default=1, metavar="N",
                    help="devices handshaking at once (default: 1)")
     p.add_argument("--suite", type=int, default=0, choices=(0, 2),
@@ -115,5 +128,6 @@ def run(args: argparse.Namespace) -> int:
                    seed=args.seed, time=args.time, workdir=args.workdir, keep=args.keep,
                    out=args.out, cs_port=args.cs_port, b_port=args.b_port,
                    relay_port=args.relay_port, timeout=args.timeout,
-                   micropython=args.micropython, full_deploy=args.full_deploy)
+                   micropython=args.micropython, full_deploy=args.full_deploy,
+                   via=args.via)
     return run_demo(opts)

@@ -181,7 +181,7 @@ def check_test_paths(tree: ast.AST) -> list:
             joined = list(node.args)
         for part in joined:
             if isinstance(part, ast.Constant) and part.value in ("tests", "tests/"):
-                out.append((node.lineno, ast.unparse(node)))
+                out.append((getattr(node, "lineno", 0), ast.unparse(node)))
         if (isinstance(node, ast.Constant) and isinstance(node.value, str)
                 and id(node) not in prose and " " not in node.value):
             parts = [p for p in re.split(r"[/\\:;]", node.value) if p not in ("", ".")]

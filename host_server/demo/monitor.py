@@ -88,8 +88,12 @@ class DeviceRun:
 class Run:
     """Everything seen during one demo run; feed() is called from one thread only."""
 
-    def __init__(self, display: Display, probe: Probe | None, devices: int, mtu: int) -> None:
+    def __init__(self, display: Display, probe: Probe | None, devices: int, mtu: int,
+                 wake_from_log: bool = False) -> None:
         self.display = display
+        # behind a gateway bridge a device keeps one flow across its wakes: its frames
+        # belong to the wake its firmware last announced, not to a new sender address
+        self.wake_from_log = wake_from_log
         self.probe = probe
         self.mtu = mtu
         self.devices = {i: DeviceRun(i) for i in range(1, devices + 1)}
@@ -102,6 +106,18 @@ class Run:
         self.show_device = devices > 1
 
     # -- helpers ----------------------------------------------------------------------
+    def device_of(self, data: bytes) -> int:
+        """The device whose ID_A an m1 carries (1 when it is no m1 of a known device):
+        the probe's name for a new flow from a gateway bridge."""
+        if data and codec.message_type(data) == codec.TYPE_M1:
+            for id_hex, index in list(self._by_id.items()):
+                try:
+                    if codec.decode_m1(data, len(id_hex) // 2).id_a.hex() == id_hex:
+                        return index
+                except codec.DecodeError:
+                    continue
+        return 1
+
     def register(self, index: int, id_hex: str) -> None:
         self.devices[index].id_hex = id_hex
         self._by_id[id_hex] = index
@@ -148,6 +164,8 @@ class Run:
             return
         who = self.probe.who(e.get("device", "")) if self.probe else None
         index, wake = who if who else (1, 1)
+        if self.wake_from_log and index in self.devices:
+            wake = max(1, self.devices[index].wake)
         direction = e.get("direction", "up")
         data, seen = None, time.monotonic()
         if self.probe is not None:
@@ -294,8 +312,9 @@ class Run:
                 d.advance(index, "m3 sent")
         elif step == "recv" and size is not None:
             kind = rest.split()[0]
-            key = "first record" if kind == "record" and "first record" not in dev.sizes \
-                else kind
+            # B's records are "first record" (its confirmation of m3); "record" is A's
+            # own wake-2 uplink, never a repeat of B's (a resent m3 gets it again)
+            key = "first record" if kind == "record" else kind
             fresh = key not in dev.sizes
             dev.sizes.setdefault(key, size)
             if size > self.mtu and fresh:

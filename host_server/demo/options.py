@@ -31,6 +31,7 @@ class Options:
     micropython: str | None = None     # the unix binary (default: next to python, PATH)
     full_deploy: bool = False          # deploy device 1 through mpremote too
     via: str = "udp"                   # udp | chirpstack | tts (host_server.lorawan.demo_path)
+                                       # | gateway (host_server.gateway.demo_path)
 
 
 @dataclass(frozen=True)

@@ -7,6 +7,9 @@
 # recorded before it is forwarded, so by the time the relay logs a frame its bytes are
 # here: take(peer, direction, size) hands them out in order. Plain sockets and one
 # selector thread; nothing is changed, delayed (beyond a loopback hop) or dropped.
+# Behind a gateway bridge (--via gateway) every device reaches the probe through one
+# port, on a flow (source address) of its own: open_device_side(shared=) names the device
+# of a new flow from its first datagram (an m1 carries ID_A).
 from __future__ import annotations
 
 import selectors
@@ -78,6 +81,7 @@ class Probe:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._b_listen: socket.socket | None = None
+        self.shared: Callable[[bytes], int] | None = None
 
     # -- lifecycle --------------------------------------------------------------------
     def open_b_side(self, b_port: int) -> int:
@@ -89,10 +93,14 @@ class Probe:
         self.b_port = s.getsockname()[1]
         return self.b_port
 
-    def open_device_side(self, relay_port: int) -> list[int]:
-        """One port per device, each forwarded to the relay at relay_port."""
+    def open_device_side(self, relay_port: int,
+                         shared: Callable[[bytes], int] | None = None) -> list[int]:
+        """One port per device, each forwarded to the relay at relay_port; with `shared`,
+        one port for all of them, shared(first datagram of a new sender) naming its
+        device (1-based)."""
         self.relay = (HOST, relay_port)
-        for i in range(1, self.devices + 1):
+        self.shared = shared
+        for i in ([0] if shared is not None else range(1, self.devices + 1)):
             s = self._udp()
             self._listen.append(s)
             self.sel.register(s, selectors.EVENT_READ, ("dev-listen", i))
@@ -163,7 +171,9 @@ class Probe:
         if kind == "dev-listen":              # device -> relay
             conn = self._dev.get((arg, addr))
             if conn is None:
-                conn = self._new_dev_conn(arg, addr, sock)
+                device = arg or (self.shared(data) if self.shared is not None else 1)
+                conn = self._new_dev_conn(device, addr, sock)
+                self._dev[(arg, addr)] = conn
             self._record(Datagram(conn.peer, conn.device, conn.wake, "up", data, now))
             with self._lock:
                 self._recent[data] = conn.peer
@@ -200,7 +210,6 @@ class Probe:
         self._wakes[device] = wake
         peer = "%s:%d" % (HOST, s.getsockname()[1])
         conn = _DevConn(device, wake, addr, s, peer, listen)
-        self._dev[(device, addr)] = conn
         with self._lock:
             self.peers[peer] = (device, wake)
         self.sel.register(s, selectors.EVENT_READ, ("dev-relay", conn))

@@ -1,6 +1,9 @@
 # host_server.demo.run: owns the order of a demo run and its guarantees: check what is
 # needed (binaries, ports) before starting anything; CA, CS, B, probe and relay, then the
-# devices (deployed, provisioned, running the firmware); the live display while they
+# devices (deployed, provisioned, running the firmware); the paths other than udp: a
+# LoRaWAN network server's MQTT integration in front of B (--via chirpstack|tts), or raw
+# LoRa through GWMP gateways and the bridge, whose flows reach B through the relay
+# (--via gateway: host_server.gateway.demo_path); the live display while they
 # run; then the summary, summary.json and sequence.svg. Whatever happens -- success, an
 # error, Ctrl-C or SIGTERM -- every process it started is stopped before it returns, and
 # a failure is one UserError line.
@@ -35,8 +38,11 @@ from host_server.errors import UserError
 
 MAX_DEVICES = 50
 DEFAULT_TIMEOUT = 45.0    # wall seconds for the devices' wakes (virtual time: plenty)
-VIAS = ("udp", "chirpstack", "tts")
+VIAS = ("udp", "chirpstack", "tts", "gateway")
+LORAWAN_VIAS = ("chirpstack", "tts")
 VIA_LINK = "lorawan-eu868-dr0"   # --via chirpstack|tts without --link: the LoRaWAN profile
+GATEWAY_LINK = "lora-sf7"        # --via gateway: the TTGO board file's SF7, as gateways hear
+GATEWAYS = 2                     # --via gateway: simulated gateways hearing every device
 OUT_FILES = ("sequence.svg", "summary.json")
 SETTLE_S = 0.5            # after the last device ends: let the last log lines arrive
 
@@ -44,14 +50,17 @@ SETTLE_S = 0.5            # after the last device ends: let the last log lines a
 def validate(opts: Options) -> None:
     if opts.via not in VIAS:
         raise UserError(f"--via {opts.via}: choose one of {', '.join(VIAS)}")
-    if opts.via != "udp" and opts.link == Options.link:
+    if opts.via in LORAWAN_VIAS and opts.link == Options.link:
         opts.link = VIA_LINK
     try:
         profile = get_profile(opts.link)
     except ValueError as e:
         raise UserError(f"{e} (--link)")
-    if opts.via != "udp" and not profile.class_a:
+    if opts.via in LORAWAN_VIAS and not profile.class_a:
         raise UserError(f"--via {opts.via} needs a LoRaWAN link: use --link {VIA_LINK}")
+    if opts.via == "gateway" and opts.link != GATEWAY_LINK:
+        raise UserError(f"--via gateway runs TTGO LoRa32 v1 boards at SF7/125 kHz, where the "
+                        f"gateways listen: use --link {GATEWAY_LINK}")
     if not 0.0 <= opts.loss < 1.0:
         raise UserError(f"--loss {opts.loss} is not a probability from 0 up to (not "
                         "including) 1, e.g. 0.2 for 20% of frames lost")
@@ -95,9 +104,11 @@ class Demo:
         self.ready = services.Readiness()
         self.display = Display(opts.devices, out)
         self.probe = Probe(opts.devices, on_arrival=lambda a: self.queue.put(("probe", "", a)))
-        self.run = Run(self.display, self.probe, opts.devices, self.profile.mtu)
+        self.run = Run(self.display, self.probe, opts.devices, self.profile.mtu,
+                       wake_from_log=opts.via == "gateway")
         self.sup: Supervisor | None = None
         self.lorawan: Any = None           # host_server.lorawan.demo_path.DemoPath
+        self.gateway: Any = None           # host_server.gateway.demo_path.GatewayPath
         self.devices: list[dv.Device] = []
         self.services: list[services.Service] = []
         self.started = time.monotonic()
@@ -117,7 +128,7 @@ class Demo:
     def execute(self, work: Path, out_dir: Path) -> dict[str, Any]:
         o, t = self.opts, self.timing
         micropython = dv.find_micropython(o.micropython)
-        if o.via != "udp":
+        if o.via in LORAWAN_VIAS:
             from host_server.lorawan.broker import INSTALL, find_mosquitto
             if find_mosquitto() is None:
                 raise UserError(f"--via {o.via} needs the MQTT broker mosquitto: {INSTALL}")
@@ -144,7 +155,7 @@ class Demo:
         self.say("      CS at http://127.0.0.1:%d, store %s" % (cs.port, work / "cs.db"))
         step("server B: airshake server (fragment MTU %d, the link's)" % self.profile.mtu)
         b_flags: list[str] = []
-        if o.via != "udp":
+        if o.via in LORAWAN_VIAS:
             from host_server.lorawan import demo_path
             self.lorawan = demo_path.start(o.via, work, self.profile.region, self.profile.dr)
             b_flags = self.lorawan.b_flags
@@ -160,20 +171,30 @@ class Demo:
                                        else self.lorawan.air_port)
         relay = services.start_relay(sup, self.ready, work, o.link, o.loss, o.seed,
                                      t.virtual, o.relay_port, tap_b)
-        ports = self.probe.open_device_side(relay.port)
+        gateway = o.via == "gateway"
+        ports = self.probe.open_device_side(relay.port, self.run.device_of if gateway
+                                            else None)
         self.probe.start()
-        self.say("      relay on udp 127.0.0.1:%d; devices send to the probe in front of it "
-                 "(ports %s)" % (relay.port, ", ".join(map(str, ports))))
-        step("devices: deploy the firmware (board unix), provision through mpremote on a pty")
+        self.say("      relay on udp 127.0.0.1:%d; %s send to the probe in front of it "
+                 "(port%s %s)" % (relay.port, "the bridge's device flows" if gateway
+                                  else "devices", "" if len(ports) == 1 else "s",
+                                  ", ".join(map(str, ports))))
+        if gateway:
+            ports = self._start_gateway(work, ports[0])
+        step("devices: deploy the firmware (board %s), provision through mpremote on a pty"
+             % (self.gateway.device_board if gateway else dv.BOARD))
         self.services = [cs, b, relay]
         self._provision(work, ports, micropython, cs.port, ca_dir)
-        step("run: micropython main.py --cycles %d (wake 1: first contact; wake 2: one "
-             "record); then device 1's wake 3: a later handshake" % dv.CYCLES)
+        step("run: micropython main.py, once per wake (a locked device's process ends "
+             "with its wake, as deep sleep ends a board's): wake 1: first contact; wake 2: "
+             "one record; then device 1's wake 3: a later handshake")
         self._run_devices(micropython)
         sup.stop(relay.proc)            # SIGTERM: the relay writes its summary event
+        seen = self.gateway.close() if self.gateway is not None else None
         self._drain(0.2)
         wall = time.monotonic() - self.started
-        s = summary.collect(self.run, o, t, wall, competitors.result(), competitors.notes)
+        s = summary.collect(self.run, o, t, wall, competitors.result(), competitors.notes,
+                            gateway=seen)
         self.display.close()
         for line in summary.render(s):
             self.out.write(line + "\n")
@@ -184,6 +205,21 @@ class Demo:
         self.out.write("numbers: %s\n" % (out_dir / "summary.json"))
         self.out.flush()
         return s
+
+    def _start_gateway(self, work: Path, bridge_to: int) -> list[int]:
+        """--via gateway: the stand-in LoRa air, GATEWAYS simulated GWMP gateways on it and
+        the bridge (airshake gateway) sending each device's flow to the probe at
+        bridge_to; returns the devices' "ports" (the bridge's, for their config only: a
+        raw-LoRa radio sends on the air)."""
+        from host_server.gateway.demo_path import start_gateway_path
+        self.gateway = path = start_gateway_path(work, bridge_to, gateways=GATEWAYS,
+                                                 seed=self.opts.seed)
+        self.say("      the LoRa air on udp 127.0.0.1:%d (python -m airshake_tools.linkemu.air), "
+                 "%d GWMP gateways on it (python -m airshake_tools.linkemu.gwmp_gateway), the "
+                 "bridge on udp 127.0.0.1:%d (airshake gateway); loss and air time are the "
+                 "relay's, between the bridge and B" % (path.air_port, path.gateways,
+                                                        path.bridge_port))
+        return [path.bridge_port] * self.opts.devices
 
     def _stepper(self, total: int) -> Any:
         count = [0]
@@ -197,11 +233,17 @@ class Demo:
                    ca_dir: Path) -> None:
         assert self.sup is not None
         o, t = self.opts, self.timing
-        files = dv.stage_firmware(work)
+        path = self.gateway
+        files = dv.stage_firmware(work, path.device_board if path else dv.BOARD)
         settings = {"mtu": self.profile.mtu, "rto_s": t.rto_s, "retries": t.retries,
                     "reply_timeout_s": t.reply_timeout_s, "radio": "udp", "interval_s": 60}
+        if path is not None:
+            settings.update(path.device_config)
         for i, port in enumerate(ports, 1):
             dev = dv.Device(i, work / ("dev%d" % i), port)
+            if path is not None:
+                dev.board, dev.radio, dev.env = (path.device_board, settings["radio"],
+                                                 path.device_env)
             if i == 1 and o.full_deploy:
                 dv.empty_root(dev.root, settings)
             else:
@@ -248,6 +290,7 @@ class Demo:
                 run = self.run.devices[dev.index]
                 if run.failed:
                     raise UserError(self._failure(dev, run))
+            self._next_wakes(micropython)
             running = [d for d in self.devices if d.proc is not None and d.proc.alive()]
             if not running:
                 break
@@ -268,6 +311,22 @@ class Demo:
                 raise UserError(self._failure(dev, run))
         self._later_handshake(micropython, deadline)
 
+    def _next_wakes(self, micropython: str) -> None:
+        """A device whose wake ended well (its process exited 0 after a confirmed
+        handshake) and has wakes to go is started again, as a board wakes from deep
+        sleep."""
+        assert self.sup is not None
+        for dev in self.devices:
+            proc = dev.proc
+            if proc is None or proc.alive() or dev.boots >= dv.CYCLES \
+                    or proc.popen.returncode != 0:
+                continue
+            for t in proc.threads:          # its last lines, before deciding on them
+                t.join(2)
+            self._drain(0.0)
+            if self.run.devices[dev.index].confirmed:
+                dv.start_firmware(self.sup, dev, micropython)
+
     def _later_handshake(self, micropython: str, deadline: float) -> None:
         """Device 1 once more with its saved session removed: a later handshake, C_B by
         reference (cached at first contact), so the summary's by-reference figures are
@@ -279,7 +338,7 @@ class Demo:
         self.say("      dev1: the demo removes its saved session, so wake 3 is a later "
                  "handshake (C_B by reference)")
         dv.forget_session(dev)
-        proc = dv.start_firmware(self.sup, dev, micropython, cycles=1)
+        proc = dv.start_firmware(self.sup, dev, micropython)
         while proc.alive() and time.monotonic() < deadline:
             self._drain(0.05)
         if proc.alive():
@@ -322,6 +381,8 @@ class Demo:
             self.sup.stop_all()
         if self.lorawan is not None:
             self.lorawan.close()
+        if self.gateway is not None:
+            self.gateway.close()
         self.display.close()
 
 

@@ -211,7 +211,9 @@ def _retransmissions(dev: DeviceRun) -> int:
 
 
 def collect(run: Run, opts: Options, timing: Timing, wall_s: float,
-            competitors: dict[str, list[int]], notes: dict[str, str]) -> dict[str, Any]:
+            competitors: dict[str, list[int]], notes: dict[str, str],
+            gateway: dict[str, Any] | None = None) -> dict[str, Any]:
+    """gateway: what host_server.gateway.demo_path's close() counted (--via gateway)."""
     devices = [device_numbers(d) for d in sorted(run.devices.values(), key=lambda d: d.index)]
     # the comparison needs one device that got m1, m2 and m3 on the air
     whole = [d for d in devices if {"m1", "m2", "m3"} <= set(d["sizes"])]
@@ -224,12 +226,33 @@ def collect(run: Run, opts: Options, timing: Timing, wall_s: float,
         rows = comparison(opts.link, z["m1"], z["m2"], z["m3"], z.get("record"),
                           competitors, notes, whole[0]["c_b"], ref)
     return {
-        "link": opts.link, "loss": opts.loss, "devices": opts.devices, "suite": opts.suite,
-        "seed": opts.seed, "virtual": timing.virtual, "rto_s": timing.rto_s,
+        "link": opts.link, "via": opts.via, "loss": opts.loss, "devices": opts.devices,
+        "suite": opts.suite, "seed": opts.seed, "virtual": timing.virtual, "rto_s": timing.rto_s,
         "retries": timing.retries, "wall_s": wall_s, "per_device": devices,
         "relay": run.relay_summary, "unnamed_frames": run.unnamed,
-        "comparison": [asdict(r) for r in rows],
+        "comparison": [asdict(r) for r in rows], "gateway": gateway,
     }
+
+
+def _gateway_lines(g: dict[str, Any]) -> list[str]:
+    """--via gateway: what crossed the stand-in air, the gateways and the bridge."""
+    air, bridge = g.get("air") or {}, g.get("bridge") or {}
+    lines = ["  raw LoRa through GWMP gateways: the air carried %s frames / %s B up and %s "
+             "frames / %s B down (IQ inverted)" % (air.get("frames_up", "?"),
+                                                   air.get("bytes_up", "?"),
+                                                   air.get("frames_down", "?"),
+                                                   air.get("bytes_down", "?"))]
+    for gw in sorted(g.get("gateways") or [], key=lambda x: str(x.get("eui"))):
+        lines.append("    gateway %s: %s uplinks pushed (PUSH_DATA), %s downlinks "
+                     "transmitted (PULL_RESP, %s TX_ACK without error)"
+                     % (gw.get("eui"), gw.get("pushed", "?"), gw.get("transmitted", "?"),
+                        gw.get("tx_acks", "?")))
+    lines.append("    bridge (airshake gateway): %s uplinks to B, %s copies dropped (heard "
+                 "by both gateways, or resent within its 1 s duplicate window), %s "
+                 "downlinks sent"
+                 % (bridge.get("uplinks", "?"), bridge.get("rx_duplicate", 0),
+                    bridge.get("downlinks", "?")))
+    return lines
 
 
 def render(s: dict[str, Any]) -> list[str]:
@@ -237,8 +260,10 @@ def render(s: dict[str, Any]) -> list[str]:
     clock = ("virtual time: link times are modelled (airtime, duty cycle, windows); the "
              "endpoints ran at real speed" if s["virtual"]
              else "real time: the relay slept every modelled delay")
-    lines.append("summary: %s, loss %.0f%%, %d device(s), suite %d, %s"
-                 % (s["link"], s["loss"] * 100, s["devices"], s["suite"], clock))
+    via = s.get("via", "udp")
+    lines.append("summary: %s%s, loss %.0f%%, %d device(s), suite %d, %s"
+                 % (s["link"], "" if via == "udp" else " via " + via, s["loss"] * 100,
+                    s["devices"], s["suite"], clock))
     d0 = s["per_device"][0]
     z = d0["sizes"]
     m2_note = "C_B by value (%s)" % ("first contact" if d0["c_b"] == "value" else d0["c_b"])
@@ -299,6 +324,8 @@ def render(s: dict[str, Any]) -> list[str]:
                          if s["virtual"] else
                          "  devices together: first byte median %s, max %s"
                          % (_secs(statistics.median(fbs)), _secs(max(fbs))))
+    if s.get("gateway"):
+        lines += _gateway_lines(s["gateway"])
     lines.append("  the same exchanges on %s by the link model (cost(), no loss, no "
                  "processing time):" % s["link"])
     lines.append("    %-28s %-22s %6s %7s %9s %10s  %s" % (

@@ -114,7 +114,7 @@ def test_default_run(tmp_path, timing):
                    "saved session: the reading goes out as ONE record",
                    "summary: lora-sf7", "first authenticated application byte",
                    "prior art, Fig. 1", "airshake, C_B by reference",
-                   "wake 3, a later handshake: 46 + 41 + "):
+                   "wake 3, a later handshake: 43 + 41 + "):
         assert needle in text, needle
     s = summary(work)
     d = s["per_device"][0]
@@ -125,14 +125,15 @@ def test_default_run(tmp_path, timing):
     assert d["b_handshake"]["cache"] == "cs" and d["cs_lookup"]["result"] == "found"
     # every size is what went on the air, and agrees with what the device logged
     assert d["sizes"] == {k: d["sizes_device_log"][k] for k in d["sizes"]}
-    # wake 3, a later handshake: C_B by reference, measured (m2 41 B, B's record 17 B
-    # plus its 5-byte reply), and the comparison's rows are those sizes
+    # wake 3, a later handshake: C_B by reference and the clock confirmed, so the short
+    # m1 (43 B), measured (m2 41 B, B's record 17 B plus its 5-byte reply), and the
+    # comparison's rows are those sizes
     later = d["sizes_later_handshake"]
-    assert later["m1"] == 46 and later["m2"] == 41 and later["m3"] == d["sizes"]["m3"]
+    assert later["m1"] == 43 and later["m2"] == 41 and later["m3"] == d["sizes"]["m3"]
     assert later["first record"] == 17 + 5
     rows = {c["name"]: [b for _, b in c["messages"]] for c in s["comparison"]}
     assert rows["airshake (this run)"] == [d["sizes"][k] for k in ("m1", "m2", "m3")]
-    assert rows["airshake, C_B by reference"] == [46, 41, later["m3"]]
+    assert rows["airshake, C_B by reference"] == [43, 41, later["m3"]]
     # the run's first byte matches the link model's cost() of the same messages
     first = d["first_byte_modelled_s"]
     model = s["comparison"][0]["first_byte_s"]
@@ -247,6 +248,55 @@ def test_three_lorawan_devices_with_loss_all_complete_and_every_reading_is_acked
     stamps = _stamps(out.stdout)
     assert len(stamps) > 60 and stamps == sorted(stamps)
     timing.within(45 + 30, "three LoRaWAN devices at 20% loss", took=wall)
+    assert_clean(work)
+
+
+def test_gateway_run_through_two_simulated_gateways_and_the_bridge(tmp_path):
+    """`make demo DEMO_ARGS="--via gateway --devices 2"`: TTGO LoRa32 v1 firmware on the
+    link emulator's stand-in lora driver, its frames on the stand-in air heard by two GWMP
+    gateway simulators, the bridge (airshake gateway) giving each device its own flow to
+    B through the link emulator. Each device completes its wakes (handshake, record,
+    device 1's later handshake), the picture and summary are the default demo's, and
+    the summary counts what crossed the air, the gateways and the bridge."""
+    work = tmp_path / "gateway"
+    out, _ = demo("--workdir", work, "--via", "gateway", "--devices", "2", timeout=150)
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr
+    text = out.stdout
+    for needle in ("python -m airshake_tools.linkemu.air", "2 GWMP gateways",
+                   "(airshake gateway)", "board ttgo_lora32_v1",
+                   "dev1  A -> B  m1               46 B", "dev2  A -> B  m1               46 B",
+                   "summary: lora-sf7 via gateway", "raw LoRa through GWMP gateways",
+                   "saved session: the reading goes out as ONE record"):
+        assert needle in text, needle
+    s = summary(work)
+    assert s["via"] == "gateway" and s["unnamed_frames"] == 0
+    for d in s["per_device"]:
+        assert d["confirmed"] and d["replied"] and d["c_b"] == "value", d
+        assert d["sizes"]["m1"] == 46 and d["sizes"]["m2"] > 255 and d["fragments"] == 2
+        assert d["sizes"] == {k: d["sizes_device_log"][k] for k in d["sizes"]}
+    assert s["per_device"][0]["sizes_later_handshake"]["m1"] == 43     # C_B held
+    # the relay saw one flow per device (the bridge keeps it across wakes)
+    assert s["relay"]["devices"] == 2
+    g = s["gateway"]
+    assert len(g["gateways"]) == 2
+    near, far = sorted(g["gateways"], key=lambda x: x["eui"])
+    # no loss on the air: answers go through the gateway that hears the devices better
+    # (the first), so the other one, never transmitting, hears every uplink (the first
+    # is deaf while it transmits: one device's uplink may overlap the other's downlink).
+    # Device 1: m1, m3, record, m1, m3; device 2: m1, m3, record
+    assert far["pushed"] == g["air"]["frames_up"] >= 5 + 3 and near["pushed"] >= 5
+    assert far["transmitted"] == 0 and near["transmitted"] == g["bridge"]["downlinks"]
+    assert g["bridge"]["uplinks"] + g["bridge"]["rx_duplicate"] == \
+        near["pushed"] + far["pushed"]
+    assert g["air"]["frames_down"] == g["bridge"]["downlinks"]
+    svg_ok(work / "sequence.svg")
+    assert_clean(work)
+
+
+def test_gateway_needs_the_boards_data_rate(tmp_path):
+    work = tmp_path / "sf12"
+    out, _ = demo("--workdir", work, "--via", "gateway", "--link", "lora-sf12")
+    one_line_error(out, "--via gateway", "--link lora-sf7")
     assert_clean(work)
 
 
@@ -366,5 +416,6 @@ def test_help_explains_the_options():
                          capture_output=True, text=True, cwd=ROOT)
     assert out.returncode == 0
     for flag in ("--link", "--loss", "--devices", "--suite", "--workdir", "--keep",
-                 "lorawan-eu868-dr0", "prior-art", "virtual time"):
+                 "lorawan-eu868-dr0", "prior-art", "virtual time", "--via", "gateway",
+                 "GWMP"):
         assert flag in out.stdout, flag

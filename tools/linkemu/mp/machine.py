@@ -19,15 +19,17 @@
 # from a board file; UART is refused (AT modems are reached by uart_path).
 import time
 
-PINS = {}          # pin number -> Pin, every pin a driver touched (the last object made)
-SPIS = []          # every SPI built
-HARDWARE = []      # attached devices with tick(): run by idle() and the chips' clock
-WIRING = []        # callables run once, when the first SPI bus is built
+# (the type comments are for mypy over tools/; MicroPython reads them as comments)
+PINS = {}          # type: dict  # pin number -> Pin, every pin a driver touched (the last)
+SPIS = []          # type: list  # every SPI built
+HARDWARE = []      # type: list  # attached devices with tick(): run by idle(), chips' clock
+WIRING = []        # type: list  # callables run once, when the first SPI bus is built
 
-_LEVEL = {}        # pin number -> level the MCU set
-_DRIVEN = {}       # pin number -> callable returning the level a device drives
-_WATCH = {}        # pin number -> [callable(level)] devices watching the MCU's output
-_IRQ = {}          # pin number -> (handler, trigger)
+_LEVEL = {}        # type: dict  # pin number -> level the MCU set
+_PULL = {}         # type: dict  # pin number -> its pull (pulled up: 1 until driven low)
+_DRIVEN = {}       # type: dict  # pin number -> callable: the level a device drives
+_WATCH = {}        # type: dict  # pin number -> [callable(level)] devices watching the MCU
+_IRQ = {}          # type: dict  # pin number -> (handler, trigger)
 _wired = [False]
 
 
@@ -45,11 +47,15 @@ class Pin:
         self.mode = mode
         self.handler = None
         PINS[id] = self
+        if pull != -1:
+            _PULL[id] = pull
         if value is not None:
             _set(id, value)
 
     def init(self, mode=-1, pull=-1, value=None):
         self.mode = mode
+        if pull != -1:
+            _PULL[self.id] = pull
         if value is not None:
             _set(self.id, value)
 
@@ -58,7 +64,7 @@ class Pin:
             src = _DRIVEN.get(self.id)
             if src is not None:
                 return 1 if src() else 0
-            return _LEVEL.get(self.id, 0)
+            return _LEVEL.get(self.id, 1 if _PULL.get(self.id) == Pin.PULL_UP else 0)
         _set(self.id, v)
 
     def __call__(self, v=None):
@@ -113,7 +119,7 @@ def edge(pin, old, new):
 
 # -- SPI ------------------------------------------------------------------------------------
 
-_BUSES = []        # devices with .spi (sck, mosi, miso), .selected() and .xfer(byte)
+_BUSES = []        # type: list  # devices with .spi (sck, mosi, miso), .selected(), .xfer()
 
 
 def attach_spi(device):

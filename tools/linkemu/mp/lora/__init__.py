@@ -27,7 +27,7 @@ import struct
 import time
 
 import asyncio
-from machine import Pin
+from machine import Pin  # type: ignore[import-not-found]  # mp/machine.py on MICROPYPATH
 
 MAGIC = b"LA"
 KIND_PACKET = 0
