@@ -214,6 +214,8 @@ class Demo:
         from host_server.gateway.demo_path import start_gateway_path
         self.gateway = path = start_gateway_path(work, bridge_to, gateways=GATEWAYS,
                                                  seed=self.opts.seed)
+        with open(work / "pids.txt", "a", encoding="utf-8") as f:     # with the others
+            f.writelines("%d %s\n" % (p.popen.pid, p.name) for p in path.procs)
         self.say("      the LoRa air on udp 127.0.0.1:%d (python -m airshake_tools.linkemu.air), "
                  "%d GWMP gateways on it (python -m airshake_tools.linkemu.gwmp_gateway), the "
                  "bridge on udp 127.0.0.1:%d (airshake gateway); loss and air time are the "

@@ -280,12 +280,13 @@ def test_gateway_run_through_two_simulated_gateways_and_the_bridge(tmp_path):
     g = s["gateway"]
     assert len(g["gateways"]) == 2
     near, far = sorted(g["gateways"], key=lambda x: x["eui"])
-    # no loss on the air: answers go through the gateway that hears the devices better
-    # (the first), so the other one, never transmitting, hears every uplink (the first
-    # is deaf while it transmits: one device's uplink may overlap the other's downlink).
-    # Device 1: m1, m3, record, m1, m3; device 2: m1, m3, record
-    assert far["pushed"] == g["air"]["frames_up"] >= 5 + 3 and near["pushed"] >= 5
-    assert far["transmitted"] == 0 and near["transmitted"] == g["bridge"]["downlinks"]
+    # no loss on the air: answers go through the gateway that heard the uplink better
+    # (the first); it hears nothing while it transmits, so an uplink overlapping the
+    # other device's downlink is heard by the second alone, which then answers it.
+    # Device 1: m1, m3, record, m1, m3; device 2: m1, m3, record: all reached B
+    assert g["air"]["frames_up"] >= g["bridge"]["uplinks"] >= 5 + 3
+    assert near["transmitted"] > far["transmitted"]
+    assert near["transmitted"] + far["transmitted"] == g["bridge"]["downlinks"]
     assert g["bridge"]["uplinks"] + g["bridge"]["rx_duplicate"] == \
         near["pushed"] + far["pushed"]
     assert g["air"]["frames_down"] == g["bridge"]["downlinks"]
