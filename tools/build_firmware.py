@@ -34,6 +34,8 @@ IDF_VERSION = "v5.5.1"   # ports/esp32/README.md of MPY_TAG: recommended (v5.3, 
 
 ESP32_BOARDS = ROOT / "boards" / "esp32"
 TWIN_MANIFEST = ROOT / "boards" / "twin" / "manifest.py"
+FROZEN_MANIFEST = ROOT / "boards" / "frozen" / "manifest.py"
+BUILD_ID_ENV = "AIRSHAKE_BUILD_ID_DIR"   # read by boards/frozen/manifest.py
 TWIN_DIR = BUILD / "twin"
 # the unix port as the twin: 32-bit, without the features that need git submodules
 # (btree: berkeley-db, ssl: mbedtls, ffi: libffi), as ../shared/micropython/README.md says
@@ -75,7 +77,9 @@ def _log(msg: str) -> None:
 def _run(cmd: list[str], what: str, cwd: Path | None = None,
          env: dict[str, str] | None = None) -> None:
     _log(" ".join(cmd))
-    r = subprocess.run(cmd, cwd=cwd, env=env)
+    # the tools' output goes to stderr: stdout carries only the result (a path), for
+    # callers such as make test-twin that read it
+    r = subprocess.run(cmd, cwd=cwd, env=env, stdout=sys.stderr)
     if r.returncode != 0:
         raise UserError(f"{what} failed (exit {r.returncode}): see the output above")
 
@@ -302,6 +306,21 @@ def twin_key(src: Path, lib: Path, manifest: Path = TWIN_MANIFEST,
     return h.hexdigest()
 
 
+def build_id_env(folder: Path, src: Path, lib: Path, port: str) -> dict[str, str]:
+    """The frozen module airshake_build (ID: SHA-256 of every frozen file), written under
+    folder for boards/frozen/manifest.py to freeze: the firmware keys its self-test record
+    by it (firmware/lib/device/backend.py), so new frozen code is tested again."""
+    h = hashlib.sha256()
+    for full, target in manifest_files(FROZEN_MANIFEST, src, lib, port):
+        h.update(target.encode() + b"\0" + full.read_bytes() + b"\0")
+    out = folder / "buildid"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "airshake_build.py").write_text(
+        "# airshake_build: this firmware image's build id (tools/build_firmware.py)\n"
+        f'ID = "{h.hexdigest()}"\n')
+    return {BUILD_ID_ENV: str(out)}
+
+
 def _write_runner(binary: Path) -> Path:
     """build/twin/micropython-twin: the twin as the tests run it. The heap is TWIN_HEAP
     unless the caller passes its own -X heapsize (the later one wins), and frozen modules
@@ -337,7 +356,8 @@ def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
     ucrypto: the twin with the ucryptography module, in build/twin-ucrypto/."""
     src = micropython_src()
     lib = micropython_lib(src)
-    folder, make_args, trees, extra = TWIN_DIR, TWIN_MAKE_ARGS, (), []
+    folder, make_args, extra = TWIN_DIR, TWIN_MAKE_ARGS, []
+    trees: tuple[Path, ...] = ()
     if ucrypto:
         ucrypto_dir, mbedtls = ucryptography_src(), mbedtls_src()
         src = ucrypto_micropython_src(src, ucrypto_dir, mbedtls)
@@ -375,7 +395,8 @@ def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
          "building mpy-cross")
     _run(["make", "-C", str(src / "ports" / "unix"), f"-j{os.cpu_count() or 1}",
           *make_args, *extra, f"BUILD={obj}", f"FROZEN_MANIFEST={TWIN_MANIFEST}",
-          f"MPY_LIB_DIR={lib}"], f"building the {name} (make -C ports/unix)")
+          f"MPY_LIB_DIR={lib}"], f"building the {name} (make -C ports/unix)",
+         env=dict(os.environ, **build_id_env(folder, src, lib, "unix")))
     built = obj / "micropython"
     if not built.is_file():
         raise UserError(f"the unix build made no {built}: see the output above")
@@ -433,6 +454,7 @@ def build_firmware(board: str, production: bool = False, ucrypto: bool = True) -
         env.pop("AIRSHAKE_UCRYPTOGRAPHY", None)
     out = BUILD / ("esp32-" + board + ("-production" if production else "")
                    + ("" if ucrypto else "-pure"))
+    env.update(build_id_env(out, src, lib, "esp32"))
     _run(["make", "-C", str(src / "mpy-cross")], "building mpy-cross", env=env)
     cmd = ["make", "-C", str(src / "ports" / "esp32"), f"BOARD_DIR={board_dir}",
            f"BUILD={out}"] + ([f"BOARD_VARIANT={variant}"] if variant else [])

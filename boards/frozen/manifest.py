@@ -33,3 +33,9 @@ for _pkg in ("airshake", "device", "radios"):
     package(_pkg, files=_files(_LIB, _pkg), base_path=_LIB)
 module("boot.py", base_path="../../firmware")
 module("main.py", base_path="../../firmware")
+
+# the build id, airshake_build.ID (a hash of the files above), written by
+# tools/build_firmware.py: the firmware's self-test record is keyed by it
+_build_id_dir = __import__("os").environ.get("AIRSHAKE_BUILD_ID_DIR")
+if _build_id_dir:
+    module("airshake_build.py", base_path=_build_id_dir)

@@ -56,6 +56,19 @@ def recordable(tmp_path, server, **cfg):
     return dev
 
 
+def deployed_crypto(tmp_path, server, **cfg):
+    """A recordable device whose crypto code is the files on its filesystem (the stock
+    firmware with deployed files), for the tests that change those files; skip on a
+    frozen build (its crypto code is in the image, keyed by airshake_build.ID)."""
+    dev = recordable(tmp_path, server, **cfg)
+    out = mp(dev.root, code="try:\n import airshake_build\n print('frozen')\n"
+                            "except ImportError:\n print('files')")
+    if out.stdout.strip() == "frozen":
+        pytest.skip("self-test tests that change the deployed crypto files (this binary "
+                    "runs its frozen crypto code: a new image, a new airshake_build.ID)")
+    return dev
+
+
 def crypto_file(dev, name):
     return os.path.join(dev.root, "lib", "airshake", "crypto", name)
 
@@ -81,7 +94,7 @@ def test_wakes_in_one_process_use_the_record_like_reboots(tmp_path, server):
 
 
 def test_changed_crypto_code_runs_the_tests_again(tmp_path, server):
-    dev = recordable(tmp_path, server)
+    dev = deployed_crypto(tmp_path, server)
     dev.run()
     key = record(dev)["key"]
     with open(crypto_file(dev, "aes.py"), "a") as f:
@@ -114,7 +127,7 @@ def test_a_failure_is_never_recorded_nor_trusted(tmp_path, server):
     """The deployed AES-CCM is broken (what a bad deploy or a miscompiled build gives):
     the changed code runs the tests, AES-CCM fails, the wake sends nothing and no pass is
     recorded for that code; the next wake tests (and fails) again."""
-    dev = recordable(tmp_path, server)
+    dev = deployed_crypto(tmp_path, server)
     dev.run()
     before = record(dev)
     with open(crypto_file(dev, "pure.py"), "a") as f:
@@ -166,8 +179,9 @@ def test_trusted_primitives_are_not_run_and_count_as_passed():
 def test_frozen_code_without_a_build_id_is_tested_on_every_wake(tmp_path, server):
     dev = Device(tmp_path / "dev", server)
     if code_key(dev) != "None":
-        pytest.skip("frozen-firmware self-test tests (the crypto code is on the filesystem "
-                    "here: make twin and AIRSHAKE_MICROPYTHON run them)")
+        pytest.skip("a frozen firmware without a build id (tools/build_firmware.py freezes "
+                    "airshake_build into every image it makes; the stock binary's crypto "
+                    "code is on the filesystem)")
     for _ in range(2):
         out = dev.run()
         assert set(ran(out)) >= {"sha256", "hmac_sha256", "aes_ccm"}
