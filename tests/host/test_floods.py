@@ -77,7 +77,7 @@ class Legit(threading.Thread):
                 t = time.monotonic()
                 r = handshake(self.env.b.port, d, self.env.anchor, timeout=5)
                 r.sock.close()
-                self.m1s += sum(1 for d in r.sent if d[0] >> 5 == codec.TYPE_M1)
+                self.m1s += sum(1 for d in r.sent if codec.message_type(d) == codec.TYPE_M1)
                 self.results["confirmed" if r.confirmed else "refused %s" % r.code] += 1
                 time.sleep(max(0.0, pace - (time.monotonic() - t)))
 

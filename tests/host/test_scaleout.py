@@ -208,7 +208,7 @@ def test_instance_killed_mid_handshake_another_takes_over(tmp_path, pki, cs, pg_
         tries = []                                             # m1 retransmitted to b2
 
         def on_send(message: bytes) -> None:
-            if message[0] >> 5 == codec.TYPE_M1:
+            if codec.message_type(message) == codec.TYPE_M1:     # short or long
                 tries.append(message)
 
         async def device() -> None:                            # the device retransmits

@@ -248,7 +248,7 @@ def test_b_is_not_an_amplifier_towards_an_address_that_never_completed_a_handsha
         fresh = Device(0).enroll(cs.url)
         res = handshake(b.port, fresh, pki.anchor, data=b"first contact")
         assert res.confirmed
-        assert sum(1 for d in res.sent if d[0] >> 5 == codec.TYPE_M1) >= 3
+        assert sum(1 for d in res.sent if codec.message_type(d) == codec.TYPE_M1) >= 3
     finally:
         victim.close()
         assert b.stop() == 0
