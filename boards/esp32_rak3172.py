@@ -15,3 +15,7 @@ LORAWAN = {"module": "rak3172", "uart": 1, "tx": 17, "rx": 16, "baud": 115200,
 LED = 2
 SENSOR = "mcu_temperature"
 DEEP_SLEEP = True
+
+# held low within 3 s of a reset: opens a locked console, after erasing the key and
+# the other secrets (firmware/lib/device/lock.py); the BOOT/PRG button
+UNLOCK_PIN = 0

@@ -22,3 +22,7 @@ SX126X = {"dio2_rf_sw": True, "dio3_tcxo_millivolts": 1800}
 LED = 35
 SENSOR = "mcu_temperature"
 DEEP_SLEEP = True
+
+# held low within 3 s of a reset: opens a locked console, after erasing the key and
+# the other secrets (firmware/lib/device/lock.py); the BOOT/PRG button
+UNLOCK_PIN = 0

@@ -14,3 +14,7 @@ LED = 12
 LED_ACTIVE_LOW = True
 SENSOR = "mcu_temperature"
 DEEP_SLEEP = True
+
+# held low within 3 s of a reset: opens a locked console, after erasing the key and
+# the other secrets (firmware/lib/device/lock.py); the BOOT/PRG button
+UNLOCK_PIN = 0

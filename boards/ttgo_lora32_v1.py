@@ -19,3 +19,7 @@ LORA_CHIP = "sx1276"
 LED = 2
 SENSOR = "mcu_temperature"
 DEEP_SLEEP = True
+
+# held low within 3 s of a reset: opens a locked console, after erasing the key and
+# the other secrets (firmware/lib/device/lock.py); the BOOT/PRG button
+UNLOCK_PIN = 0

@@ -276,8 +276,12 @@ class Run:
             return
         dev = self.devices[index]
         dev.lookup = e
-        text = "B -> CS GET /certs/%s  %s in %.1f ms (C_A stays on the fast network)" % (
-            e.get("id"), e.get("result"), float(e.get("ms") or 0.0))
+        # B asks for a lone ID with GET /certs/ID, for IDs that piled up with one
+        # POST /certs/batch (its log says via=batch)
+        request = ("POST /certs/batch [%s ...]" if e.get("via") == "batch"
+                   else "GET /certs/%s") % e.get("id")
+        text = "B -> CS %s  %s in %.1f ms (C_A stays on the fast network)" % (
+            request, e.get("result"), float(e.get("ms") or 0.0))
         self.rows.append(Row(index, dev.wake, "lookup", "%s, %.1f ms" % (
             e.get("result"), float(e.get("ms") or 0.0))))
         self._say(index, None, text)
