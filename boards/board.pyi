@@ -17,3 +17,5 @@ LORA_CHIP: str                # "sx1276" | "sx1262"
 SX126X: dict[str, Any]        # extra SX1261/SX1262 constructor arguments
 LORAWAN: dict[str, Any]       # module, uart, tx, rx, baud, region, dr, port[, reset]
 CELLULAR: dict[str, Any]      # module, uart, tx, rx, baud, pwrkey, apn[, dtr]
+UNLOCK_PIN: int                # held low within 3 s of a reset opens a locked console
+                               # after erasing the secrets (device.lock; default 0)
