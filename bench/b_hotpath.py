@@ -52,6 +52,9 @@ class _NullSink(Sink):
     async def on_record(self, id_a, sid, seq, data, kind):  # noqa: ANN001, ANN201
         return None
 
+    async def close(self) -> None:
+        return None
+
 
 def _setup(tmp: Path, devices: int):
     backend = load_backend("pyca")
@@ -66,7 +69,7 @@ def _setup(tmp: Path, devices: int):
                            replay=ReplayCache(cfg.replay_size), accept_early=False)
     metrics = Metrics("hot")
     verifier = Verifier(load_ca(cfg.ca_cert), 8)
-    creds = Credentials(cfg, verifier, _NoCS(), metrics)
+    creds = Credentials(cfg, verifier, _NoCS(), metrics)  # type: ignore[arg-type]  # duck-typed CS
     out: list = []
     d = Dispatcher(rcfg, creds, _NullSink(), metrics, EventLog("hot", "warning"),
                    lambda m, a: out.append(m), clock=time.time)
@@ -117,8 +120,9 @@ def run(handshakes: int, devices: int, profile: bool) -> dict:
                   "b_handshakes_per_cpu_s": round(handshakes / b_cpu),
                   "sessions": d.sessions.count}
         if prof:
-            by = collections.Counter()
-            for (f, _line, _fn), (_cc, _nc, tt, _ct, _callers) in pstats.Stats(prof).stats.items():
+            by: collections.Counter[str] = collections.Counter()
+            table = pstats.Stats(prof).stats  # type: ignore[attr-defined]  # no stub for it
+            for (f, _line, _fn), (_cc, _nc, tt, _ct, _callers) in table.items():
                 by[f.split(ROOT + "/")[-1] if ROOT in f else
                    ("site-packages/" + f.split("site-packages/")[-1].split("/")[0]
                     if "site-packages" in f else os.path.basename(f) or f)] += tt

@@ -126,7 +126,8 @@ def _row(run: Run, r: Row, y: float, d: dict[str, Any]) -> list[str]:
     elif r.kind == "lookup":
         out.append(_line(X_B, y - 4, X_CS, y - 4, "#6a1b9a"))
         out.append(_line(X_CS, y + 4, X_B, y + 4, "#6a1b9a"))
-        out.append(_t((X_B + X_CS) / 2, y - 8, "ID_A -> C_A (GET /certs or /certs/batch): %s" % r.text, 10,
+        out.append(_t((X_B + X_CS) / 2, y - 8,
+                      "ID_A -> C_A (GET /certs or /certs/batch): %s" % r.text, 10,
                       "middle", "#6a1b9a"))
     elif r.kind == "b":
         out.append(_note(X_B, y, r.text, "#fff3e0"))

@@ -69,7 +69,7 @@ def check(values: dict[str, object], given: set[str]) -> LorawanConfig | None:
     if kind == "tts" and values.get("marshaler") != "json":
         raise UserError("marshaler protobuf is ChirpStack's only: The Things Stack's MQTT "
                         "server speaks JSON")
-    if int(values.get("workers") or 1) > 1:
+    if int(str(values.get("workers") or 1)) > 1:
         raise UserError("--lorawan runs in one B process (one MQTT subscription): leave "
                         "--workers at 1")
     url = str(values.get("mqtt") or "")
@@ -106,7 +106,7 @@ def check(values: dict[str, object], given: set[str]) -> LorawanConfig | None:
                          str(values.get("mqtt_user") or ""),
                          _password(str(values.get("mqtt_password_file") or "")), ca_file,
                          cert, key,
-                         int(values.get("fport") or DEFAULT_FPORT),
+                         int(str(values.get("fport") or DEFAULT_FPORT)),
                          str(values.get("marshaler") or "json"))
 
 

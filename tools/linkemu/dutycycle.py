@@ -114,7 +114,8 @@ class TimeCredits:
         self._at = max(self._at, start)
 
 
-_CLASSES = {PER_FRAME: PerFrame, ETSI_HOUR: HourWindow, LMN_CREDITS: TimeCredits}
+_CLASSES: dict[str, type[PerFrame] | type[HourWindow] | type[TimeCredits]] = {
+    PER_FRAME: PerFrame, ETSI_HOUR: HourWindow, LMN_CREDITS: TimeCredits}
 
 
 def budget(policy: str, duty: float, period: float = PERIOD) -> PerFrame | HourWindow | TimeCredits:
