@@ -360,6 +360,39 @@ def test_lora_adapter_builds_the_driver_from_the_board_file(tmp_path, board, cls
     assert air.uplinks[0] == bytes.fromhex("c0ffee") and len(air.uplinks[1]) == 255
 
 
+def test_lora_frames_wait_for_the_duty_cycle_budget_across_wakes(tmp_path):
+    """ETSI's hour at 1/10000 (360 ms an hour) with no waiting allowed: a 255-byte SF7
+    frame can never go, 3-byte frames go until the hour's airtime is spent, then each is
+    refused with when the sub-band frees; the budget's state, as device.app keeps it across
+    deep sleep, makes the next wake's first frame wait too (refused here)."""
+    from airshake_tools.linkemu import lora
+    frame_ms = -(-int(lora.time_on_air(3, 7) * 1e6) // 1000)     # ms, rounded up
+    fits = 360 // frame_ms
+    with Echo() as echo, LoraAir(Channel(868100, 7), ("127.0.0.1", echo.port)) as air:
+        cfg = lora_config("ttgo_lora32_v1")
+        cfg["config"].update(duty_cycle={"policy": "etsi-hour", "dcycle": 10000},
+                             duty_wait_max_s=0)
+        cfg["steps"] = [["open"], ["send_len", 255]] + [["send", "c0ffee"]] * (fits + 2) \
+            + [["airtime"]]
+        results, _ = run_mp(tmp_path, "radio_steps.py", cfg, air_env(air))
+        too_long, sends, state = results[1], results[2:-1], results[-1]["state"]
+        assert not too_long["ok"] and "exceeds the hourly budget of 360 ms" in too_long["msg"]
+        assert [r["ok"] for r in sends] == [True] * fits + [False, False]
+        assert "duty cycle: the sub-band is free again in" in sends[-1]["msg"]
+        assert state[0] == "etsi-hour" and len(state[1]) == fits
+        # the next wake, with the state kept: nothing may go yet
+        cfg["airtime"] = state
+        cfg["steps"] = [["open"], ["send", "c0ffee"]]
+        results, _ = run_mp(tmp_path, "radio_steps.py", cfg, air_env(air))
+        assert not results[1]["ok"] and "free again" in results[1]["msg"]
+        # without it (duty_cycle off: a band without a limit) it goes
+        cfg.pop("airtime")
+        cfg["config"]["duty_cycle"] = None
+        results, _ = run_mp(tmp_path, "radio_steps.py", cfg, air_env(air))
+        assert results[1]["ok"]
+    assert len(air.uplinks) == fits + 1
+
+
 @pytest.mark.parametrize("lora,message", [
     ({"sf": 13}, "lora: sx1276: Invalid lora_cfg sf"),
     ({"coding_rate": 9}, "lora: sx1276: Invalid lora_cfg coding_rate"),

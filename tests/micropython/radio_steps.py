@@ -4,6 +4,7 @@
 # driver's log lines ("airshake: at ...") are printed too; the test reads them.
 # Usage: micropython tests/micropython/radio_steps.py CONFIG.json
 # steps: ["open"] ["close"] ["send", hex] ["send_len", n] ["recv", seconds] ["poll"]
+#        ["airtime"] (LoraRadio's duty-cycle state; CONFIG "airtime" restores one)
 #        ["at", command, expect?, errors?] (raw, on the driver's AT channel) ["info"]
 #        ["driver"] (what the stand-in lora driver was given) ["sleep", s]
 import time
@@ -46,6 +47,8 @@ async def step(radio, s):
     if op == "info":
         return {"mtu": radio.mtu, "rssi": getattr(radio, "rssi", None),
                 "snr": getattr(radio, "snr", None), "pending": getattr(radio, "pending", None)}
+    if op == "airtime":                  # the raw-LoRa duty-cycle budget's state
+        return {"state": radio.airtime_state()}
     if op == "sleep":
         await asyncio.sleep(s[1])
         return {}
@@ -56,7 +59,7 @@ async def main():
     cfg, board = setup()
     from radios import open_radio
     try:
-        radio = open_radio(board, cfg["config"])
+        radio = open_radio(board, cfg["config"], None, cfg.get("airtime"))
     except Exception as e:
         emit("construct", ok=False, error=type(e).__name__, msg=str(e))
         return

@@ -104,3 +104,24 @@ def test_time_on_air_matches_an1200_13():
     assert time_on_air_ms(0, 7, crc=False) < time_on_air_ms(0, 7)
     raises_(ValueError, lambda: time_on_air_ms(256, 7))
     raises_(ValueError, lambda: time_on_air_ms(10, 13))
+
+
+def test_a_budget_exported_and_restored_waits_as_the_original():
+    """What device.app keeps in state.json across deep sleep: a restored budget answers
+    wait_ms as the one it came from; a foreign or damaged state leaves a full budget."""
+    for policy in ("per-frame", "etsi-hour", "lmn-credits"):
+        clock = Clock(5 * HOUR)
+        b = AirtimeBudget(clock, policy)
+        for _ in range(30):
+            b.record(1200)
+            clock.t += 1500 + b.wait_ms(1200)
+        state = b.export()
+        again = AirtimeBudget(clock, policy)
+        assert again.restore(state), policy
+        for ms in (50, 1200, 9000):
+            assert again.wait_ms(ms) == b.wait_ms(ms), (policy, ms)
+        other = "per-frame" if policy != "per-frame" else "etsi-hour"
+        for junk in (None, [], [other, None], [policy, "x", "y"], [policy, [[1]]]):
+            fresh = AirtimeBudget(clock, policy)
+            assert not fresh.restore(junk), (policy, junk)
+            assert fresh.wait_ms(1200) == 0             # still full

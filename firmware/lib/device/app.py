@@ -107,7 +107,8 @@ class Cycle:
         suite = keystore.suite()
         binding = keystore.binding()
         from radios import open_radio
-        radio = open_radio(self.board, cfg, _radio_log if cfg.get("radio_log") else None)
+        radio = open_radio(self.board, cfg, _radio_log if cfg.get("radio_log") else None,
+                           state.get("airtime"))
         from device.link import Link
         try:
             await radio.open()
@@ -132,6 +133,8 @@ class Cycle:
                 await self._drain(link, self.session, queue, binding)
         finally:
             await radio.close()
+            if hasattr(radio, "airtime_state"):    # raw LoRa: the duty-cycle budget
+                state["airtime"] = radio.airtime_state()
 
     def _queue_reading(self):
         """This wake's reading joins the unacknowledged ones in flash, before anything

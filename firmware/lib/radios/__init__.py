@@ -13,9 +13,10 @@ def radio_kind(board, config):
     return config.get("radio") or getattr(board, "RADIO", "udp")
 
 
-def open_radio(board, config, log=None):
+def open_radio(board, config, log=None, airtime=None):
     """log: optional callable(text) for driver progress (AT traffic, joins); the drivers
-    mask their secrets in it."""
+    mask their secrets in it. airtime: the raw-LoRa duty-cycle budget's state from an
+    earlier wake (LoraRadio.airtime_state())."""
     kind = radio_kind(board, config)
     if kind == "udp":
         from radios.udp import UdpRadio
@@ -28,7 +29,7 @@ def open_radio(board, config, log=None):
                         config.get("mtu") or 1200, wifi)
     if kind == "lora":
         from radios.lora import LoraRadio
-        return LoraRadio(board, config, log)
+        return LoraRadio(board, config, log, airtime)
     if kind == "lorawan":
         from radios.lorawan_at import LorawanRadio
         return LorawanRadio(board, config, log)

@@ -92,6 +92,36 @@ class AirtimeBudget:
             while frames and frames[0][0] <= now - self.period_ms:
                 frames.pop(0)
 
+    def export(self):
+        """The budget's state as a small JSON-able list, for a device that deep-sleeps
+        between wakes (device.app keeps it in state.json); restore() takes it back. Times
+        are the clock's, so the clock must be one that survives sleep (the RTC's)."""
+        if self.policy == "per-frame":
+            return [self.policy, self._free_at]
+        if self.policy == "lmn-credits":
+            return [self.policy, self._credits, self._at]
+        return [self.policy, [list(f) for f in self._frames]]
+
+    def restore(self, state):
+        """Take back what export() gave, if it is of this policy and well formed; anything
+        else is ignored (the budget stays as constructed: full). Never raises."""
+        try:
+            if not state or state[0] != self.policy:
+                return False
+            if self.policy == "per-frame":
+                self._free_at = None if state[1] is None else int(state[1])
+            elif self.policy == "lmn-credits":
+                credits, at = int(state[1]), int(state[2])
+                if 0 <= credits <= self.period_ms:
+                    self._credits, self._at = credits, at
+            else:
+                now = self.clock()
+                frames = [(int(e), int(a)) for e, a in state[1]]
+                self._frames = [f for f in frames if f[0] > now - self.period_ms and f[1] >= 0]
+            return True
+        except (TypeError, ValueError, IndexError):
+            return False
+
     def available_ms(self):
         """Airtime that could go on the air now in one frame (per-frame: 0 while closed,
         else unbounded, reported as the hourly budget)."""

@@ -13,15 +13,47 @@
 # and is tested against those drivers on fake SX127x/SX126x chips
 # (tests/host/test_lora_drivers.py). After a receive, rssi is in dBm and snr in dB (the
 # drivers give SNR in dB x 4).
-# Regional duty-cycle limits are the caller's business (one frame per message round).
+# Duty cycle: every frame waits for the sub-band's budget (radios.airtime.AirtimeBudget,
+# config "duty_cycle": {"policy": "etsi-hour" | "lmn-credits" | "per-frame", "dcycle":
+# 100 = 1 %}, default ETSI EN 300 220's 1 % over an hour; null turns it off where the band
+# has no limit). The clock is the RTC's milliseconds, so the budget's state (airtime_state,
+# kept by device.app across deep sleep) still holds after a wake. A wait up to
+# "duty_wait_max_s" (default 30) is slept; a longer one is a RadioError naming it (the wake
+# ends, the reading stays queued).
 import asyncio
+import time
 from radios.base import Radio, RadioError
+
+DUTY_DEFAULT = {"policy": "etsi-hour", "dcycle": 100}
+_BW_HZ = {"7.8": 7800, "10.4": 10400, "15.6": 15600, "20.8": 20800, "31.25": 31250,
+          "41.7": 41700, "62.5": 62500, "125": 125000, "250": 250000, "500": 500000}
 
 CFG_KEYS = ("freq_khz", "sf", "bw", "coding_rate", "output_power", "tx_ant",
             "implicit_header", "crc_en", "auto_image_cal", "syncword", "pa_ramp_us",
             "preamble_len", "invert_iq_tx", "invert_iq_rx", "rx_boost", "lna_gain")
 _SX126X_ARGS = ("dio2_rf_sw", "dio3_tcxo_millivolts", "dio3_tcxo_start_time_us")
 _CHIPS = ("sx1276", "sx1277", "sx1278", "sx1279", "sx1261", "sx1262")
+
+
+def _wall_ms():
+    ns = getattr(time, "time_ns", None)     # the ESP32's time.time() counts whole seconds
+    return ns() // 1000000 if ns is not None else int(time.time() * 1000)
+
+
+def duty_budget(config, state=None, clock=_wall_ms):
+    """The AirtimeBudget config["duty_cycle"] asks for (None when it is off), its state
+    restored from `state` (airtime_state() of an earlier wake)."""
+    dc = config.get("duty_cycle", DUTY_DEFAULT)
+    if not dc:
+        return None
+    from radios.airtime import AirtimeBudget
+    try:
+        budget = AirtimeBudget(clock, dc.get("policy", "etsi-hour"), dc.get("dcycle", 100))
+    except (ValueError, AttributeError) as e:
+        raise RadioError("lora: duty_cycle setting: %s" % e)
+    if state:
+        budget.restore(state)
+    return budget
 
 
 def _board(board, name, default=None):
@@ -70,7 +102,7 @@ def driver_cfg(chip, cfg):
 class LoraRadio(Radio):
     mtu = 255
 
-    def __init__(self, board, config, log=None):
+    def __init__(self, board, config, log=None, airtime=None):
         self.chip = _board(board, "LORA_CHIP", "sx1276").lower()
         if self.chip not in _CHIPS:
             raise RadioError("lora: chip %s not supported (%s)" % (self.chip, ", ".join(_CHIPS)))
@@ -82,6 +114,35 @@ class LoraRadio(Radio):
         self.snr = None
         self._modem = None
         self._rx = None          # the driver's continuous receiver, from the first recv()
+        self.budget = duty_budget(config, airtime)
+        self.max_wait_ms = int(float(config.get("duty_wait_max_s", 30)) * 1000)
+
+    def airtime_state(self):
+        """The duty-cycle budget's state for the next wake (None: no budget)."""
+        return self.budget.export() if self.budget is not None else None
+
+    async def _wait_for_budget(self, size):
+        """Sleep until the sub-band may carry a frame of `size` bytes, then count it."""
+        if self.budget is None:
+            return
+        from radios.airtime import time_on_air_ms
+        cfg = self.cfg
+        ms = time_on_air_ms(size, cfg.get("sf", 7), _BW_HZ.get(str(cfg.get("bw", "125")),
+                                                            125000),
+                            max(1, cfg.get("coding_rate", 5) - 4), cfg.get("preamble_len", 8),
+                            not cfg.get("implicit_header", False), cfg.get("crc_en", True))
+        try:
+            wait = self.budget.wait_ms(ms)
+        except ValueError as e:             # a frame longer than the hour's budget
+            raise RadioError("lora: duty cycle: %s" % e)
+        if wait > self.max_wait_ms:
+            raise RadioError("lora: duty cycle: the sub-band is free again in %d s (%s, 1/%d)"
+                             % ((wait + 999) // 1000, self.budget.policy, self.budget.dcycle))
+        if wait:
+            if self.log is not None:
+                self.log("lora duty cycle: waiting %d ms" % wait)
+            await asyncio.sleep_ms(wait)
+        self.budget.record(ms)
 
     async def open(self):
         if self._modem is not None:
@@ -146,6 +207,7 @@ class LoraRadio(Radio):
         if len(frame) > self.mtu:
             raise RadioError("lora: frame of %d bytes exceeds the MTU %d"
                              % (len(frame), self.mtu))
+        await self._wait_for_budget(len(frame))
         try:
             await self._modem.send(frame)
         except (ValueError, RuntimeError, OSError) as e:
