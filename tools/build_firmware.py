@@ -183,37 +183,35 @@ def _given(env_name: str, marker: str, what: str) -> Path | None:
     return path
 
 
+def _source(env_name: str, marker: str, what: str, name: str, tarball: str, git: str,
+            commit: str) -> Path:
+    """A source tree: $env_name if given, else build/<name> (unpacked from ../shared's
+    tarball where it exists, else cloned at commit with its submodules)."""
+    given = _given(env_name, marker, what)
+    if given:
+        return given
+    dest = BUILD / name
+    if (dest / marker).is_file():
+        return dest
+    if (SHARED / tarball).is_file():
+        return _unpack(SHARED / tarball, dest)
+    return _clone_commit(git, dest, commit, env_name)
+
+
 def ucryptography_src() -> Path:
     """ucryptography's folder (micropython.mk, micropython.cmake, c25519/ and BLAKE2/ filled
     in): UCRYPTOGRAPHY_SRC, else build/ucryptography (from ../shared's tarball, else cloned
     at UCRYPTO_COMMIT with its submodules)."""
-    marker = "c25519/src/c25519.c"
-    given = _given("UCRYPTOGRAPHY_SRC", marker, "a ucryptography checkout with its submodules")
-    if given:
-        return given
-    dest = BUILD / "ucryptography"
-    if (dest / marker).is_file():
-        return dest
-    tarball = SHARED / UCRYPTO_TARBALL
-    if tarball.is_file():
-        return _unpack(tarball, dest)
-    return _clone_commit(UCRYPTO_GIT, dest, UCRYPTO_COMMIT, "UCRYPTOGRAPHY_SRC")
+    return _source("UCRYPTOGRAPHY_SRC", "c25519/src/c25519.c",
+                   "a ucryptography checkout with its submodules", "ucryptography",
+                   UCRYPTO_TARBALL, UCRYPTO_GIT, UCRYPTO_COMMIT)
 
 
 def mbedtls_src() -> Path:
     """Mbed TLS (include/ and library/): MBEDTLS_SRC, else build/mbedtls (from ../shared's
     tarball, else cloned at MBEDTLS_COMMIT)."""
-    marker = "include/mbedtls/build_info.h"
-    given = _given("MBEDTLS_SRC", marker, "an Mbed TLS 3.6 source tree")
-    if given:
-        return given
-    dest = BUILD / "mbedtls"
-    if (dest / marker).is_file():
-        return dest
-    tarball = SHARED / MBEDTLS_TARBALL
-    if tarball.is_file():
-        return _unpack(tarball, dest)
-    return _clone_commit(MBEDTLS_GIT, dest, MBEDTLS_COMMIT, "MBEDTLS_SRC")
+    return _source("MBEDTLS_SRC", "include/mbedtls/build_info.h", "an Mbed TLS 3.6 source tree",
+                   "mbedtls", MBEDTLS_TARBALL, MBEDTLS_GIT, MBEDTLS_COMMIT)
 
 
 def ucrypto_micropython_src(src: Path, ucrypto: Path, mbedtls: Path) -> Path:
@@ -400,7 +398,10 @@ def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
     built = obj / "micropython"
     if not built.is_file():
         raise UserError(f"the unix build made no {built}: see the output above")
-    shutil.copy2(built, binary)
+    # a new file renamed over the old one: a twin running now (another test) keeps its own
+    tmp = binary.with_name(binary.name + ".new")
+    shutil.copy2(built, tmp)
+    os.replace(tmp, binary)
     stamp.write_text(key)
     _log(f"{name} built in {time.monotonic() - started:.0f} s: {binary}")
     return _write_runner(binary)

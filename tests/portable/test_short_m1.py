@@ -9,7 +9,7 @@ from airshake.errors import (AuthenticationFailed, DecodeError, UnsupportedSuite
 from airshake.initiator import CONFIRMED
 from airshake.keys import ServerRef
 from airshake.responder import Responder
-from testkit.hs_support import Pair, cert, config, initiator, now
+from testkit.hs_support import Pair, cert, config, drain, initiator, now
 from testkit.support import backends, raises_, refused_
 
 SPAN = codec.SHORT_TIME_SPAN
@@ -95,21 +95,12 @@ def test_a_stale_short_m1_gets_stale_time_a_can_match():
         ini, m1 = _short_m1(backend, t=t - apart)
         res = Responder(config(backend), t)
         res.receive(m1, t)
-        refused = [e for e in res_events(res) if isinstance(e, ev.Refused)]
+        refused = [e for e in drain(res) if isinstance(e, ev.Refused)]
         assert refused and refused[0].code == codec.ERR_STALE_TIME, apart
         ini.receive(res.datagrams_to_send(t)[0], t - apart)
         again = ini.datagrams_to_send(t - apart)
         assert again and not codec.is_short_m1(again[0]), apart          # the long form
         assert codec.decode_m1(again[0], 8).flags & codec.M1_WANT_TIME
-
-
-def res_events(role):
-    out = []
-    while True:
-        e = role.next_event()
-        if e is None:
-            return out
-        out.append(e)
 
 
 def test_a_0rtt_short_m1_replayed_2_16_seconds_later_is_refused():
@@ -121,7 +112,7 @@ def test_a_0rtt_short_m1_replayed_2_16_seconds_later_is_refused():
     first.receive(m1, t)
     first.next_event()
     first.provide_credential(cert(0, "device_cert"), t)
-    assert [e.data for e in res_events(first) if isinstance(e, ev.EarlyData)] == [b"temp=4"]
+    assert [e.data for e in drain(first) if isinstance(e, ev.EarlyData)] == [b"temp=4"]
     # 2^16 s later the low 16 bits match again, and a B with an empty replay cache takes
     # the m1 as fresh: but it resolves the time to t + 2^16, so TH_1 and K_0 differ
     later = t + SPAN
