@@ -12,6 +12,16 @@
 #                    = what the booted process holds then (code loaded into RAM, keys,
 #                    tables), i.e. peak of the handshake ~ resident + handshake_heap
 # plus the firmware's .mpy size and an ESP32 estimate whose derivation is recorded.
+# twin_measure(): the same device on the 32-bit twins (tools/build_firmware.py: build/twin/,
+# build/twin-ucrypto/), issue 12's memory budget and issue 17's backends:
+#   memory   device_cost's heap_total (boot, self-tests, keys, radio, one handshake, one
+#            record each way) per build (frozen: the twin's frozen code alone, AIRSHAKE_LIB
+#            an empty folder and MICROPYPATH .frozen; mpy: firmware/lib compiled with
+#            mpy-cross first on the path), suite 0 and 2, first boot and a later wake
+#            (AIRSHAKE_KATS=recorded: the self-tests' record read, not run again); the
+#            median of 3 bisections, each 3 runs of 3 at every step, with their spread
+#   backends device_cost.twin_rows(): CPU per handshake with the pure backend and with
+#            ucryptography, split native / Python, the ESP32 estimate of each part, heaps
 from __future__ import annotations
 
 import json
@@ -259,9 +269,81 @@ def measure(quick: bool) -> dict[str, Any]:
     return out
 
 
-def main() -> None:  # python -m bench.device [--quick]: this section alone
+# issue 12 item 3: whole-process heap budget on the twin, per (build, suite)
+TWIN_BUDGETS = {("frozen", 0): 24 * 1024, ("frozen", 2): 32 * 1024, ("mpy", 0): 64 * 1024}
+TWIN_HEAP_LIMIT = 1 << 20
+
+
+def _twin_missing(backend: str) -> str | None:
+    """Why the twin of this backend cannot run here, or None."""
+    if os.path.isfile(device_cost.TWINS[backend]):
+        return None
+    return "no %s twin (python tools/build_firmware.py twin%s)" % (
+        backend, " --ucrypto" if backend == "ucrypto" else "")
+
+
+def _twin_memory(quick: bool) -> list[dict[str, Any]]:
+    twin = device_cost.TWINS["pure"]
+    bisections, tries = (1, 1) if quick else (3, 3)
+    rows: list[dict[str, Any]] = []
+    with tempfile.TemporaryDirectory() as tmp, FixtureResponder(hs_support.now()) as b:
+        empty = os.path.join(tmp, "empty")
+        os.mkdir(empty)
+        lib = os.path.join(tmp, "lib")
+        device_cost.compile_tree(lib)
+        # frozen: only the binary's own code (the empty folder keeps firmware/lib away);
+        # mpy: the compiled tree first on the path (handshake_client puts AIRSHAKE_LIB
+        # first), asyncio frozen as in a stock firmware
+        for build, path in (("frozen", empty), ("mpy", lib)):
+            for suite in (0, 2):
+                cfg = device_cost.client_config(tmp, suite)
+                for wake in ("first", "later"):
+                    env = {"MICROPYPATH": ".frozen",
+                           "AIRSHAKE_KATS": "recorded" if wake == "later" else ""}
+
+                    def ok(n: int, c: str = cfg, p: str = path, e: dict = env) -> bool:
+                        got = device_cost.run(b.port, c, n, p, binary=twin, env=e)
+                        return bool(got and got.get("reply") == "pong"
+                                    and "HandshakeConfirmed" in got["events"])
+                    what = "twin %s suite %d %s wake" % (build, suite, wake)
+                    check(ok(TWIN_HEAP_LIMIT), "%s: no pass with a %d KiB heap"
+                          % (what, TWIN_HEAP_LIMIT // 1024))
+                    found = [device_cost.smallest(ok, 4096, TWIN_HEAP_LIMIT, tries)
+                             for _ in range(bisections)]
+                    rows.append({"build": build, "suite": suite, "wake": wake,
+                                 "heap_bytes": round(median(found)), "bisections": found,
+                                 "tries": tries, "target_bytes": TWIN_BUDGETS.get((build, suite)),
+                                 "completed": True})
+                    print("bench: %s: %s" % (what, found), file=sys.stderr, flush=True)
+    return rows
+
+
+def twin_measure(quick: bool) -> dict[str, Any]:
+    """The twins' rows (module comment); a twin that is not built is recorded as
+    skipped, with the command that builds it, and its rows are reported not measured."""
+    out: dict[str, Any] = {"twins": {k: os.path.relpath(v, ROOT)
+                                     for k, v in device_cost.TWINS.items()},
+                           "skipped": {}}
+    for backend in device_cost.TWINS:
+        why = _twin_missing(backend)
+        if why:
+            out["skipped"][backend] = why
+            print("bench: twin: %s: its rows are not measured" % why, file=sys.stderr)
+    if "pure" not in out["skipped"]:
+        out["memory"] = _twin_memory(quick)
+    backends = tuple(k for k in device_cost.TWINS if k not in out["skipped"])
+    if backends:
+        out["backends"] = device_cost.twin_rows((0, 2), backends, runs=1 if quick else 7,
+                                                tries=1 if quick else 3)
+    out["esp32_factors"] = {"python": list(device_cost.ESP32_PYTHON_FACTOR),
+                            "native": list(device_cost.ESP32_NATIVE_FACTOR)}
+    return out
+
+
+def main() -> None:  # python -m bench.device [--quick] [--twin]: this section alone
     try:
-        print(json.dumps(measure("--quick" in sys.argv), indent=1))
+        fn = twin_measure if "--twin" in sys.argv else measure
+        print(json.dumps(fn("--quick" in sys.argv), indent=1))
     except BenchFailure as e:
         raise SystemExit("bench: device: %s" % e)
 

@@ -58,7 +58,8 @@ ESP32_NATIVE_FACTOR = (20, 50)
 
 # Runs testkit/handshake_client.py with the crypto backend chosen by name (the client
 # loads "pure"): micropython SHIM BACKEND PORT CONFIG [mode]. With AIRSHAKE_SPLIT=1 in the
-# environment it also prints, on stderr, {"native_us": N}: the time spent inside backend
+# environment it also prints, on stderr, {"native_us": N, "native": [primitive, ...]}: the
+# primitives the self-tests gave to ucryptography and the time spent inside backend
 # calls that ucryptography serves (the adapter's conversions included), counted from the
 # Initiator's connect() on (as the client's cpu_us: no boot, self-test or warm-up calls).
 BACKEND_SHIM = """
@@ -93,6 +94,7 @@ def _forced(name=None, primitives=None, **options):
     if os.getenv("AIRSHAKE_SPLIT"):
         from airshake.crypto.selftest import PRIMITIVES
         sources = getattr(backend, "sources", {})
+        _spent["native"] = [p for p, _ in PRIMITIVES if sources.get(p) == "ucrypto"]
         return _Split(backend, [m for p, ms in PRIMITIVES
                                 if sources.get(p) == "ucrypto" for m in ms])
     return backend
@@ -141,15 +143,16 @@ def client_config(folder, suite):
 
 
 def run(port, cfg, heap, lib, mode="", binary=MICROPYTHON, shim=None, backend=None,
-        split=False):
+        split=False, env=None):
     """One handshake_client run; its result line, or None unless it completed. lib: a
     tree of .mpy files (None: the binary's frozen core, run from the twin's run/ folder);
-    shim and backend: BACKEND_SHIM's file and the backend it loads; split: add native_us."""
+    shim and backend: BACKEND_SHIM's file and the backend it loads; split: add native_us;
+    env: more environment (MICROPYPATH, AIRSHAKE_KATS)."""
     script = [shim, backend] if shim else []
     args = [binary, "-X", "heapsize=%d" % heap] + (script or ["testkit/handshake_client.py"]) \
         + [str(port), cfg] + ([mode] if mode else [])
     env = dict(os.environ, **({"AIRSHAKE_LIB": lib} if lib else {}),
-               **({"AIRSHAKE_SPLIT": "1"} if split else {}))
+               **({"AIRSHAKE_SPLIT": "1"} if split else {}), **(env or {}))
     cwd = ROOT if lib or binary == MICROPYTHON else os.path.join(os.path.dirname(binary), "run")
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(args, capture_output=True, text=True, timeout=120, env=env, cwd=cwd)
@@ -255,12 +258,16 @@ def twin_rows(suites=(0, 2), backends=("pure", "ucrypto"), runs=7, tries=3):
                 python = cpu - native
                 heap = smallest(lambda n, once=once: once(n) is not None, 4096, 1 << 20, tries)
                 rows.append({
-                    "suite": suite, "backend": backend, "cpu_ms": round(cpu, 2),
+                    "suite": suite, "backend": backend, "runs": runs, "cpu_ms": round(cpu, 2),
                     "native_ms": round(native, 2), "python_ms": round(python, 2),
                     "process_handshake_ms": round(process, 1), "heap_total": heap,
+                    # the primitives the self-tests gave to ucryptography on this run
+                    "native_primitives": mid.get("native", []),
                     "esp32_estimate_ms": [round(python * p + native * n) for p, n in
                                           zip(ESP32_PYTHON_FACTOR, ESP32_NATIVE_FACTOR)]})
-                print("twin suite %d %-7s %s" % (suite, backend, rows[-1]), flush=True)
+                # stderr: bench.run's stdout is its one summary line
+                print("twin suite %d %-7s %s" % (suite, backend, rows[-1]), file=sys.stderr,
+                      flush=True)
     return rows
 
 

@@ -1,9 +1,10 @@
 # bench.run: `make bench`. Runs every measurement of the benchmark in one process run
-# (bench.air, bench.server, bench.device, bench.scaling), then bench.report writes
+# (bench.air, bench.server, bench.device, the 32-bit twins (bench.device.twin_measure),
+# bench.scaling), then bench.report writes
 # <out>/latest.json, <out>/latest.md and the PNG plots. Any measurement that cannot be
 # made, or whose handshakes did not complete, ends the run with one line and exit 1
 # (nothing is written then). --quick: tiny durations and fewer devices, for the tests.
-#   python -m bench.run [--quick] [--out bench/results] [--only air,device]
+#   python -m bench.run [--quick] [--out bench/results] [--only air,device,twin]
 from __future__ import annotations
 
 import argparse
@@ -22,7 +23,7 @@ from typing import Any
 
 from bench.common import ROOT, BenchFailure
 
-SECTIONS = ("air", "server", "device", "scaling")
+SECTIONS = ("air", "server", "device", "twin", "scaling")
 
 
 def _section(name: str) -> Callable[[bool], Any]:
@@ -35,6 +36,9 @@ def _section(name: str) -> Callable[[bool], Any]:
     if name == "device":
         from bench import device
         return device.measure
+    if name == "twin":
+        from bench import device
+        return device.twin_measure
     from bench import scaling
     return scaling.measure
 
@@ -122,8 +126,10 @@ def main(argv: list[str] | None = None) -> int:
     from bench import report
     report.write(results, out_dir)
     met = [g for g in results["goals"] if g["met"]]
-    print("bench: done in %.0f s: %d of %d goals met; wrote %s"
+    unmeasured = [g for g in results["goals"] if g["met"] is None]
+    print("bench: done in %.0f s: %d of %d goals met%s; wrote %s"
           % (results["run"]["wall_s"], len(met), len(results["goals"]),
+             " (%d not measured)" % len(unmeasured) if unmeasured else "",
              os.path.join(out_dir, "latest.json")))
     return 0
 
