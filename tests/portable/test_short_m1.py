@@ -122,3 +122,19 @@ def test_a_0rtt_short_m1_replayed_2_16_seconds_later_is_refused():
     replay.next_event()
     refused_(AuthenticationFailed, replay, replay.provide_credential,
              cert(0, "device_cert"), later)
+
+
+def test_five_byte_ids_make_a_40_byte_m1():
+    """A deployment's choice (issue 16: the CS, B and the devices set id_len alike; the
+    CS refuses an enrolment whose ID collides): 5-byte IDs, a 40-byte short m1, 90 bytes
+    in all, and the SF12 frame of m1 costs no more than EDHOC's 37-byte message_1."""
+    from airshake.initiator import Initiator
+    from airshake.keys import DeviceKey
+    from testkit.hs_support import SERVER_NAME, anchor, private
+    backend = backends()[0]
+    key = DeviceKey(backend, 0, private(0, "device_key"), 5)
+    ini = Initiator(backend, [key], anchor(0), server=_ref(backend), id_len=5,
+                    server_name=SERVER_NAME)
+    pair = Pair(backend, 0, ini=ini, cfg=config(backend, id_len=5))
+    assert pair.run() == [40, 41, 9]
+    assert ini.state == CONFIRMED and len(key.id_a) == 5
