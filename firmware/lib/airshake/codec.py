@@ -29,6 +29,7 @@ M1_EARLY = const(0x01)      # 0-RTT ciphertext follows G_X
 M2_CB_VALUE = const(0x10)   # C_B follows by value
 M2_TIME = const(0x08)       # B's time (4 bytes) follows G_Y
 M2_EARLY_OK = const(0x04)   # B accepted the 0-RTT data
+M2_C509 = const(0x02)       # C_B by value is a C509 certificate, not DER (airshake.c509)
 
 KEY_LEN = const(32)         # every ephemeral key on the wire (X25519, P-256 x)
 MAC_LEN = const(8)
@@ -197,7 +198,7 @@ class M2:
         self.flags = flags
         self.g_y = g_y
         self.time = time        # B's clock (int seconds) when M2_TIME
-        self.cert = cert        # C_B DER when M2_CB_VALUE
+        self.cert = cert        # C_B as sent when M2_CB_VALUE: DER, or C509 with M2_C509
         self.pms_ct = pms_ct    # suite 1: RSA-OAEP ciphertext of the pre-master secret
         self.proof = proof      # MAC_2 (suites 0, 2) or SIG_2 (suite 1)
 
@@ -218,10 +219,13 @@ def encode_m2(m):
 
 def decode_m2(data, pms_len, proof_len_fn):
     """pms_len: RSA ciphertext length (0 outside suite 1). proof_len_fn(cert_or_None)
-    gives the proof length, which in suite 1 depends on B's key in C_B."""
+    gives the proof length, which in suite 1 depends on B's key in C_B (the cert as
+    sent: C509 when M2_C509)."""
     flags = _head(data, TYPE_M2)
-    if flags & 0x03:
+    if flags & 0x01:
         raise DecodeError("m2 reserved flags set")
+    if flags & M2_C509 and not flags & M2_CB_VALUE:
+        raise DecodeError("m2 says C509 without C_B by value")
     pos = 1 + KEY_LEN
     if len(data) < pos:
         raise DecodeError("m2 too short")

@@ -31,6 +31,15 @@ FAILED = 4
 MAX_UNAUTH_RETRY_S = 900
 
 
+def _cert_der(flags, cert):
+    """C_B's DER from m2 (§3.2): a C509 certificate is turned back into the exact DER it
+    was made from (airshake.c509, loaded only here; a device may release it after)."""
+    if not flags & codec.M2_C509:
+        return cert
+    from airshake import c509
+    return c509.decode(cert)
+
+
 class Initiator(Endpoint):
     STATE_NAMES = ("IDLE", "WAIT_M2", "WAIT_ACK", "CONFIRMED", "FAILED")
     TRANSITIONS = {IDLE: (WAIT_M2,), WAIT_M2: (WAIT_ACK, FAILED), WAIT_ACK: (CONFIRMED, FAILED),
@@ -229,8 +238,8 @@ class Initiator(Endpoint):
     # -- m2 -> m3 (PROTOCOL.md §3.2, §3.3, §4.2) -------------------------------------------
     def _server_for(self, m2, now):
         if m2.flags & codec.M2_CB_VALUE:
-            return ServerRef.verified(self.backend, self._suite, m2.cert, self.anchor,
-                                      now + self.clock_offset, self.server_name)
+            return ServerRef.verified(self.backend, self._suite, _cert_der(m2.flags, m2.cert),
+                                      self.anchor, now + self.clock_offset, self.server_name)
         if self._ref is None:
             raise DecodeError("m2 refers to a C_B that A does not hold")
         return self._ref
@@ -242,6 +251,7 @@ class Initiator(Endpoint):
 
         def sig_len(cert):
             if cert is not None:
+                cert = _cert_der(datagram[0], cert)
                 return ServerRef(self.backend, self._suite, cert).public.size()
             return self._ref.public.size() if self._ref else 0
         return codec.decode_m2(datagram, key.public.size(), sig_len)

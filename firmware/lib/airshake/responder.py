@@ -55,6 +55,24 @@ class ResponderConfig:
         self.time_slack = time_slack
         self.started = None
         self.limits = (max_records, max_age)
+        self._on_air = {}         # H(C_B DER) -> (m2 flag, C_B as sent by value)
+
+    def cert_on_air(self, skey):
+        """(flag, bytes) of C_B by value (PROTOCOL.md §3.2): its C509 with M2_C509 when the
+        certificate re-encodes without loss, else its DER; computed once per C_B (a
+        reloaded C_B gets its own entry)."""
+        ref = skey.ref
+        got = self._on_air.get(ref.cert_hash)
+        if got is None:
+            from airshake import c509
+            try:
+                got = (codec.M2_C509, c509.encode(ref.der))
+            except CertificateError:
+                got = (0, ref.der)
+            if len(self._on_air) >= 8:     # a few renewals in a long-running B
+                self._on_air.clear()
+            self._on_air[ref.cert_hash] = got
+        return got
 
     def suite_mask(self):
         mask = 0
@@ -291,7 +309,11 @@ class Responder(Endpoint):
             flags |= codec.M2_TIME
         if early_ok:
             flags |= codec.M2_EARLY_OK
-        m2 = codec.M2(flags, g_y, int(now + 0.5), skey.ref.der)
+        cert = None
+        if flags & codec.M2_CB_VALUE:
+            c509_flag, cert = cfg.cert_on_air(skey)
+            flags |= c509_flag
+        m2 = codec.M2(flags, g_y, int(now + 0.5), cert)
         head = codec.encode_m2_head(m2)
         time_bytes = struct.pack(">I", m2.time) if flags & codec.M2_TIME else b""
         if m.suite == suites.SUITE_RSA:
