@@ -6,6 +6,8 @@ and RSA-PSS (fixed salt) are encoded here from RFC 8017 §7.1.1 and §9.1.1 with
 since pyca draws its own randomness, and checked by pyca's decrypt and verify. The portable test
 (tests/portable/test_vectors.py) runs the core with the same randomness and must produce
 the same bytes, so the spec and the code are checked against each other.
+C_B by value goes as a C509 certificate (type 3, draft-ietf-cose-cbor-encoded-cert-18), made
+here by c509() below from the draft and pyca's reading of the DER, not by airshake.c509.
 Run: python tests/vectors/handshake/make_vectors.py"""
 import hashlib
 import hmac
@@ -13,9 +15,13 @@ import json
 import os
 import struct
 
+from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa, x25519
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, \
+    SignatureAlgorithmOID
 from cryptography.hazmat.primitives.ciphers.aead import AESCCM
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -84,6 +90,105 @@ def spki(suite, pub):
         key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(), pub)
     return key.public_bytes(serialization.Encoding.DER,
                             serialization.PublicFormat.SubjectPublicKeyInfo)
+
+
+# -- C509 (draft-ietf-cose-cbor-encoded-cert-18 §3), for the certificates of fixtures.json
+def cbor_head(major, n):
+    if n < 24:
+        return bytes([major << 5 | n])
+    size = 1 if n < 256 else 2 if n < 65536 else 4 if n < 2**32 else 8
+    return bytes([major << 5 | {1: 24, 2: 25, 4: 26, 8: 27}[size]]) + n.to_bytes(size, "big")
+
+
+def cbor_int(n):
+    return cbor_head(0, n) if n >= 0 else cbor_head(1, -1 - n)
+
+
+def cbor_bytes(b):
+    return cbor_head(2, len(b)) + b
+
+
+def biguint(n):
+    return cbor_bytes(n.to_bytes((n.bit_length() + 7) // 8, "big"))
+
+
+def c509_name(name):
+    (cn,) = name.get_attributes_for_oid(NameOID.COMMON_NAME)
+    assert len(name.rdns) == 1 and cn.value                 # one CN: SpecialText (§3.1.4)
+    v = cn.value.encode()
+    if len(v) % 2 == 0 and all(c in b"0123456789abcdef" for c in v):
+        return cbor_bytes(bytes.fromhex(cn.value))
+    return cbor_head(3, len(v)) + v
+
+
+def key_usage_bits(v):
+    """KeyUsage as the draft's uint: bit n of RFC 5280 §4.2.1.3 is 2**n."""
+    names = ["digital_signature", "content_commitment", "key_encipherment",
+             "data_encipherment", "key_agreement", "key_cert_sign", "crl_sign"]
+    return sum(1 << i for i, n in enumerate(names) if getattr(v, n))
+
+
+def c509_extension(ext):
+    """(C509 extension id, value) of §3.3 and the Extensions registry (§7.5)."""
+    v, oid = ext.value, ext.oid
+    if oid == ExtensionOID.SUBJECT_KEY_IDENTIFIER:
+        return 1, cbor_bytes(v.digest)
+    if oid == ExtensionOID.KEY_USAGE:
+        return 2, cbor_int(key_usage_bits(v))
+    if oid == ExtensionOID.BASIC_CONSTRAINTS:
+        return 4, cbor_int(-2 if not v.ca else -1 if v.path_length is None else v.path_length)
+    if oid == ExtensionOID.AUTHORITY_KEY_IDENTIFIER:
+        assert v.authority_cert_issuer is None
+        return 7, cbor_bytes(v.key_identifier)
+    assert oid == ExtensionOID.EXTENDED_KEY_USAGE
+    eku = {ExtendedKeyUsageOID.SERVER_AUTH: 1, ExtendedKeyUsageOID.CLIENT_AUTH: 2}
+    purposes = [cbor_int(eku[p]) for p in v]
+    return 8, purposes[0] if len(purposes) == 1 else cbor_head(4, len(purposes)) + b"".join(
+        purposes)
+
+
+def c509(cert_der):
+    """The unwrapped CBOR sequence ~C509Certificate of a DER certificate, type 3 (CBOR
+    re-encoded X.509 v3): its DER is what the signature covers and what TH_2 hashes."""
+    c = x509.load_der_x509_certificate(cert_der)
+    sig_alg = {SignatureAlgorithmOID.ED25519: 12, SignatureAlgorithmOID.ECDSA_WITH_SHA256: 0,
+               SignatureAlgorithmOID.RSA_WITH_SHA256: 23}[c.signature_algorithm_oid]
+    out = cbor_int(3) + biguint(c.serial_number) + cbor_int(sig_alg)
+    out += b"\xf6" if c.issuer == c.subject else c509_name(c.issuer)
+    out += cbor_int(int(c.not_valid_before_utc.timestamp()))
+    out += cbor_int(int(c.not_valid_after_utc.timestamp()))
+    out += c509_name(c.subject)
+    pub = c.public_key()
+    if isinstance(pub, x25519.X25519PublicKey | ed25519.Ed25519PublicKey):
+        raw = pub.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        out += cbor_int(8 if isinstance(pub, x25519.X25519PublicKey) else 12) + cbor_bytes(raw)
+    elif isinstance(pub, ec.EllipticCurvePublicKey):
+        nums = pub.public_numbers()       # compressed, 0xfe even y / 0xfd odd y (§3.2.1)
+        out += cbor_int(1) + cbor_bytes(bytes([0xFD if nums.y & 1 else 0xFE])
+                                        + nums.x.to_bytes(32, "big"))
+    else:
+        nums = pub.public_numbers()
+        assert nums.e == 65537                                # the modulus alone
+        out += cbor_int(0) + biguint(nums.n)
+    exts = [c509_extension(e) + (e.critical,) for e in c.extensions]
+    if len(exts) == 1 and exts[0][0] == 2:                    # keyUsage alone: one int
+        bits = key_usage_bits(c.extensions[0].value)
+        out += cbor_int(-bits if exts[0][2] else bits)
+    else:
+        out += cbor_head(4, 2 * len(exts))
+        for ext_id, value, critical in exts:
+            out += cbor_int(-ext_id if critical else ext_id) + value
+    sig = c.signature
+    if sig_alg == 0:
+        r, s = decode_dss_signature(sig)
+        sig = r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return out + cbor_bytes(sig)
+
+
+def cert_by_value(c_b):
+    """m2's C_B field by value (§3.2): the length, then C_B as C509."""
+    c = c509(c_b)
+    return struct.pack(">H", len(c)) + c
 
 
 # -- RSA (suite 1), RFC 8017, with the randomness given ------------------------------
@@ -171,10 +276,10 @@ def handshake_rsa(name, fx, e_a, e_b, pms, seed, salt, now, by_ref, data, want_t
     m1 = bytes([(0 << 5) | (1 << 3) | flags, (suite << 4) | (1 << suite)]) + id_a \
         + struct.pack(">I", now) + g_x
     th1 = H(m1)
-    flags2 = (0 if by_ref else 0x10) | (0x08 if want_time else 0)
+    flags2 = (0 if by_ref else 0x12) | (0x08 if want_time else 0)     # by value: C509
     head2 = bytes([(1 << 5) | flags2])
     time_bytes = struct.pack(">I", now) if want_time else b""
-    cert_part = b"" if by_ref else struct.pack(">H", len(c_b)) + c_b
+    cert_part = b"" if by_ref else cert_by_value(c_b)
     c_pms = oaep_encrypt(s_a, pms, seed)
     ee = x_dh(e_a, g_y)
     th2 = H(th1 + head2 + g_y + time_bytes + H(c_b) + H(spki_a) + H(c_pms))
@@ -230,11 +335,11 @@ def handshake(name, suite, fx, e_a, e_b, now, by_ref, data, early=False, want_ti
         head = (7 << 5) | (suite << 3) | (0x01 if early else 0)
         m1 = bytes([head]) + id_a + struct.pack(">H", ts % 65536) + m1[6 + len(id_a):]
     # m2 (§3.2, §4.1, §4.2)
-    flags2 = (0 if by_ref else 0x10) | (0x08 if want_time or clock_skew else 0) \
-        | (0x04 if early else 0)
+    flags2 = (0 if by_ref else 0x12) | (0x08 if want_time or clock_skew else 0) \
+        | (0x04 if early else 0)                                        # by value: C509
     head2 = bytes([(1 << 5) | flags2])
     time_bytes = struct.pack(">I", now) if flags2 & 0x08 else b""
-    cert_part = b"" if by_ref else struct.pack(">H", len(c_b)) + c_b
+    cert_part = b"" if by_ref else cert_by_value(c_b)
     ee, es, se = dh(e_a, g_y), dh(e_a, static_pub(s_b)), dh(s_a, g_y)
     th2 = H(m1h + head2 + g_y + time_bytes + H(c_b) + H(spki_a))
     prk2e = extract(th2, ee)
@@ -283,6 +388,7 @@ def main():
         handshake("suite2-reference-short", 2, fx, p_a, p_b, now, True, b"reading=21.5",
                   short=True),
         handshake("suite2-value", 2, fx, p_a, p_b, now, False, b""),
+        handshake("suite0-value-c509", 0, fx, e_a, e_b, now, False, b"reading=21.5"),
         handshake_rsa("suite1-reference", fx, e_a, e_b, pms, seed, salt, now, True,
                       b"reading=21.5"),
         handshake_rsa("suite1-value-want-time", fx, e_a, e_b, pms, seed, salt, now, False,
