@@ -3,7 +3,7 @@
 # the same inputs are fed to the host and to the device-side code.
 # Targets and the invariant are in TARGETS / check(); tests/host/test_fuzz.py drives the
 # same targets with Hypothesis, and `make fuzz` runs both much longer.
-from airshake import codec, fragments, der, x509
+from airshake import c509, codec, fragments, der, x509
 from airshake.errors import AirshakeError
 from airshake.session import Session
 
@@ -88,6 +88,7 @@ def decoder_targets(id_len=8):
         "fragment": lambda d: link.incoming(d, 0),
         "der": lambda d: der.read_tlv(d, 0),
         "x509": x509.parse_certificate,
+        "c509": c509.decode,
     }
 
 

@@ -7,7 +7,7 @@ import os
 from testkit.support import backends, IS_MICROPYTHON
 from testkit.hs_support import Pair, initiator, config, cert, now
 from fuzzcorpus import corpus, check, check_role, decoder_targets, import_target
-from airshake import codec, events as ev, fragments
+from airshake import c509, codec, events as ev, fragments
 from airshake.keys import ServerRef
 from airshake.responder import Responder, ReplayCache
 
@@ -26,8 +26,9 @@ def _seeds():
     m2v = by_value.wire[1][1]
     err = codec.encode_error(codec.ERR_STALE_TIME, b"ab", b"\x00\x00\x00\x01")
     frags = fragments.split(m2v, 51)
+    c509s = [c509.encode(cert(suite, "server_cert")) for suite in (0, 1, 2)]
     return {"m1": m1, "m2": m2, "m2v": m2v, "m3": m3, "record": rec, "error": err,
-            "frags": frags, "cert": cert(0, "server_cert"), "pair": by_ref,
+            "frags": frags, "cert": cert(0, "server_cert"), "c509": c509s, "pair": by_ref,
             "session": by_ref.ini.session.export()}
 
 
@@ -59,7 +60,8 @@ def report():
 
 def test_decoders_raise_only_typed_errors():
     s = seeds()
-    every = [s["m1"], s["m2"], s["m2v"], s["m3"], s["record"], s["error"], s["cert"]] + s["frags"]
+    every = [s["m1"], s["m2"], s["m2v"], s["m3"], s["record"], s["error"], s["cert"]] \
+        + s["frags"] + s["c509"]
     for name, fn in decoder_targets().items():
         _run("decode_" + name, fn, every, seed=len(name))
 
