@@ -3,8 +3,10 @@
 # Rules: every peer point is decoded and checked on the curve before use (InvalidPoint
 # otherwise); verify returns bool and never raises; nothing here draws randomness.
 # Arithmetic: Jacobian coordinates with the a = -3 doubling, affine precomputed tables and
-# mixed addition, a regular signed-window recoding (every window adds, so the operation
-# sequence does not depend on the scalar), Shamir interleaving for verification.
+# mixed addition; a signed comb for the generator and a regular signed-window recoding for
+# other points (every column or window adds, so the operation sequence does not depend on
+# the scalar), Shamir interleaving for verification; inversion and square root mod P by
+# fixed addition chains (the same steps for every input).
 # Not constant-time at the big-int level: interpreted arbitrary-precision ints cannot be.
 
 import hashlib
@@ -12,35 +14,72 @@ from airshake.errors import InvalidPoint, DecodeError
 
 from airshake.const import const
 
-# Window widths: 4 for both (8-entry tables), not 5 and 6 (16 and 32 entries): on the
-# 32-bit twin the smallest heap of a suite-2 handshake process went 59.4 -> 50.3 KB;
-# on the 64-bit binary keygen + ECDH + sign + verify took 24.8 ms (5/6) against 25.4 ms
-# (4/4), medians of 7 within each other's spread.
+# Generator: a signed comb, 4 teeth 65 bits apart (_COMB_D): k*G as sum over 65 columns
+# i of 2^i * (+-G_0 +-G_1 +-G_2 +-G_3), G_j = 2^(65j) G, every sign +-1 (so every column
+# adds), from an 8-entry table (the column's top sign fixes the other half by negation):
+# 64 doublings per k*G where a window over G took 256, in the same 8 entries.
+# A variable base: width-4 signed windows (8-entry table built per call).
+# Both are 8 entries where widths 5 and 6 took 16 and 32: on the 32-bit twin the smallest
+# heap of a suite-2 handshake process went 59.4 -> 50.3 KB with 8-entry tables.
 _W_VAR = const(4)  # window width for a variable base (table built per call)
-_W_GEN = const(4)  # window width for the generator (table built once, cached)
+_COMB_D = const(65)  # comb spacing: 4 teeth * 65 = 260 signed bits cover k + N < 2^257
 
 P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff
 N = 0xffffffff00000000ffffffffffffffffbce6faada7179e84f3b9cac2fc632551
 B = 0x5ac635d8aa3a93e7b3ebbd55769886bc651d06b0cc53b0f63bce3c3e27d2604b
 GX = 0x6b17d1f2e12c4247f8bce6e563a440f277037d812deb33a0f4a13945d898c296
 GY = 0x4fe342e2fe1a7f9b8ee7eb4a7c0f9e162bce33576b315ececbb6406837bf51f5
-_SQRT_EXP = (P + 1) // 4  # P = 3 mod 4, so a square root of v is v^((P+1)/4)
 
 _gen_table = None
 
 
 # -- field and group arithmetic (Jacobian (X, Y, Z); Z == 0 is the point at infinity) ------
 
+def _squares(t, n, m):
+    """t^(2^n) * m mod P: n squarings then one multiplication."""
+    p = P
+    for _ in range(n):
+        t = t * t % p
+    return t * m % p
+
+
+def _x32(v):
+    """(v^(2^32 - 1), v^(2^30 - 1)) mod P: the start of the chains for P - 2 and
+    (P + 1) / 4, whose exponents begin with 32 one bits."""
+    x2 = _squares(v, 1, v)
+    x3 = _squares(x2, 1, v)
+    x6 = _squares(x3, 3, x3)
+    x15 = _squares(_squares(x6, 6, x6), 3, x3)
+    x30 = _squares(x15, 15, x15)
+    return _squares(x30, 2, x2), x30
+
+
+def _inverse_p(v):
+    """v^(P - 2) mod P by an addition chain (255 squarings, 11 multiplications; pow() with
+    this exponent does about 380 steps of the same cost)."""
+    x32, x30 = _x32(v)
+    # P - 2 = ffffffff 00000001 00000000 00000000 00000000 ffffffff ffffffff fffffffd
+    t = _squares(_squares(x32, 32, v), 96, 1)
+    t = _squares(_squares(t, 32, x32), 32, x32)
+    return _squares(_squares(t, 30, x30), 2, v)
+
+
+def _sqrt_candidate(v):
+    """v^((P + 1) / 4) mod P, a square root of v if there is one (P = 3 mod 4);
+    (P + 1) / 4 = 2^254 - 2^222 + 2^190 + 2^94."""
+    x32 = _x32(v)[0]
+    return _squares(_squares(_squares(x32, 32, v), 96, v), 94, 1)
+
+
 def _double(pt):
+    # dbl-2001-b (a = -3); shifts for the small constants, a little faster than products
     x, y, z = pt
-    delta = z * z % P
-    gamma = y * y % P
-    beta = x * gamma % P
-    alpha = 3 * (x - delta) * (x + delta) % P
-    x3 = (alpha * alpha - 8 * beta) % P
-    z3 = 2 * y * z % P
-    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % P
-    return (x3, y3, z3)
+    zz = z * z % P
+    yy = y * y % P
+    m = (x - zz) * (x + zz) * 3 % P
+    s = (x * yy << 2) % P
+    x3 = (m * m - (s << 1)) % P
+    return (x3, (m * (s - x3) - (yy * yy << 3)) % P, (y * z << 1) % P)
 
 
 def _add_affine(pt, ax, ay):
@@ -61,12 +100,12 @@ def _add_affine(pt, ax, ay):
     return (x3, y3, z1 * h % P)
 
 
-def _inverse(v, m):
-    return pow(v, m - 2, m)  # m is prime; MicroPython's pow has no negative exponent
+def _inverse_n(v):
+    return pow(v, N - 2, N)  # N is prime; MicroPython's pow has no negative exponent
 
 
 def _to_affine(pt):
-    zi = _inverse(pt[2], P)
+    zi = _inverse_p(pt[2])
     zi2 = zi * zi % P
     return (pt[0] * zi2 % P, pt[1] * zi2 * zi % P)
 
@@ -78,7 +117,7 @@ def _normalize_all(pts):
     for pt in pts:
         prefix.append(acc)
         acc = acc * pt[2] % P
-    inv = _inverse(acc, P)
+    inv = _inverse_p(acc)
     out = [None] * len(pts)
     for i in range(len(pts) - 1, -1, -1):
         x, y, z = pts[i]
@@ -90,28 +129,53 @@ def _normalize_all(pts):
 
 
 def _odd_multiples(ax, ay, w):
-    """Affine [1P, 3P, 5P, ..., (2^w - 1)P] for an affine point P of order N."""
-    acc = (ax, ay, 1)
+    """Affine [1P, 3P, 5P, ..., (2^w - 1)P] for an affine point P of order N. With
+    2P = (X, Y, Z), the map (x, y) -> (x Z^2, y Z^3) makes 2P affine on an isomorphic
+    curve, where mixed additions (which do not use the curve's a or b) give the odd
+    multiples; a point (X', Y', Z') there is (X', Y', Z' Z) here. Mixed additions of 2P
+    there, where adding P each time here took twice as many."""
+    dx, dy, dz = _double((ax, ay, 1))
+    zz = dz * dz % P
+    acc = (ax * zz % P, ay * zz * dz % P, 1)
     pts = [acc]
-    for i in range(2, 1 << w):
-        acc = _add_affine(acc, ax, ay)
-        if i & 1:
-            pts.append(acc)
-    return _normalize_all(pts)
+    for _ in range((1 << (w - 1)) - 1):
+        acc = _add_affine(acc, dx, dy)  # never doubles: (2i + 1)P != +-2P for P of order N
+        pts.append(acc)
+    return _normalize_all([(x, y, z * dz % P) for x, y, z in pts])
 
 
 def _generator_table():
+    """Affine G_3 + s_0 G_0 + s_1 G_1 + s_2 G_2 (G_j = 2^(65j) G), entry m with s_j = +1
+    where bit j of m is set and -1 elsewhere; built once and cached."""
     global _gen_table
     if _gen_table is None:
-        _gen_table = _odd_multiples(GX, GY, _W_GEN)
+        teeth = [(GX, GY, 1)]
+        for _ in range(3):
+            pt = teeth[-1]
+            for _ in range(_COMB_D):
+                pt = _double(pt)
+            teeth.append(pt)
+        teeth = _normalize_all(teeth)
+        sums = []
+        for m in range(8):
+            acc = (teeth[3][0], teeth[3][1], 1)
+            for j in range(3):
+                x, y = teeth[j]
+                acc = _add_affine(acc, x, y if m >> j & 1 else P - y)
+            sums.append(acc)
+        _gen_table = _normalize_all(sums)
     return _gen_table
+
+
+def _odd(k):
+    """k or k + N, whichever is odd (the same point)."""
+    return k + N if k & 1 == 0 else k
 
 
 def _recode(k, w):
     """Odd signed digits d_i in [-(2^w - 1), 2^w - 1], low first, with sum d_i 2^(wi)
-    equal to k or k + N (whichever is odd: the same point). Always ceil(257/w) digits."""
-    if k & 1 == 0:
-        k += N
+    equal to k or k + N. Always ceil(257/w) digits."""
+    k = _odd(k)
     count = (257 + w - 1) // w
     digits = []
     mod = 1 << (w + 1)
@@ -124,27 +188,80 @@ def _recode(k, w):
     return digits
 
 
-def _multi_mul(terms):
-    """Sum of k_j * P_j as a Jacobian point; terms are (table, digits, w) triples."""
-    top = max((len(d) - 1) * w for _, d, w in terms)
-    acc = (1, 1, 0)
+def _comb(k):
+    """The generator's 65 column digits, low first, as odd signed digits like _recode's:
+    +-(2m + 1) for table entry m. The odd k' (k or k + N) is sum of s_i 2^i over 260
+    signs s_i = 2 b_i - 1, b_i the bits of t = (k' + 2^260 - 1) / 2; column i holds
+    s_i, s_(i+65), s_(i+130), s_(i+195), the last one giving the sign."""
+    t = (_odd(k) + (1 << 260) - 1) >> 1
+    mask = (1 << _COMB_D) - 1
+    t0 = t & mask
+    t1 = (t >> _COMB_D) & mask
+    t2 = (t >> (2 * _COMB_D)) & mask
+    t3 = t >> (3 * _COMB_D)
+    digits = []
+    for _ in range(_COMB_D):
+        top = t3 & 1
+        # top sign -1: the entry with the other three signs flipped (m ^ 7), negated;
+        # computed without a branch
+        m = ((t0 & 1) | (t1 & 1) << 1 | (t2 & 1) << 2) ^ (7 - 7 * top)
+        digits.append((2 * m + 1) * (2 * top - 1))
+        t0 >>= 1
+        t1 >>= 1
+        t2 >>= 1
+        t3 >>= 1
+    return digits
+
+
+def _multi_mul(w, terms):
+    """Sum of digit * 2^(w*pos) * table point over terms (table, digits, step), digit i of
+    a term at pos = i * step, as a Jacobian point. The doubling (the same as _double's)
+    and the common case of the addition (_add_affine's) are written out here: a call
+    and a tuple per step cost about a third of the work."""
+    p = P
+    top = max((len(d) - 1) * s for _, d, s in terms)
+    x, y, z = 1, 1, 0
     for pos in range(top, -1, -1):
         if pos != top:
-            acc = _double(acc)
-        for table, digits, w in terms:
-            if pos % w == 0:
-                d = digits[pos // w]
-                x, y = table[(d if d > 0 else -d) >> 1]
-                acc = _add_affine(acc, x, y if d > 0 else P - y)
-    return acc
+            for _ in range(w):
+                zz = z * z % p
+                yy = y * y % p
+                z = (y * z << 1) % p
+                m = (x - zz) * (x + zz) * 3 % p
+                s = (x * yy << 2) % p
+                x = (m * m - (s << 1)) % p
+                y = (m * (s - x) - (yy * yy << 3)) % p
+        for table, digits, step in terms:
+            if pos % step or pos // step >= len(digits):
+                continue
+            d = digits[pos // step]
+            ax, ay = table[(d if d > 0 else -d) >> 1]
+            if d < 0:
+                ay = p - ay
+            if z == 0:
+                x, y, z = ax, ay, 1
+                continue
+            zz = z * z % p
+            h = (ax * zz - x) % p
+            r = (ay * zz * z - y) % p
+            if h == 0:
+                x, y, z = _double((ax, ay, 1)) if r == 0 else (1, 1, 0)
+                continue
+            hh = h * h % p
+            hhh = h * hh % p
+            v = x * hh % p
+            z = z * h % p
+            x = (r * r - hhh - (v << 1)) % p
+            y = (r * (v - x) - y * hhh) % p
+    return (x, y, z)
 
 
 def _mul_base(k):
-    return _multi_mul([(_generator_table(), _recode(k, _W_GEN), _W_GEN)])
+    return _multi_mul(1, [(_generator_table(), _comb(k), 1)])
 
 
 def _mul_point(k, x, y):
-    return _multi_mul([(_odd_multiples(x, y, _W_VAR), _recode(k, _W_VAR), _W_VAR)])
+    return _multi_mul(_W_VAR, [(_odd_multiples(x, y, _W_VAR), _recode(k, _W_VAR), 1)])
 
 
 # -- encodings -----------------------------------------------------------------------------
@@ -175,7 +292,7 @@ def decode_point(data):
         if x >= P:
             raise InvalidPoint("P-256 x-coordinate out of range")
         rhs = _curve_rhs(x)
-        y = pow(rhs, _SQRT_EXP, P)
+        y = _sqrt_candidate(rhs)
         if y * y % P != rhs:
             raise InvalidPoint("P-256 x-coordinate has no point on the curve")
         return (x, y)
@@ -238,17 +355,17 @@ def ecdsa_sign(priv32, msg):
         r = _to_affine(_mul_base(k))[0] % N
         if r == 0:
             continue
-        s = _inverse(k, N) * (e + r * d) % N
+        s = _inverse_n(k) * (e + r * d) % N
         if s != 0:
             return r.to_bytes(32, "big") + s.to_bytes(32, "big")
 
 
 def _verify_with(x, y, e, r, s):
-    w = _inverse(s, N)
+    w = _inverse_n(s)
     u1 = e * w % N
     u2 = r * w % N
-    pt = _multi_mul([(_generator_table(), _recode(u1, _W_GEN), _W_GEN),
-                     (_odd_multiples(x, y, _W_VAR), _recode(u2, _W_VAR), _W_VAR)])
+    pt = _multi_mul(1, [(_generator_table(), _comb(u1), 1),
+                        (_odd_multiples(x, y, _W_VAR), _recode(u2, _W_VAR), _W_VAR)])
     if pt[2] == 0:
         return False
     # x(R) mod N == r, checked projectively: X == x * Z^2 for x in {r, r + N} below P.
