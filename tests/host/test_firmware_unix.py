@@ -16,9 +16,16 @@ from testkit.device_server import (ROOT, SERVER_NAME, START, Device,  # noqa: E4
                                    TestServerB, compile_lib, config, forge_error, lines,
                                    make_device_root, mp, run_cycles)
 
+from airshake.c509_encoder import encode as c509_encode  # noqa: E402
 from airshake.crypto import load_backend  # noqa: E402
 from airshake.session import Session  # noqa: E402
 from host_server.device.layout import DATA_DIR  # noqa: E402
+
+
+def m2_by_value(c_b):
+    """m2 with C_B by value (as C509, PROTOCOL.md §3.2) and B's time: 41 + 2 + n + 4."""
+    return len(c509_encode(c_b)) + 2 + 41 + 4
+
 
 YEAR = 365 * 86400
 
@@ -44,7 +51,7 @@ def test_full_device_loop(tmp_path, server):
     elapsed = time.time() - t0
     # wake 1: full handshake, C_B by value, the reading rides in m3, B replies
     assert server.sizes("m1")[0] == 46
-    assert server.sizes("m2")[0] > 300              # by value (+4 bytes of time)
+    assert server.sizes("m2")[0] == m2_by_value(server.c_b)
     assert ("m3", b"n=1") in server.received
     assert lines(out, "cached") and os.path.exists(dev.path("server.der"))
     assert dev.read("server.der") == server.c_b
@@ -173,7 +180,7 @@ def test_device_without_time_asks_for_it(tmp_path, server):
     dev = Device(tmp_path / "dev", server, max_records=1)
     out = dev.run()
     assert "clock=unsure" in lines(out, "handshake")[0]
-    assert server.sizes("m2")[0] == len(server.c_b) + 2 + 41 + 4
+    assert server.sizes("m2")[0] == m2_by_value(server.c_b)
     dev.run()                  # the session's one record
     out = dev.run()            # session used up: handshake again, clock now trusted
     assert "clock=ok" in lines(out, "handshake")[0]
@@ -224,7 +231,7 @@ def test_fragmented_link_with_lost_fragment(tmp_path):
         assert lost and lines(out, "acks") and lines(out, "confirmed")
         assert b.count("up", "ack") >= 1
         frags = b.count("down", "fragment")
-        assert frags == -(-(len(b.c_b) + 2 + 41 + 4) // 47) + 1     # all once, plus the lost one
+        assert frags == -(-m2_by_value(b.c_b) // 47) + 1     # all once, plus the lost one
         assert b.count("up", "m1") == 1                      # no whole-message resend
 
 

@@ -66,8 +66,9 @@ def test_fragment_frames_have_the_documented_layout():
 
 
 def test_handshake_by_value_over_51_byte_frames_with_loss():
-    """m2 with C_B by value (230 bytes: C_B as C509, PROTOCOL.md §3.2) crosses a 51-byte link that loses fragments;
-    A asks for the missing ones with an ack, and the handshake completes."""
+    """m2 with C_B by value (230 bytes: C_B as C509, PROTOCOL.md §3.2) crosses a 51-byte
+    link that loses fragments; A asks for the missing ones with an ack, and the handshake
+    completes."""
     backend = backends()[0]
     pair = Pair(backend, 0)
     a_link, b_link = FragmentLink(51), FragmentLink(51)

@@ -7,7 +7,7 @@ import os
 from testkit.support import backends, IS_MICROPYTHON
 from testkit.hs_support import Pair, initiator, config, cert, now
 from fuzzcorpus import corpus, check, check_role, decoder_targets, import_target
-from airshake import c509, codec, events as ev, fragments
+from airshake import c509_encoder, codec, events as ev, fragments
 from airshake.keys import ServerRef
 from airshake.responder import Responder, ReplayCache
 
@@ -26,7 +26,7 @@ def _seeds():
     m2v = by_value.wire[1][1]
     err = codec.encode_error(codec.ERR_STALE_TIME, b"ab", b"\x00\x00\x00\x01")
     frags = fragments.split(m2v, 51)
-    c509s = [c509.encode(cert(suite, "server_cert")) for suite in (0, 1, 2)]
+    c509s = [c509_encoder.encode(cert(suite, "server_cert")) for suite in (0, 1, 2)]
     return {"m1": m1, "m2": m2, "m2v": m2v, "m3": m3, "record": rec, "error": err,
             "frags": frags, "cert": cert(0, "server_cert"), "c509": c509s, "pair": by_ref,
             "session": by_ref.ini.session.export()}

@@ -3,9 +3,7 @@
 # ~C509Certificate); PROTOCOL.md §3.2. Operators keep X.509 in the CA and the store.
 #   decode(c509) -> the exact DER it stands for: A rebuilds C_B's DER, then checks it with
 #                   airshake.x509 as before; H(C_B) is the hash of that DER (§4.1).
-#   encode(der)  -> the C509 of a DER certificate (B, once per certificate), or
-#                   CertificateError when the certificate is outside the profile below
-#                   (B then sends the DER).
+#   airshake.c509_encoder.encode(der) is its inverse (B only: a device never loads it).
 # Profile (what airshake's CA issues, and nothing else): v3; issuer and subject one CN in a
 # UTF8String; times as RFC 5280 encodes them; keys X25519, Ed25519, P-256 (point
 # compressed on the air), RSA; signatures Ed25519, ECDSA-SHA256, RSA-PKCS1-SHA256 and
@@ -14,17 +12,16 @@
 # (serverAuth, clientAuth), each at most once, in any order.
 # Rules: the CBOR reader is strict (definite lengths, shortest heads, the draft's one
 # encoding of each value, nothing trailing): malformed input is DecodeError, well-formed
-# input outside the profile CertificateError. encode() decodes its own output and refuses
-# unless that gives back the same DER bytes, so the two stay each other's inverse.
+# input outside the profile CertificateError.
 import airshake.der as der  # direct submodule import: no trip through airshake.__getattr__
-from airshake.der import BIT_STRING, BOOLEAN, INTEGER, OCTET_STRING, OID, SEQUENCE
+from airshake.der import BIT_STRING, BOOLEAN, OCTET_STRING, OID, SEQUENCE
 from airshake.errors import CertificateError, DecodeError
 
 C509_TYPE = 3                   # CBOR re-encoded X.509 v3 (the draft's registry)
 
 _UINT, _NINT, _BYTES, _TEXT, _ARRAY, _TAG, _SIMPLE = 0, 1, 2, 3, 4, 6, 7
 _NULL_BYTE = 0xF6
-_MAX_TIME = 253402300799        # 9999-12-31T23:59:59Z: RFC 5280's "no expiry", CBOR null
+MAX_TIME = 253402300799        # 9999-12-31T23:59:59Z: RFC 5280's "no expiry", CBOR null
 _GENERALIZED_FROM = 2524608000  # 2050-01-01: from here RFC 5280 uses GeneralizedTime
 _MAX_SERIAL = 20
 
@@ -57,17 +54,17 @@ KEY_ALGS = {
 }
 _RAW_KEY = {"x25519": 32, "ed25519": 32}
 # C509 Extensions registry: int -> extension OID contents
-_EXT_OID = {1: b"\x55\x1d\x0e", 2: b"\x55\x1d\x0f", 4: b"\x55\x1d\x13", 7: b"\x55\x1d\x23",
+EXT_OID = {1: b"\x55\x1d\x0e", 2: b"\x55\x1d\x0f", 4: b"\x55\x1d\x13", 7: b"\x55\x1d\x23",
             8: b"\x55\x1d\x25"}
-_EXT_SKI, _EXT_KU, _EXT_BC, _EXT_AKI, _EXT_EKU = 1, 2, 4, 7, 8
+EXT_SKI, EXT_KU, EXT_BC, EXT_AKI, EXT_EKU = 1, 2, 4, 7, 8
 # C509 Extended Key Usages registry: int -> KeyPurposeId OID contents
-_EKU_OID = {1: b"\x2b\x06\x01\x05\x05\x07\x03\x01", 2: b"\x2b\x06\x01\x05\x05\x07\x03\x02"}
-_OID_CN = b"\x55\x04\x03"
-_UTF8_STRING = 0x0C
+EKU_OID = {1: b"\x2b\x06\x01\x05\x05\x07\x03\x01", 2: b"\x2b\x06\x01\x05\x05\x07\x03\x02"}
+OID_CN = b"\x55\x04\x03"
+UTF8_STRING = 0x0C
 
 _P256_P = 2**256 - 2**224 + 2**192 + 2**96 - 1
 _P256_B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
-_RSA_E = 65537
+RSA_E = 65537
 
 
 # -- CBOR, the strict subset (RFC 8949 §3, §4.2.1 preferred serialization) --------------
@@ -132,23 +129,6 @@ class _Cbor:
             raise DecodeError("C509: trailing bytes")
 
 
-def _cbor_head(major, n):
-    if n < 24:
-        return bytes((major * 32 + n,))
-    for info, size in ((24, 1), (25, 2), (26, 4), (27, 8)):
-        if n < 1 << (8 * size):
-            return bytes((major * 32 + info,)) + n.to_bytes(size, "big")
-    raise CertificateError("C509: value too large")
-
-
-def _cbor_int(n):
-    return _cbor_head(_UINT, n) if n >= 0 else _cbor_head(_NINT, -1 - n)
-
-
-def _cbor_bytes(b, major=_BYTES):
-    return _cbor_head(major, len(b)) + b
-
-
 # -- pieces both directions share -------------------------------------------------------
 
 def _biguint(c, what):
@@ -158,16 +138,12 @@ def _biguint(c, what):
     return int.from_bytes(b, "big")
 
 
-def _uint_bytes(n):
-    return n.to_bytes(der.int_bytes_len(n), "big")
-
-
-def _is_hex_name(b):
+def is_hex_name(b):
     """The draft's SpecialText rule: an even-length lowercase hex string goes as bytes."""
     return len(b) >= 2 and len(b) % 2 == 0 and all(48 <= x <= 57 or 97 <= x <= 102 for x in b)
 
 
-def _is_eui64(b):
+def is_eui64(b):
     """HH-HH-HH-HH-HH-HH-HH-HH (uppercase hex): the draft sends it as tag 48."""
     if len(b) != 23:
         return False
@@ -204,8 +180,8 @@ def _check_utf8(b):
 
 
 def _cn_der(value):
-    atv = der.encode_tlv(SEQUENCE, der.encode_tlv(OID, _OID_CN)
-                         + der.encode_tlv(_UTF8_STRING, value))
+    atv = der.encode_tlv(SEQUENCE, der.encode_tlv(OID, OID_CN)
+                         + der.encode_tlv(UTF8_STRING, value))
     return der.encode_tlv(SEQUENCE, der.encode_tlv(der.SET, atv))
 
 
@@ -244,8 +220,8 @@ def decode(data):
     sig_alg = _registered(SIG_ALGS, c.integer(), "signature algorithm")[0]
     issuer = None if c.null() else _name(c)
     not_before = c.take(_UINT)
-    not_after = _MAX_TIME if c.null() else c.take(_UINT)
-    if not_before > _MAX_TIME or not_after >= _MAX_TIME:
+    not_after = MAX_TIME if c.null() else c.take(_UINT)
+    if not_before > MAX_TIME or not_after >= MAX_TIME:
         raise DecodeError("C509: time out of range")
     subject = _name(c)
     if issuer == subject:
@@ -274,7 +250,7 @@ def _name(c):
     if major == _TEXT:
         value = c.take(_TEXT)
         _check_utf8(value)
-        if not value or _is_hex_name(value) or _is_eui64(value):
+        if not value or is_hex_name(value) or is_eui64(value):
             raise DecodeError("C509: name text in a form the draft sends otherwise")
     elif major == _BYTES:
         value = c.take(_BYTES)
@@ -293,10 +269,10 @@ def _spki(c):
             if c.take(_ARRAY) != 2:
                 raise DecodeError("C509: RSA key is not [modulus, exponent]")
             n, e = _biguint(c, "modulus"), _biguint(c, "exponent")
-            if e == _RSA_E:
+            if e == RSA_E:
                 raise DecodeError("C509: exponent 65537 must be left out")
         else:
-            n, e = _biguint(c, "modulus"), _RSA_E
+            n, e = _biguint(c, "modulus"), RSA_E
         key = der.encode_tlv(SEQUENCE, der.encode_uint(n) + der.encode_uint(e))
     elif kind == "p256":
         key = _p256_point(c.take(_BYTES))
@@ -332,7 +308,7 @@ def _extensions(c):
         ku = c.integer()           # keyUsage alone: one int, its sign the criticality
         if ku == 0:
             raise DecodeError("C509: keyUsage 0")
-        return _extension(_EXT_KU, ku < 0, _key_usage_der(abs(ku)))
+        return _extension(EXT_KU, ku < 0, _key_usage_der(abs(ku)))
     n = c.take(_ARRAY)
     if n % 2:
         raise DecodeError("C509: extensions are (id, value) pairs")
@@ -347,41 +323,41 @@ def _extensions(c):
 
 
 def _extension(ext_id, critical, value):
-    body = der.encode_tlv(OID, _registered(_EXT_OID, ext_id, "extension"))
+    body = der.encode_tlv(OID, _registered(EXT_OID, ext_id, "extension"))
     if critical:
         body += der.encode_tlv(BOOLEAN, b"\xff")
     return der.encode_tlv(SEQUENCE, body + der.encode_tlv(OCTET_STRING, value))
 
 
 def _extension_value(c, ext_id, count):
-    _registered(_EXT_OID, ext_id, "extension")
-    if ext_id == _EXT_KU:
+    _registered(EXT_OID, ext_id, "extension")
+    if ext_id == EXT_KU:
         if count == 2:
             raise DecodeError("C509: keyUsage alone must be sent as one int")
         return _key_usage_der(c.take(_UINT))
-    if ext_id == _EXT_BC:
+    if ext_id == EXT_BC:
         v = c.integer()
         if v < -2:
             raise DecodeError("C509: bad basicConstraints")
         ca = b"" if v == -2 else der.encode_tlv(BOOLEAN, b"\xff")
         return der.encode_tlv(SEQUENCE, ca + (der.encode_uint(v) if v >= 0 else b""))
-    if ext_id == _EXT_EKU:
+    if ext_id == EXT_EKU:
         return der.encode_tlv(SEQUENCE, _eku(c))
     key_id = c.take(_BYTES)
     if not key_id:
         raise DecodeError("C509: empty key identifier")
-    if ext_id == _EXT_SKI:
+    if ext_id == EXT_SKI:
         return der.encode_tlv(OCTET_STRING, key_id)
     return der.encode_tlv(SEQUENCE, der.encode_tlv(0x80, key_id))    # AKI: keyIdentifier
 
 
 def _eku(c):
     if c.peek() != _ARRAY:
-        return der.encode_tlv(OID, _registered(_EKU_OID, c.integer(), "extended key usage"))
+        return der.encode_tlv(OID, _registered(EKU_OID, c.integer(), "extended key usage"))
     n = c.take(_ARRAY)
     if n < 2:
         raise DecodeError("C509: one key purpose must be sent without an array")
-    return b"".join(der.encode_tlv(OID, _registered(_EKU_OID, c.integer(),
+    return b"".join(der.encode_tlv(OID, _registered(EKU_OID, c.integer(),
                                                     "extended key usage"))
                     for _ in range(n))
 
@@ -424,149 +400,3 @@ def _kind_of(sig_alg):
         if alg == sig_alg:
             return kind
     raise CertificateError("C509: unsupported signature algorithm")
-
-
-# -- encode: DER -> C509 (B) --------------------------------------------------------------
-
-def encode(cert_der):
-    """The C509 of a DER certificate; CertificateError if it is outside the profile (the
-    caller then sends the DER)."""
-    from airshake import x509
-    cert_der = bytes(cert_der)
-    cert = x509.parse_certificate(cert_der)
-    try:
-        out = _encode(cert)
-    except DecodeError as e:     # a DER shape the profile has no place for
-        raise CertificateError("C509: outside the profile (%s)" % (e,))
-    try:
-        same = decode(out) == cert_der
-    except (CertificateError, DecodeError):
-        same = False
-    if not same:
-        raise CertificateError("C509: the certificate is outside the profile that "
-                               "re-encodes without loss")
-    return out
-
-
-def _encode(cert):
-    out = _cbor_int(C509_TYPE) + _cbor_bytes(_uint_bytes(cert.serial))
-    out += _cbor_int(_number(SIG_ALGS, cert.sig_alg))
-    subject = _name_cbor(cert.subject)
-    out += b"\xf6" if cert.issuer == cert.subject else _name_cbor(cert.issuer)
-    out += _cbor_int(cert.not_before)
-    out += b"\xf6" if cert.not_after == _MAX_TIME else _cbor_int(cert.not_after)
-    out += subject + _cbor_int(_number(KEY_ALGS, cert.key_type)) + _key_cbor(cert)
-    return out + _extensions_cbor(cert.tbs) + _cbor_bytes(cert.signature)
-
-
-def _number(table, kind):
-    for n, (_, k) in table.items():
-        if k == kind:
-            return n
-    raise CertificateError("C509: no registered number for %s" % kind)
-
-
-def _name_cbor(name):
-    """A Name of one UTF8String CN as SpecialText; CertificateError for any other Name."""
-    r = der.reader(name, SEQUENCE)
-    vs, ve = r.expect(der.SET)
-    r.done()
-    rdn = der.Reader(name, vs, ve)
-    avs, ave = rdn.expect(SEQUENCE)
-    rdn.done()
-    pair = der.Reader(name, avs, ave)
-    if pair.value(OID) != _OID_CN or pair.peek_tag() != _UTF8_STRING:
-        raise CertificateError("C509: a name other than one UTF8String common name")
-    value = pair.value(_UTF8_STRING)
-    pair.done()
-    if _is_eui64(value):
-        raise CertificateError("C509: an EUI-64 common name (tag 48) is not supported")
-    if _is_hex_name(value):
-        return _cbor_bytes(bytes.fromhex(value.decode()))
-    return _cbor_bytes(value, _TEXT)
-
-
-def _key_cbor(cert):
-    key = cert.public_key
-    if cert.key_type == "rsa":
-        n = _cbor_bytes(_uint_bytes(key.n))
-        if key.e == _RSA_E:
-            return n
-        return _cbor_head(_ARRAY, 2) + n + _cbor_bytes(_uint_bytes(key.e))
-    if cert.key_type == "p256":
-        return _cbor_bytes(bytes((0xFD if key[64] % 2 else 0xFE,)) + key[1:33])
-    return _cbor_bytes(key)
-
-
-def _extensions_cbor(tbs):
-    """The extensions of tbsCertificate in their DER order as the C509 array (or the one
-    int of keyUsage alone)."""
-    r = der.reader(tbs, SEQUENCE)
-    while not r.at_end() and r.peek_tag() != 0xA3:
-        r.expect(r.peek_tag())
-    if r.at_end():
-        return _cbor_head(_ARRAY, 0)
-    vs, ve = r.expect(0xA3)
-    exts = der.reader(tbs, SEQUENCE, vs, ve)
-    items = []
-    while not exts.at_end():
-        es, ee = exts.expect(SEQUENCE)
-        ext = der.Reader(tbs, es, ee)
-        oid = ext.value(OID)
-        critical = ext.peek_tag() == BOOLEAN and der.read_bool(ext.value(BOOLEAN))
-        value = ext.value(OCTET_STRING)
-        ext_id = _number_of_oid(oid)
-        items.append((-ext_id if critical else ext_id, value))
-    if len(items) == 1 and abs(items[0][0]) == _EXT_KU:
-        ext_id, value = items[0]
-        ku = _key_usage_bits(value)
-        return _cbor_int(-ku if ext_id < 0 else ku)
-    out = _cbor_head(_ARRAY, 2 * len(items))
-    for ext_id, value in items:
-        out += _cbor_int(ext_id) + _ext_value_cbor(abs(ext_id), value)
-    return out
-
-
-def _key_usage_bits(value):
-    vs, ve = der.read_whole(value, BIT_STRING)
-    bits = 0
-    for n in range(8 * (ve - vs - 1)):
-        if value[vs + 1 + n // 8] & (0x80 >> (n % 8)):
-            bits |= 1 << n
-    return bits
-
-
-def _number_of_oid(oid):
-    for n, o in _EXT_OID.items():
-        if o == oid:
-            return n
-    raise CertificateError("C509: an extension outside the profile")
-
-
-def _ext_value_cbor(ext_id, value):
-    if ext_id == _EXT_SKI:
-        vs, ve = der.read_whole(value, OCTET_STRING)
-        return _cbor_bytes(value[vs:ve])
-    if ext_id == _EXT_AKI:
-        r = der.reader(value, SEQUENCE)
-        vs, ve = r.expect(0x80)
-        r.done()
-        return _cbor_bytes(value[vs:ve])
-    if ext_id == _EXT_KU:
-        return _cbor_int(_key_usage_bits(value))
-    if ext_id == _EXT_BC:
-        r = der.reader(value, SEQUENCE)
-        ca = r.peek_tag() == BOOLEAN and der.read_bool(r.value(BOOLEAN))
-        path = der.read_int(r.value(INTEGER)) if not r.at_end() else None
-        r.done()
-        return _cbor_int(-2 if not ca else -1 if path is None else path)
-    vs, ve = der.read_whole(value, SEQUENCE)          # extendedKeyUsage
-    purposes = []
-    for tag, cs, ce, _ in der.children(value, vs, ve):
-        n = [k for k, o in _EKU_OID.items() if tag == OID and o == value[cs:ce]]
-        if not n:
-            raise CertificateError("C509: a key purpose outside the profile")
-        purposes.append(_cbor_int(n[0]))
-    if len(purposes) == 1:
-        return purposes[0]
-    return _cbor_head(_ARRAY, len(purposes)) + b"".join(purposes)

@@ -64,9 +64,9 @@ class ResponderConfig:
         ref = skey.ref
         got = self._on_air.get(ref.cert_hash)
         if got is None:
-            from airshake import c509
+            from airshake import c509_encoder
             try:
-                got = (codec.M2_C509, c509.encode(ref.der))
+                got = (codec.M2_C509, c509_encoder.encode(ref.der))
             except CertificateError:
                 got = (0, ref.der)
             if len(self._on_air) >= 8:     # a few renewals in a long-running B
