@@ -156,7 +156,10 @@ def _odd_multiples(ax, ay, w):
     for _ in range((1 << (w - 1)) - 1):
         acc = _add_affine(acc, dx, dy)  # never doubles: (2i + 1)P != +-2P for P of order N
         pts.append(acc)
-    return _normalize_all([(x, y, z * dz % P) for x, y, z in pts])
+    for i in range(len(pts)):  # in place: no second list of points
+        x, y, z = pts[i]
+        pts[i] = (x, y, z * dz % P)
+    return _normalize_all(pts)
 
 
 def _generator_table():
@@ -178,6 +181,7 @@ def _generator_table():
                 x, y = teeth[j]
                 acc = _add_affine(acc, x, y if m >> j & 1 else P - y)
             sums.append(acc)
+        teeth = None  # freed before the normalization's own lists
         _gen_table = _normalize_all(sums)
     return _gen_table
 
@@ -192,14 +196,14 @@ def _recode(k, w):
     equal to k or k + N. Always ceil(257/w) digits."""
     k = _odd(k)
     count = (257 + w - 1) // w
-    digits = []
+    digits = [0] * count  # sized once, as in _comb
     mod = 1 << (w + 1)
     half = 1 << w
-    for _ in range(count - 1):
+    for i in range(count - 1):
         d = (k & (mod - 1)) - half
-        digits.append(d)
+        digits[i] = d
         k = (k - d) >> w
-    digits.append(k)
+    digits[count - 1] = k
     return digits
 
 
@@ -214,13 +218,13 @@ def _comb(k):
     t1 = (t >> _COMB_D) & mask
     t2 = (t >> (2 * _COMB_D)) & mask
     t3 = t >> (3 * _COMB_D)
-    digits = []
-    for _ in range(_COMB_D):
+    digits = [0] * _COMB_D  # sized once: appends would grow it through larger blocks
+    for i in range(_COMB_D):
         top = t3 & 1
         # top sign -1: the entry with the other three signs flipped (m ^ 7), negated;
         # computed without a branch
         m = ((t0 & 1) | (t1 & 1) << 1 | (t2 & 1) << 2) ^ (7 - 7 * top)
-        digits.append((2 * m + 1) * (2 * top - 1))
+        digits[i] = (2 * m + 1) * (2 * top - 1)
         t0 >>= 1
         t1 >>= 1
         t2 >>= 1
