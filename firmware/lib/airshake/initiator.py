@@ -8,6 +8,8 @@
 # only do what §6.1 allows an unauthenticated message: a new m1 that offers every suite A
 # holds, a timestamp from B's stated time (never A's confirmed clock), a bounded wait.
 # A accepts as C_B only a server certificate of the name it is pinned to (§2.3).
+import gc
+import sys
 from airshake import codec, suites, transcript, schedule
 from airshake import events as ev
 from airshake.suites import PREFERENCE
@@ -33,11 +35,20 @@ MAX_UNAUTH_RETRY_S = 900
 
 def _cert_der(flags, cert):
     """C_B's DER from m2 (§3.2): a C509 certificate is turned back into the exact DER it
-    was made from (airshake.c509, loaded only here; a device may release it after)."""
+    was made from. airshake.c509 is loaded only here and let go at once, before x509
+    checks the DER: the two never share a device's heap."""
     if not flags & codec.M2_C509:
         return cert
     from airshake import c509
-    return c509.decode(cert)
+    try:
+        return c509.decode(cert)
+    finally:
+        # what airshake.release("airshake.c509") does; the package imports this module,
+        # so this module does not import the package
+        del c509
+        sys.modules.pop("airshake.c509", None)
+        getattr(sys.modules.get("airshake"), "__dict__", {}).pop("c509", None)
+        gc.collect()
 
 
 class Initiator(Endpoint):
