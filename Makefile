@@ -74,6 +74,8 @@ fuzz: setup
 # every measurement in one run: bytes on the air against EDHOC, TLS 1.3 and the prior art,
 # B vs TLS 1.3 per core, device cost on MicroPython, scaling; writes bench/results/
 bench: setup
+	@$(PY) -m airshake_tools.build_firmware twin --or-skip >/dev/null
+	@$(PY) -m airshake_tools.build_firmware twin --ucrypto --or-skip >/dev/null
 	$(PY) -m bench.run
 
 demo: setup
