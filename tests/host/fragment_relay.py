@@ -3,7 +3,7 @@ radio link carries frames of at most its MTU; the test responder (udp_responder)
 whole messages. FragmentRelay sits between them with the core's FragmentLink: link frames
 (from the modem emulator's network side, or the LoRa air relay) are reassembled and
 forwarded as whole messages; the responder's answers are cut back into frames for the link
-(m2 by value, 309 bytes, becomes 7 fragments on a 51-byte LoRaWAN link). Fragment acks from
+(m2 by value, 230 bytes, becomes 5 fragments on a 51-byte LoRaWAN link). Fragment acks from
 the device are answered with the missing fragments."""
 from __future__ import annotations
 

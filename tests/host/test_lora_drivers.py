@@ -356,7 +356,7 @@ def test_sx1262_board_without_its_tcxo_setting_fails_on_the_first_send(driver_li
 
 @pytest.mark.parametrize("board", ["ttgo_lora32_v1", "heltec_wifi_lora32_v3"])
 def test_handshake_through_the_real_driver(driver_lib, tmp_path, board):
-    """Suite 0 with C_B by value (m2 is 379 bytes: two LoRa frames) through the real
+    """Suite 0 with C_B by value (m2 is 230 bytes: one LoRa frame) through the real
     driver on the fake chip, lora_air's gateway and the fragment relay, then a record."""
     lib, _ = driver_lib
     fx = hs_support.fixtures()

@@ -208,10 +208,10 @@ def test_forged_m1s_carrying_a_victims_id_do_not_lock_it_out(pki, cs, tmp_path):
 def test_b_is_not_an_amplifier_towards_an_address_that_never_completed_a_handshake(
         pki, cs, tmp_path):
     """With --amplification 3: a forged copy of a device's real m1 sent with a victim's
-    address earns the victim at most 3 x the bytes received from it (the 368-byte m2
-    by value needs three copies of the 46-byte m1), and copies of one m1 are answered
-    at most 3 more times. A real device without C_B still completes (it retransmits
-    its m1); with the default factor of 10 one m1 is enough."""
+    address earns the victim at most 3 x the bytes received from it (the m2 by value,
+    about 240 bytes with C_B as C509, needs two copies of the 46-byte m1), and copies
+    of one m1 are answered at most 3 more times. A real device without C_B still
+    completes (it retransmits its m1); with the default factor of 10 one m1 is enough."""
     b = BProcess(tmp_path, pki.ca_dir, pki.key_dir, cs.url, name="b-amp", amplification=3)
     time.sleep(0.2)
     victim = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -229,10 +229,10 @@ def test_b_is_not_an_amplifier_towards_an_address_that_never_completed_a_handsha
             assert received <= 3 * sent, (received, sent, per_copy)
         print("\nanswers to 10 copies of one m1 (%d B) from one address: %r, %d B sent, "
               "%d B received" % (len(m1), per_copy, sent, received))
-        assert per_copy[:3] == [0, 0, 1]                     # 3 x 46 B >= 368 B
+        assert per_copy[:3] == [0, 1, 0]                     # 3 x 2 x 46 B >= m2
         assert sum(per_copy) <= 3                            # at most 3 answers to copies
         m = b.metrics()
-        assert metric(m, "airshake_amplification_withheld_total", reason="amplification") >= 2
+        assert metric(m, "airshake_amplification_withheld_total", reason="amplification") >= 1
         assert metric(m, "airshake_amplification_withheld_total", reason="duplicate") >= 1
         # bit-flipped copies (new handshakes, each an m2 by value): the bound holds too
         other = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -248,7 +248,7 @@ def test_b_is_not_an_amplifier_towards_an_address_that_never_completed_a_handsha
         fresh = Device(0).enroll(cs.url)
         res = handshake(b.port, fresh, pki.anchor, data=b"first contact")
         assert res.confirmed
-        assert sum(1 for d in res.sent if codec.message_type(d) == codec.TYPE_M1) >= 3
+        assert sum(1 for d in res.sent if codec.message_type(d) == codec.TYPE_M1) >= 2
     finally:
         victim.close()
         assert b.stop() == 0

@@ -1,7 +1,7 @@
 # tests/micropython/radio_handshake.py: device A's handshake through a real radio driver:
 # radios.open_radio(board, config) from a real board file, the firmware's device.link.Link
-# (the core's FragmentLink sized to radio.mtu: m2 by value, 379 bytes, crosses a 51-byte
-# LoRaWAN link as 9 fragments) and its one I/O loop, airshake.shell.drive, running the
+# (the core's FragmentLink sized to radio.mtu: m2 by value, 230 bytes, crosses a 51-byte
+# LoRaWAN link as 5 fragments) and its one I/O loop, airshake.shell.drive, running the
 # Initiator (pure backend) against a responder behind the modem emulator or the LoRa air.
 # Class A radios (a poll() method) send an empty uplink whenever nothing came for
 # recv_wait seconds, so B's queued frames can come down (PollingLink). After the
