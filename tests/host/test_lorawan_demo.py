@@ -45,7 +45,7 @@ def test_demo_via_the_network_server_completes(tmp_path, via):
     s = json.loads((work / "summary.json").read_text())
     assert s["link"] == "lorawan-eu868-dr0"        # --via picks the LoRaWAN link
     d = s["per_device"][0]
-    assert d["confirmed"] and d["c_b"] == "value" and d["fragments"] >= 9
+    assert d["confirmed"] and d["c_b"] == "value" and d["fragments"] >= 6   # m2: C509
     deadline = time.monotonic() + 5
     while _leftovers(work) and time.monotonic() < deadline:
         time.sleep(0.1)

@@ -249,23 +249,28 @@ class Initiator(Endpoint):
     # -- m2 -> m3 (PROTOCOL.md §3.2, §3.3, §4.2) -------------------------------------------
     def _server_for(self, m2, now):
         if m2.flags & codec.M2_CB_VALUE:
-            return ServerRef.verified(self.backend, self._suite, _cert_der(m2.flags, m2.cert),
-                                      self.anchor, now + self.clock_offset, self.server_name)
+            return ServerRef.verified(self.backend, self._suite, m2.cert, self.anchor,
+                                      now + self.clock_offset, self.server_name)
         if self._ref is None:
             raise DecodeError("m2 refers to a C_B that A does not hold")
         return self._ref
 
     def _decode_m2(self, datagram):
+        """m2, with C_B (when by value) as DER: a C509 C_B is turned back once (§3.2)."""
         key = self.keys[self._suite]
+        der = []        # suite 1: C_B's DER, made when its key gave SIG_2's length
         if self._suite != suites.SUITE_RSA:
-            return codec.decode_m2(datagram, 0, lambda cert: codec.MAC_LEN)
-
-        def sig_len(cert):
-            if cert is not None:
-                cert = _cert_der(datagram[0], cert)
-                return ServerRef(self.backend, self._suite, cert).public.size()
-            return self._ref.public.size() if self._ref else 0
-        return codec.decode_m2(datagram, key.public.size(), sig_len)
+            m2 = codec.decode_m2(datagram, 0, lambda cert: codec.MAC_LEN)
+        else:
+            def sig_len(cert):
+                if cert is not None:
+                    der.append(_cert_der(datagram[0], cert))
+                    return ServerRef(self.backend, self._suite, der[0]).public.size()
+                return self._ref.public.size() if self._ref else 0
+            m2 = codec.decode_m2(datagram, key.public.size(), sig_len)
+        if m2.flags & codec.M2_CB_VALUE:
+            m2.cert = der[0] if der else _cert_der(m2.flags, m2.cert)
+        return m2
 
     def _on_m2(self, datagram, now):
         backend, suite, key = self.backend, self._suite, self.keys[self._suite]
