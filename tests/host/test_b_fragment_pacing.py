@@ -44,7 +44,7 @@ def test_paced_m2_is_pulled_one_fragment_per_ack_and_late_acks_go_unanswered(pki
         first = h.take(addr)
         assert kinds(first) == [codec.TYPE_FRAGMENT]        # one fragment, not all
         _tag, index, count, _ = decode_fragment(first[0])
-        assert index == 0 and count >= 7
+        assert index == 0 and count >= 4       # m2 by value: C_B as C509, ~230 bytes
         m2, frame, stale_ack = None, first[0], None
         for _ in range(count):
             m2, _ = link.incoming(frame, time.time())
@@ -85,5 +85,5 @@ def test_unpaced_m2_leaves_whole(pki):
             h.d.datagram(m, addr)
         await settle()
         frames = h.take(addr)
-        assert len(frames) == decode_fragment(frames[0])[2] >= 7
+        assert len(frames) == decode_fragment(frames[0])[2] >= 4
     asyncio.run(go())

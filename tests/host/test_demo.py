@@ -107,7 +107,7 @@ def test_default_run(tmp_path, timing):
                    "[1/4] key on the device at",           # provision through mpremote
                    "enrolled: certificate valid until",
                    "A -> B  m1               46 B  ToA    92.4 ms",
-                   "B -> CS GET /certs/",                  # B fetches C_A by ID
+                   "B -> CS POST /certs/batch [",          # B fetches C_A by ID
                    "B -> A  m2              241 B",        # C_B by value (C509): 1 frame
                    "wait   28.7 s",                        # B's duty cycle
                    "A -> B  m3", "handshake ok",
