@@ -10,7 +10,8 @@
 # `airshake device deploy` do not replace frozen code there.
 # ruff: noqa: F821 (include/package/module are the manifest's built-ins)
 _LIB = "../../firmware/lib"
-_HOST_ONLY = ("crypto/pyca.py",)  # CPython's `cryptography` backend: never on a device
+# never on a device: CPython's `cryptography` backend, and B's C509 encoder
+_HOST_ONLY = ("crypto/pyca.py", "c509_encoder.py")
 
 include("$(MPY_DIR)/extmod/asyncio")
 
