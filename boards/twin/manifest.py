@@ -6,3 +6,6 @@
 # machine.SPI/Pin, and a frozen `lora` would shadow the tests' stand-in package.
 # ruff: noqa: F821 (include is the manifest's built-in)
 include("../frozen/manifest.py")
+# The portable tests run both roles on the twin, so it also freezes B's C509 encoder, which
+# the board images leave out (boards/frozen/manifest.py: host-only); a device never loads it.
+package("airshake", files=["c509_encoder.py"], base_path="../../firmware/lib")
