@@ -86,8 +86,8 @@ def main():
         ref.check_pin(cfg["server_name"])
         # as the firmware does: with C_B held, the certificate parser's RAM goes back
         # before anything else is loaded (X25519 and P-256 keys need none of it)
-        import airshake
-        airshake.release("airshake.x509", "airshake.der")
+        from airshake.ram import release
+        release("airshake.x509", "airshake.der")
     key = load_key(backend, suite, cfg["key"])
     # the device's I/O: loaded here, like the core, so that prepare covers it
     from airshake import shell  # noqa: F401

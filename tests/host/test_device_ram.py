@@ -1,4 +1,4 @@
-# RAM a device gets back (issue 12 item 3): airshake.release() of the certificate parser
+# RAM a device gets back (issue 12 item 3): airshake.ram.release() of the certificate parser
 # once C_B is held by reference, measured with gc.mem_alloc() in a MicroPython process of
 # its own (the stock binary, or the twin with AIRSHAKE_MICROPYTHON), where nothing else
 # holds the modules. A control run without the release shows the drop is the release's.
@@ -19,7 +19,8 @@ ref.check_pin(%r)
 gc.collect()
 held = gc.mem_alloc()
 if %r:
-    airshake.release("airshake.x509", "airshake.der")
+    from airshake.ram import release
+    release("airshake.x509", "airshake.der")
 gc.collect()
 print(held, gc.mem_alloc(), "airshake.x509" in sys.modules)
 """

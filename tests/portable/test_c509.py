@@ -7,6 +7,7 @@ import sys
 
 import airshake
 from airshake import c509, c509_encoder, codec
+from airshake.ram import release
 from airshake.errors import AirshakeError, CertificateError, DecodeError
 from airshake.initiator import CONFIRMED, WAIT_ACK, WAIT_M2
 from airshake.keys import ServerKey, ServerRef
@@ -252,7 +253,7 @@ def test_a_loads_c509_only_for_a_c509_c_b_and_lets_it_go():
     backend = backends()[0]
     saved = sys.modules.get("airshake.c509")
     try:
-        airshake.release("airshake.c509")
+        release("airshake.c509")
         ref = ServerRef(backend, 0, cert(0, "server_cert"))
         by_ref = Pair(backend, 0, ini=initiator(backend, 0, server=ref))
         assert by_ref.run() == [43, 41, 9]

@@ -1,4 +1,4 @@
-# airshake.release() and what A keeps of C_B (keys.ServerRef: plain values, no x509
+# airshake.ram.release() and what A keeps of C_B (keys.ServerRef: plain values, no x509
 # object, docs/ARCHITECTURE.md "RAM on the device"): with airshake.x509 and airshake.der
 # released, a held C_B still passes its pin check and a handshake by reference completes.
 # That the RAM comes back is tests/host/test_device_ram.py (a process of its own).
@@ -6,6 +6,7 @@ import sys
 
 import airshake
 from airshake.errors import CertificateError, UsageError
+from airshake.ram import release
 from airshake.initiator import CONFIRMED, Initiator
 from airshake.keys import ServerRef
 from testkit.hs_support import SERVER_NAME, Pair, anchor, cert, device_key
@@ -41,13 +42,13 @@ def _run_with_x509_released(backend):
     for suite in (0, 2):
         key = device_key(backend, suite)        # a device makes its keys first
         ref = ServerRef(backend, suite, cert(suite, "server_cert"))
-        airshake.release(*CERT_MODULES)
+        release(*CERT_MODULES)
         assert not [m for m in CERT_MODULES if m in sys.modules]
         raises_(CertificateError, ref.check_pin, "another.example")   # imports x509 again
         assert ref.pinned_to is None
         ref.check_pin(SERVER_NAME)
         assert ref.pinned_to == SERVER_NAME
-        airshake.release(*CERT_MODULES)
+        release(*CERT_MODULES)
         ini = Initiator(backend, [key], anchor(suite), server=ref, server_name=SERVER_NAME)
         # the Initiator's own pin check of the same name needed no certificate code
         assert "airshake.x509" not in sys.modules

@@ -4,23 +4,7 @@
 
 __version__ = "0.1.0"
 __all__ = ("Initiator", "Responder", "ResponderConfig", "Session", "DeviceKey",
-           "ServerKey", "ServerRef", "load_backend", "release")
-
-
-def release(*names):
-    """Let the named modules go (a device's RAM): drop them from sys.modules and from
-    their package, then collect. A later import loads them again. For modules nothing
-    else holds (no object of theirs kept): airshake.keys keeps no x509 object, so a
-    device that holds C_B by reference can release "airshake.x509", "airshake.der"."""
-    import sys
-    for name in names:
-        sys.modules.pop(name, None)
-        pkg, _, leaf = name.rpartition(".")
-        parent = sys.modules.get(pkg)
-        if parent is not None:
-            parent.__dict__.pop(leaf, None)
-    import gc
-    gc.collect()
+           "ServerKey", "ServerRef", "load_backend")
 
 
 def __getattr__(name):

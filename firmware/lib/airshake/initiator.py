@@ -8,8 +8,6 @@
 # only do what §6.1 allows an unauthenticated message: a new m1 that offers every suite A
 # holds, a timestamp from B's stated time (never A's confirmed clock), a bounded wait.
 # A accepts as C_B only a server certificate of the name it is pinned to (§2.3).
-import gc
-import sys
 from airshake import codec, suites, transcript, schedule
 from airshake import events as ev
 from airshake.suites import PREFERENCE
@@ -43,12 +41,9 @@ def _cert_der(flags, cert):
     try:
         return c509.decode(cert)
     finally:
-        # what airshake.release("airshake.c509") does; the package imports this module,
-        # so this module does not import the package
         del c509
-        sys.modules.pop("airshake.c509", None)
-        getattr(sys.modules.get("airshake"), "__dict__", {}).pop("c509", None)
-        gc.collect()
+        from airshake.ram import release
+        release("airshake.c509")
 
 
 class Initiator(Endpoint):

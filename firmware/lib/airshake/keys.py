@@ -6,7 +6,7 @@
 # repr() or exports from this module.
 # RAM: airshake.x509 (with airshake.der, 4.5 KB of a 32-bit device's heap) is imported
 # where used, and a ServerRef keeps plain values, no x509 object: a device that holds C_B
-# can let both modules go (airshake.release) before its handshake.
+# can let both modules go (airshake.ram.release) before its handshake.
 from airshake import suites
 from airshake.errors import CertificateError, UsageError
 
