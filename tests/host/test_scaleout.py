@@ -290,6 +290,7 @@ def _enroll_direct(pg_url, ca_dir, keys):
     asyncio.run(go())
 
 
+@pytest.mark.soak       # a load run (1,000 devices, 90 s): make soak, one test at a time
 def test_1000_devices_through_three_workers_one_killed(tmp_path, pki, cs, pg_url,
                                                        redis_server, postgres):
     """`airshake server --workers 3`: 1,000 devices each deliver two readings (one in m3,
