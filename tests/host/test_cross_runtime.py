@@ -35,8 +35,10 @@ def run_client(port, cfg_path, *extra, heap="256k"):
 @pytest.mark.parametrize("suite", [0, 1, 2])
 @pytest.mark.parametrize("by_reference", [False, True])
 def test_micropython_initiator_completes_with_cpython_responder(tmp_path, suite, by_reference):
-    # suite 1 by value runs RSA and the C509 decoder from source (not .mpy): 288k
-    heap = "288k" if suite == 1 and not by_reference else "256k"
+    # what this test checks is the exchange, not the heap (make bench measures that):
+    # suite 1 by value runs RSA-2048 and the C509 decoder compiled from source at run
+    # time, whose peak varies by tens of KB with fragmentation: 512k
+    heap = "512k" if suite == 1 and not by_reference else "256k"
     with FixtureResponder(hs_support.now()) as b:
         result = run_client(b.port, client_config(tmp_path, suite, by_reference), heap=heap)
     assert result["ok"] and result["reply"] == "pong"
