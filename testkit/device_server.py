@@ -105,8 +105,8 @@ def forge_error(code, body, times=1):
         if left[0] <= 0:
             return None
         left[0] -= 1
-        short = codec.is_short_m1(m1)
-        ref = transcript.error_ref(backend, m1[:codec.m1_prefix_len(id_len, short)])
+        th1 = transcript.th1(backend, m1[:codec.m1_prefix_len(id_len)])   # long form only
+        ref = transcript.error_ref(backend, m1, th1, id_len)
         return codec.encode_error(code, ref, body)
     return forge
 

@@ -103,8 +103,8 @@ def _forge_error(ini, code, body, t):
 def _th1_of(ini, m1, t=None):
     """What an eavesdropper computes to name an m1 in an error: H(m1 as sent, up to G_X)
     (PROTOCOL.md §6; TH_1 itself for the long form)."""
-    short = codec.is_short_m1(m1)
-    return transcript.error_ref(ini.backend, m1[:codec.m1_prefix_len(ini.id_len, short)])
+    th1 = transcript.th1(ini.backend, m1[:codec.m1_prefix_len(ini.id_len)])   # long form
+    return transcript.error_ref(ini.backend, m1, th1, ini.id_len)
 
 
 def test_a_forged_unsupported_suite_cannot_narrow_a_s_offer():

@@ -192,8 +192,6 @@ class Initiator(Endpoint):
         if early:
             m1.early = self._seal_early(key, server)
         self._m1 = codec.encode_m1(m1)
-        self._m1_ref = (self._th1[:codec.REF_LEN] if not m1.short else transcript.error_ref(
-            backend, self._m1[:codec.m1_prefix_len(self.id_len, True)]))
         self._m1_hash = (self._th1 if not early
                          else backend.sha256(codec.encode_m1(m1, canonical=True)))
         self._m1_flags = flags
@@ -211,7 +209,8 @@ class Initiator(Endpoint):
 
     # -- error messages (PROTOCOL.md §6) --------------------------------------------------
     def _on_error(self, err, now):
-        if self._state != WAIT_M2 or not equal(err.ref, self._m1_ref):
+        if self._state != WAIT_M2 or not equal(err.ref, transcript.error_ref(
+                self.backend, self._m1, self._th1, self.id_len)):
             raise DecodeError("error message for another handshake")
         code = err.code
         if code == codec.ERR_STALE_TIME and self._switches < self.max_retries:

@@ -93,7 +93,6 @@ class Responder(Endpoint):
         self.hint = None
         self.session = None
         self._m1 = None
-        self._m1_ref = None      # how an error names this m1 (transcript.error_ref)
         self._m3 = None
         self._ack = None
         self._refusal = None
@@ -213,7 +212,8 @@ class Responder(Endpoint):
     def _reject(self, code, body, error, ref=None):
         """End this handshake with an error message for A; identical retransmissions of
         m1 get the same answer."""
-        self._refusal = codec.encode_error(code, ref or self._m1_ref, body)
+        ref = ref or transcript.error_ref(self.backend, self._m1, self._th1, self.config.id_len)
+        self._refusal = codec.encode_error(code, ref, body)
         self._out.append(self._refusal)
         self._goto(FAILED)
         self._deadline = None
@@ -236,8 +236,6 @@ class Responder(Endpoint):
         # the transcript hashes the long form with the full timestamp, whichever came (§4.1)
         canonical = codec.long_form(m, now) if m.short else datagram
         self._th1 = transcript.th1(backend, canonical[:codec.m1_prefix_len(cfg.id_len)])
-        self._m1_ref = (self._th1[:codec.REF_LEN] if not m.short else transcript.error_ref(
-            backend, datagram[:codec.m1_prefix_len(cfg.id_len, True)]))
         self._m1 = bytes(datagram)
         self.id_a = m.id_a               # unauthenticated until m3: for logs and lookup
         if abs(m.timestamp - now) > cfg.window:

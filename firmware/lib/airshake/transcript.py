@@ -11,13 +11,16 @@ def th1(backend, m1_prefix):
     return backend.sha256(m1_prefix)
 
 
-def error_ref(backend, m1_prefix_as_sent):
+def error_ref(backend, m1, th1, id_len):
     """How an error message names the m1 it answers (§6): H(m1 as sent, up to G_X), its
-    first REF_LEN bytes; TH_1's own for the long form. Taken from the wire, not from the
-    time B resolved, so A matches it even when B's clock reads the short m1's time
-    differently (then it is STALE_TIME that A must be able to take)."""
-    from airshake.codec import REF_LEN
-    return backend.sha256(m1_prefix_as_sent)[:REF_LEN]
+    first REF_LEN bytes: for the long form that is TH_1's (no new hash). Taken from the
+    wire, not from the time B resolved, so A matches it even when B's clock reads the
+    short m1's time differently (then it is STALE_TIME that A must be able to take).
+    Computed only when an error is sent or received, never on the handshake's path."""
+    from airshake.codec import REF_LEN, is_short_m1, m1_prefix_len
+    if not is_short_m1(m1):
+        return th1[:REF_LEN]
+    return backend.sha256(m1[:m1_prefix_len(id_len, True)])[:REF_LEN]
 
 
 def th2(backend, m1_hash, m2_head_byte, g_y, time_bytes, cb_hash, spki_hash_a,
