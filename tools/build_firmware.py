@@ -341,7 +341,7 @@ def _write_runner(binary: Path) -> Path:
     return runner
 
 
-def _gcc_m32() -> bool:
+def gcc_builds_32bit() -> bool:
     """gcc links a 32-bit program (gcc-multilib installed)."""
     with tempfile.TemporaryDirectory() as tmp:
         r = subprocess.run(["gcc", "-m32", "-x", "c", "-", "-o", str(Path(tmp) / "a.out")],
@@ -376,7 +376,7 @@ def build_twin(force: bool = False, ucrypto: bool = False) -> Path:
     if not force and binary.is_file() and stamp.is_file() and stamp.read_text() == key:
         _log(f"{name} up to date: {binary}")
         return _write_runner(binary)
-    if shutil.which("make") is None or shutil.which("gcc") is None or not _gcc_m32():
+    if shutil.which("make") is None or shutil.which("gcc") is None or not gcc_builds_32bit():
         raise Missing(f"the {name} needs make and a gcc that builds 32-bit programs: "
                       "apt-get install -y build-essential gcc-multilib")
     obj = folder / "obj"

@@ -48,10 +48,7 @@ def twin():
     tools = [t for t in ("make", "gcc", "patch") if shutil.which(t) is None]
     if tools:
         pytest.skip("ucrypto twin tests (no %s to build the twin)" % ", ".join(tools))
-    m32 = subprocess.run(["gcc", "-m32", "-x", "c", "-", "-o", os.devnull],
-                         input="int main(void) { return 0; }\n", capture_output=True,
-                         text=True)
-    if m32.returncode:
+    if not bf.gcc_builds_32bit():
         pytest.skip("ucrypto twin tests (gcc cannot build 32-bit here: install gcc-multilib)")
     out = subprocess.run([sys.executable, "-m", "airshake_tools.build_firmware", "twin",
                           "--ucrypto"], capture_output=True, text=True, cwd=ROOT, timeout=900)
