@@ -19,8 +19,8 @@ from bench.common import BenchFailure, check
 from testkit import hs_support
 from airshake import events as ev
 from airshake.crypto import load_backend
-from airshake.initiator import CONFIRMED
-from airshake.keys import ServerRef
+from airshake.initiator import CONFIRMED, Initiator
+from airshake.keys import DeviceKey, ServerRef
 from bench.linkcost import all_links, by_policy
 from host_server.competitors import edhoc, priorart, tls13
 
@@ -34,11 +34,14 @@ def server_ref(backend: Any, suite: int) -> Any:
                               hs_support.SERVER_NAME)
 
 
-def _pair(backend: Any, suite: int, by_ref: bool, early: bool) -> Any:
+def _pair(backend: Any, suite: int, by_ref: bool, early: bool, id_len: int = 8) -> Any:
     ref = server_ref(backend, suite) if by_ref else None
-    ini = hs_support.initiator(backend, suite, server=ref)
+    # id_len: a deployment setting, the same at the CS, B and every device (PROTOCOL.md §2)
+    key = DeviceKey(backend, suite, hs_support.private(suite, "device_key"), id_len)
+    ini = Initiator(backend, [key], hs_support.anchor(suite), server=ref, id_len=id_len,
+                    server_name=hs_support.SERVER_NAME)
     # 0-RTT is off in B unless the operator turns it on (PROTOCOL.md §8)
-    cfg = hs_support.config(backend, (suite,), accept_early=early)
+    cfg = hs_support.config(backend, (suite,), accept_early=early, id_len=id_len)
     return hs_support.Pair(backend, suite, ini=ini, cfg=cfg)
 
 
@@ -52,11 +55,11 @@ def _check_session(pair: Any, what: str) -> None:
 
 
 def _airshake_handshake(backend: Any, suite: int, by_ref: bool, early: bool,
-                        data: bytes) -> tuple[list[int], int, Any]:
+                        data: bytes, id_len: int = 8) -> tuple[list[int], int, Any]:
     """One checked handshake; (sizes of m1, m2, m3), size of B's first record, pair."""
-    what = "airshake suite %d %s%s" % (suite, "by reference" if by_ref else "by value",
-                                       " 0-RTT" if early else "")
-    pair = _pair(backend, suite, by_ref, early)
+    what = "airshake suite %d %s%s, %d-byte ID_A" % (
+        suite, "by reference" if by_ref else "by value", " 0-RTT" if early else "", id_len)
+    pair = _pair(backend, suite, by_ref, early, id_len)
     sizes = pair.run(data, early=early)
     _check_session(pair, what)
     check(len(pair.wire) == 4 and [w for w, _ in pair.wire] == ["A", "B", "A", "B"],
@@ -74,23 +77,26 @@ def _airshake_handshake(backend: Any, suite: int, by_ref: bool, early: bool,
     return sizes, len(pair.wire[3][1]), pair
 
 
-def airshake_case(backend: Any, suite: int, by_ref: bool, early: bool = False) -> dict:
-    sizes, confirm, pair = _airshake_handshake(backend, suite, by_ref, early, b"")
+def airshake_case(backend: Any, suite: int, by_ref: bool, early: bool = False,
+                  id_len: int = 8) -> dict:
+    sizes, confirm, pair = _airshake_handshake(backend, suite, by_ref, early, b"", id_len)
+    check(len(pair.ini.keys[suite].id_a) == id_len, "ID_A is not %d bytes" % id_len)
     out: dict[str, Any] = {
         "protocol": "airshake", "messages": sizes, "directions": [UP, DOWN, UP],
         "completed": True, "suite": suite, "c_b": "reference" if by_ref else "value",
+        "id_len": id_len,
         "c_b_der_bytes": len(hs_support.cert(suite, "server_cert")),
         "b_first_record_bytes": confirm,
         "check": "both roles in-process: same SID, a record each way, m3/0-RTT data "
                  "delivered once",
     }
     if early:
-        with_data, _, _ = _airshake_handshake(backend, suite, by_ref, True, READING)
+        with_data, _, _ = _airshake_handshake(backend, suite, by_ref, True, READING, id_len)
         check(with_data[0] - len(READING) == sizes[0], "0-RTT overhead depends on the data")
         out["m1_overhead_bytes"] = sizes[0]
         out["data_after_message"] = 1
     else:
-        with_data, _, _ = _airshake_handshake(backend, suite, by_ref, False, READING)
+        with_data, _, _ = _airshake_handshake(backend, suite, by_ref, False, READING, id_len)
         check(with_data[2] - len(READING) == sizes[2], "m3 overhead depends on the data")
     return out
 
@@ -143,6 +149,8 @@ def cases() -> dict[str, Callable[[], dict]]:
     backend = load_backend("pyca")
     return {
         "airshake-s0-ref": lambda: airshake_case(backend, 0, True),
+        # the same with 5-byte IDs (`--id-len 5`: the CS refuses a colliding enrolment)
+        "airshake-s0-ref-id5": lambda: airshake_case(backend, 0, True, id_len=5),
         "airshake-s0-value": lambda: airshake_case(backend, 0, False),
         "airshake-s2-ref": lambda: airshake_case(backend, 2, True),
         "airshake-s2-value": lambda: airshake_case(backend, 2, False),

@@ -17,8 +17,9 @@ if ROOT not in sys.path:
 
 from bench.linkcost import LINKS, all_links, exchange_cost, link_key  # noqa: E402
 
-AIR_CASES = ("airshake-s0-ref", "airshake-s0-value", "airshake-s2-ref", "airshake-s2-value",
-             "airshake-s0-0rtt", "airshake-session-record", "edhoc-m3-kid", "edhoc-m3-value",
+AIR_CASES = ("airshake-s0-ref", "airshake-s0-ref-id5", "airshake-s0-value", "airshake-s2-ref",
+             "airshake-s2-value", "airshake-s0-0rtt", "airshake-session-record", "edhoc-m3-kid",
+             "edhoc-m3-value",
              "tls13-mutual-minimal", "tls13-mutual-typical", "priorart-fig1")
 PNGS = ("bytes_per_protocol.png", "sf12_wall.png", "server_throughput.png", "scaling.png")
 
@@ -54,6 +55,7 @@ def test_air_cases_are_measured_and_complete(quick):
             assert link["frames"] >= len(case["messages"]) and _number(link["wall_s"])
     # what the protocol document states, measured (sizes are exact, not timings)
     assert res["air"]["airshake-s0-ref"]["messages"] == [43, 41, 9]     # the short m1
+    assert res["air"]["airshake-s0-ref-id5"]["messages"] == [40, 41, 9]  # with --id-len 5
     assert res["air"]["edhoc-m3-kid"]["messages"] == [37, 45, 19]
     assert res["air"]["airshake-session-record"]["messages"] == [17]
 
