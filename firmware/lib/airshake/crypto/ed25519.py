@@ -16,7 +16,7 @@
 # (see x25519.py); a local timing attacker is out of reach of pure Python.
 
 from airshake.crypto.sha512 import sha512
-from airshake.crypto.x25519 import clamp, finish, invert, pow_p58
+from airshake.crypto.x25519 import invert, pow_p58
 from airshake.errors import UsageError
 
 from airshake.const import const
@@ -207,8 +207,7 @@ def _comb_indexes(a):
 
 
 def base_mult(a):
-    """[a]B for 0 <= a < 2^256 as an extended point (X, Y, Z, T); also the fixed-base
-    path of x25519_base below."""
+    """[a]B for 0 <= a < 2^256 as an extended point (X, Y, Z, T)."""
     table = _comb_table()
     p = _IDENTITY
     for c in reversed(_comb_indexes(a)):
@@ -320,12 +319,3 @@ def verify(pub, msg, sig):
     except (TypeError, ValueError):
         return False
 
-
-def x25519_base(k):
-    """X25519(k, 9): the public key of the private scalar k. Computed as [k]B on the
-    equivalent Edwards curve by the fixed-base comb below (about twice as
-    fast as the ladder) and mapped to u = (1 + y) / (1 - y) = (Z + Y) / (Z - Y)
-    (RFC 7748 §4.1); B maps to u = 9."""
-    kb = clamp(k)
-    p = base_mult(int.from_bytes(kb, "little"))
-    return finish(p[2] + p[1], p[2] - p[1])

@@ -18,8 +18,8 @@
 # operations take time that depends on the size of the values, and multiplying by
 # 0 or 1 is faster than by other values), so a local attacker who can time this
 # code precisely may learn key bits. Use a C backend where that attacker is in the
-# threat model. The public key X25519(k, 9) is computed in ed25519.py (x25519_base), by the
-# Ed25519 fixed-base comb: its table is indexed by key bits, a further cache-timing signal.
+# threat model. The public key X25519(k, 9) comes from the same ladder (the backends'
+# x25519_public), not from a table indexed by key bits.
 # Imports go one way: ed25519 uses this module's field arithmetic, never the reverse.
 
 from airshake.errors import DecodeError, UsageError
