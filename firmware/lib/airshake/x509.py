@@ -13,7 +13,6 @@
 
 import airshake.der as der  # direct submodule import: no trip through airshake.__getattr__
 from airshake.der import BIT_STRING, BOOLEAN, INTEGER, OCTET_STRING, OID, SEQUENCE
-from airshake.crypto.contract import RsaPublic
 from airshake.errors import CertificateError, DecodeError, UsageError
 
 KEY_TYPES = ("x25519", "ed25519", "p256", "rsa")
@@ -226,6 +225,7 @@ def _rsa_public(key):
         raise CertificateError("RSA modulus size not supported")
     if n % 2 == 0 or e < 3 or e % 2 == 0 or e >> 32:
         raise CertificateError("bad RSA public key")
+    from airshake.crypto.contract import RsaPublic   # RSA keys only
     return RsaPublic(n, e)
 
 
@@ -234,6 +234,7 @@ def spki_for(key_type, public_key):
     produce. public_key: raw bytes (x25519, ed25519: 32; p256: 65-byte point) or
     RsaPublic (rsa)."""
     if key_type == "rsa":
+        from airshake.crypto.contract import RsaPublic
         if not isinstance(public_key, RsaPublic):
             raise UsageError("spki_for: rsa needs an RsaPublic")
         ints = der.encode_uint(public_key.n) + der.encode_uint(public_key.e)

@@ -4,11 +4,13 @@
 # SHA-512, P-256, RSA) are imported inside the method so a device loads only the code
 # of the primitives its suite uses. Randomness comes only from random() (os.urandom):
 # RSA seeds and salts are drawn there and handed to the deterministic pure modules.
+# It implements every method of the contract (airshake.crypto.contract.Backend, checked
+# by tests/portable/test_backends.py) without subclassing it, as CompositeBackend does: a
+# device then never loads the contract's stub methods (1 KB of RAM frozen).
 
 import hashlib
 import os
 
-from airshake.crypto.contract import Backend
 from airshake.errors import InvalidPoint, UsageError
 
 _CCM_TAG = 8
@@ -29,12 +31,16 @@ def _all_zero(data):
     return acc == 0
 
 
-class PureBackend(Backend):
+class PureBackend:
     name = "pure"
 
     # -- randomness and hashing --------------------------------------------------
     def random(self, n):
         return os.urandom(n)
+
+    def use_random(self, source):
+        """As contract.Backend.use_random: every random byte from source(n) from now on."""
+        self.random = source
 
     def sha256(self, data):
         return hashlib.sha256(data).digest()
