@@ -42,20 +42,19 @@ class UnsupportedSuite(AirshakeError):
     code = ERR_UNSUPPORTED_SUITE
 
 
-class StaleTimestamp(AirshakeError):
-    code = ERR_STALE_TIME
+# B's refusals of an m1, made on first use by the module's __getattr__ (PEP 562; MicroPython
+# too), then kept here like any class: A only ever reads their codes from B's error message,
+# and a class costs about 120 bytes of a device's RAM even when frozen.
+_ON_FIRST_USE = {"StaleTimestamp": ERR_STALE_TIME, "UnknownIdentity": ERR_UNKNOWN_ID,
+                 "RevokedIdentity": ERR_REVOKED, "TryLater": ERR_TRY_LATER}
 
 
-class UnknownIdentity(AirshakeError):
-    code = ERR_UNKNOWN_ID
-
-
-class RevokedIdentity(AirshakeError):
-    code = ERR_REVOKED
-
-
-class TryLater(AirshakeError):
-    code = ERR_TRY_LATER
+def __getattr__(name):
+    if name not in _ON_FIRST_USE:
+        raise AttributeError(name)
+    cls = type(name, (AirshakeError,), {"code": _ON_FIRST_USE[name]})
+    globals()[name] = cls
+    return cls
 
 
 class AuthenticationFailed(AirshakeError):

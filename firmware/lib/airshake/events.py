@@ -10,14 +10,6 @@ class Event:
         return "<%s %r>" % (type(self).__name__, self.__dict__)
 
 
-class NeedCredential(Event):
-    """B must find C_A for id_a and answer provide_credential / reject_credential."""
-
-    def __init__(self, id_a, suite):
-        self.id_a = id_a
-        self.suite = suite
-
-
 class HandshakeComplete(Event):
     """Keys are established. On A: after a valid m2 (m3 is on its way).
     On B: after a valid m3. early_accepted: whether B took the 0-RTT data."""
@@ -33,14 +25,6 @@ class HandshakeConfirmed(Event):
 
     def __init__(self, session):
         self.session = session
-
-
-class EarlyData(Event):
-    """B: 0-RTT data from m1, authenticated but not forward-secret (PROTOCOL.md §4.3)."""
-
-    def __init__(self, id_a, data):
-        self.id_a = id_a
-        self.data = data
 
 
 class DataReceived(Event):
@@ -84,12 +68,41 @@ class Dropped(Event):
         self.kind = kind
 
 
-class Refused(Event):
-    """B: the handshake ended at m1 and an error message with wire code `code`
-    (airshake.errors.ERR_*) is queued for A (PROTOCOL.md §6): a stale timestamp, a suite
-    B does not select, a later version, or a C_A that the core rejected. error: the
-    AirshakeError behind it (None when the caller chose it with reject_credential)."""
+# B's events, made on first use by the module's __getattr__ (PEP 562; MicroPython too) and
+# then kept here like the others: device A never emits them, and a class costs about 150
+# bytes of a device's RAM even when frozen.
+def _b_event(name):
+    if name == "NeedCredential":
+        class NeedCredential(Event):
+            """B must find C_A for id_a and answer provide_credential / reject_credential."""
 
-    def __init__(self, code, error=None):
-        self.code = code
-        self.error = error
+            def __init__(self, id_a, suite):
+                self.id_a = id_a
+                self.suite = suite
+        return NeedCredential
+    if name == "EarlyData":
+        class EarlyData(Event):
+            """B: 0-RTT data from m1, authenticated but not forward-secret (PROTOCOL.md §4.3)."""
+
+            def __init__(self, id_a, data):
+                self.id_a = id_a
+                self.data = data
+        return EarlyData
+    if name == "Refused":
+        class Refused(Event):
+            """B: the handshake ended at m1 and an error message with wire code `code`
+            (airshake.errors.ERR_*) is queued for A (PROTOCOL.md §6): a stale timestamp, a suite
+            B does not select, a later version, or a C_A that the core rejected. error: the
+            AirshakeError behind it (None when the caller chose it with reject_credential)."""
+
+            def __init__(self, code, error=None):
+                self.code = code
+                self.error = error
+        return Refused
+    raise AttributeError(name)
+
+
+def __getattr__(name):
+    cls = _b_event(name)
+    globals()[name] = cls
+    return cls
