@@ -51,24 +51,28 @@ def _build_tables():
 
 
 def _expand_key(key):
-    """Round keys as one bytes object of 16 * (rounds + 1) bytes (FIPS 197 §5.2)."""
+    """Round keys, 16 * (rounds + 1) bytes in one bytearray (FIPS 197 §5.2): sized once,
+    since growing it would need ever larger free blocks of a fragmented heap."""
     sbox = _SBOX
     nk = len(key) // 4
-    total = 16 * (_KEY_ROUNDS[len(key)] + 1)
-    w = bytearray(key)
+    w = bytearray(16 * (_KEY_ROUNDS[len(key)] + 1))
+    for j in range(len(key)):
+        w[j] = key[j]
     rcon = 1
-    while len(w) < total:
-        t = w[-4:]
-        i = len(w) // 4
+    for i in range(nk, len(w) // 4):
+        p = 4 * i - 4          # the previous word
+        t0, t1, t2, t3 = w[p], w[p + 1], w[p + 2], w[p + 3]
         if i % nk == 0:
-            t = bytearray((sbox[t[1]] ^ rcon, sbox[t[2]], sbox[t[3]], sbox[t[0]]))
+            t0, t1, t2, t3 = sbox[t1] ^ rcon, sbox[t2], sbox[t3], sbox[t0]
             rcon = _XTIME[rcon]
         elif nk > 6 and i % nk == 4:
-            t = bytearray((sbox[t[0]], sbox[t[1]], sbox[t[2]], sbox[t[3]]))
-        base = len(w) - 4 * nk
-        for j in range(4):
-            w.append(w[base + j] ^ t[j])
-    return bytes(w)
+            t0, t1, t2, t3 = sbox[t0], sbox[t1], sbox[t2], sbox[t3]
+        b = 4 * (i - nk)
+        w[p + 4] = w[b] ^ t0
+        w[p + 5] = w[b + 1] ^ t1
+        w[p + 6] = w[b + 2] ^ t2
+        w[p + 7] = w[b + 3] ^ t3
+    return w
 
 
 class PureAes:
@@ -79,7 +83,7 @@ class PureAes:
         if _SBOX is None:
             _build_tables()
         self._rounds = _KEY_ROUNDS[len(key)]
-        self._rk = _expand_key(bytes(key))
+        self._rk = _expand_key(key)
 
     def encrypt_block(self, block):
         if len(block) != 16:
