@@ -19,12 +19,13 @@ from airshake.const import const
 # i of 2^i * (+-G_0 +-G_1 +-G_2 +-G_3), G_j = 2^(65j) G, every sign +-1 (so every column
 # adds), from an 8-entry table (the column's top sign fixes the other half by negation):
 # 64 doublings per k*G where a width-4 window over G took 256, in the same 8 entries.
-# A variable base: width-4 signed windows (8-entry table built per call).
-# Both tables are 8 entries (windows of width 5 and 6 took 16 and 32: on the 32-bit twin
-# the smallest heap of a suite-2 handshake process went 59.4 -> 50.3 KB with 8).
+# A variable base: width-3 signed windows (4-entry table built per call): on the 32-bit
+# twin the smallest heap of a suite-2 handshake process went 40.1 -> 36.5 KB from width 4
+# (8 entries; widths 5 and 6 took 16 and 32 entries and 59.4 KB), for 21 more additions
+# per multiplication, within the noise of a handshake's CPU on the 64-bit binary (14 ms).
 # Suite-2 handshake (1 keygen, 3 ECDH) with the comb, the chains and the written-out
 # loop: 20.4 -> 14.0 ms on the 64-bit binary, twin heap_total 47.2 -> 44 KB.
-_W_VAR = const(4)  # window width for a variable base (table built per call)
+_W_VAR = const(3)  # window width for a variable base (table built per call)
 _COMB_D = const(65)  # comb spacing: 4 teeth * 65 = 260 signed bits cover k + N < 2^257
 
 P = 0xffffffff00000001000000000000000000000000ffffffffffffffffffffffff
