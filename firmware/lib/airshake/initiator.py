@@ -89,6 +89,12 @@ class Initiator(Endpoint):
         self._retries = 0
         self._switches = 0
         self._suite = self._first_suite(0x0F)
+        # the attributes the handshake sets later, set now: the instance's dict reaches its
+        # size here, not mid-handshake (a 296-byte block at the peak of a device's heap)
+        self._data = b""
+        self._want_early = False
+        self._eph = self._ref = self._th1 = self._m1 = self._m1_hash = self._m3 = None
+        self._m1_flags = 0
 
     # -- public API -------------------------------------------------------------------
     @property
