@@ -2,8 +2,11 @@
 # (docs/PROTOCOL.md §4). Rules: the only place labels appear; both roles call the
 # same functions, so A and B cannot derive differently. HMAC comes from the backend;
 # HKDF (RFC 5869) and the transcript are here, tested once for every backend.
+# Every key airshake derives is at most one SHA-256 block long, so each derivation is
+# one HMAC over info || 0x01 (HKDF-Expand's first block), the label's bytes a constant.
 
 HASH_LEN = 32
+_BLOCK1 = b"\x01"          # HKDF-Expand's counter for the first block
 
 
 def extract(backend, salt, ikm):
@@ -13,6 +16,8 @@ def extract(backend, salt, ikm):
 
 def expand(backend, prk, info, length):
     """HKDF-Expand(PRK, info, L) with SHA-256."""
+    if length <= HASH_LEN:
+        return backend.hmac_sha256(prk, info + _BLOCK1)[:length]
     if length > 255 * HASH_LEN:
         raise ValueError("HKDF output too long")
     out = b""
@@ -25,9 +30,36 @@ def expand(backend, prk, info, length):
     return out[:length]
 
 
+def _info(label):
+    """airshake-KDF's info prefix: len(label) || label."""
+    return bytes((len(label),)) + label
+
+
 def kdf(backend, prk, label, context, length):
     """airshake-KDF: HKDF-Expand with info = len(label) || label || context."""
-    return expand(backend, prk, bytes((len(label),)) + label + context, length)
+    return expand(backend, prk, _info(label) + context, length)
+
+
+def _kdf1(backend, prk, info, length):
+    """airshake-KDF of at most HASH_LEN bytes; info = _info(label) || context || 0x01."""
+    return backend.hmac_sha256(prk, info)[:length]
+
+
+# the info prefixes len(label) || label, and whole infos (with 0x01) where the context
+# is empty: literals, so a frozen image keeps them in flash (tests/host/test_schedule.py
+# checks each against its label)
+_K_0 = b"\x03k_0"
+_IV_0 = b"\x04iv_0"
+_MAC_2 = b"\x05mac_2"
+_K_3 = b"\x03k_3"
+_IV_3 = b"\x04iv_3"
+_PRK_OUT = b"\x07prk_out"
+_TRAFFIC_AB = b"\x0atraffic_ab\x01"
+_TRAFFIC_BA = b"\x0atraffic_ba\x01"
+_SID = b"\x03sid\x01"
+_KEY = b"\x03key\x01"
+_IV = b"\x02iv\x01"
+_UPDATE = b"\x06update\x01"
 
 
 def chain(backend, th, *parts):
@@ -39,7 +71,8 @@ def chain(backend, th, *parts):
 # -- 0-RTT keys (PROTOCOL.md §4.3): from es and ss, bound to TH_1 --------------------
 def early_keys(backend, th1, es, ss):
     prk0 = extract(backend, th1, es + ss)
-    return kdf(backend, prk0, b"k_0", th1, 16), kdf(backend, prk0, b"iv_0", th1, 13)
+    return (_kdf1(backend, prk0, _K_0 + th1 + _BLOCK1, 16),
+            _kdf1(backend, prk0, _IV_0 + th1 + _BLOCK1, 13))
 
 
 # -- the handshake chain (PROTOCOL.md §4.2) -------------------------------------------
@@ -52,7 +85,7 @@ def prk_3e2m(backend, prk2e, es):
 
 
 def mac_2(backend, prk3e2m, th2, length):
-    return kdf(backend, prk3e2m, b"mac_2", th2, length)
+    return _kdf1(backend, prk3e2m, _MAC_2 + th2 + _BLOCK1, length)
 
 
 def prk_4e3m(backend, prk3e2m, se):
@@ -60,25 +93,26 @@ def prk_4e3m(backend, prk3e2m, se):
 
 
 def m3_keys(backend, prk4e3m, th3):
-    return kdf(backend, prk4e3m, b"k_3", th3, 16), kdf(backend, prk4e3m, b"iv_3", th3, 13)
+    return (_kdf1(backend, prk4e3m, _K_3 + th3 + _BLOCK1, 16),
+            _kdf1(backend, prk4e3m, _IV_3 + th3 + _BLOCK1, 13))
 
 
 def prk_out(backend, prk4e3m, th4):
-    return kdf(backend, prk4e3m, b"prk_out", th4, HASH_LEN)
+    return _kdf1(backend, prk4e3m, _PRK_OUT + th4 + _BLOCK1, HASH_LEN)
 
 
 # -- session secrets (PROTOCOL.md §5) --------------------------------------------------
 def session_secrets(backend, prkout):
     """Returns (secret A->B, secret B->A, session id)."""
-    return (kdf(backend, prkout, b"traffic_ab", b"", HASH_LEN),
-            kdf(backend, prkout, b"traffic_ba", b"", HASH_LEN),
-            kdf(backend, prkout, b"sid", b"", 4))
+    return (_kdf1(backend, prkout, _TRAFFIC_AB, HASH_LEN),
+            _kdf1(backend, prkout, _TRAFFIC_BA, HASH_LEN),
+            _kdf1(backend, prkout, _SID, 4))
 
 
 def traffic_keys(backend, secret):
-    return kdf(backend, secret, b"key", b"", 16), kdf(backend, secret, b"iv", b"", 13)
+    return _kdf1(backend, secret, _KEY, 16), _kdf1(backend, secret, _IV, 13)
 
 
 def next_secret(backend, secret):
     """The key update: secret_{n+1} = KDF(secret_n, "update")."""
-    return kdf(backend, secret, b"update", b"", HASH_LEN)
+    return _kdf1(backend, secret, _UPDATE, HASH_LEN)
