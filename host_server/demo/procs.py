@@ -28,11 +28,20 @@ except (OSError, AttributeError):        # not Linux/glibc: stop_all() still sto
     _prctl = None
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
+    """preexec_fn for Popen: the child gets SIGTERM when the process that started it dies
+    (Linux; elsewhere a no-op). Only for children started from the main thread: the
+    signal follows the thread that forked."""
     # runs in the child between fork and exec (so it only calls the function looked up
     # beforehand): SIGTERM when the demo process goes away, even by SIGKILL
     if _prctl is not None:
         _prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+
+
+def die_with_parent_here() -> Callable[[], None] | None:
+    """die_with_parent for a Popen started on the main thread, else None (a child started
+    by a thread that ends, such as a threading.Timer, would otherwise be signalled then)."""
+    return die_with_parent if threading.current_thread() is threading.main_thread() else None
 
 
 @dataclass
@@ -71,7 +80,7 @@ class Supervisor:
             stdout=subprocess.PIPE if capture else subprocess.DEVNULL,
             stderr=subprocess.PIPE if capture else subprocess.DEVNULL,
             text=True, errors="replace", bufsize=1, start_new_session=True,
-            preexec_fn=_die_with_parent)
+            preexec_fn=die_with_parent_here())
         proc = Proc(name, popen)
         with self._lock:
             self.procs.append(proc)

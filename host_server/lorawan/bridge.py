@@ -26,6 +26,7 @@ from host_server.lorawan.settings import LorawanConfig
 ADDR_PREFIX = "lorawan:"
 BACKOFF_FIRST = 0.5
 BACKOFF_MAX = 30.0
+STOP_GRACE = 2.0        # seconds stop() gives the MQTT loop (twice) to end
 
 
 def pseudo_address(device: str, fport: int) -> tuple[str, int]:
@@ -57,6 +58,7 @@ class LorawanBridge:
         # QoS 1 where the broker has it; The Things Stack's MQTT server is QoS 0 only
         self.qos = 0 if cfg.kind == "tts" else 1
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # -- B's side ----------------------------------------------------------------------
     def send(self, data: bytes, addr: Any) -> None:
@@ -103,10 +105,22 @@ class LorawanBridge:
         self._task = asyncio.get_running_loop().create_task(self._run())
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        """Ends the MQTT loop within about STOP_GRACE seconds. A cancellation alone can be
+        lost: aiomqtt's disconnect on the way out waits for the broker's answer and turns
+        the CancelledError into an MqttError when the broker is gone too (both stopped
+        at once), which the loop takes for an outage. Hence the flag, and a second
+        cancel if the first did not end it."""
+        self._stopping = True
+        task = self._task
+        if task is None:
+            return
+        for _ in range(2):
+            task.cancel()
+            done, _pending = await asyncio.wait({task}, timeout=STOP_GRACE)
+            if done:
+                if not task.cancelled():
+                    task.exception()         # retrieved: the loop ended, B stops anyway
+                return
 
     def _client(self) -> aiomqtt.Client:
         cfg = self.cfg
@@ -118,7 +132,7 @@ class LorawanBridge:
     async def _run(self) -> None:
         delay = BACKOFF_FIRST
         reported = False                  # the down line is written once per outage
-        while True:
+        while not self._stopping:
             try:
                 async with self._client() as client:
                     for topic in filter(None, (self.topics.uplinks(), self.topics.txacks())):
@@ -148,6 +162,8 @@ class LorawanBridge:
                                      retry="every %g..%g s" % (delay, BACKOFF_MAX))
                     reported = True
             self.connected = False
+            if self._stopping:
+                return
             await asyncio.sleep(delay)
             delay = min(delay * 2, BACKOFF_MAX)
 

@@ -15,6 +15,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from host_server.demo.procs import die_with_parent_here
 from host_server.errors import UserError
 
 PATHS = ("/usr/sbin/mosquitto", "/usr/local/sbin/mosquitto")
@@ -74,7 +75,7 @@ class Mosquitto:
     def start(self, timeout: float = 10.0) -> Mosquitto:
         self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                     start_new_session=True)
+                                     start_new_session=True, preexec_fn=die_with_parent_here())
         self.starts += 1
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -15,6 +15,8 @@ import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import pytest
+
+from host_server.lorawan.broker import INSTALL, find_mosquitto
 from testkit.cs_support import assert_one_line_error as one_line_error
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -409,6 +411,31 @@ def test_sigterm_stops_every_process(tmp_path):
         raise
     assert proc.returncode == 130, "".join(seen) + err
     assert err.strip().splitlines()[-1] == "airshake: interrupted"
+    assert_clean(work)
+
+
+@pytest.mark.parametrize("via", [[], ["--via", "gateway", "--link", "lora-sf7"],
+                                 pytest.param(["--via", "chirpstack"], marks=pytest.mark.skipif(
+                                     find_mosquitto() is None, reason="the chirpstack demo "
+                                     "(needs mosquitto: %s)" % INSTALL))],
+                         ids=["default", "gateway", "chirpstack"])
+def test_sigkill_of_the_demo_leaves_no_process(tmp_path, via):
+    """Killed without a chance to clean up, the demo still takes its processes with it
+    (each dies with its parent: PR_SET_PDEATHSIG), the gateway path's included."""
+    work = tmp_path / "kill"
+    proc = subprocess.Popen([sys.executable, "-m", "host_server.cli", "demo", "--workdir",
+                             str(work), *via], stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True, cwd=ROOT,
+                            stdin=subprocess.DEVNULL)
+    assert proc.stdout is not None
+    seen = []
+    for line in proc.stdout:
+        seen.append(line)
+        if "A -> B  m1" in line:          # every service and the device running
+            break
+    assert leftovers(work), "".join(seen)     # the check below can see what runs
+    proc.kill()
+    proc.wait(10)
     assert_clean(work)
 
 
