@@ -58,32 +58,39 @@ class Admission(Plumbing):
             self.metrics.handshake("refused", "unknown_id")
             return
         self.metrics.datagram("m1", "ok")
-        hs = Handshake(key, res, [addr], now, need.id_a.hex(), need.suite, m1=m1)
+        hs = Handshake(key, res, (addr,), now, need.id_a.hex(), need.suite, m1=m1)
         for old in self.handshakes.add(hs):
-            if old.responder.waiting_credential or old.responder.waiting_m3:  # unfinished
+            if old.responder is not None and (old.responder.waiting_credential
+                                              or old.responder.waiting_m3):  # unfinished
                 self._outcome(old, "failed", "evicted", "warning")
-        self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
         self.metrics.pending.set(len(self.handshakes))
         if self.shared is not None:      # the shared checks need a Redis round trip
+            self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
             self._spawn(self._admit(hs, need.id_a, need.suite, addr, now))
             return
         decision = self.creds.check(need.id_a, need.suite, addr[0], now)
-        if decision is not None:
-            self._decide(hs, decision, now)
-        else:
+        if decision is None:
+            self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
             self._spawn(self._lookup(hs, need.id_a, need.suite))
+            return
+        try:
+            self._decide(hs, decision, now)    # m2 out sets the m3 timer, or hs is gone
+        finally:
+            if not hs.timer_at and self.handshakes.live(hs):
+                self.handshakes.set_timer(hs, now + 2 * self.rcfg.window)
 
     def _duplicate_m1(self, hs: Handshake, m1: bytes, addr: Addr, now: float) -> None:
         self.metrics.datagram("m1", "duplicate")
         if addr not in hs.addrs and len(hs.addrs) < 4:
-            hs.addrs.append(addr)
+            hs.addrs += (addr,)
             self.handshakes.index(hs, addr)
-        if hs.responder.waiting_m3 and not hs.holding:
+        res = hs.responder
+        if res is not None and res.waiting_m3 and not hs.holding:
             if hs.answers >= self.duplicate_answers:
                 self.metrics.withheld("duplicate")
                 return
-            hs.responder.receive(m1, now)           # queues the identical m2
-            for message in hs.responder.datagrams_to_send(now):
+            res.receive(m1, now)                    # queues the identical m2
+            for message in res.datagrams_to_send(now):
                 if self.send(message, addr):
                     hs.answers += 1
 
@@ -95,7 +102,7 @@ class Admission(Plumbing):
         except Exception as e:  # a bug must not take B down: refuse this one, log it
             self.log.error("lookup_error", id=hs.id_hex, error=type(e).__name__)
             decision = Decision(None, codec.ERR_TRY_LATER, 30, "internal_error", "none")
-        if self.handshakes.live(hs) and hs.responder.waiting_credential:
+        if self.handshakes.live(hs) and _waiting_credential(hs):
             self._decide(hs, decision, self.clock())
 
     async def _admit(self, hs: Handshake, id_a: bytes, suite: int, addr: Addr,
@@ -104,7 +111,7 @@ class Admission(Plumbing):
         per-process limits while Redis is down."""
         proven = self.creds.proven.has(id_a, addr[0])
         verdict = await self.shared.admit(id_a, str(addr[0]), proven, now)
-        if not self.handshakes.live(hs) or not hs.responder.waiting_credential:
+        if not self.handshakes.live(hs) or not _waiting_credential(hs):
             return
         now = self.clock()
         if verdict is None:
@@ -126,6 +133,7 @@ class Admission(Plumbing):
 
     def _decide(self, hs: Handshake, d: Decision, now: float) -> None:
         res = hs.responder
+        assert res is not None              # waiting for its credential
         hs.cache, hs.cs_ms = d.cache, d.cs_ms
         if d.cert is None:
             if d.reason.startswith("rate_"):
@@ -174,6 +182,7 @@ class Admission(Plumbing):
     def _release(self, hs: Handshake, early: bytes | None, now: float) -> None:
         """m2 out (and 0-RTT data to the sink): the handshake now waits for m3."""
         res = hs.responder
+        assert res is not None
         hs.holding = False
         if early is not None:
             hs.early = self._spawn(self._store(res.id_a, hs.key[:4], 0, early, "early"))
@@ -228,3 +237,7 @@ class Admission(Plumbing):
             return
         hs.responder = res
         self._release(hs, None, now)
+
+
+def _waiting_credential(hs: Handshake) -> bool:
+    return hs.responder is not None and hs.responder.waiting_credential

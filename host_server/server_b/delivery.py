@@ -8,6 +8,8 @@
 from __future__ import annotations
 
 
+from collections.abc import Sequence
+
 from airshake import codec
 from airshake import events as ev
 from airshake.errors import AirshakeError, ReplayError
@@ -20,16 +22,15 @@ class Delivery(Plumbing):
     # -- m3 ---------------------------------------------------------------------------
     def _on_m3(self, m3: bytes, addr: Addr, now: float, relayed: bool = False) -> None:
         for hs in self.handshakes.candidates(addr, codec.m3_hint(m3)):
-            res = hs.responder
-            if res.complete:
+            if hs.m3 is not None:              # complete
                 if m3 != hs.m3:
                     continue
                 self.metrics.datagram("m3", "duplicate")
-                if not hs.confirming:
-                    res.receive(m3, now)       # queues the identical first record
-                    self._flush(hs, [addr], now)
+                if hs.ack is not None:         # the identical first record again
+                    self.send(hs.ack, addr)
                 return
-            if not res.waiting_m3:
+            res = hs.responder
+            if res is None or not res.waiting_m3:
                 continue
             res.receive(m3, now)
             if not res.complete:               # another handshake's m3: Dropped
@@ -45,6 +46,7 @@ class Delivery(Plumbing):
 
     def _complete(self, hs: Handshake, m3: bytes, addr: Addr, now: float) -> None:
         res = hs.responder
+        assert res is not None
         hs.m3, hs.confirming = m3, True
         data = b""
         done = None
@@ -74,7 +76,7 @@ class Delivery(Plumbing):
     # The table holds a new session until B's first record is sealed, and a session
     # across every await that ends in a seal (SessionTable: never frozen while held).
 
-    def _forget_sent(self, addrs: list[Addr]) -> None:
+    def _forget_sent(self, addrs: Sequence[Addr]) -> None:
         """m3 is in, so A holds m2: B answers no more fragment acks for it (a late ack
         would put stale fragments ahead of B's confirming record). The addresses' links
         go, unless one holds part of an inbound message."""
@@ -101,6 +103,7 @@ class Delivery(Plumbing):
 
     def _send_first(self, hs: Handshake, conn: Conn, replies: list[bytes]) -> None:
         res, now = hs.responder, self.clock()
+        assert res is not None
         try:
             for reply in replies:
                 res.send(reply)
@@ -109,7 +112,13 @@ class Delivery(Plumbing):
         finally:
             self.sessions.release(conn)
         hs.confirming = False
-        self._flush(hs, [conn.addr], now)
+        out = self._flush(hs, [conn.addr], now)
+        # while it lingers (done_linger) the handshake answers a retransmitted m3 with
+        # this record and needs nothing else: the Responder and its Session go (the
+        # session lives on in the SessionTable), so a lingering handshake is one object
+        hs.ack = out[0] if out else None
+        hs.responder = None
+        hs.early = None
 
     # -- records ------------------------------------------------------------------------
     def _on_record(self, record: bytes, addr: Addr, now: float,

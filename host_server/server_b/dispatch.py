@@ -74,7 +74,7 @@ class Dispatcher(Admission, Delivery):
         now = self.clock()
         for hs in self.handshakes.due(now):
             res = hs.responder
-            if res.waiting_credential or res.waiting_m3:
+            if res is not None and (res.waiting_credential or res.waiting_m3):
                 reason = "no_m3" if res.waiting_m3 else "no_credential"
                 res.handle_timer(now)
                 _drain(res)

@@ -11,7 +11,7 @@ import asyncio
 import logging
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
 from airshake import events as ev
@@ -125,7 +125,8 @@ class Plumbing:
         self.metrics.withheld("amplification")
         return False
 
-    def _flush(self, hs: Handshake, addrs: list[Addr], now: float) -> list[bytes]:
+    def _flush(self, hs: Handshake, addrs: Sequence[Addr], now: float) -> list[bytes]:
+        assert hs.responder is not None
         out = hs.responder.datagrams_to_send(now)
         for message in out:
             for addr in addrs:

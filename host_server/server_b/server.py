@@ -41,26 +41,12 @@ from host_server.cert_store.pgsql import redact
 from host_server.server_b import health
 from host_server.server_b.pg_sink import PgSink
 from host_server.server_b.store_source import StoreSource
+from host_server.server_b.udp import DatagramSocket
 from host_server.errors import UserError
 
 TICK = 0.25
 KEY_POLL = 2.0       # seconds between checks of the key files' modification times
 DROPS_POLL = 1.0     # seconds between reads of the kernel's drop counter
-
-
-class _Protocol(asyncio.DatagramProtocol):
-    def __init__(self, server: Server) -> None:
-        self.server = server
-
-    def datagram_received(self, data: bytes, addr: Any) -> None:
-        try:
-            self.server.dispatcher.datagram(data, addr)
-        except Exception as e:  # one bad datagram must never stop the service
-            self.server.log.error("internal_error", where="datagram", error=type(e).__name__,
-                                  detail=str(e)[:200])
-
-    def error_received(self, exc: Exception) -> None:
-        pass  # ICMP errors for a device that went away: nothing to do
 
 
 class Server:
@@ -99,7 +85,7 @@ class Server:
         self.creds = Credentials(cfg, Verifier(self.ca, cfg.id_len), self.cs, self.metrics)
         self.follower = RevocationFollower(self.cs, self.creds, self.metrics, self.log,
                                            cfg.revocation_poll, cfg.ids_sync)
-        self.transport: asyncio.DatagramTransport | None = None
+        self.udp: DatagramSocket | None = None
         self.dispatcher = Dispatcher(self.rcfg, self.creds, self.sink, self.metrics, self.log,
                                      self._sendto, mtu=cfg.mtu,
                                      fragment_resend=cfg.fragment_resend,
@@ -191,21 +177,25 @@ class Server:
     def _sendto(self, data: bytes, addr: Any) -> None:
         if self.lorawan is not None and self.lorawan.owns(addr):
             self.lorawan.send(data, addr)
-        elif self.transport is not None:
-            self.transport.sendto(data, addr)
+        elif self.udp is not None:
+            self.udp.sendto(data, addr)
+
+    def _datagram_error(self, e: Exception) -> None:
+        self.log.error("internal_error", where="datagram", error=type(e).__name__,
+                       detail=str(e)[:200])
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
         cfg = self.cfg
-        transport, _ = await loop.create_datagram_endpoint(lambda: _Protocol(self),
-                                                           sock=self.sock)
-        self.transport = transport  # type: ignore[assignment]
+        udp = self.udp = DatagramSocket(self.sock, self.dispatcher.datagram,
+                                        self._datagram_error)
+        udp.start(loop)
         if cfg.metrics_port:
             try:
                 self._metrics_server = health.serve(cfg.metrics_host, cfg.metrics_port,
                                                     self.metrics.registry, self.health)
             except OSError as e:
-                transport.close()
+                udp.close()
                 raise UserError(f"metrics port {cfg.metrics_port} on {cfg.metrics_host} cannot "
                                 f"be used ({e.strerror or e}): choose another --metrics-port "
                                 "or 0 to turn metrics off") from None
@@ -295,8 +285,8 @@ class Server:
 
     async def stop(self) -> None:
         self.log.lifecycle("stopping", completed=self.dispatcher.completed)
-        if self.transport is not None:
-            self.transport.close()
+        if self.udp is not None:
+            self.udp.close()
         if self.lorawan is not None:
             await self.lorawan.stop()
         await self.follower.stop()

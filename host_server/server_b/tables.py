@@ -1,8 +1,12 @@
 # host_server.server_b.tables: the bounded state tables of the dispatcher.
-#   Handshake     one core Responder and its routing bookkeeping (addresses, m3, timers)
+#   Handshake     one core Responder and its routing bookkeeping (addresses, m3, timers);
+#                 once B's first record is out the Responder goes and the Handshake keeps
+#                 only what answers a retransmitted m3 (m3, that record) while it lingers
 #   Conn          one established session (after m3): the core Session, ID_A, address
 #   HandshakeTable  by SHA-256(m1), insertion order (oldest evicted first), plus the
-#                 (address, hint) index m3s are routed by, plus a timer heap
+#                 (address, hint) index m3s are routed by, plus a timer heap (of m1 keys,
+#                 not Handshakes: a stale timer keeps nothing alive and costs the cyclic
+#                 GC nothing)
 #   SessionTable  by SID (a list: two sessions may share one), least recently used
 #                 evicted first; idle sessions beyond the hot few are kept frozen as
 #                 bytes (about 300 B each with the table entry, not 2.5 KB: 10^6
@@ -13,7 +17,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 import struct
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -27,11 +30,11 @@ Addr = Any  # a socket address tuple
 HOT_LIMIT = 1024    # sessions SessionTable keeps live beyond those in use
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Handshake:
     key: bytes                      # SHA-256 of the m1 bytes
-    responder: Responder
-    addrs: list[Addr]
+    responder: Responder | None     # None once confirmed (first record out)
+    addrs: tuple[Addr, ...]
     started: float
     id_hex: str
     suite: int
@@ -39,6 +42,7 @@ class Handshake:
     hint: int | None = None         # set once m2 is out
     m3: bytes | None = None         # the m3 that completed it
     confirming: bool = False        # m3 accepted, B's first record not sent yet
+    ack: bytes | None = None        # B's first record (it confirmed m3), once sent
     early: asyncio.Task[Any] | None = None
     answers: int = 0                # m2s re-sent to duplicates of the m1
     holding: bool = False           # m2 made, waiting for the shared replay cache
@@ -47,7 +51,7 @@ class Handshake:
     cs_ms: float | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Conn:
     session: Session
     id_a: bytes
@@ -62,8 +66,7 @@ class HandshakeTable:
         self.capacity = capacity
         self.by_m1: OrderedDict[bytes, Handshake] = OrderedDict()
         self.by_hint: dict[tuple[Addr, int], list[Handshake]] = {}
-        self._timers: list[tuple[float, int, Handshake]] = []
-        self._count = itertools.count()
+        self._timers: list[tuple[float, bytes]] = []     # (when, m1 key)
 
     def __len__(self) -> int:
         return len(self.by_m1)
@@ -112,20 +115,26 @@ class HandshakeTable:
 
     def set_timer(self, hs: Handshake, when: float) -> None:
         hs.timer_at = when
-        heapq.heappush(self._timers, (when, next(self._count), hs))
+        heapq.heappush(self._timers, (when, hs.key))
 
     def due(self, now: float) -> list[Handshake]:
         """Live handshakes whose timer has passed (each timer fires once)."""
         out = []
-        timers = self._timers
+        timers, by_m1 = self._timers, self.by_m1
         while timers and timers[0][0] <= now:
-            when, _n, hs = heapq.heappop(timers)
-            if hs.timer_at == when and self.live(hs):
+            when, key = heapq.heappop(timers)
+            hs = by_m1.get(key)
+            if hs is not None and hs.timer_at == when:
+                hs.timer_at = -1.0          # fired: a duplicate entry does not fire again
                 out.append(hs)
         if len(timers) > 4 * self.capacity + 64:   # drop stale entries of dead handshakes
-            self._timers = [t for t in timers if self.live(t[2]) and t[2].timer_at == t[0]]
+            self._timers = [t for t in timers if _timer_live(by_m1.get(t[1]), t[0])]
             heapq.heapify(self._timers)
         return out
+
+
+def _timer_live(hs: Handshake | None, when: float) -> bool:
+    return hs is not None and hs.timer_at == when
 
 
 class SessionTable:

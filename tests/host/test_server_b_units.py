@@ -28,6 +28,7 @@ from host_server.server_b.config import Rate, ServerConfig
 from host_server.server_b.backend import load_server_backend, pin_server_keys
 from host_server.server_b.credentials import Credentials
 from host_server.server_b.dispatch import Dispatcher
+from host_server.server_b.tables import Handshake
 from host_server.server_b.keyfiles import load_ca, load_server_keys
 from host_server.server_b.logs import EventLog
 from host_server.server_b.metrics import Metrics
@@ -320,6 +321,39 @@ def test_timers_expire_handshakes_without_m3(pki):
         h.d.tick()
         assert len(h.d.handshakes) == 0
         assert h.metric("airshake_handshakes_total", outcome="failed", reason="no_m3") == 1
+    asyncio.run(go())
+
+
+def test_a_confirmed_handshake_lingers_as_its_m3_and_first_record_only(pki):
+    """After B's first record the Responder (and its Session) go: a retransmitted m3
+    still gets that identical record until done_linger, then nothing; the timer heap
+    holds m1 keys, never a Handshake, so a stale timer keeps nothing alive."""
+    now = [time.time()]
+
+    async def go():
+        h = Harness(pki, clock=lambda: now[0])
+        addr = ("10.0.4.2", 7)
+        ini = Initiator(BACKEND, [h.device()], h.anchor, server_name="b.unit")
+        ini.connect(now[0], b"")
+        h.d.datagram(ini.datagrams_to_send(now[0])[0], addr)
+        await settle()                                      # the CS lookup
+        (m2,) = h.take(addr)
+        ini.receive(m2, now[0])
+        m3 = ini.datagrams_to_send(now[0])[0]
+        h.d.datagram(m3, addr)
+        await settle()
+        (first,) = h.take(addr)
+        (hs,) = h.d.handshakes.by_m1.values()
+        assert hs.responder is None and hs.ack == first and hs.m3 == m3
+        assert all(not isinstance(x, Handshake) for t in h.d.handshakes._timers for x in t)
+        h.d.datagram(m3, addr)                              # A did not hear the record
+        assert h.take(addr) == [first]
+        now[0] += h.d.done_linger + 1
+        h.d.tick()
+        assert len(h.d.handshakes) == 0
+        h.d.datagram(m3, addr)
+        assert h.take(addr) == []
+        assert h.metric("airshake_datagrams_total", type="m3", result="duplicate") == 1
     asyncio.run(go())
 
 
