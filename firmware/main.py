@@ -22,6 +22,8 @@ for _entry in ("", ".", _here):
         sys.path.append(_entry)
 
 try:
+    from airshake import ram
+    ram.loading()      # compact loading (airshake.ram); device.app turns it off for crypto
     from device import wakes
     wakes.main()
 except Exception as e:

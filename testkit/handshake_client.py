@@ -45,6 +45,8 @@ def main():
     with open(sys.argv[2]) as f:
         cfg = json.load(f)
     mode = sys.argv[3] if len(sys.argv) > 3 else ""
+    from airshake import ram
+    ram.loading()           # as firmware/main.py: compact loading until the handshake
     suite = cfg["suite"]
     # the certificates as bytes, as a device holds them in flash (not the JSON's hex)
     anchor = bytes.fromhex(cfg.pop("anchor"))
@@ -94,7 +96,7 @@ def main():
 
 async def handshake(backend, key, anchor, ref, cfg, port, early, tracer):
     from airshake import events as ev
-    from airshake import shell
+    from airshake import ram, shell
     from airshake.initiator import Initiator
     from device.link import Link
     from radios.udp import UdpRadio
@@ -122,6 +124,7 @@ async def handshake(backend, key, anchor, ref, cfg, port, early, tracer):
     base = gc.mem_alloc()
     ini = Initiator(backend, [key], anchor, server=ref, rto=5.0, max_retries=2,
                     server_name=cfg["server_name"])
+    ram.loaded()            # as device.app before connect
     core(ini.connect, clock(), b"reading=21.5", early)
     await shell.drive(ini, link, clock, until=lambda e: isinstance(e, ev.HandshakeConfirmed),
                       on_event=lambda e: events.append(type(e).__name__),

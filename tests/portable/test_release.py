@@ -66,3 +66,23 @@ def test_raw_key_spki_needs_no_certificate_code_and_matches_x509():
         assert keys.spki(kind, public) == x509.spki_for(kind, public), kind
     raises_(UsageError, keys.spki, "p256", b"\x02" + bytes(64))   # x509 refuses it
     raises_(UsageError, keys.spki, "x25519", bytes(31))
+
+
+def test_loading_collects_every_few_kb_until_loaded():
+    # airshake.ram.loading(): MicroPython's allocation threshold while a wake loads its
+    # code (firmware/main.py), off again before the handshake (device.app); CPython's
+    # collector has no such threshold and the calls leave it alone
+    import gc
+    from airshake import ram
+    threshold = getattr(gc, "threshold", None)
+    before = threshold() if threshold else None
+    try:
+        ram.loading()
+        if threshold:
+            assert threshold() == ram.LOAD_THRESHOLD
+        ram.loaded()
+        if threshold:
+            assert threshold() == -1
+    finally:
+        if threshold:
+            threshold(before)

@@ -240,6 +240,8 @@ class Cycle:
             "c_b=%s" % ("ref" if ref else "value"), "early=%d" % early,
             "clock=%s" % ("ok" if clock.trusted() else "unsure"))
         gc.collect()
+        from airshake import ram
+        ram.loaded()      # the code is in (main.py's ram.loading()): no more early collections
         self._core(ini.connect, clock.raw(), reading, early)
         self.reply = self.session = None
         self.clock_set = False

@@ -30,6 +30,8 @@ def _reset_between_cycles():
     backend_mod.forget()
     entropy.forget()
     gc.collect()
+    from airshake import ram
+    ram.loading()          # as main.py at a real wake's start
 
 
 def main(argv=None):
