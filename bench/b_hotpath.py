@@ -6,7 +6,8 @@ per-handshake cost free of the machine's noise, of the event loop and of the ker
 --profile adds a cProfile of those calls, summed per source file (what is B's own code,
 what is the core's).
 
-Run: python bench/b_hotpath.py [--handshakes N] [--devices N] [--profile]   (JSON)
+Run: python bench/b_hotpath.py [--handshakes N] [--devices N] [--addresses N] [--profile]
+(JSON)
 """
 from __future__ import annotations
 
@@ -86,7 +87,7 @@ def _setup(tmp: Path, devices: int):
     return backend, d, out, devs, ref, ca.cert_der
 
 
-def run(handshakes: int, devices: int, profile: bool) -> dict:
+def run(handshakes: int, devices: int, profile: bool, addresses: int = 32) -> dict:
     with tempfile.TemporaryDirectory(prefix="b-hotpath-") as tmp:
         backend, d, out, devs, ref, anchor = _setup(Path(tmp), devices)
         prof = cProfile.Profile(time.thread_time) if profile else None
@@ -96,7 +97,8 @@ def run(handshakes: int, devices: int, profile: bool) -> dict:
             nonlocal b_cpu
             for i in range(handshakes):
                 key = devs[i % len(devs)]
-                addr = ("10.0.%d.%d" % (i >> 8 & 255, i & 255), 40000 + i % 20000)
+                addr = ("10.0.%d.%d" % (i % addresses >> 8 & 255, i % addresses & 255),
+                        40000 + i % addresses)
                 ini = Initiator(backend, [key], anchor, server=ref, server_name=ref.subject)
                 now = time.time()
                 ini.connect(now, b"")
@@ -115,7 +117,7 @@ def run(handshakes: int, devices: int, profile: bool) -> dict:
                 if not ini.session:
                     raise SystemExit("b_hotpath: handshake %d did not complete" % i)
         asyncio.run(go())
-        result = {"handshakes": handshakes, "devices": devices,
+        result = {"handshakes": handshakes, "devices": devices, "addresses": addresses,
                   "b_cpu_us_per_handshake": round(b_cpu / handshakes * 1e6, 1),
                   "b_handshakes_per_cpu_s": round(handshakes / b_cpu),
                   "sessions": d.sessions.count}
@@ -136,9 +138,13 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--handshakes", type=int, default=5000)
     ap.add_argument("--devices", type=int, default=256)
+    ap.add_argument("--addresses", type=int, default=32,
+                    help="source addresses the handshakes come from in turn (bench.server's "
+                         "load: one per client slot, 32)")
     ap.add_argument("--profile", action="store_true")
     args = ap.parse_args()
-    print(json.dumps(run(args.handshakes, args.devices, args.profile), indent=1))
+    print(json.dumps(run(args.handshakes, args.devices, args.profile, args.addresses),
+                     indent=1))
 
 
 if __name__ == "__main__":

@@ -21,14 +21,13 @@ from host_server.server_b.plumbing import Plumbing, _drain, _peer
 class Delivery(Plumbing):
     # -- m3 ---------------------------------------------------------------------------
     def _on_m3(self, m3: bytes, addr: Addr, now: float, relayed: bool = False) -> None:
+        done = self.handshakes.duplicate(m3, addr)
+        if done is not None:
+            self.metrics.datagram("m3", "duplicate")
+            if done.ack is not None:           # the identical first record again
+                self.send(done.ack, addr)
+            return
         for hs in self.handshakes.candidates(addr, codec.m3_hint(m3)):
-            if hs.m3 is not None:              # complete
-                if m3 != hs.m3:
-                    continue
-                self.metrics.datagram("m3", "duplicate")
-                if hs.ack is not None:         # the identical first record again
-                    self.send(hs.ack, addr)
-                return
             res = hs.responder
             if res is None or not res.waiting_m3:
                 continue
@@ -47,7 +46,8 @@ class Delivery(Plumbing):
     def _complete(self, hs: Handshake, m3: bytes, addr: Addr, now: float) -> None:
         res = hs.responder
         assert res is not None
-        hs.m3, hs.confirming = m3, True
+        self.handshakes.completed(hs, m3)
+        hs.confirming = True
         data = b""
         done = None
         for e in _drain(res):

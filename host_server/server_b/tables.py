@@ -65,7 +65,12 @@ class HandshakeTable:
     def __init__(self, capacity: int) -> None:
         self.capacity = capacity
         self.by_m1: OrderedDict[bytes, Handshake] = OrderedDict()
+        # m3s to trial-decrypt go to the handshakes waiting for one, by (address, hint);
+        # a completed handshake leaves that index and is found by its m3's bytes (a
+        # retransmission), so a gateway address with many recent handshakes does not
+        # make every m3 walk them all
         self.by_hint: dict[tuple[Addr, int], list[Handshake]] = {}
+        self.by_m3: dict[bytes, Handshake] = {}
         self._timers: list[tuple[float, bytes]] = []     # (when, m1 key)
 
     def __len__(self) -> int:
@@ -87,9 +92,20 @@ class HandshakeTable:
             evicted.append(old)
         return evicted
 
+    def completed(self, hs: Handshake, m3: bytes) -> None:
+        """m3 completed hs: from now on only this m3 reaches it (duplicate())."""
+        self._unindex(hs)
+        hs.m3 = m3
+        self.by_m3[m3] = hs
+
+    def duplicate(self, m3: bytes, addr: Addr) -> Handshake | None:
+        """The completed handshake this m3 from addr retransmits, if any."""
+        hs = self.by_m3.get(m3)
+        return hs if hs is not None and addr in hs.addrs else None
+
     def index(self, hs: Handshake, addr: Addr) -> None:
-        """Route m3s with hs's hint from addr to hs."""
-        if hs.hint is None:
+        """Route m3s with hs's hint from addr to hs (until it completes)."""
+        if hs.hint is None or hs.m3 is not None:
             return
         lst = self.by_hint.setdefault((addr, hs.hint), [])
         if hs not in lst:
@@ -99,6 +115,10 @@ class HandshakeTable:
         return list(self.by_hint.get((addr, hint), ()))
 
     def _unindex(self, hs: Handshake) -> None:
+        if hs.m3 is not None:
+            if self.by_m3.get(hs.m3) is hs:
+                del self.by_m3[hs.m3]
+            return
         if hs.hint is None:
             return
         for addr in hs.addrs:

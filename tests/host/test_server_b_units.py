@@ -226,6 +226,14 @@ def test_many_pending_handshakes_from_one_address_share_hints(pki):
         await settle()
         assert len(h.take(addr)) == 40 and h.d.completed == 40
         assert len(h.sink.rows) == 40
+        # completed, they leave the hint index: a later m3 from this gateway tries only
+        # the handshakes still waiting, and a retransmitted m3 is found by its bytes
+        assert h.d.handshakes.by_hint == {} and len(h.d.handshakes.by_m3) == 40
+        (m3,) = [m3 for m3, hs in h.d.handshakes.by_m3.items() if hs.ack][:1]
+        h.d.datagram(m3, addr)
+        assert h.take(addr) == [h.d.handshakes.by_m3[m3].ack]
+        h.d.datagram(m3, ("10.0.0.9", 1700))     # from an address that never sent its m1
+        assert h.take(("10.0.0.9", 1700)) == []
     asyncio.run(go())
 
 
