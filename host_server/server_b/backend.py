@@ -5,14 +5,15 @@
 #     loaded: a scalar multiplication per load, and the core loads its keys on every DH.
 #     B's static keys are loaded once (pin), an ephemeral once per handshake (kept until
 #     forget(), which the dispatcher calls when the handshake's m2 is computed).
-#   - SHA-256 and HMAC-SHA-256 through hashlib/hmac (one C call each).
+#   - A peer's public key is parsed once per handshake (G_X serves ee and es).
+#   - SHA-256 and HMAC-SHA-256 through hashlib's OpenSSL functions (one C call each).
 # Secrets: the loaded key objects stay in memory only as long as the raw bytes the core
-# holds; forget() drops the ephemerals.
+# holds; forget() drops the ephemerals and the parsed peer keys.
 from __future__ import annotations
 
-import hashlib
 import hmac
 from collections import OrderedDict
+from hashlib import sha256 as _sha256
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -23,9 +24,13 @@ from airshake.crypto import selftest
 from airshake.crypto.pyca import PycaBackend, need, p256_point, p256_private
 from airshake.errors import BackendError, InvalidPoint
 
-_RAW = (serialization.Encoding.Raw, serialization.PublicFormat.Raw)
 _X962 = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 _RECENT = 16
+
+try:                        # CPython's one-shot HMAC in OpenSSL, without hmac.digest's checks
+    from _hashlib import hmac_digest as _hmac_digest
+except ImportError:         # pragma: no cover - an interpreter without OpenSSL's hashlib
+    _hmac_digest = hmac.digest  # type: ignore[assignment]
 
 
 class ServerBackend(PycaBackend):
@@ -34,10 +39,12 @@ class ServerBackend(PycaBackend):
     def __init__(self) -> None:
         self._pinned: dict[bytes, Any] = {}
         self._recent: OrderedDict[bytes, Any] = OrderedDict()
+        self._peers: dict[bytes, Any] = {}       # parsed X25519 public keys, until forget()
 
     # -- key objects ------------------------------------------------------------------
     def _key(self, priv: bytes, load: Any) -> Any:
-        priv = bytes(priv)
+        if type(priv) is not bytes:
+            priv = bytes(priv)
         key = self._pinned.get(priv)
         if key is None:
             key = self._recent.get(priv)
@@ -53,24 +60,32 @@ class ServerBackend(PycaBackend):
         self._pinned[priv] = _x25519_key(priv) if curve == "x25519" else p256_private(priv)
 
     def forget(self) -> None:
-        """Drop the ephemeral keys loaded since the last call."""
+        """Drop the ephemeral keys loaded and the peer keys parsed since the last call."""
         self._recent.clear()
+        self._peers.clear()
 
     # -- hashing ----------------------------------------------------------------------
     def sha256(self, data: bytes) -> bytes:
-        return hashlib.sha256(data).digest()
+        return _sha256(data).digest()
 
     def hmac_sha256(self, key: bytes, data: bytes) -> bytes:
-        return hmac.digest(bytes(key), data, "sha256")
+        return _hmac_digest(key, data, "sha256")
 
     # -- X25519 -----------------------------------------------------------------------
     def x25519_public(self, priv: bytes) -> bytes:
-        return self._key(priv, _x25519_key).public_key().public_bytes(*_RAW)
+        return self._key(priv, _x25519_key).public_key().public_bytes_raw()
 
     def x25519(self, priv: bytes, peer: bytes) -> bytes:
         key = self._key(priv, _x25519_key)
+        if type(peer) is not bytes:
+            peer = bytes(peer)
         try:
-            return key.exchange(x25519.X25519PublicKey.from_public_bytes(bytes(peer)))
+            public = self._peers.get(peer)
+            if public is None:
+                public = self._peers[peer] = x25519.X25519PublicKey.from_public_bytes(peer)
+                if len(self._peers) > _RECENT:
+                    self._peers.clear()
+            return key.exchange(public)
         except ValueError:  # wrong length, or the all-zero result of a low-order point
             raise InvalidPoint("X25519 public key rejected") from None
 

@@ -274,7 +274,11 @@ class SessionTable:
             self._by_sid[sid] = entries[0] if len(entries) == 1 else entries
 
     def _replace(self, sid: bytes, old: Any, new: Any) -> None:
-        self._set(sid, [new if e is old else e for e in _entries(self._by_sid[sid])])
+        value = self._by_sid[sid]
+        if value is old:                        # the SID's only entry: same place in order
+            self._by_sid[sid] = new
+        else:
+            self._set(sid, [new if e is old else e for e in _entries(value)])
 
     def _cool(self) -> None:
         """Freeze the oldest idle live sessions beyond hot_limit."""
@@ -320,6 +324,12 @@ def _entries(value: Any) -> list[Any]:
 def _pack_addr(addr: Addr) -> bytes | None:
     """(host, port) or (host, port, flowinfo, scope_id) with a str host; None for any
     other address (its session is not frozen)."""
+    if type(addr) is tuple and len(addr) == 2:        # the common case, IPv4: fast
+        host, port = addr
+        if type(host) is str and type(port) is int and 0 <= port < 65536:
+            raw = host.encode()
+            if len(raw) <= 255:
+                return bytes((2, len(raw))) + raw + port.to_bytes(2, "big")
     if not isinstance(addr, tuple) or len(addr) not in (2, 4) or not isinstance(addr[0], str):
         return None
     host = addr[0].encode()
