@@ -37,7 +37,7 @@ class UdpRadio(Radio):
         self.wifi = wifi          # (ssid, password) or None
         self._sock = None
         self._addr = None
-        self._buf = None
+        self._buf = bytearray()   # the receive buffer, sized at open()
 
     async def open(self):
         if self.wifi:
