@@ -37,7 +37,6 @@ class UdpRadio(Radio):
         self.wifi = wifi          # (ssid, password) or None
         self._sock = None
         self._addr = None
-        self._buf = bytearray()   # the receive buffer, sized at open()
 
     async def open(self):
         if self.wifi:
@@ -49,9 +48,6 @@ class UdpRadio(Radio):
         except OSError as e:
             raise RadioError("udp: %s" % e)
         self._sock = s
-        # one receive buffer, made once: recvfrom(mtu) would allocate mtu bytes at every
-        # poll, and at the end of a handshake find no such block in a fragmented heap
-        self._buf = bytearray(self.mtu)
 
     async def send(self, frame):
         if self._sock is None:
@@ -71,9 +67,9 @@ class UdpRadio(Radio):
         ms = int(timeout * 1000)
         while True:
             try:
-                n = self._sock.readinto(self._buf)     # one datagram; None: none waiting
-                if n:
-                    return bytes(memoryview(self._buf)[:n])
+                data, addr = self._sock.recvfrom(self.mtu)
+                if data:
+                    return data
             except OSError as e:
                 if e.args[0] not in (11, 35, 110):   # EAGAIN, EWOULDBLOCK (BSD), ETIMEDOUT
                     raise RadioError("udp: recv failed: %s" % e)
