@@ -63,7 +63,6 @@ class Admission(Plumbing):
             if old.responder is not None and (old.responder.waiting_credential
                                               or old.responder.waiting_m3):  # unfinished
                 self._outcome(old, "failed", "evicted", "warning")
-        self.metrics.pending.set(len(self.handshakes))
         if self.shared is not None:      # the shared checks need a Redis round trip
             self.handshakes.set_timer(hs, res.timer() or now + 2 * self.rcfg.window)
             self._spawn(self._admit(hs, need.id_a, need.suite, addr, now))
@@ -128,7 +127,6 @@ class Admission(Plumbing):
         if out:
             self.errors.put(hs.key, out[0], now)
         self.handshakes.remove(hs)
-        self.metrics.pending.set(len(self.handshakes))
         self._outcome(hs, "refused", reason)
 
     def _decide(self, hs: Handshake, d: Decision, now: float) -> None:
@@ -172,7 +170,6 @@ class Admission(Plumbing):
 
     def _drop(self, hs: Handshake, reason: str, addr: Addr = None) -> None:
         self.handshakes.remove(hs)
-        self.metrics.pending.set(len(self.handshakes))
         if reason == "replay":
             self.metrics.datagram("m1", "replay")
             self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
@@ -213,7 +210,6 @@ class Admission(Plumbing):
                 sent = self.relay.forward(hs.m1, hs.addrs[0], to=sibling)
             if sent > 0:
                 self.handshakes.remove(hs)
-                self.metrics.pending.set(len(self.handshakes))
                 self.metrics.datagram("m1", "relayed")
             else:
                 self._drop(hs, "replay", addr=hs.addrs[0])

@@ -62,7 +62,6 @@ class Delivery(Plumbing):
         evicted = self.sessions.add(conn)
         if evicted:
             self.log.warning("sessions_evicted", count=evicted)
-        self.metrics.sessions.set(self.sessions.count)
         self.completed += 1
         self.handshakes.set_timer(hs, now + self.done_linger)
         self._forget_sent(hs.addrs)
@@ -132,7 +131,6 @@ class Delivery(Plumbing):
             session = conn.session
             if now - session.created > session.max_age:
                 self.sessions.remove(conn)
-                self.metrics.sessions.set(self.sessions.count)
                 continue
             try:
                 seq, data = session.open(record)

@@ -81,8 +81,6 @@ class Dispatcher(Admission, Delivery):
                 self._outcome(hs, "failed", reason)
             self.handshakes.remove(hs)
         self.errors.expire(now)
-        self.metrics.pending.set(len(self.handshakes))
         if now >= self._next_sweep:
             self._next_sweep = now + self.sweep_every
-            if self.sessions.sweep(now):
-                self.metrics.sessions.set(self.sessions.count)
+            self.sessions.sweep(now)

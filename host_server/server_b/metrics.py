@@ -7,7 +7,7 @@
 # child (3-5 % of B's CPU per handshake). The rarer metrics are prometheus_client's own.
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -16,15 +16,20 @@ _CS_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5
 
 
 class Level:
-    """A gauge the event loop sets (one attribute store); exported at scrape time."""
+    """A gauge exported at scrape time: the value last set(), or what source() says
+    then (a table's size read live, so the hot path sets nothing)."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "source")
 
     def __init__(self) -> None:
         self.value = 0.0
+        self.source: Callable[[], float] | None = None
 
     def set(self, value: float) -> None:
         self.value = value
+
+    def get(self) -> float:
+        return self.value if self.source is None else self.source()
 
 
 class _Counts:
@@ -61,7 +66,7 @@ class _Collector:
         for name, doc, level in self.levels:
             gauge = GaugeMetricFamily(name, doc, labels=("instance",))
             if values:
-                gauge.add_metric((self.instance,), level.value)
+                gauge.add_metric((self.instance,), level.get())
             yield gauge
 
 

@@ -70,6 +70,9 @@ class Plumbing:
         self.shared: Any = None            # Redis: replay cache, limits, negative cache
         self.relay: Any = None             # sibling workers on this host
         creds.on_revoke.append(self.revoke)
+        # the gauges read the tables' sizes when scraped: nothing to set per handshake
+        metrics.sessions.source = lambda: self.sessions.count
+        metrics.pending.source = lambda: len(self.handshakes.by_m1)
 
     # -- plumbing ---------------------------------------------------------------------
     def _spawn(self, coro: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -170,8 +173,6 @@ class Plumbing:
         for hs in handshakes:
             self.handshakes.remove(hs)
         if sessions or handshakes:
-            self.metrics.sessions.set(self.sessions.count)
-            self.metrics.pending.set(len(self.handshakes))
             self.log.info("revoked_dropped", id=id_hex, sessions=sessions,
                           handshakes=len(handshakes))
 

@@ -356,9 +356,12 @@ def test_a_confirmed_handshake_lingers_as_its_m3_and_first_record_only(pki):
         assert all(not isinstance(x, Handshake) for t in h.d.handshakes._timers for x in t)
         h.d.datagram(m3, addr)                              # A did not hear the record
         assert h.take(addr) == [first]
+        # the gauges read the tables when scraped
+        assert h.metric("airshake_sessions") == 1
+        assert h.metric("airshake_pending_handshakes") == 1
         now[0] += h.d.done_linger + 1
         h.d.tick()
-        assert len(h.d.handshakes) == 0
+        assert len(h.d.handshakes) == 0 and h.metric("airshake_pending_handshakes") == 0
         h.d.datagram(m3, addr)
         assert h.take(addr) == []
         assert h.metric("airshake_datagrams_total", type="m3", result="duplicate") == 1

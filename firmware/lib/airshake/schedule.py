@@ -2,8 +2,9 @@
 # (docs/PROTOCOL.md §4). Rules: the only place labels appear; both roles call the
 # same functions, so A and B cannot derive differently. HMAC comes from the backend;
 # HKDF (RFC 5869) and the transcript are here, tested once for every backend.
-# Every key airshake derives is at most one SHA-256 block long, so each derivation is
-# one HMAC over info || 0x01 (HKDF-Expand's first block), the label's bytes a constant.
+# Every key airshake derives is at most one SHA-256 block long (HASH_LEN), so each
+# derivation is one HMAC: HKDF-Extract, or HKDF-Expand's first block over
+# len(label) || label || context || 0x01, the label's bytes a constant.
 
 HASH_LEN = 32
 _BLOCK1 = b"\x01"          # HKDF-Expand's counter for the first block
@@ -40,11 +41,6 @@ def kdf(backend, prk, label, context, length):
     return expand(backend, prk, _info(label) + context, length)
 
 
-def _kdf1(backend, prk, info, length):
-    """airshake-KDF of at most HASH_LEN bytes; info = _info(label) || context || 0x01."""
-    return backend.hmac_sha256(prk, info)[:length]
-
-
 # the info prefixes len(label) || label, and whole infos (with 0x01) where the context
 # is empty: literals, so a frozen image keeps them in flash (tests/host/test_schedule.py
 # checks each against its label)
@@ -69,50 +65,51 @@ def chain(backend, th, *parts):
 
 
 # -- 0-RTT keys (PROTOCOL.md §4.3): from es and ss, bound to TH_1 --------------------
+# (each derivation calls the backend's HMAC itself: one call, not two, per key)
 def early_keys(backend, th1, es, ss):
-    prk0 = extract(backend, th1, es + ss)
-    return (_kdf1(backend, prk0, _K_0 + th1 + _BLOCK1, 16),
-            _kdf1(backend, prk0, _IV_0 + th1 + _BLOCK1, 13))
+    prk0 = backend.hmac_sha256(th1, es + ss)
+    return (backend.hmac_sha256(prk0, _K_0 + th1 + _BLOCK1)[:16],
+            backend.hmac_sha256(prk0, _IV_0 + th1 + _BLOCK1)[:13])
 
 
 # -- the handshake chain (PROTOCOL.md §4.2) -------------------------------------------
 def prk_2e(backend, th2, ee):
-    return extract(backend, th2, ee)
+    return backend.hmac_sha256(th2, ee)
 
 
 def prk_3e2m(backend, prk2e, es):
-    return extract(backend, prk2e, es)
+    return backend.hmac_sha256(prk2e, es)
 
 
 def mac_2(backend, prk3e2m, th2, length):
-    return _kdf1(backend, prk3e2m, _MAC_2 + th2 + _BLOCK1, length)
+    return backend.hmac_sha256(prk3e2m, _MAC_2 + th2 + _BLOCK1)[:length]
 
 
 def prk_4e3m(backend, prk3e2m, se):
-    return extract(backend, prk3e2m, se)
+    return backend.hmac_sha256(prk3e2m, se)
 
 
 def m3_keys(backend, prk4e3m, th3):
-    return (_kdf1(backend, prk4e3m, _K_3 + th3 + _BLOCK1, 16),
-            _kdf1(backend, prk4e3m, _IV_3 + th3 + _BLOCK1, 13))
+    return (backend.hmac_sha256(prk4e3m, _K_3 + th3 + _BLOCK1)[:16],
+            backend.hmac_sha256(prk4e3m, _IV_3 + th3 + _BLOCK1)[:13])
 
 
 def prk_out(backend, prk4e3m, th4):
-    return _kdf1(backend, prk4e3m, _PRK_OUT + th4 + _BLOCK1, HASH_LEN)
+    return backend.hmac_sha256(prk4e3m, _PRK_OUT + th4 + _BLOCK1)
 
 
 # -- session secrets (PROTOCOL.md §5) --------------------------------------------------
 def session_secrets(backend, prkout):
     """Returns (secret A->B, secret B->A, session id)."""
-    return (_kdf1(backend, prkout, _TRAFFIC_AB, HASH_LEN),
-            _kdf1(backend, prkout, _TRAFFIC_BA, HASH_LEN),
-            _kdf1(backend, prkout, _SID, 4))
+    h = backend.hmac_sha256
+    return h(prkout, _TRAFFIC_AB), h(prkout, _TRAFFIC_BA), h(prkout, _SID)[:4]
 
 
 def traffic_keys(backend, secret):
-    return _kdf1(backend, secret, _KEY, 16), _kdf1(backend, secret, _IV, 13)
+    h = backend.hmac_sha256
+    return h(secret, _KEY)[:16], h(secret, _IV)[:13]
 
 
 def next_secret(backend, secret):
     """The key update: secret_{n+1} = KDF(secret_n, "update")."""
-    return _kdf1(backend, secret, _UPDATE, HASH_LEN)
+    return backend.hmac_sha256(secret, _UPDATE)
