@@ -18,7 +18,7 @@ from airshake.errors import WIRE_NAMES, ReplayError
 from host_server.server_b.credentials import Decision
 from host_server.server_b.tables import Addr, Handshake
 
-from host_server.server_b.plumbing import Plumbing, _drain, _peer
+from host_server.server_b.plumbing import Plumbing, _drain
 
 
 class Admission(Plumbing):
@@ -45,7 +45,7 @@ class Admission(Plumbing):
             for message in res.datagrams_to_send(now):
                 self.send(message, addr)
             self._outcome(None, "refused", WIRE_NAMES[need.code], "debug",
-                          id=res.id_a.hex() if res.id_a else "", peer=_peer(addr))
+                          id=res.id_a.hex() if res.id_a else "", peer=addr)
             return
         if not isinstance(need, ev.NeedCredential):   # Dropped: garbage, nothing sent
             self.metrics.datagram("m1", "dropped")
@@ -172,7 +172,7 @@ class Admission(Plumbing):
         self.handshakes.remove(hs)
         if reason == "replay":
             self.metrics.datagram("m1", "replay")
-            self._outcome(None, "dropped", "replay", "debug", peer=_peer(addr))
+            self._outcome(None, "dropped", "replay", "debug", peer=addr)
         else:
             self._outcome(hs, "dropped", reason, "debug")
 

@@ -15,7 +15,7 @@ from airshake import events as ev
 from airshake.errors import AirshakeError, ReplayError
 from host_server.server_b.tables import (Addr, Conn, Handshake)
 
-from host_server.server_b.plumbing import Plumbing, _drain, _peer
+from host_server.server_b.plumbing import Plumbing, _drain
 
 
 class Delivery(Plumbing):
@@ -66,7 +66,7 @@ class Delivery(Plumbing):
         self.handshakes.set_timer(hs, now + self.done_linger)
         self._forget_sent(hs.addrs)
         self._outcome(hs, "ok", "complete", early=done.early_accepted, data=len(data),
-                      peer=_peer(addr))
+                      peer=addr)
         if data or hs.early is not None:
             self._spawn(self._confirm(hs, conn, data))
         else:

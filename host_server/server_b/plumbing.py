@@ -141,6 +141,8 @@ class Plumbing:
         self.metrics.handshake(outcome, reason)
         if not self.log.enabled(_LOG_LEVELS[level]):
             return                      # B's hot path: no fields built for no line
+        if "peer" in fields:            # an address: formatted only for a line
+            fields["peer"] = _peer(fields["peer"])
         if hs is not None:
             fields = dict(id=hs.id_hex, suite=hs.suite, cache=hs.cache or "none",
                           cs_ms=hs.cs_ms, ms=round((self.clock() - hs.started) * 1000, 2),
