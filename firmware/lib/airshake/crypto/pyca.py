@@ -3,7 +3,11 @@
 # boundary (InvalidTag / decrypt errors -> AuthenticationFailed, bad public keys ->
 # InvalidPoint, bad signatures -> False); local misuse (wrong key length) -> UsageError.
 # Only imported on CPython: importing it on MicroPython raises ImportError.
+# SHA-256 and HMAC-SHA-256 go through CPython's hashlib (OpenSSL, one C call each); an
+# X25519 private key is loaded once and kept in a small cache (OpenSSL derives the
+# public key on every load: a scalar multiplication, as costly as the DH itself).
 
+import hashlib
 import os
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
@@ -31,10 +35,24 @@ def need(value, length, what):
         raise UsageError("%s must be %d bytes" % (what, length))
 
 
-def _digest(algorithm, data):
-    h = hashes.Hash(algorithm)
-    h.update(bytes(data))
-    return h.finalize()
+try:    # OpenSSL's HMAC object through hashlib: 0.6 us, pyca's HMAC class about 1 us
+    from _hashlib import hmac_new as _hmac_new
+except ImportError:
+    _hmac_new = None
+
+_X25519_LOADED = {}     # private key bytes -> loaded key (the last few: ephemerals, statics)
+_X25519_KEEP = 16
+
+
+def _x25519_private(priv):
+    key = _X25519_LOADED.get(priv)
+    if key is None:
+        need(priv, 32, "X25519 private key")
+        key = x25519.X25519PrivateKey.from_private_bytes(priv)
+        if len(_X25519_LOADED) >= _X25519_KEEP:
+            _X25519_LOADED.clear()
+        _X25519_LOADED[priv] = key
+    return key
 
 
 def p256_private(priv):
@@ -103,25 +121,24 @@ class PycaBackend(Backend):
         return os.urandom(n)
 
     def sha256(self, data):
-        return _digest(hashes.SHA256(), data)
+        return hashlib.sha256(data).digest()
 
     def sha512(self, data):
-        return _digest(hashes.SHA512(), data)
+        return hashlib.sha512(data).digest()
 
     def hmac_sha256(self, key, data):
+        if _hmac_new is not None:
+            return _hmac_new(key, data, "sha256").digest()
         h = pyca_hmac.HMAC(bytes(key), hashes.SHA256())
         h.update(bytes(data))
         return h.finalize()
 
     # -- X25519 ---------------------------------------------------------------------
     def x25519_public(self, priv):
-        need(priv, 32, "X25519 private key")
-        key = x25519.X25519PrivateKey.from_private_bytes(bytes(priv))
-        return key.public_key().public_bytes(*_RAW)
+        return _x25519_private(bytes(priv)).public_key().public_bytes(*_RAW)
 
     def x25519(self, priv, peer):
-        need(priv, 32, "X25519 private key")
-        key = x25519.X25519PrivateKey.from_private_bytes(bytes(priv))
+        key = _x25519_private(bytes(priv))
         try:
             return key.exchange(x25519.X25519PublicKey.from_public_bytes(bytes(peer)))
         except ValueError:  # wrong length, or the all-zero result of a low-order point
