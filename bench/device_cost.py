@@ -19,7 +19,8 @@ the boot already needs. On a firmware with the core frozen into flash, the code'
 The firmware tree is compiled with mpy-cross first, as a device loads it.
 
 twin_rows() measures the 32-bit twins instead (tools/build_firmware.py: build/twin/ and
-build/twin-ucrypto/, firmware frozen, the core run as a device holds it), one row per suite
+build/twin-ucrypto/, firmware frozen, the core run as a device holds it, and the client
+frozen with it as a board's main.py: `-m handshake_client`), one row per suite
 and backend ("pure"; "ucrypto": ucryptography's primitives that pass the self-tests, pure
 for the rest): cpu_ms split into native_ms (inside ucryptography's calls) and python_ms
 (the rest: the core, the pure primitives, the conversions), heap_total as above, and an
@@ -56,8 +57,9 @@ TWINS = {"pure": os.path.join(ROOT, "build/twin/micropython-twin"),
 ESP32_PYTHON_FACTOR = (150, 280)
 ESP32_NATIVE_FACTOR = (20, 50)
 
-# Runs testkit/handshake_client.py with the crypto backend chosen by name (the client
-# loads "pure"): micropython SHIM BACKEND PORT CONFIG [mode]. With AIRSHAKE_SPLIT=1 in the
+# Runs the twin's frozen testkit/handshake_client.py (boards/twin/manifest.py) with the
+# crypto backend chosen by name (the client loads "pure"): twin SHIM BACKEND PORT CONFIG
+# [mode]. With AIRSHAKE_SPLIT=1 in the
 # environment it also prints, on stderr, {"native_us": N, "native": [primitive, ...]}: the
 # primitives the self-tests gave to ucryptography and the time spent inside backend
 # calls that ucryptography serves (the adapter's conversions included), counted from the
@@ -109,7 +111,7 @@ if os.getenv("AIRSHAKE_SPLIT"):
         return _connect(self, *args)
     Initiator.connect = _counted_connect
 _crypto.load_backend = _forced
-exec(open("testkit/handshake_client.py").read(), {"__name__": "__main__"})
+import handshake_client  # noqa: F401  (frozen in the twin: runs the device's handshake)
 if os.getenv("AIRSHAKE_SPLIT"):
     import json
     sys.stderr.write(json.dumps(_spent) + "\\n")
@@ -149,10 +151,18 @@ def run(port, cfg, heap, lib, mode="", binary=MICROPYTHON, shim=None, backend=No
     """One handshake_client run; its result line, or None unless it completed. lib: a
     tree of .mpy files (None: the binary's frozen core, run from the twin's run/ folder);
     shim and backend: BACKEND_SHIM's file and the backend it loads; split: add native_us;
-    env: more environment (MICROPYPATH, AIRSHAKE_KATS)."""
-    script = [shim, backend] if shim else []
-    args = [binary, "-X", "heapsize=%d" % heap] + (script or ["testkit/handshake_client.py"]) \
-        + [str(port), cfg] + ([mode] if mode else [])
+    env: more environment (MICROPYPATH, AIRSHAKE_KATS). On a twin whose firmware runs
+    frozen (lib None, or a folder without a compiled airshake/), the client is the twin's
+    frozen module (`-m handshake_client`), as a board's main.py is frozen with the
+    firmware; elsewhere it is compiled from testkit/ into the heap at run time."""
+    if shim:
+        script = [shim, backend]
+    elif binary != MICROPYTHON and not (lib and os.path.isdir(os.path.join(lib, "airshake"))):
+        script = ["-m", "handshake_client"]
+    else:
+        script = ["testkit/handshake_client.py"]
+    args = [binary, "-X", "heapsize=%d" % heap] + script + [str(port), cfg] \
+        + ([mode] if mode else [])
     env = dict(os.environ, **({"AIRSHAKE_LIB": lib} if lib else {}),
                **({"AIRSHAKE_SPLIT": "1"} if split else {}), **(env or {}))
     cwd = ROOT if lib or binary == MICROPYTHON else os.path.join(os.path.dirname(binary), "run")

@@ -14,8 +14,11 @@
 # bench/device_cost.py finds the smallest -X heapsize for a full run and a prepare run.
 # CONFIG.json: {"suite": n, "key": hex | {rsa ints as hex}, "anchor": hex,
 #               "server_name": B's CN (the pin), "server_cert": hex or null, "now": int}
-# Imports only what a device imports, so `-X heapsize=N` finds the device's peak heap; the
-# script itself is compiled into RAM (a device's main.py is frozen), so it stays short.
+# Imports only what a device imports, so `-X heapsize=N` finds the device's peak heap.
+# The twin freezes this file (boards/twin/manifest.py), as a board freezes its main.py with
+# the firmware: bench's frozen rows run it as `twin -m handshake_client PORT CONFIG`, its
+# code in ROM (bench/device_cost.py run); the .mpy rows and the 64-bit binary run it from
+# source, compiled into RAM at start, so it stays short.
 import os
 import sys
 # AIRSHAKE_LIB points at a tree of .mpy files to measure the device's real footprint
@@ -87,7 +90,7 @@ def main():
         return
     tracer = None
     if mode == "trace":
-        from heap_trace import Tracer    # testkit/, the script's folder
+        from heap_trace import Tracer    # testkit/, the script's folder (or frozen)
         backend = tracer = Tracer(backend)
     out = asyncio.run(handshake(backend, key, anchor, ref, cfg, port, mode == "early", tracer))
     out["selftest_us"] = selftest_us

@@ -9,3 +9,9 @@ include("../frozen/manifest.py")
 # The portable tests run both roles on the twin, so it also freezes B's C509 encoder, which
 # the board images leave out (boards/frozen/manifest.py: host-only); a device never loads it.
 package("airshake", files=["c509_encoder.py"], base_path="../../firmware/lib")
+# The bench's device program, testkit/handshake_client.py, frozen as a board's main.py is:
+# the frozen rows of make bench run it as `-m handshake_client` (bench/device_cost.py), so
+# its code stays out of the heap as a device's main program does; heap_trace is its
+# "trace" mode's proxy. Test code, in the twin only: the boards' images do not have it.
+module("handshake_client.py", base_path="../../testkit")
+module("heap_trace.py", base_path="../../testkit")

@@ -84,6 +84,9 @@ def test_manifest_freezes_the_whole_firmware(sources, name):
     host_only = {"airshake/crypto/pyca.py", "airshake/c509_encoder.py"}   # CPython, B only
     # the twin runs B's side in the portable tests too: it has the C509 encoder
     assert host_only & frozen == ({"airshake/c509_encoder.py"} if name == "twin" else set())
+    # the bench's device program is frozen in the twin only, as a board's main.py
+    bench_client = {"handshake_client.py", "heap_trace.py"}
+    assert bench_client & frozen == (bench_client if name == "twin" else set())
     source = {p.relative_to(ROOT / "firmware" / "lib").as_posix()
               for p in (ROOT / "firmware" / "lib").rglob("*.py")}
     assert source - host_only <= frozen
