@@ -52,44 +52,52 @@ def _ladder(kb, x1):
     # (x2, z2) and (x3, z3) are stored swapped when s == 1. The differential
     # addition is symmetric in the two points, so only the input of the doubling
     # has to be chosen; the result is stored as (double, sum) with s = bit.
+    # Each value goes as soon as it has been used: its name is reused or set to 0, so that
+    # about 8 big integers are live at a time rather than 17 (the heap's peak on a device
+    # falls in this ladder); the operations, and their order on the key bits, are as before.
     s = 0
     for t in range(254, -1, -1):      # no list of bits: 2 KB of heap on the device
         bit = (kb[t >> 3] >> (t & 7)) & 1
         sel = bit ^ s
         s = bit
-        A = x2 + z2
-        B = x2 - z2
-        C = x3 + z3
-        D = x3 - z3
-        DA = D * A
-        DA = (DA & m) + 19 * (DA >> 255)
-        CB = C * B
-        CB = (CB & m) + 19 * (CB >> 255)
+        a = x2 + z2
+        b = x2 - z2
+        c = x3 + z3
+        d = x3 - z3
+        x2 = z2 = x3 = z3 = 0
+        da = d * a
+        da = (da & m) + 19 * (da >> 255)
+        cb = c * b
+        cb = (cb & m) + 19 * (cb >> 255)
+        # the doubling's input: (a, b) when sel == 0, else (c, d); chosen by arithmetic
+        a += sel * (c - a)
+        b += sel * (d - b)
+        c = d = 0
         # sum: x3 = (DA + CB)^2, z3 = x1 * (DA - CB)^2
-        t = DA + CB
-        t = t * t
-        t = (t & m) + 19 * (t >> 255)
-        x3 = t % _P
-        t = DA - CB
-        t = t * t
-        t = (t & m) + 19 * (t >> 255)
-        t = x1 * t
-        t = (t & m) + 19 * (t >> 255)
-        z3 = t % _P
-        # double (A, B) when sel == 0, else (C, D); chosen by arithmetic
-        A += sel * (C - A)
-        B += sel * (D - B)
-        AA = A * A
-        AA = (AA & m) + 19 * (AA >> 255)
-        BB = B * B
-        BB = (BB & m) + 19 * (BB >> 255)
-        t = AA * BB
-        t = (t & m) + 19 * (t >> 255)
-        x2 = t % _P
-        E = AA - BB
-        t = E * (AA + _A24 * E)
-        t = (t & m) + 19 * (t >> 255)
-        z2 = t % _P
+        x3 = da + cb
+        z3 = da - cb
+        da = cb = 0
+        x3 = x3 * x3
+        x3 = (x3 & m) + 19 * (x3 >> 255)
+        x3 %= _P
+        z3 = z3 * z3
+        z3 = (z3 & m) + 19 * (z3 >> 255)
+        z3 = x1 * z3
+        z3 = (z3 & m) + 19 * (z3 >> 255)
+        z3 %= _P
+        # double: x2 = AA * BB, z2 = E * (AA + a24 * E), E = AA - BB
+        a = a * a
+        a = (a & m) + 19 * (a >> 255)
+        b = b * b
+        b = (b & m) + 19 * (b >> 255)
+        x2 = a * b
+        x2 = (x2 & m) + 19 * (x2 >> 255)
+        x2 %= _P
+        b = a - b
+        z2 = b * (a + _A24 * b)
+        a = b = 0
+        z2 = (z2 & m) + 19 * (z2 >> 255)
+        z2 %= _P
     x2 += s * (x3 - x2)
     z2 += s * (z3 - z2)
     return x2, z2
