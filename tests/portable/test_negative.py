@@ -323,3 +323,34 @@ def test_later_version_gets_unsupported_version_and_duplicates_the_same_error():
     assert codec.decode_error(err).ref == backend.sha256(m1)[:2]
     res.receive(m1, now())                       # the retransmission: identical answer
     assert res.datagrams_to_send(now()) == [err]
+
+
+def test_error_classes_made_on_first_use_are_one_typed_class_each():
+    # airshake.errors makes these on first use (a device holds none until it meets bad
+    # input): each is one class whatever the way it is reached, with its base and code
+    from airshake import errors
+    from airshake.errors import InvalidPoint, StaleTimestamp
+    table = (("DecodeError", AirshakeError, 16), ("UnsupportedVersion", AirshakeError, 6),
+             ("UnsupportedSuite", AirshakeError, 2), ("AuthenticationFailed", AirshakeError, 17),
+             ("InvalidPoint", errors.AuthenticationFailed, 18),
+             ("CertificateError", AirshakeError, 7), ("ReplayError", AirshakeError, 19),
+             ("UnexpectedMessage", AirshakeError, 20), ("StaleTimestamp", AirshakeError, 1),
+             ("UnknownIdentity", AirshakeError, 3), ("RevokedIdentity", AirshakeError, 4),
+             ("TryLater", AirshakeError, 5))
+    for name, base, code in table:
+        cls = getattr(errors, name)
+        assert cls is getattr(errors, name) and cls.__name__ == name
+        assert issubclass(cls, base) and cls.code == code
+        assert isinstance(cls("x"), AirshakeError) and not issubclass(cls, errors.UsageError)
+    assert InvalidPoint is errors.InvalidPoint and StaleTimestamp is errors.StaleTimestamp
+    assert errors.WIRE_NAMES[errors.ERR_TRY_LATER] == "try_later"
+    assert errors.WIRE_NAMES is errors.WIRE_NAMES
+    assert raises_attribute_error(lambda: errors.NoSuchError)
+
+
+def raises_attribute_error(fn):
+    try:
+        fn()
+    except AttributeError:
+        return True
+    return False

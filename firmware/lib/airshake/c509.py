@@ -15,7 +15,7 @@
 # input outside the profile CertificateError.
 import airshake.der as der  # direct submodule import: no trip through airshake.__getattr__
 from airshake.der import BIT_STRING, BOOLEAN, OCTET_STRING, OID, SEQUENCE
-from airshake.errors import CertificateError, DecodeError
+from airshake import errors
 
 C509_TYPE = 3                   # CBOR re-encoded X.509 v3 (the draft's registry)
 
@@ -77,7 +77,7 @@ class _Cbor:
     def peek(self):
         """The major type of the next item."""
         if self.pos >= len(self.buf):
-            raise DecodeError("C509: truncated")
+            raise errors.DecodeError("C509: truncated")
         return self.buf[self.pos] // 32
 
     def head(self):
@@ -88,23 +88,23 @@ class _Cbor:
         if info < 24:
             return major, info
         if info > 27:
-            raise DecodeError("C509: indefinite length or reserved CBOR head")
+            raise errors.DecodeError("C509: indefinite length or reserved CBOR head")
         n = 1 << (info - 24)
         if self.pos + n > len(self.buf):
-            raise DecodeError("C509: truncated")
+            raise errors.DecodeError("C509: truncated")
         value = int.from_bytes(self.buf[self.pos:self.pos + n], "big")
         self.pos += n
         if value < (24 if n == 1 else 1 << (4 * n)):
-            raise DecodeError("C509: CBOR argument not in its shortest form")
+            raise errors.DecodeError("C509: CBOR argument not in its shortest form")
         return major, value
 
     def take(self, major):
         got, value = self.head()
         if got != major:
-            raise DecodeError("C509: CBOR major type %d where %d belongs" % (got, major))
+            raise errors.DecodeError("C509: CBOR major type %d where %d belongs" % (got, major))
         if major in (_BYTES, _TEXT):
             if self.pos + value > len(self.buf):
-                raise DecodeError("C509: truncated")
+                raise errors.DecodeError("C509: truncated")
             self.pos += value
             return bytes(self.buf[self.pos - value:self.pos])
         return value
@@ -115,7 +115,7 @@ class _Cbor:
             return value
         if major == _NINT:
             return -1 - value
-        raise DecodeError("C509: expected an integer")
+        raise errors.DecodeError("C509: expected an integer")
 
     def null(self):
         """True (and consumed) when the next item is null."""
@@ -126,7 +126,7 @@ class _Cbor:
 
     def done(self):
         if self.pos != len(self.buf):
-            raise DecodeError("C509: trailing bytes")
+            raise errors.DecodeError("C509: trailing bytes")
 
 
 # -- pieces both directions share -------------------------------------------------------
@@ -134,7 +134,7 @@ class _Cbor:
 def _biguint(c, what):
     b = c.take(_BYTES)
     if not b or b[0] == 0:
-        raise DecodeError("C509: %s is not a minimal unsigned bignum" % what)
+        raise errors.DecodeError("C509: %s is not a minimal unsigned bignum" % what)
     return int.from_bytes(b, "big")
 
 
@@ -162,20 +162,20 @@ def _check_utf8(b):
         x = b[i]
         if x < 0x80:
             if x < 0x20 or x == 0x7F:
-                raise DecodeError("C509: control character in a name")
+                raise errors.DecodeError("C509: control character in a name")
             i += 1
             continue
         size, low = (2, 0x80) if 0xC2 <= x <= 0xDF else (3, 0x800) if 0xE0 <= x <= 0xEF \
             else (4, 0x10000) if 0xF0 <= x <= 0xF4 else (0, 0)
         if size == 0 or i + size > n:
-            raise DecodeError("C509: bad UTF-8 in a name")
+            raise errors.DecodeError("C509: bad UTF-8 in a name")
         cp = x & (0xFF >> (size + 1))
         for y in b[i + 1:i + size]:
             if y & 0xC0 != 0x80:
-                raise DecodeError("C509: bad UTF-8 in a name")
+                raise errors.DecodeError("C509: bad UTF-8 in a name")
             cp = cp * 64 + (y & 0x3F)
         if cp < low or cp > 0x10FFFF or 0xD800 <= cp <= 0xDFFF:
-            raise DecodeError("C509: bad UTF-8 in a name")
+            raise errors.DecodeError("C509: bad UTF-8 in a name")
         i += size
 
 
@@ -213,19 +213,19 @@ def decode(data):
     """The DER certificate a C509 (type 3, unwrapped sequence) stands for."""
     c = _Cbor(bytes(data))
     if c.integer() != C509_TYPE:
-        raise CertificateError("C509: not a re-encoded X.509 certificate (type 3)")
+        raise errors.CertificateError("C509: not a re-encoded X.509 certificate (type 3)")
     serial = _biguint(c, "serial number")
     if der.int_bytes_len(serial) > _MAX_SERIAL:
-        raise DecodeError("C509: serial number too long")
+        raise errors.DecodeError("C509: serial number too long")
     sig_alg = _registered(SIG_ALGS, c.integer(), "signature algorithm")[0]
     issuer = None if c.null() else _name(c)
     not_before = c.take(_UINT)
     not_after = MAX_TIME if c.null() else c.take(_UINT)
     if not_before > MAX_TIME or not_after >= MAX_TIME:
-        raise DecodeError("C509: time out of range")
+        raise errors.DecodeError("C509: time out of range")
     subject = _name(c)
     if issuer == subject:
-        raise DecodeError("C509: an issuer equal to the subject must be null")
+        raise errors.DecodeError("C509: an issuer equal to the subject must be null")
     spki = _spki(c)
     extensions = _extensions(c)
     signature = _signature(c, sig_alg)
@@ -241,7 +241,7 @@ def decode(data):
 
 def _registered(table, n, what):
     if n not in table:
-        raise CertificateError("C509: unsupported %s %d" % (what, n))
+        raise errors.CertificateError("C509: unsupported %s %d" % (what, n))
     return table[n]
 
 
@@ -251,14 +251,14 @@ def _name(c):
         value = c.take(_TEXT)
         _check_utf8(value)
         if not value or is_hex_name(value) or is_eui64(value):
-            raise DecodeError("C509: name text in a form the draft sends otherwise")
+            raise errors.DecodeError("C509: name text in a form the draft sends otherwise")
     elif major == _BYTES:
         value = c.take(_BYTES)
         if not value:
-            raise DecodeError("C509: empty name")
+            raise errors.DecodeError("C509: empty name")
         value = value.hex().encode()
     else:
-        raise CertificateError("C509: only a name of one common name is supported")
+        raise errors.CertificateError("C509: only a name of one common name is supported")
     return _cn_der(value)
 
 
@@ -267,10 +267,10 @@ def _spki(c):
     if kind == "rsa":
         if c.peek() == _ARRAY:
             if c.take(_ARRAY) != 2:
-                raise DecodeError("C509: RSA key is not [modulus, exponent]")
+                raise errors.DecodeError("C509: RSA key is not [modulus, exponent]")
             n, e = _biguint(c, "modulus"), _biguint(c, "exponent")
             if e == RSA_E:
-                raise DecodeError("C509: exponent 65537 must be left out")
+                raise errors.DecodeError("C509: exponent 65537 must be left out")
         else:
             n, e = _biguint(c, "modulus"), RSA_E
         key = der.encode_tlv(SEQUENCE, der.encode_uint(n) + der.encode_uint(e))
@@ -279,7 +279,7 @@ def _spki(c):
     else:
         key = c.take(_BYTES)
         if len(key) != _RAW_KEY[kind]:
-            raise DecodeError("C509: bad %s key length" % kind)
+            raise errors.DecodeError("C509: bad %s key length" % kind)
     return der.encode_tlv(SEQUENCE, alg + der.encode_tlv(BIT_STRING, b"\x00" + key))
 
 
@@ -289,14 +289,14 @@ def _p256_point(b):
     if len(b) == 65 and b[0] == 4:
         return b
     if len(b) != 33 or b[0] not in (0xFE, 0xFD):
-        raise DecodeError("C509: bad P-256 key encoding")
+        raise errors.DecodeError("C509: bad P-256 key encoding")
     x = int.from_bytes(b[1:], "big")
     if x >= _P256_P:
-        raise DecodeError("C509: P-256 x out of range")
+        raise errors.DecodeError("C509: P-256 x out of range")
     rhs = (x * x * x - 3 * x + _P256_B) % _P256_P
     y = pow(rhs, (_P256_P + 1) // 4, _P256_P)
     if y * y % _P256_P != rhs:
-        raise DecodeError("C509: P-256 key not on the curve")
+        raise errors.DecodeError("C509: P-256 key not on the curve")
     if y % 2 != (1 if b[0] == 0xFD else 0):
         y = _P256_P - y
     return b"\x04" + b[1:] + y.to_bytes(32, "big")
@@ -307,16 +307,16 @@ def _extensions(c):
     if c.peek() != _ARRAY:
         ku = c.integer()           # keyUsage alone: one int, its sign the criticality
         if ku == 0:
-            raise DecodeError("C509: keyUsage 0")
+            raise errors.DecodeError("C509: keyUsage 0")
         return _extension(EXT_KU, ku < 0, _key_usage_der(abs(ku)))
     n = c.take(_ARRAY)
     if n % 2:
-        raise DecodeError("C509: extensions are (id, value) pairs")
+        raise errors.DecodeError("C509: extensions are (id, value) pairs")
     out, seen = b"", []
     for _ in range(n // 2):
         ext_id = c.integer()
         if ext_id == 0 or abs(ext_id) in seen:
-            raise DecodeError("C509: extension id 0 or repeated")
+            raise errors.DecodeError("C509: extension id 0 or repeated")
         seen.append(abs(ext_id))
         out += _extension(abs(ext_id), ext_id < 0, _extension_value(c, abs(ext_id), n))
     return out
@@ -333,19 +333,19 @@ def _extension_value(c, ext_id, count):
     _registered(EXT_OID, ext_id, "extension")
     if ext_id == EXT_KU:
         if count == 2:
-            raise DecodeError("C509: keyUsage alone must be sent as one int")
+            raise errors.DecodeError("C509: keyUsage alone must be sent as one int")
         return _key_usage_der(c.take(_UINT))
     if ext_id == EXT_BC:
         v = c.integer()
         if v < -2:
-            raise DecodeError("C509: bad basicConstraints")
+            raise errors.DecodeError("C509: bad basicConstraints")
         ca = b"" if v == -2 else der.encode_tlv(BOOLEAN, b"\xff")
         return der.encode_tlv(SEQUENCE, ca + (der.encode_uint(v) if v >= 0 else b""))
     if ext_id == EXT_EKU:
         return der.encode_tlv(SEQUENCE, _eku(c))
     key_id = c.take(_BYTES)
     if not key_id:
-        raise DecodeError("C509: empty key identifier")
+        raise errors.DecodeError("C509: empty key identifier")
     if ext_id == EXT_SKI:
         return der.encode_tlv(OCTET_STRING, key_id)
     return der.encode_tlv(SEQUENCE, der.encode_tlv(0x80, key_id))    # AKI: keyIdentifier
@@ -356,7 +356,7 @@ def _eku(c):
         return der.encode_tlv(OID, _registered(EKU_OID, c.integer(), "extended key usage"))
     n = c.take(_ARRAY)
     if n < 2:
-        raise DecodeError("C509: one key purpose must be sent without an array")
+        raise errors.DecodeError("C509: one key purpose must be sent without an array")
     return b"".join(der.encode_tlv(OID, _registered(EKU_OID, c.integer(),
                                                     "extended key usage"))
                     for _ in range(n))
@@ -365,7 +365,7 @@ def _eku(c):
 def _key_usage_der(bits):
     """keyUsage as a uint (bit n of RFC 5280 §4.2.1.3 is 2**n) -> its minimal BIT STRING."""
     if bits == 0 or bits >> 9:
-        raise DecodeError("C509: keyUsage out of range")
+        raise errors.DecodeError("C509: keyUsage out of range")
     size = 1 if bits < 256 else 2
     octets = bytearray(size)
     for n in range(9):
@@ -382,16 +382,16 @@ def _signature(c, sig_alg):
     sig = c.take(_BYTES)
     kind = _kind_of(sig_alg)
     if kind == "ed25519" and len(sig) != 64:
-        raise DecodeError("C509: bad Ed25519 signature length")
+        raise errors.DecodeError("C509: bad Ed25519 signature length")
     if kind == "ecdsa-sha256":
         if len(sig) != 64:
-            raise DecodeError("C509: bad ECDSA signature length")
+            raise errors.DecodeError("C509: bad ECDSA signature length")
         r, s = int.from_bytes(sig[:32], "big"), int.from_bytes(sig[32:], "big")
         if r == 0 or s == 0:
-            raise DecodeError("C509: ECDSA signature value zero")
+            raise errors.DecodeError("C509: ECDSA signature value zero")
         return der.encode_tlv(SEQUENCE, der.encode_uint(r) + der.encode_uint(s))
     if not sig:
-        raise DecodeError("C509: empty signature")
+        raise errors.DecodeError("C509: empty signature")
     return sig
 
 
@@ -399,4 +399,4 @@ def _kind_of(sig_alg):
     for alg, kind in SIG_ALGS.values():
         if alg == sig_alg:
             return kind
-    raise CertificateError("C509: unsupported signature algorithm")
+    raise errors.CertificateError("C509: unsupported signature algorithm")

@@ -5,10 +5,9 @@
 # Every message starts with one head byte: bits 7..5 the type, bits 4..0 its flags.
 import struct
 from airshake.const import const
-from airshake.errors import (DecodeError, UnsupportedVersion, UnsupportedSuite, UsageError,
-                             ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,
-                             ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION,
-                             ERR_REJECTED)
+from airshake import errors
+from airshake.errors import (UsageError, ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,
+                             ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION, ERR_REJECTED)
 
 TYPE_M1 = const(0)
 TYPE_M2 = const(1)
@@ -49,7 +48,7 @@ def message_type(data):
     """The message type (TYPE_*) of a datagram, the short m1 as TYPE_M1; DecodeError when
     it is empty."""
     if not data:
-        raise DecodeError("empty datagram")
+        raise errors.DecodeError("empty datagram")
     t = data[0] >> 5
     return TYPE_M1 if t == TYPE_M1_SHORT else t
 
@@ -66,7 +65,7 @@ def m3_hint(data):
 
 def _head(data, expected):
     if len(data) < 1 or data[0] >> 5 != expected:
-        raise DecodeError("not a message of type %d" % expected)
+        raise errors.DecodeError("not a message of type %d" % expected)
     return data[0] & 0x1F
 
 
@@ -142,24 +141,24 @@ def _early_part(data, base, flags):
     early = data[base:]
     if flags & M1_EARLY:
         if len(early) < TAG_LEN:
-            raise DecodeError("m1 0-RTT ciphertext too short")
+            raise errors.DecodeError("m1 0-RTT ciphertext too short")
         if not flags & M1_CB_KNOWN:
-            raise DecodeError("m1 0-RTT without a reference to C_B")
+            raise errors.DecodeError("m1 0-RTT without a reference to C_B")
     elif early:
-        raise DecodeError("m1 has trailing bytes")
+        raise errors.DecodeError("m1 has trailing bytes")
     return bytes(early)
 
 
 def _decode_m1_short(data, id_len):
     head = data[0]
     if head & 0x06:
-        raise DecodeError("short m1 reserved bits set")
+        raise errors.DecodeError("short m1 reserved bits set")
     suite = (head >> 3) & 3
     if suite not in SUITES:
-        raise UnsupportedSuite("short m1 suite %d" % suite)
+        raise errors.UnsupportedSuite("short m1 suite %d" % suite)
     base = m1_prefix_len(id_len, True)
     if len(data) < base:
-        raise DecodeError("m1 too short")
+        raise errors.DecodeError("m1 too short")
     flags = M1_CB_KNOWN | (head & M1_EARLY)
     early = _early_part(data, base, flags)
     id_a = bytes(data[1:1 + id_len])
@@ -175,18 +174,18 @@ def decode_m1(data, id_len):
         return _decode_m1_short(data, id_len)
     flags = _head(data, TYPE_M1)
     if flags >> 3 != VERSION:
-        raise UnsupportedVersion("m1 version %d" % (flags >> 3))
+        raise errors.UnsupportedVersion("m1 version %d" % (flags >> 3))
     flags &= 0x07
     base = m1_prefix_len(id_len)
     if len(data) < base:
-        raise DecodeError("m1 too short")
+        raise errors.DecodeError("m1 too short")
     early = _early_part(data, base, flags)
     suites = data[1]
     suite, offered = suites >> 4, suites & 0x0F
     if offered == 0 or not offered & (1 << suite) or suite not in SUITES:
-        raise UnsupportedSuite("m1 suite field 0x%02x" % suites)
+        raise errors.UnsupportedSuite("m1 suite field 0x%02x" % suites)
     if flags & M1_EARLY and offered != 1 << suite:
-        raise DecodeError("m1 0-RTT must offer exactly one suite")
+        raise errors.DecodeError("m1 0-RTT must offer exactly one suite")
     id_a = bytes(data[2:2 + id_len])
     (timestamp,) = struct.unpack(">I", data[2 + id_len:6 + id_len])
     g_x = bytes(data[6 + id_len:base])
@@ -223,29 +222,29 @@ def decode_m2(data, pms_len, proof_len_fn):
     sent: C509 when M2_C509)."""
     flags = _head(data, TYPE_M2)
     if flags & 0x01:
-        raise DecodeError("m2 reserved flags set")
+        raise errors.DecodeError("m2 reserved flags set")
     if flags & M2_C509 and not flags & M2_CB_VALUE:
-        raise DecodeError("m2 says C509 without C_B by value")
+        raise errors.DecodeError("m2 says C509 without C_B by value")
     pos = 1 + KEY_LEN
     if len(data) < pos:
-        raise DecodeError("m2 too short")
+        raise errors.DecodeError("m2 too short")
     m = M2(flags, bytes(data[1:pos]))
     if flags & M2_TIME:
         if len(data) < pos + 4:
-            raise DecodeError("m2 time truncated")
+            raise errors.DecodeError("m2 time truncated")
         (m.time,) = struct.unpack(">I", data[pos:pos + 4])
         pos += 4
     if flags & M2_CB_VALUE:
         if len(data) < pos + 2:
-            raise DecodeError("m2 certificate length truncated")
+            raise errors.DecodeError("m2 certificate length truncated")
         (n,) = struct.unpack(">H", data[pos:pos + 2])
         if n == 0 or len(data) < pos + 2 + n:
-            raise DecodeError("m2 certificate truncated")
+            raise errors.DecodeError("m2 certificate truncated")
         m.cert = bytes(data[pos + 2:pos + 2 + n])
         pos += 2 + n
     proof_len = proof_len_fn(m.cert)
     if len(data) != pos + pms_len + proof_len:
-        raise DecodeError("m2 has the wrong length")
+        raise errors.DecodeError("m2 has the wrong length")
     m.pms_ct = bytes(data[pos:pos + pms_len])
     m.proof = bytes(data[pos + pms_len:])
     return m
@@ -259,7 +258,7 @@ def decode_m3(data):
     """Returns (hint, ciphertext-with-tag)."""
     hint = _head(data, TYPE_M3)
     if len(data) < 1 + TAG_LEN:
-        raise DecodeError("m3 too short")
+        raise errors.DecodeError("m3 too short")
     return hint, bytes(data[1:])
 
 
@@ -291,9 +290,9 @@ def decode_error(data):
     code = _head(data, TYPE_ERROR)
     size = _ERR_BODY.get(code)
     if size is None:
-        raise DecodeError("unknown error code %d" % code)
+        raise errors.DecodeError("unknown error code %d" % code)
     if len(data) != 1 + REF_LEN + size:
-        raise DecodeError("error message has the wrong length")
+        raise errors.DecodeError("error message has the wrong length")
     return ErrorMessage(code, bytes(data[1:1 + REF_LEN]), bytes(data[1 + REF_LEN:]))
 
 
@@ -308,9 +307,9 @@ def decode_record(data):
     """Returns (epoch, sid, seq, head bytes, ciphertext-with-tag)."""
     flags = _head(data, TYPE_RECORD)
     if flags & 0x03:
-        raise DecodeError("record reserved flags set")
+        raise errors.DecodeError("record reserved flags set")
     if len(data) < RECORD_OVERHEAD:
-        raise DecodeError("record too short")
+        raise errors.DecodeError("record too short")
     head_len = 1 + SID_LEN + 4
     (seq,) = struct.unpack(">I", data[1 + SID_LEN:head_len])
     return (flags >> 2, bytes(data[1:1 + SID_LEN]), seq, bytes(data[:head_len]),

@@ -7,7 +7,8 @@
 # Anything else raises airshake.errors.DecodeError. OIDs are never decoded to text:
 # they are kept and compared as the DER bytes of their contents.
 
-from airshake.errors import DecodeError, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 BOOLEAN = 0x01
 INTEGER = 0x02
@@ -29,10 +30,10 @@ def read_tlv(buf, offset, end=None):
     if end is None:
         end = len(buf)
     if offset < 0 or end > len(buf) or offset + 2 > end:
-        raise DecodeError("DER: truncated TLV header")
+        raise errors.DecodeError("DER: truncated TLV header")
     tag = buf[offset]
     if tag & 0x1F == 0x1F:
-        raise DecodeError("DER: multi-byte tags are not supported")
+        raise errors.DecodeError("DER: multi-byte tags are not supported")
     first = buf[offset + 1]
     pos = offset + 2
     if first < 0x80:
@@ -40,19 +41,19 @@ def read_tlv(buf, offset, end=None):
     else:
         count = first & 0x7F
         if count == 0:
-            raise DecodeError("DER: indefinite length")
+            raise errors.DecodeError("DER: indefinite length")
         if count > _MAX_LENGTH_BYTES or pos + count > end:
-            raise DecodeError("DER: bad length field")
+            raise errors.DecodeError("DER: bad length field")
         if buf[pos] == 0:
-            raise DecodeError("DER: length not minimal")
+            raise errors.DecodeError("DER: length not minimal")
         length = 0
         for i in range(count):
             length = (length << 8) | buf[pos + i]
         if length < 0x80:
-            raise DecodeError("DER: length not minimal")
+            raise errors.DecodeError("DER: length not minimal")
         pos += count
     if length > end - pos:
-        raise DecodeError("DER: value runs past its container")
+        raise errors.DecodeError("DER: value runs past its container")
     return tag, pos, pos + length, pos + length
 
 
@@ -60,9 +61,9 @@ def read_whole(buf, tag):
     """The single TLV that must fill buf exactly; returns (value_start, value_end)."""
     t, start, end, nxt = read_tlv(buf, 0)
     if t != tag:
-        raise DecodeError("DER: unexpected tag 0x%02x" % t)
+        raise errors.DecodeError("DER: unexpected tag 0x%02x" % t)
     if nxt != len(buf):
-        raise DecodeError("DER: trailing bytes")
+        raise errors.DecodeError("DER: trailing bytes")
     return start, end
 
 
@@ -95,10 +96,10 @@ class Reader:
     def expect(self, tag):
         """Read the next TLV, which must have this tag; returns (value_start, value_end)."""
         if self.pos >= self.end:
-            raise DecodeError("DER: missing element 0x%02x" % tag)
+            raise errors.DecodeError("DER: missing element 0x%02x" % tag)
         t, vs, ve, nxt = read_tlv(self.buf, self.pos, self.end)
         if t != tag:
-            raise DecodeError("DER: expected tag 0x%02x, got 0x%02x" % (tag, t))
+            raise errors.DecodeError("DER: expected tag 0x%02x, got 0x%02x" % (tag, t))
         self.pos = nxt
         return vs, ve
 
@@ -115,7 +116,7 @@ class Reader:
 
     def done(self):
         if self.pos != self.end:
-            raise DecodeError("DER: unexpected trailing element")
+            raise errors.DecodeError("DER: unexpected trailing element")
 
 
 def reader(buf, tag, start=0, end=None):
@@ -125,23 +126,23 @@ def reader(buf, tag, start=0, end=None):
         end = len(buf)
     t, vs, ve, nxt = read_tlv(buf, start, end)
     if t != tag:
-        raise DecodeError("DER: expected tag 0x%02x, got 0x%02x" % (tag, t))
+        raise errors.DecodeError("DER: expected tag 0x%02x, got 0x%02x" % (tag, t))
     if nxt != end:
-        raise DecodeError("DER: trailing bytes")
+        raise errors.DecodeError("DER: trailing bytes")
     return Reader(buf, vs, ve)
 
 
 def read_int(value, allow_negative=False):
     """The int encoded by INTEGER contents bytes (minimal two's complement)."""
     if len(value) == 0:
-        raise DecodeError("DER: empty INTEGER")
+        raise errors.DecodeError("DER: empty INTEGER")
     if len(value) > 1:
         if (value[0] == 0x00 and value[1] < 0x80) or (value[0] == 0xFF and value[1] >= 0x80):
-            raise DecodeError("DER: INTEGER not minimal")
+            raise errors.DecodeError("DER: INTEGER not minimal")
     n = int.from_bytes(value, "big")
     if value[0] & 0x80:
         if not allow_negative:
-            raise DecodeError("DER: negative INTEGER")
+            raise errors.DecodeError("DER: negative INTEGER")
         n -= 1 << (8 * len(value))
     return n
 
@@ -149,14 +150,14 @@ def read_int(value, allow_negative=False):
 def read_bool(value):
     """BOOLEAN contents: DER allows exactly 0x00 or 0xFF."""
     if len(value) != 1 or value[0] not in (0x00, 0xFF):
-        raise DecodeError("DER: bad BOOLEAN")
+        raise errors.DecodeError("DER: bad BOOLEAN")
     return value[0] == 0xFF
 
 
 def bit_string_bytes(value):
     """Contents of a BIT STRING holding whole bytes (zero unused bits)."""
     if len(value) == 0 or value[0] != 0:
-        raise DecodeError("DER: BIT STRING with unused bits")
+        raise errors.DecodeError("DER: BIT STRING with unused bits")
     return value[1:]
 
 
@@ -165,7 +166,7 @@ def _digits(s, start, count):
     for i in range(start, start + count):
         c = s[i]
         if c < 0x30 or c > 0x39:
-            raise DecodeError("DER time: not a digit")
+            raise errors.DecodeError("DER time: not a digit")
         n = n * 10 + c - 0x30
     return n
 
@@ -195,27 +196,27 @@ def read_time(tag, value):
     elif tag == GENERALIZED_TIME and len(value) == 15:
         year = _digits(value, 0, 4)
     else:
-        raise DecodeError("DER time: bad tag or length")
+        raise errors.DecodeError("DER time: bad tag or length")
     if value[-1] != 0x5A:  # 'Z'
-        raise DecodeError("DER time: not UTC ('Z')")
+        raise errors.DecodeError("DER time: not UTC ('Z')")
     o = len(value) - 11
     month, day = _digits(value, o, 2), _digits(value, o + 2, 2)
     hour, minute, sec = _digits(value, o + 4, 2), _digits(value, o + 6, 2), _digits(value, o + 8, 2)
     if not 1 <= month <= 12 or not 1 <= day <= _days_in_month(year, month):
-        raise DecodeError("DER time: bad date")
+        raise errors.DecodeError("DER time: bad date")
     if hour > 23 or minute > 59 or sec > 59:
-        raise DecodeError("DER time: bad time of day")
+        raise errors.DecodeError("DER time: bad time of day")
     return _days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + sec
 
 
 def check_oid(value):
     """OID contents: non-empty, every subidentifier minimal and terminated."""
     if len(value) == 0 or value[-1] & 0x80:
-        raise DecodeError("DER: bad OBJECT IDENTIFIER")
+        raise errors.DecodeError("DER: bad OBJECT IDENTIFIER")
     prev = 0
     for b in value:
         if b == 0x80 and not prev & 0x80:
-            raise DecodeError("DER: OBJECT IDENTIFIER not minimal")
+            raise errors.DecodeError("DER: OBJECT IDENTIFIER not minimal")
         prev = b
     return value
 

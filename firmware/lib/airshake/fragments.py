@@ -7,7 +7,8 @@
 # is authenticated by the layer above, so a forged fragment costs a retransmission at
 # worst, never a session.
 from airshake import codec
-from airshake.errors import DecodeError, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 FRAGMENT_OVERHEAD = 4      # head, tag, index, count
 _FRAG_HEAD = codec.TYPE_FRAGMENT << 5
@@ -41,10 +42,10 @@ def split(message, mtu):
 def decode_fragment(frame):
     """Returns (tag, index, count, payload)."""
     if len(frame) < FRAGMENT_OVERHEAD + 1 or frame[0] != _FRAG_HEAD:
-        raise DecodeError("not a fragment")
+        raise errors.DecodeError("not a fragment")
     tag, index, count = frame[1], frame[2], frame[3]
     if count < 2 or index >= count:
-        raise DecodeError("fragment index %d of %d" % (index, count))
+        raise errors.DecodeError("fragment index %d of %d" % (index, count))
     return tag, index, count, bytes(frame[FRAGMENT_OVERHEAD:])
 
 
@@ -59,10 +60,10 @@ def encode_ack(tag, count, received):
 def decode_ack(frame):
     """Returns (tag, count, set of received indices)."""
     if len(frame) < 4 or frame[0] != _ACK_HEAD:
-        raise DecodeError("not a fragment ack")
+        raise errors.DecodeError("not a fragment ack")
     tag, count = frame[1], frame[2]
     if count < 2 or len(frame) != 3 + (count + 7) // 8:
-        raise DecodeError("fragment ack has the wrong length")
+        raise errors.DecodeError("fragment ack has the wrong length")
     got = set()
     for i in range(count):
         if frame[3 + (i >> 3)] & (1 << (i & 7)):
@@ -111,7 +112,8 @@ class FragmentLink:
         part = self._pending.get(key)
         if part is None:
             if count * (self.mtu - FRAGMENT_OVERHEAD) > self.max_message + self.mtu:
-                raise DecodeError("fragmented message would exceed %d bytes" % self.max_message)
+                raise errors.DecodeError("fragmented message would exceed %d bytes"
+                                         % self.max_message)
             if len(self._pending) >= self.max_pending:
                 oldest = min(self._pending, key=lambda k: self._pending[k].started)
                 del self._pending[oldest]
@@ -120,7 +122,7 @@ class FragmentLink:
             return None, []
         if part.size + len(payload) > self.max_message:
             del self._pending[key]
-            raise DecodeError("fragmented message exceeds %d bytes" % self.max_message)
+            raise errors.DecodeError("fragmented message exceeds %d bytes" % self.max_message)
         part.parts[index] = payload
         part.size += len(payload)
         if len(part.parts) < count:

@@ -15,8 +15,8 @@ from airshake.keys import ServerRef
 from airshake.session import Session, ROLE_INITIATOR
 from airshake.consttime import equal
 from airshake.endpoint import Endpoint
-from airshake.errors import (AuthenticationFailed, CertificateError, DecodeError,
-                             UnexpectedMessage, UsageError)
+from airshake import errors
+from airshake.errors import UsageError
 
 __all__ = ("Initiator", "IDLE", "WAIT_M2", "WAIT_ACK", "CONFIRMED", "FAILED",
            "MAX_UNAUTH_RETRY_S")
@@ -69,7 +69,7 @@ class Initiator(Endpoint):
         if server is not None:
             try:
                 server.check_pin(server_name)
-            except CertificateError:
+            except errors.CertificateError:
                 server = None
         self.backend = backend
         self.keys = dict((k.suite, k) for k in keys)
@@ -134,12 +134,12 @@ class Initiator(Endpoint):
             if self._state == WAIT_M2:
                 self._on_m2(datagram, now)
             elif not self.complete:
-                raise UnexpectedMessage("m2 when not waiting for it")
+                raise errors.UnexpectedMessage("m2 when not waiting for it")
             # else: a duplicate m2 answering a retransmitted m1; m3 is already out
         elif kind == codec.TYPE_RECORD:
             self._on_record(datagram)
         else:
-            raise UnexpectedMessage("message type %d is not for A" % kind)
+            raise errors.UnexpectedMessage("message type %d is not for A" % kind)
 
     def send(self, data, key_update=False):
         """Seal data as a record in the session (queued for datagrams_to_send)."""
@@ -217,7 +217,7 @@ class Initiator(Endpoint):
     def _on_error(self, err, now):
         if self._state != WAIT_M2 or not equal(err.ref, transcript.error_ref(
                 self.backend, self._m1, self._th1, self.id_len)):
-            raise DecodeError("error message for another handshake")
+            raise errors.DecodeError("error message for another handshake")
         code = err.code
         if code == codec.ERR_STALE_TIME and self._switches < self.max_retries:
             if self.clock_trusted:
@@ -252,7 +252,7 @@ class Initiator(Endpoint):
             return ServerRef.verified(self.backend, self._suite, m2.cert, self.anchor,
                                       now + self.clock_offset, self.server_name)
         if self._ref is None:
-            raise DecodeError("m2 refers to a C_B that A does not hold")
+            raise errors.DecodeError("m2 refers to a C_B that A does not hold")
         return self._ref
 
     def _decode_m2(self, datagram):
@@ -276,7 +276,7 @@ class Initiator(Endpoint):
         backend, suite, key = self.backend, self._suite, self.keys[self._suite]
         m2 = self._decode_m2(datagram)
         if m2.flags & codec.M2_EARLY_OK and not self._m1_flags & codec.M1_EARLY:
-            raise DecodeError("m2 accepts 0-RTT data that was not sent")
+            raise errors.DecodeError("m2 accepts 0-RTT data that was not sent")
         server = self._server_for(m2, now)
         curve = suites.ephemeral_curve(suite)
         ee = suites.dh(backend, curve, self._eph, m2.g_y)
@@ -287,14 +287,14 @@ class Initiator(Endpoint):
         if suite == suites.SUITE_RSA:
             if not backend.rsa_pss_verify(server.public, transcript.SIG2_CONTEXT + th2,
                                           m2.proof):
-                raise AuthenticationFailed("SIG_2 does not verify")
+                raise errors.AuthenticationFailed("SIG_2 does not verify")
             pms = backend.rsa_oaep_decrypt(key.private, m2.pms_ct)
             keys3 = transcript.after_sig2(backend, th2, ee, m2.proof, pms)
         else:
             es = suites.dh(backend, curve, self._eph, server.public)
             prk3e2m, mac2 = transcript.mac2_keys(backend, th2, ee, es, codec.MAC_LEN)
             if not equal(mac2, m2.proof):
-                raise AuthenticationFailed("MAC_2 does not verify")
+                raise errors.AuthenticationFailed("MAC_2 does not verify")
             se = suites.dh(backend, curve, key.private, m2.g_y)
             keys3 = transcript.after_mac2(backend, th2, prk3e2m, mac2, se)
         self._send_m3(m2, server, keys3, now)
@@ -325,7 +325,7 @@ class Initiator(Endpoint):
     # -- records (PROTOCOL.md §5) -------------------------------------------------------
     def _on_record(self, datagram):
         if not self.complete:
-            raise UnexpectedMessage("record before the handshake completed")
+            raise errors.UnexpectedMessage("record before the handshake completed")
         seq, data = self.session.open(datagram)
         if self._state == WAIT_ACK:
             self._goto(CONFIRMED)

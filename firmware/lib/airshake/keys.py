@@ -8,7 +8,8 @@
 # where used, and a ServerRef keeps plain values, no x509 object: a device that holds C_B
 # can let both modules go (airshake.ram.release) before its handshake.
 from airshake import suites
-from airshake.errors import CertificateError, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 DEFAULT_ID_LEN = 8
 
@@ -80,7 +81,7 @@ class ServerRef:
         from airshake import x509
         cert = x509.parse_certificate(cert_der)
         if cert.key_type != suites.STATIC_KEY_TYPE[suite]:
-            raise CertificateError("C_B key type %s does not fit suite %d"
+            raise errors.CertificateError("C_B key type %s does not fit suite %d"
                                    % (cert.key_type, suite))
         self.suite = suite
         self.der = bytes(cert_der)
@@ -120,7 +121,7 @@ class ServerRef:
         x509.check_role(self, x509.ROLE_SERVER)
         subject = x509.cn_name(name) if isinstance(name, str) else bytes(name)
         if self.subject != subject:
-            raise CertificateError("C_B names another server than the one A is pinned to")
+            raise errors.CertificateError("C_B names another server than the one A is pinned to")
         self.pinned_to = name
 
 

@@ -7,7 +7,8 @@
 # every seal() if the session must survive a power loss.
 import struct
 from airshake import codec, schedule
-from airshake.errors import DecodeError, ReplayError, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 ROLE_INITIATOR = 0
 ROLE_RESPONDER = 1
@@ -77,7 +78,7 @@ class Session:
             return
         age = self.recv_top - seq
         if age >= WINDOW or self.recv_bitmap & (1 << age):
-            raise ReplayError("record %d replayed or too old" % seq)
+            raise errors.ReplayError("record %d replayed or too old" % seq)
 
     def _mark(self, seq):
         if self.recv_top == _NO_SEQ:
@@ -95,7 +96,7 @@ class Session:
         ReplayError; the session is unchanged by a record that fails."""
         epoch, sid, seq, head, body = codec.decode_record(record)
         if sid != self.sid:
-            raise DecodeError("record for another session")
+            raise errors.DecodeError("record for another session")
         self._check_window(seq)
         steps = (epoch - self.recv_epoch) & 7
         secret = self._recv_secret
@@ -125,15 +126,15 @@ class Session:
     def from_bytes(cls, backend, data):
         """Inverse of export(); DecodeError if the bytes are corrupt or foreign."""
         if len(data) != _EXPORT_LEN + 4:
-            raise DecodeError("session export has the wrong length")
+            raise errors.DecodeError("session export has the wrong length")
         body = bytes(data[:_EXPORT_LEN])
         if backend.sha256(body)[:4] != bytes(data[_EXPORT_LEN:]):
-            raise DecodeError("session export is corrupt")
+            raise errors.DecodeError("session export is corrupt")
         (version, role, suite, send_epoch, sid, created, max_age, max_records,
          send_seq, send_secret, recv_epoch, recv_top, bitmap,
          recv_secret) = struct.unpack(_EXPORT_FMT, body)
         if version != _EXPORT_VERSION or role > 1 or send_epoch > 7 or recv_epoch > 7:
-            raise DecodeError("session export of an unknown version")
+            raise errors.DecodeError("session export of an unknown version")
         s = cls(backend, role, suite, sid, send_secret, recv_secret, created,
                 max_records, max_age)
         s.send_epoch, s.send_seq = send_epoch, send_seq

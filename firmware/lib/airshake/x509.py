@@ -13,7 +13,8 @@
 
 import airshake.der as der  # direct submodule import: no trip through airshake.__getattr__
 from airshake.der import BIT_STRING, BOOLEAN, INTEGER, OCTET_STRING, OID, SEQUENCE
-from airshake.errors import CertificateError, DecodeError, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 KEY_TYPES = ("x25519", "ed25519", "p256", "rsa")
 SIG_ALGS = ("ed25519", "ecdsa-sha256", "rsa-pss-sha256", "rsa-pkcs1-sha256")
@@ -119,8 +120,8 @@ def parse_certificate(data):
     """Parse DER bytes into a Certificate. Raises CertificateError on anything else."""
     try:
         return _parse(bytes(data))
-    except DecodeError as e:
-        raise CertificateError("certificate: %s" % (e,))
+    except errors.DecodeError as e:
+        raise errors.CertificateError("certificate: %s" % (e,))
 
 
 def _parse(buf):
@@ -133,7 +134,7 @@ def _parse(buf):
     signature = der.bit_string_bytes(top.value(BIT_STRING))
     top.done()
     if sig_alg not in _SIG_ALG:
-        raise CertificateError("unsupported signature algorithm")
+        raise errors.CertificateError("unsupported signature algorithm")
     cert.sig_alg = _SIG_ALG[sig_alg]
     _parse_tbs(cert, der.Reader(buf, tbs_vs, tbs_ve), sig_alg)
     cert.signature = _signature_bytes(cert.sig_alg, signature)
@@ -142,18 +143,18 @@ def _parse(buf):
 
 def _parse_tbs(cert, r, sig_alg):
     if r.peek_tag() != 0xA0:
-        raise CertificateError("not an X.509 v3 certificate (v1)")
+        raise errors.CertificateError("not an X.509 v3 certificate (v1)")
     vs, ve = r.expect(0xA0)
     version = der.Reader(r.buf, vs, ve)
     if der.read_int(version.value(INTEGER), True) != 2:
-        raise CertificateError("not an X.509 v3 certificate")
+        raise errors.CertificateError("not an X.509 v3 certificate")
     version.done()
     serial = r.value(INTEGER)
     cert.serial = der.read_int(serial)
     if cert.serial == 0 or len(serial) > 20:
-        raise CertificateError("serial number out of range")
+        raise errors.CertificateError("serial number out of range")
     if r.expect_raw(SEQUENCE) != sig_alg:
-        raise CertificateError("inner and outer signature algorithms differ")
+        raise errors.CertificateError("inner and outer signature algorithms differ")
     cert.issuer = _name(r)
     vs, ve = r.expect(SEQUENCE)
     validity = der.Reader(r.buf, vs, ve)
@@ -172,7 +173,7 @@ def _parse_tbs(cert, r, sig_alg):
 def _time(r):
     tag = r.peek_tag()
     if tag != der.UTC_TIME and tag != der.GENERALIZED_TIME:
-        raise DecodeError("time: expected UTCTime or GeneralizedTime")
+        raise errors.DecodeError("time: expected UTCTime or GeneralizedTime")
     return der.read_time(tag, r.value(tag))
 
 
@@ -184,10 +185,10 @@ def _name(r):
     while not name.at_end():
         vs, ve = name.expect(der.SET)
         if vs == ve:
-            raise DecodeError("DER: empty RelativeDistinguishedName")
+            raise errors.DecodeError("DER: empty RelativeDistinguishedName")
         for tag, _, _, _ in der.children(raw, vs, ve):
             if tag != SEQUENCE:
-                raise DecodeError("DER: bad AttributeTypeAndValue")
+                raise errors.DecodeError("DER: bad AttributeTypeAndValue")
     return raw
 
 
@@ -204,13 +205,13 @@ def parse_spki(spki):
         if _KEY_ALG[key_type] == alg:
             break
     else:
-        raise CertificateError("unsupported public key algorithm")
+        raise errors.CertificateError("unsupported public key algorithm")
     if key_type == "rsa":
         return key_type, _rsa_public(key)
     if len(key) != _RAW_KEY_SIZE[key_type]:
-        raise CertificateError("bad %s public key length" % key_type)
+        raise errors.CertificateError("bad %s public key length" % key_type)
     if key_type == "p256" and key[0] != 0x04:
-        raise CertificateError("P-256 key is not an uncompressed point")
+        raise errors.CertificateError("P-256 key is not an uncompressed point")
     return key_type, key
 
 
@@ -222,9 +223,9 @@ def _rsa_public(key):
     r.done()
     size = len(n_bytes) - (1 if n_bytes[0] == 0 else 0)
     if size < _RSA_MIN_BYTES or size > _RSA_MAX_BYTES:
-        raise CertificateError("RSA modulus size not supported")
+        raise errors.CertificateError("RSA modulus size not supported")
     if n % 2 == 0 or e < 3 or e % 2 == 0 or e >> 32:
-        raise CertificateError("bad RSA public key")
+        raise errors.CertificateError("bad RSA public key")
     from airshake.crypto.contract import RsaPublic   # RSA keys only
     return RsaPublic(n, e)
 
@@ -256,7 +257,7 @@ def spki_for(key_type, public_key):
 def _extensions(cert, buf, start, end):
     r = der.reader(buf, SEQUENCE, start, end)
     if r.at_end():
-        raise DecodeError("DER: empty extensions")
+        raise errors.DecodeError("DER: empty extensions")
     seen = []
     while not r.at_end():
         vs, ve = r.expect(SEQUENCE)
@@ -266,23 +267,23 @@ def _extensions(cert, buf, start, end):
         if ext.peek_tag() == BOOLEAN:
             critical = der.read_bool(ext.value(BOOLEAN))
             if not critical:
-                raise DecodeError("DER: default critical=FALSE encoded")
+                raise errors.DecodeError("DER: default critical=FALSE encoded")
         value = ext.value(OCTET_STRING)
         ext.done()
         if oid in seen:
-            raise CertificateError("duplicate extension")
+            raise errors.CertificateError("duplicate extension")
         seen.append(oid)
         handler = _EXTENSION_HANDLERS.get(oid)
         if handler is not None:
             handler(cert, value)
         elif critical:
-            raise CertificateError("unknown critical extension")
+            raise errors.CertificateError("unknown critical extension")
 
 
 def _ski(cert, value):
     vs, ve = der.read_whole(value, OCTET_STRING)
     if vs == ve:
-        raise DecodeError("DER: empty subjectKeyIdentifier")
+        raise errors.DecodeError("DER: empty subjectKeyIdentifier")
     cert.ski = value[vs:ve]
 
 
@@ -291,11 +292,11 @@ def _basic_constraints(cert, value):
     if r.peek_tag() == BOOLEAN:
         cert.is_ca = der.read_bool(r.value(BOOLEAN))
         if not cert.is_ca:
-            raise DecodeError("DER: default cA=FALSE encoded")
+            raise errors.DecodeError("DER: default cA=FALSE encoded")
     if r.peek_tag() == INTEGER:
         der.read_int(r.value(INTEGER))
         if not cert.is_ca:
-            raise CertificateError("pathLenConstraint without cA")
+            raise errors.CertificateError("pathLenConstraint without cA")
     r.done()
 
 
@@ -303,10 +304,10 @@ def _key_usage(cert, value):
     vs, ve = der.read_whole(value, BIT_STRING)
     bits = value[vs:ve]
     if len(bits) < 2 or len(bits) > 3 or bits[0] > 7:
-        raise DecodeError("DER: bad keyUsage")
+        raise errors.DecodeError("DER: bad keyUsage")
     unused = bits[0]
     if bits[-1] & ((1 << unused) - 1) or not (bits[-1] >> unused) & 1:
-        raise DecodeError("DER: keyUsage bits not minimal")
+        raise errors.DecodeError("DER: keyUsage bits not minimal")
     usage = 0
     for n in range(8 * (len(bits) - 1)):
         if bits[1 + n // 8] & (0x80 >> (n % 8)):
@@ -319,25 +320,25 @@ def _eku(cert, value):
     oids = []
     for tag, cs, ce, _ in der.children(value, vs, ve):
         if tag != OID:
-            raise DecodeError("DER: extendedKeyUsage holds a non-OID")
+            raise errors.DecodeError("DER: extendedKeyUsage holds a non-OID")
         oids.append(der.check_oid(value[cs:ce]))
     if not oids:
-        raise DecodeError("DER: empty extendedKeyUsage")
+        raise errors.DecodeError("DER: empty extendedKeyUsage")
     cert.eku = tuple(oids)
 
 
 def _aki(cert, value):
     r = der.reader(value, SEQUENCE)
     if r.at_end() or r.peek_tag() != 0x80:
-        raise CertificateError("authorityKeyIdentifier without keyIdentifier")
+        raise errors.CertificateError("authorityKeyIdentifier without keyIdentifier")
     vs, ve = r.expect(0x80)
     if vs == ve:
-        raise DecodeError("DER: empty keyIdentifier")
+        raise errors.DecodeError("DER: empty keyIdentifier")
     cert.aki = value[vs:ve]
     # authorityCertIssuer [1] and authorityCertSerialNumber [2] are skipped
     while not r.at_end():
         if r.peek_tag() not in (0xA1, 0x82):
-            raise DecodeError("DER: bad authorityKeyIdentifier")
+            raise errors.DecodeError("DER: bad authorityKeyIdentifier")
         r.expect(r.peek_tag())
 
 
@@ -362,12 +363,12 @@ def check_role(cert, role):
     if role not in _ROLE_OID:
         raise UsageError("check_role: unknown role %r" % (role,))
     if cert.is_ca:
-        raise CertificateError("a CA certificate cannot be a %s certificate" % role)
+        raise errors.CertificateError("a CA certificate cannot be a %s certificate" % role)
     other = ROLE_DEVICE if role == ROLE_SERVER else ROLE_SERVER
     if cert.eku is None or _ROLE_OID[role] not in cert.eku:
-        raise CertificateError("not a %s certificate (extendedKeyUsage)" % role)
+        raise errors.CertificateError("not a %s certificate (extendedKeyUsage)" % role)
     if _ROLE_OID[other] in cert.eku:
-        raise CertificateError("certificate claims both the server and the device role")
+        raise errors.CertificateError("certificate claims both the server and the device role")
     if cert.key_usage is None:
         return
     if cert.key_type == "rsa":
@@ -375,7 +376,7 @@ def check_role(cert, role):
     else:
         need = KU_KEY_AGREEMENT
     if not cert.key_usage & need:
-        raise CertificateError("keyUsage does not allow the %s's key to be used" % role)
+        raise errors.CertificateError("keyUsage does not allow the %s's key to be used" % role)
 
 
 def cn_name(name):
@@ -398,7 +399,7 @@ def ecdsa_der_to_raw(sig):
     for _ in range(2):
         v = der.read_int(r.value(INTEGER))
         if v == 0 or v >> 256:
-            raise DecodeError("ECDSA: signature value out of range")
+            raise errors.DecodeError("ECDSA: signature value out of range")
         out += v.to_bytes(32, "big")
     r.done()
     return out
@@ -407,7 +408,7 @@ def ecdsa_der_to_raw(sig):
 def _signature_bytes(sig_alg, sig):
     if sig_alg == "ed25519":
         if len(sig) != 64:
-            raise CertificateError("bad Ed25519 signature length")
+            raise errors.CertificateError("bad Ed25519 signature length")
         return sig
     if sig_alg == "ecdsa-sha256":
         return ecdsa_der_to_raw(sig)
@@ -420,24 +421,24 @@ def verify_certificate(cert, anchor, backend, now):
     (and optionally key_usage). Raises CertificateError; returns None on success.
     The anchor's own validity period is not checked (it is trusted as configured)."""
     if cert.issuer != anchor.subject:
-        raise CertificateError("issuer is not the trust anchor")
+        raise errors.CertificateError("issuer is not the trust anchor")
     if not anchor.is_ca:
-        raise CertificateError("trust anchor is not a CA")
+        raise errors.CertificateError("trust anchor is not a CA")
     usage = getattr(anchor, "key_usage", None)
     if usage is not None and not usage & KU_KEY_CERT_SIGN:
-        raise CertificateError("trust anchor may not sign certificates")
+        raise errors.CertificateError("trust anchor may not sign certificates")
     if now < cert.not_before:
-        raise CertificateError("certificate not yet valid")
+        raise errors.CertificateError("certificate not yet valid")
     if now > cert.not_after:
-        raise CertificateError("certificate expired")
+        raise errors.CertificateError("certificate expired")
     if not _signature_ok(cert, anchor, backend):
-        raise CertificateError("bad certificate signature")
+        raise errors.CertificateError("bad certificate signature")
 
 
 def _signature_ok(cert, anchor, backend):
     alg = cert.sig_alg
     if anchor.key_type != _SIGNER[alg]:
-        raise CertificateError("trust anchor key cannot check this signature")
+        raise errors.CertificateError("trust anchor key cannot check this signature")
     key, tbs, sig = anchor.public_key, cert.tbs, cert.signature
     if alg == "ed25519":
         return backend.ed25519_verify(key, tbs, sig)

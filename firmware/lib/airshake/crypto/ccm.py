@@ -9,7 +9,8 @@
 
 from airshake.consttime import equal
 from airshake.crypto.aes import new_ecb
-from airshake.errors import AuthenticationFailed, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 
 def _check_params(nonce, tag_len):
@@ -94,12 +95,12 @@ def decrypt(key, nonce, aad, data, tag_len=8):
     aes = new_ecb(key)
     n = len(data) - tag_len
     if n < 0 or n >= 1 << (8 * lsize):
-        raise AuthenticationFailed("CCM data has an impossible length")
+        raise errors.AuthenticationFailed("CCM data has an impossible length")
     plaintext = _ctr(aes, nonce, lsize, memoryview(data)[:n])
     t = _mac(aes, nonce, aad, plaintext, tag_len, lsize)
     expected = _mask(t, _first_key_block(aes, nonce, lsize, tag_len), tag_len)
     if not equal(expected, bytes(memoryview(data)[n:])):
         for i in range(n):
             plaintext[i] = 0
-        raise AuthenticationFailed("CCM tag does not verify")
+        raise errors.AuthenticationFailed("CCM tag does not verify")
     return bytes(plaintext)

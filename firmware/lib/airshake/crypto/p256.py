@@ -11,7 +11,7 @@
 # Not constant-time at the big-int level: interpreted arbitrary-precision ints cannot be.
 
 import hashlib
-from airshake.errors import InvalidPoint, DecodeError
+from airshake import errors
 
 from airshake.const import const
 
@@ -290,10 +290,10 @@ def _mul_point(k, x, y):
 
 def _scalar(priv32):
     if len(priv32) != 32:
-        raise InvalidPoint("P-256 private key must be 32 bytes")
+        raise errors.InvalidPoint("P-256 private key must be 32 bytes")
     k = int.from_bytes(priv32, "big")
     if k == 0 or k >= N:
-        raise InvalidPoint("P-256 private scalar out of range")
+        raise errors.InvalidPoint("P-256 private scalar out of range")
     return k
 
 
@@ -307,23 +307,23 @@ def decode_point(data):
         x = int.from_bytes(data[1:33], "big")
         y = int.from_bytes(data[33:], "big")
         if x >= P or y >= P or y * y % P != _curve_rhs(x):
-            raise InvalidPoint("P-256 point is not on the curve")
+            raise errors.InvalidPoint("P-256 point is not on the curve")
         return (x, y)
     if len(data) == 32:
         x = int.from_bytes(data, "big")
         if x >= P:
-            raise InvalidPoint("P-256 x-coordinate out of range")
+            raise errors.InvalidPoint("P-256 x-coordinate out of range")
         rhs = _curve_rhs(x)
         y = _sqrt_candidate(rhs)
         if y * y % P != rhs:
-            raise InvalidPoint("P-256 x-coordinate has no point on the curve")
+            raise errors.InvalidPoint("P-256 x-coordinate has no point on the curve")
         return (x, y)
-    raise InvalidPoint("P-256 point must be 65 bytes (04||x||y) or a 32-byte x-coordinate")
+    raise errors.InvalidPoint("P-256 point must be 65 bytes (04||x||y) or a 32-byte x-coordinate")
 
 
 def _encode_point(pt):
     if pt[2] == 0:
-        raise InvalidPoint("P-256 result is the point at infinity")
+        raise errors.InvalidPoint("P-256 result is the point at infinity")
     x, y = _to_affine(pt)
     return b"\x04" + x.to_bytes(32, "big") + y.to_bytes(32, "big")
 
@@ -424,18 +424,18 @@ def ecdsa_verify(point, msg, sig):
 def _der_uint(data, pos):
     """(value bytes as 32, next pos) of a minimal non-negative DER INTEGER at pos."""
     if pos + 2 > len(data) or data[pos] != 0x02:
-        raise DecodeError("ECDSA signature: INTEGER expected")
+        raise errors.DecodeError("ECDSA signature: INTEGER expected")
     length = data[pos + 1]
     body = data[pos + 2:pos + 2 + length]
     if length == 0 or length > 33 or len(body) != length:
-        raise DecodeError("ECDSA signature: bad INTEGER length")
+        raise errors.DecodeError("ECDSA signature: bad INTEGER length")
     if body[0] & 0x80:
-        raise DecodeError("ECDSA signature: negative INTEGER")
+        raise errors.DecodeError("ECDSA signature: negative INTEGER")
     if length > 1 and body[0] == 0 and not body[1] & 0x80:
-        raise DecodeError("ECDSA signature: non-minimal INTEGER")
+        raise errors.DecodeError("ECDSA signature: non-minimal INTEGER")
     if length == 33:
         if body[0] != 0:
-            raise DecodeError("ECDSA signature: INTEGER too large")
+            raise errors.DecodeError("ECDSA signature: INTEGER too large")
         body = body[1:]
     return bytes(32 - len(body)) + body, pos + 2 + length
 
@@ -443,9 +443,9 @@ def _der_uint(data, pos):
 def ecdsa_der_to_raw(der):
     """64-byte r||s from a strict DER ECDSA-Sig-Value; DecodeError if malformed."""
     if len(der) < 2 or der[0] != 0x30 or der[1] & 0x80 or der[1] != len(der) - 2:
-        raise DecodeError("ECDSA signature: bad SEQUENCE header")
+        raise errors.DecodeError("ECDSA signature: bad SEQUENCE header")
     r, pos = _der_uint(der, 2)
     s, pos = _der_uint(der, pos)
     if pos != len(der):
-        raise DecodeError("ECDSA signature: trailing bytes")
+        raise errors.DecodeError("ECDSA signature: trailing bytes")
     return r + s

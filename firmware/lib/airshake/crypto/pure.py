@@ -11,7 +11,8 @@
 import hashlib
 import os
 
-from airshake.errors import InvalidPoint, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 _CCM_TAG = 8
 # u = 9, X25519's base point (RFC 7748 §4.1), a literal: frozen, it stays in flash
@@ -66,11 +67,11 @@ class PureBackend:
     def x25519(self, priv, peer):
         _need(priv, 32, "X25519 private key")
         if len(peer) != 32:
-            raise InvalidPoint("X25519 public key must be 32 bytes")
+            raise errors.InvalidPoint("X25519 public key must be 32 bytes")
         from airshake.crypto.x25519 import x25519
         shared = x25519(priv, peer)
         if _all_zero(shared):
-            raise InvalidPoint("X25519 shared secret is all zero (low-order point)")
+            raise errors.InvalidPoint("X25519 shared secret is all zero (low-order point)")
         return shared
 
     # -- Ed25519 --------------------------------------------------------------------

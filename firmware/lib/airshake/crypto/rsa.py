@@ -6,7 +6,8 @@
 # padding without early exit; pss_verify returns bool and never raises.
 
 import hashlib
-from airshake.errors import AuthenticationFailed, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 from airshake.const import const
 
@@ -122,7 +123,7 @@ def oaep_decrypt(priv, ciphertext, label=b""):
     label_hash = _sha256(label) if label else _EMPTY_LABEL_HASH
     pad_bad, message = _oaep_unpad(em, label_hash)
     if bad | pad_bad:
-        raise AuthenticationFailed("RSA-OAEP decryption failed")
+        raise errors.AuthenticationFailed("RSA-OAEP decryption failed")
     return message
 
 

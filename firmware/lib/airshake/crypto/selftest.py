@@ -8,7 +8,8 @@
 # A primitive whose first call raises BackendError is "skip" (not provided); ANY other
 # exception, or a wrong answer, is "fail". No assert statements (mpy-cross -O drops them).
 
-from airshake.errors import AuthenticationFailed, BackendError, InvalidPoint, UsageError
+from airshake import errors
+from airshake.errors import BackendError, UsageError
 
 # Primitive name -> the contract methods it covers (build_composite routes by this).
 PRIMITIVES = (
@@ -89,7 +90,7 @@ def _kat_x25519(b):
     _require(b.x25519_public(bob) == bob_pub)
     _require(b.x25519(alice, bob_pub) == _h(
         "4a5d9d5ba4ce2de1728e3bf480350f25e07e21c947d19e3376f09b3c1e161742"))
-    _raises(InvalidPoint, b.x25519, alice, bytes(32))  # u = 0: low order, all-zero result
+    _raises(errors.InvalidPoint, b.x25519, alice, bytes(32))  # u = 0: low order, all-zero result
 
 
 # -- Ed25519 (RFC 8032 TEST 1, plus a 100-byte message) ---------------------------------
@@ -141,8 +142,8 @@ def _kat_p256(b):
         "5271a0461cdb8252d61f1c456fa3e59ab1f45b33accf5f58389e0577b8990bb3"))
     _require(b.p256_ecdh(i, b"\x04" + grx + gry) == shared)
     _require(b.p256_ecdh(i, grx) == shared)
-    _raises(InvalidPoint, b.p256_ecdh, i, b"\x04" + grx + _flip(gry))
-    _raises(InvalidPoint, b.p256_ecdh, i, bytes(31) + b"\x01")  # x = 1: no point has it
+    _raises(errors.InvalidPoint, b.p256_ecdh, i, b"\x04" + grx + _flip(gry))
+    _raises(errors.InvalidPoint, b.p256_ecdh, i, bytes(31) + b"\x01")  # x = 1: no point has it
 
 
 def _kat_ecdsa_p256(b):
@@ -170,9 +171,9 @@ def _kat_aes_ccm(b):
     ct = _h("588c979a61c663d2f066d0c2c0f989806d5f6b61dac38417e8d12cfdf926e0")
     _require(b.aes_ccm_encrypt(key, nonce, aad, pt) == ct)
     _require(b.aes_ccm_decrypt(key, nonce, aad, ct) == pt)
-    _raises(AuthenticationFailed, b.aes_ccm_decrypt, key, nonce, aad, _flip(ct))
-    _raises(AuthenticationFailed, b.aes_ccm_decrypt, key, nonce, aad, _flip(ct, 0))
-    _raises(AuthenticationFailed, b.aes_ccm_decrypt, key, nonce, _flip(aad), ct)
+    _raises(errors.AuthenticationFailed, b.aes_ccm_decrypt, key, nonce, aad, _flip(ct))
+    _raises(errors.AuthenticationFailed, b.aes_ccm_decrypt, key, nonce, aad, _flip(ct, 0))
+    _raises(errors.AuthenticationFailed, b.aes_ccm_decrypt, key, nonce, _flip(aad), ct)
 
 
 # -- RSA-2048 (Wycheproof rsa_oaep_2048_sha256_mgf1sha256 #3, rsa_pss_2048_sha256_mgf1_32 #5)
@@ -256,7 +257,7 @@ def _kat_rsa_oaep(b):
     priv = _rsa_key()
     ct = _h(_OAEP_CT)
     _require(b.rsa_oaep_decrypt(priv, ct) == b"Test")
-    _raises(AuthenticationFailed, b.rsa_oaep_decrypt, priv, _flip(ct))
+    _raises(errors.AuthenticationFailed, b.rsa_oaep_decrypt, priv, _flip(ct))
     ct = b.rsa_oaep_encrypt(priv.public(), b"airshake")
     _require(b.rsa_oaep_decrypt(priv, ct) == b"airshake")
 

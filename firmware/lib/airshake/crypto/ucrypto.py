@@ -14,7 +14,8 @@
 import sys
 
 from airshake.crypto.contract import Backend
-from airshake.errors import AuthenticationFailed, InvalidPoint, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 _P = 2 ** 256 - 2 ** 224 + 2 ** 192 + 2 ** 96 - 1
 _B = 0x5AC635D8AA3A93E7B3EBBD55769886BC651D06B0CC53B0F63BCE3C3E27D2604B
@@ -106,11 +107,11 @@ def _on_curve(x, y):
 def _p256_xy(data):
     """(x, y) of a 65-byte uncompressed point; InvalidPoint."""
     if len(data) != 65 or data[0] != 4:
-        raise InvalidPoint("P-256 point must be 65-byte uncompressed")
+        raise errors.InvalidPoint("P-256 point must be 65-byte uncompressed")
     x = int.from_bytes(data[1:33], "big")
     y = int.from_bytes(data[33:], "big")
     if not _on_curve(x, y):
-        raise InvalidPoint("P-256 point is not on the curve")
+        raise errors.InvalidPoint("P-256 point is not on the curve")
     return x, y
 
 
@@ -207,16 +208,16 @@ class UcryptoPart(Backend):
         if len(data) == 65:
             return self._ec_public(*_p256_xy(data))
         if len(data) != 32:
-            raise InvalidPoint("P-256 point must be 65-byte uncompressed or 32-byte x")
+            raise errors.InvalidPoint("P-256 point must be 65-byte uncompressed or 32-byte x")
         ec = self._c.ec
         try:   # Mbed TLS takes the square root (either y: ECDH's x is the same)
             key = ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP256R1(),
                                                                b"\x02" + bytes(data))
             numbers = key.public_numbers()
         except ValueError:   # pyca refuses an x without a point
-            raise InvalidPoint("P-256 x-coordinate has no point on the curve")
+            raise errors.InvalidPoint("P-256 x-coordinate has no point on the curve")
         if numbers.x != int.from_bytes(data, "big") or not _on_curve(numbers.x, numbers.y):
-            raise InvalidPoint("P-256 x-coordinate has no point on the curve")
+            raise errors.InvalidPoint("P-256 x-coordinate has no point on the curve")
         return key
 
     def p256_public(self, priv):
@@ -227,7 +228,7 @@ class UcryptoPart(Backend):
         peer_key = self._ec_peer(peer)
         shared = self._ec_private(priv).exchange(self._c.ec.ECDH(), peer_key)
         if not shared or len(shared) > 32 or int.from_bytes(shared, "big") == 0:
-            raise InvalidPoint("P-256 key agreement failed")
+            raise errors.InvalidPoint("P-256 key agreement failed")
         return _pad32(bytes(shared))
 
     def ecdsa_p256_sign(self, priv, msg):
@@ -284,7 +285,7 @@ class UcryptoPart(Backend):
         try:
             return bytes(self._rsa_private(priv).decrypt(bytes(ciphertext), oaep))
         except Exception:
-            raise AuthenticationFailed("RSA-OAEP decryption failed")
+            raise errors.AuthenticationFailed("RSA-OAEP decryption failed")
 
     def rsa_pss_sign(self, priv, msg):
         return self._fallback().rsa_pss_sign(priv, msg)  # random salt: pure

@@ -22,7 +22,8 @@
 # x25519_public), not from a table indexed by key bits.
 # Imports go one way: ed25519 uses this module's field arithmetic, never the reverse.
 
-from airshake.errors import DecodeError, UsageError
+from airshake import errors
+from airshake.errors import UsageError
 
 from airshake.const import const
 
@@ -159,7 +160,7 @@ def x25519(k, u):
     (top bit ignored, non-canonical values accepted). May return 32 zero bytes."""
     kb = clamp(k)
     if len(u) != 32:
-        raise DecodeError("X25519 u-coordinate must be 32 bytes")
+        raise errors.DecodeError("X25519 u-coordinate must be 32 bytes")
     x1 = int.from_bytes(u, "little") & _MASK
     x2, z2 = _ladder(kb, x1)
     return finish(x2, z2)
