@@ -49,12 +49,14 @@ sys.path.insert(0, "firmware/lib")
 from airshake.crypto import load_backend, handshake_primitives
 prims = handshake_primitives(0, True)
 b = load_backend("pure", prims, trusted=prims)   # a later wake: self-tests recorded
-from airshake import codec, errors, shell
+from airshake import codec, errors, events, shell
 from airshake.initiator import Initiator
 from airshake.keys import ServerRef
 ref = ServerRef(b, 0, bytes.fromhex(%r))
 ref.check_pin(%r)
 made = [n for n, _, _ in errors._ON_FIRST_USE if n in errors.__dict__]
+made += [n for n in ("ClockSet", "ServerRejected", "HandshakeFailed", "Dropped")
+         if n in events.__dict__]
 try:
     codec.decode_record(b"")
 except errors.AirshakeError as e:
@@ -66,7 +68,8 @@ print(" ".join(made) or "-", type(caught) is DecodeError is errors.DecodeError,
 
 
 def test_a_device_holds_no_error_class_until_it_meets_bad_input():
-    # airshake.errors makes the typed errors of remote input on first use: a later wake
+    # airshake.errors makes the typed errors of remote input on first use, and
+    # airshake.events the events of a handshake that goes wrong: a later wake
     # (suite 0 by reference, self-tests recorded) that loads the Initiator makes none of
     # them (a first boot's self-tests make the two their rejection tests raise); the first
     # bad input makes its class, the one every import then sees

@@ -348,6 +348,16 @@ def test_error_classes_made_on_first_use_are_one_typed_class_each():
     assert raises_attribute_error(lambda: errors.NoSuchError)
 
 
+def test_events_made_on_first_use_are_one_event_class_each():
+    for name in ("ClockSet", "ServerRejected", "HandshakeFailed", "Dropped", "NeedCredential",
+                 "EarlyData", "Refused"):
+        cls = getattr(ev, name)
+        assert cls is getattr(ev, name) and cls.__name__ == name and issubclass(cls, ev.Event)
+    assert ev.Dropped(DecodeError("x"), "m2").kind == "m2"
+    assert ev.HandshakeFailed("r").code == 0 and ev.ServerRejected(5).retry_after is None
+    assert raises_attribute_error(lambda: ev.NoSuchEvent)
+
+
 def raises_attribute_error(fn):
     try:
         fn()

@@ -33,45 +33,48 @@ class DataReceived(Event):
         self.seq = seq
 
 
-class ClockSet(Event):
-    """A: B's time, authenticated by MAC_2/SIG_2; the caller sets its RTC to it."""
+# The events of a handshake that goes wrong or is not A's: made on first use by the
+# module's __getattr__ (PEP 562; MicroPython too) and then kept here like the others, so
+# `from airshake.events import Dropped` and `events.Dropped` give the one class. A class
+# costs about 150 bytes of a device's RAM even when frozen; a device on a good wake emits
+# only the three above (and ClockSet when B sets its clock), and B's are never A's.
+def _on_first_use(name):
+    if name == "ClockSet":
+        class ClockSet(Event):
+            """A: B's time, authenticated by MAC_2/SIG_2; the caller sets its RTC to it."""
 
-    def __init__(self, server_time):
-        self.server_time = server_time
+            def __init__(self, server_time):
+                self.server_time = server_time
+        return ClockSet
+    if name == "ServerRejected":
+        class ServerRejected(Event):
+            """A: B answered with an error message (unauthenticated; see PROTOCOL.md §6)."""
 
+            def __init__(self, code, retry_after=None):
+                self.code = code
+                self.retry_after = retry_after
+        return ServerRejected
+    if name == "HandshakeFailed":
+        class HandshakeFailed(Event):
+            """The handshake ended without keys: retries exhausted, or a final error."""
 
-class ServerRejected(Event):
-    """A: B answered with an error message (unauthenticated; see PROTOCOL.md §6)."""
+            def __init__(self, reason, code=0):
+                self.reason = reason
+                self.code = code
+        return HandshakeFailed
+    if name == "Dropped":
+        class Dropped(Event):
+            """A datagram (or the credential step) was refused and nothing was sent: error
+            is the AirshakeError saying why (error.code: airshake.errors), kind the
+            message's log label ("m1", "m2", "record", ...). The role's state did not move,
+            except where it ended the handshake (then the role's `ended` is true): an
+            authenticated 0-RTT m1 seen before, or a G_X or 0-RTT tag that failed only once
+            C_A was known."""
 
-    def __init__(self, code, retry_after=None):
-        self.code = code
-        self.retry_after = retry_after
-
-
-class HandshakeFailed(Event):
-    """The handshake ended without keys: retries exhausted, or a final error."""
-
-    def __init__(self, reason, code=0):
-        self.reason = reason
-        self.code = code
-
-
-class Dropped(Event):
-    """A datagram (or the credential step) was refused and nothing was sent: error is the
-    AirshakeError saying why (error.code: airshake.errors), kind the message's log label
-    ("m1", "m2", "record", ...). The role's state did not move, except where it ended the
-    handshake (then the role's `ended` is true): an authenticated 0-RTT m1 seen before,
-    or a G_X or 0-RTT tag that failed only once C_A was known."""
-
-    def __init__(self, error, kind):
-        self.error = error
-        self.kind = kind
-
-
-# B's events, made on first use by the module's __getattr__ (PEP 562; MicroPython too) and
-# then kept here like the others: device A never emits them, and a class costs about 150
-# bytes of a device's RAM even when frozen.
-def _b_event(name):
+            def __init__(self, error, kind):
+                self.error = error
+                self.kind = kind
+        return Dropped
     if name == "NeedCredential":
         class NeedCredential(Event):
             """B must find C_A for id_a and answer provide_credential / reject_credential."""
@@ -103,6 +106,6 @@ def _b_event(name):
 
 
 def __getattr__(name):
-    cls = _b_event(name)
+    cls = _on_first_use(name)
     globals()[name] = cls
     return cls

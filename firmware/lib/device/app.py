@@ -273,7 +273,7 @@ class Cycle:
         if cached is None:
             return None
         from airshake.keys import ServerRef
-        from airshake.errors import CertificateError
+        from airshake import errors
         try:
             ref = ServerRef(backend, suite, cached)
         except Exception:
@@ -282,7 +282,7 @@ class Cycle:
             return None
         try:
             ref.check_pin(self.cfg["server_name"])  # a pass is remembered by ref
-        except CertificateError:
+        except errors.CertificateError:
             pass        # the Initiator checks again, drops it and says so (_handshake)
         # C_B is held: the certificate parser's RAM goes back before the Initiator loads
         from airshake.ram import release
@@ -327,22 +327,11 @@ class Cycle:
 
     def _event(self, e, ini, ref, binding):
         from airshake import events as ev
-        from airshake.errors import AuthenticationFailed, ERR_TRY_LATER, WIRE_NAMES
+        from airshake import errors
         clock, state = self.clock, self.state
-        if isinstance(e, ev.Dropped):
-            if e.kind == "m2" and isinstance(e.error, AuthenticationFailed):
-                self.bad_m2 += 1
-            log("drop", e.kind, type(e.error).__name__)
-        elif isinstance(e, ev.ClockSet):
-            clock.adopt(ini.clock_offset)
-            self.clock_set = True
-            log("clock", "set", "offset=%d" % clock.offset)
-        elif isinstance(e, ev.ServerRejected):
-            log("rejected", "code=%d" % e.code,
-                WIRE_NAMES.get(e.code, "?"), "retry_after=%s" % e.retry_after)
-            if e.code == ERR_TRY_LATER and e.retry_after:
-                state["not_before"] = int(clock.now()) + e.retry_after
-        elif isinstance(e, ev.HandshakeComplete):
+        # a good wake's events first (ClockSet: when B sets the clock): airshake.events
+        # makes the others' classes on first use, and a device never refused never holds them
+        if isinstance(e, ev.HandshakeComplete):
             if not self.clock_set and ini.clock_trusted:
                 # m2 without TIME: A's stamp was within B's slack, and the core's offset
                 # is the confirmed one it started with (unauthenticated time never
@@ -364,6 +353,19 @@ class Cycle:
             if self.session is not None:
                 session_store.save(self.session, binding)
             log("reply", "seq=%d" % e.seq, "%dB" % len(e.data))
+        elif isinstance(e, ev.ClockSet):
+            clock.adopt(ini.clock_offset)
+            self.clock_set = True
+            log("clock", "set", "offset=%d" % clock.offset)
+        elif isinstance(e, ev.Dropped):
+            if e.kind == "m2" and isinstance(e.error, errors.AuthenticationFailed):
+                self.bad_m2 += 1
+            log("drop", e.kind, type(e.error).__name__)
+        elif isinstance(e, ev.ServerRejected):
+            log("rejected", "code=%d" % e.code,
+                errors.WIRE_NAMES.get(e.code, "?"), "retry_after=%s" % e.retry_after)
+            if e.code == errors.ERR_TRY_LATER and e.retry_after:
+                state["not_before"] = int(clock.now()) + e.retry_after
         elif isinstance(e, ev.HandshakeFailed):
             log("failed", e.reason)
 
