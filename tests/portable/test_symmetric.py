@@ -34,6 +34,27 @@ def _ccm_case(test):
             unhex(test["ct"]) + unhex(test["tag"]))
 
 
+def test_aes_tables_are_the_fips197_sbox_and_xtime():
+    # airshake.crypto.aes_tables holds them as constants: derived here from GF(2^8)
+    from airshake.crypto.aes_tables import SBOX, XTIME
+    xtime = bytes(((i << 1) ^ (0x1B if i & 0x80 else 0)) & 0xFF for i in range(256))
+    exp, log, x = bytearray(256), bytearray(256), 1
+    for i in range(255):        # powers and logarithms of the generator 3
+        exp[i] = x
+        log[x] = i
+        x ^= xtime[x]
+    sbox = bytearray(256)
+    for i in range(256):
+        b = exp[(255 - log[i]) % 255] if i else 0     # the multiplicative inverse
+        s = b
+        for _ in range(4):      # the affine map of FIPS 197 §5.1.1
+            b = ((b << 1) | (b >> 7)) & 0xFF
+            s ^= b
+        sbox[i] = s ^ 0x63
+    assert XTIME == xtime and SBOX == bytes(sbox)
+    assert SBOX[0x53] == 0xED and len(SBOX) == len(XTIME) == 256   # FIPS 197 §5.1.1 example
+
+
 def test_fips197_aes128_pure_and_default():
     # FIPS 197 Appendix C.1 (AES-128), plus C.3 (AES-256) for the 32-byte key path.
     pt = unhex("00112233445566778899aabbccddeeff")

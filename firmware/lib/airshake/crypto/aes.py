@@ -1,8 +1,8 @@
 # airshake.crypto.aes: the AES block cipher, encryption direction only (all CCM needs).
 # new_ecb(key) uses the firmware's cryptolib (C, hardware AES on ESP32) when present,
 # else PureAes, a byte-oriented FIPS 197 implementation with 128/192/256-bit keys.
-# Rules: one 16-byte block in, 16 bytes out; no decryption; tables are built lazily on
-# first use so a device with cryptolib never spends RAM on them. PureAes indexes tables
+# Rules: one 16-byte block in, 16 bytes out; no decryption; the tables (aes_tables) are
+# loaded on first use, so a device with cryptolib never loads them. PureAes indexes tables
 # with secret bytes, so it is not constant-time: prefer cryptolib wherever it exists.
 
 from airshake.errors import UsageError
@@ -24,30 +24,12 @@ def _check_key(key):
         raise UsageError("AES key must be 16, 24 or 32 bytes")
 
 
-def _build_tables():
-    """S-box (FIPS 197 §5.1.1) and multiply-by-x in GF(2^8), computed once."""
+def _load_tables():
+    """S-box and multiply-by-x in GF(2^8): constants of airshake.crypto.aes_tables (in a
+    frozen firmware's flash), loaded on first use."""
     global _SBOX, _XTIME
-    xtime = bytearray(256)
-    for i in range(256):
-        xtime[i] = ((i << 1) ^ (0x1B if i & 0x80 else 0)) & 0xFF
-    # Powers and logarithms of the generator 3 give the multiplicative inverse.
-    exp = bytearray(256)
-    log = bytearray(256)
-    x = 1
-    for i in range(255):
-        exp[i] = x
-        log[x] = i
-        x ^= xtime[x]
-    sbox = bytearray(256)
-    for i in range(256):
-        b = exp[(255 - log[i]) % 255] if i else 0
-        s = b
-        for _ in range(4):
-            b = ((b << 1) | (b >> 7)) & 0xFF
-            s ^= b
-        sbox[i] = s ^ 0x63
-    _SBOX = bytes(sbox)
-    _XTIME = bytes(xtime)
+    from airshake.crypto.aes_tables import SBOX, XTIME
+    _SBOX, _XTIME = SBOX, XTIME
 
 
 def _expand_key(key):
@@ -81,7 +63,7 @@ class PureAes:
     def __init__(self, key):
         _check_key(key)
         if _SBOX is None:
-            _build_tables()
+            _load_tables()
         self._rounds = _KEY_ROUNDS[len(key)]
         self._rk = _expand_key(key)
 
