@@ -21,7 +21,7 @@ from airshake.errors import AirshakeError
 
 class Endpoint:
     STATE_NAMES = ()        # each role names its states, by number
-    TRANSITIONS = {}        # state -> the states it may move to
+    TRANSITIONS = {}        # state -> the states it may move to (a dict, or a tuple by state)
 
     def __init__(self, state):
         self._events = []

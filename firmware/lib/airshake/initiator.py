@@ -9,6 +9,7 @@
 # holds, a timestamp from B's stated time (never A's confirmed clock), a bounded wait.
 # A accepts as C_B only a server certificate of the name it is pinned to (§2.3).
 from airshake import codec, suites, transcript, schedule
+from airshake.const import const
 from airshake import events as ev
 from airshake.suites import PREFERENCE
 from airshake.keys import ServerRef
@@ -21,11 +22,11 @@ from airshake.errors import UsageError
 __all__ = ("Initiator", "IDLE", "WAIT_M2", "WAIT_ACK", "CONFIRMED", "FAILED",
            "MAX_UNAUTH_RETRY_S")
 
-IDLE = 0
-WAIT_M2 = 1
-WAIT_ACK = 2
-CONFIRMED = 3
-FAILED = 4
+IDLE = const(0)
+WAIT_M2 = const(1)
+WAIT_ACK = const(2)
+CONFIRMED = const(3)
+FAILED = const(4)
 
 # the longest wait an unauthenticated TRY_LATER can impose on A (PROTOCOL.md §6.1)
 MAX_UNAUTH_RETRY_S = 900
@@ -48,8 +49,8 @@ def _cert_der(flags, cert):
 
 class Initiator(Endpoint):
     STATE_NAMES = ("IDLE", "WAIT_M2", "WAIT_ACK", "CONFIRMED", "FAILED")
-    TRANSITIONS = {IDLE: (WAIT_M2,), WAIT_M2: (WAIT_ACK, FAILED), WAIT_ACK: (CONFIRMED, FAILED),
-                   CONFIRMED: (), FAILED: ()}
+    # by state number: a constant (the states are const), in a frozen firmware's flash
+    TRANSITIONS = ((WAIT_M2,), (WAIT_ACK, FAILED), (CONFIRMED, FAILED), (), ())
 
     def __init__(self, backend, keys, anchor, server=None, id_len=8, rto=2.0,
                  max_retries=4, server_name=None, clock_trusted=True,

@@ -16,18 +16,19 @@ DEFAULT_ID_LEN = 8
 # The SubjectPublicKeyInfo DER of a raw key is a fixed prefix and the key (x509.spki_for
 # builds the same bytes; tests/portable/test_release.py checks they agree): a device
 # derives ID_A without loading the certificate code.
-_SPKI_PREFIX = {"x25519": b"\x30\x2a\x30\x05\x06\x03\x2b\x65\x6e\x03\x21\x00",
-                "p256": b"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01"
-                        b"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07\x03\x42\x00"}
+_SPKI_X25519 = b"\x30\x2a\x30\x05\x06\x03\x2b\x65\x6e\x03\x21\x00"
+_SPKI_P256 = (b"\x30\x59\x30\x13\x06\x07\x2a\x86\x48\xce\x3d\x02\x01"
+              b"\x06\x08\x2a\x86\x48\xce\x3d\x03\x01\x07\x03\x42\x00")
 
 
 def spki(kind, public):
     """SubjectPublicKeyInfo DER of a public key: a 32-byte X25519 key or a 65-byte
     uncompressed P-256 point by its fixed prefix; anything else (RSA, misuse) through
     airshake.x509, which builds or refuses it."""
-    if (kind == "x25519" and len(public) == 32
-            or kind == "p256" and len(public) == 65 and public[0] == 4):
-        return _SPKI_PREFIX[kind] + bytes(public)
+    if kind == "x25519" and len(public) == 32:
+        return _SPKI_X25519 + bytes(public)
+    if kind == "p256" and len(public) == 65 and public[0] == 4:
+        return _SPKI_P256 + bytes(public)
     from airshake import x509
     return x509.spki_for(kind, public)
 

@@ -26,12 +26,13 @@ def _construct(name):
     raise BackendError("unknown crypto backend %r (use pyca, ucrypto or pure)" % (name,))
 
 
-# What each suite uses, as airshake.crypto.selftest names primitives. A device tests
-# only these before use (the RSA and P-256 KATs cost RAM and time it need not spend).
-_COMMON = ("random", "sha256", "hmac_sha256", "aes_ccm")
-SUITE_PRIMITIVES = {0: _COMMON + ("x25519", "ed25519"),
-                    1: _COMMON + ("x25519", "ed25519", "rsa_oaep", "rsa_pss"),
-                    2: _COMMON + ("p256", "ecdsa_p256")}
+# What each suite uses (indexed by suite), as airshake.crypto.selftest names primitives.
+# A device tests only these before use (the RSA and P-256 KATs cost RAM and time it need
+# not spend). Literal tuples: constants, in a frozen firmware's flash.
+SUITE_PRIMITIVES = (
+    ("random", "sha256", "hmac_sha256", "aes_ccm", "x25519", "ed25519"),
+    ("random", "sha256", "hmac_sha256", "aes_ccm", "x25519", "ed25519", "rsa_oaep", "rsa_pss"),
+    ("random", "sha256", "hmac_sha256", "aes_ccm", "p256", "ecdsa_p256"))
 
 
 def primitives_for(suites):

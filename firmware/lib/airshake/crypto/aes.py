@@ -13,15 +13,18 @@ except ImportError:
     _cryptolib = None
 
 _MODE_ECB = 1
-_KEY_ROUNDS = {16: 10, 24: 12, 32: 14}
 
 _SBOX = None
 _XTIME = None
 
 
 def _check_key(key):
-    if len(key) not in _KEY_ROUNDS:
+    if len(key) not in (16, 24, 32):
         raise UsageError("AES key must be 16, 24 or 32 bytes")
+
+
+def _rounds(key):
+    return 6 + len(key) // 4     # FIPS 197 §5: 10, 12 or 14 rounds
 
 
 def _load_tables():
@@ -37,7 +40,7 @@ def _expand_key(key):
     since growing it would need ever larger free blocks of a fragmented heap."""
     sbox = _SBOX
     nk = len(key) // 4
-    w = bytearray(16 * (_KEY_ROUNDS[len(key)] + 1))
+    w = bytearray(16 * (_rounds(key) + 1))
     for j in range(len(key)):
         w[j] = key[j]
     rcon = 1
@@ -64,7 +67,7 @@ class PureAes:
         _check_key(key)
         if _SBOX is None:
             _load_tables()
-        self._rounds = _KEY_ROUNDS[len(key)]
+        self._rounds = _rounds(key)
         self._rk = _expand_key(key)
 
     def encrypt_block(self, block):
