@@ -2,7 +2,7 @@
 # MACs; downgrades; invalid and low-order points; bad certificates. Each must be refused
 # with a typed AirshakeError (a decoder raises it; a role reports it in a Dropped or
 # Refused event and raises nothing) and never establish a session.
-from testkit.support import refusal, refused_, backends, IS_MICROPYTHON, unhex
+from testkit.support import refusal, refused_, backends, IS_MICROPYTHON, unhex, raises_
 from testkit.hs_support import (refused_in, Pair, initiator, config, cert, anchor, now, device_key,
                                 drain, SERVER_NAME)
 from airshake import codec, events as ev, fragments
@@ -364,3 +364,15 @@ def raises_attribute_error(fn):
     except AttributeError:
         return True
     return False
+
+
+def test_error_message_body_length_is_fixed_per_code_and_unknown_codes_are_refused():
+    # codec's table of body lengths by wire code (PROTOCOL.md §6)
+    for code, size in ((1, 4), (2, 1), (3, 0), (4, 0), (5, 2), (6, 1), (7, 0)):
+        err = codec.decode_error(codec.encode_error(code, b"ab", bytes(size)))
+        assert (err.code, err.ref, err.body) == (code, b"ab", bytes(size))
+        raises_(ValueError, codec.encode_error, code, b"ab", bytes(size + 1))
+    for code in (0, 8, 31, -1):
+        raises_(ValueError, codec.encode_error, code, b"ab")
+    for code in (0, 8, 31):
+        raises_(DecodeError, codec.decode_error, bytes(((codec.TYPE_ERROR << 5) | code,)) + b"ab")

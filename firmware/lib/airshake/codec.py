@@ -6,8 +6,11 @@
 import struct
 from airshake.const import const
 from airshake import errors
-from airshake.errors import (UsageError, ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,
-                             ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION, ERR_REJECTED)
+from airshake.errors import UsageError
+# the wire codes, re-exported for the roles and B (codec.ERR_*)
+from airshake.errors import (ERR_STALE_TIME, ERR_UNSUPPORTED_SUITE, ERR_UNKNOWN_ID,  # noqa: F401
+                             ERR_REVOKED, ERR_TRY_LATER, ERR_UNSUPPORTED_VERSION,  # noqa: F401
+                             ERR_REJECTED)  # noqa: F401
 
 TYPE_M1 = const(0)
 TYPE_M2 = const(1)
@@ -37,9 +40,11 @@ SID_LEN = const(4)
 REF_LEN = const(2)
 SUITES = (0, 1, 2)
 
-# the body length of each error code (the codes themselves: airshake.errors, the one table)
-_ERR_BODY = {ERR_STALE_TIME: 4, ERR_UNSUPPORTED_SUITE: 1, ERR_UNKNOWN_ID: 0, ERR_REVOKED: 0,
-             ERR_TRY_LATER: 2, ERR_UNSUPPORTED_VERSION: 1, ERR_REJECTED: 0}
+# the body length of each error code, indexed by code (the codes themselves:
+# airshake.errors, the one table): STALE_TIME 4, UNSUPPORTED_SUITE 1, UNKNOWN_ID 0,
+# REVOKED 0, TRY_LATER 2, UNSUPPORTED_VERSION 1, REJECTED 0; 0xFF: no such code.
+# A bytes constant, in a frozen firmware's flash.
+_ERR_BODY = b"\xff\x04\x01\x00\x00\x02\x01\x00"
 KIND_NAMES = ("m1", "m2", "m3", "error", "record", "fragment", "fragment_ack", "m1")
 SHORT_TIME_SPAN = const(65536)   # the short m1's 2-byte timestamp counts seconds mod this
 
@@ -280,16 +285,20 @@ class ErrorMessage:
         return struct.unpack(">H", self.body)[0]
 
 
+def _err_body_len(code):
+    return _ERR_BODY[code] if 0 <= code < len(_ERR_BODY) else 0xFF
+
+
 def encode_error(code, ref, body=b""):
-    if _ERR_BODY.get(code) != len(body) or len(ref) != REF_LEN:
+    if _err_body_len(code) != len(body) or len(ref) != REF_LEN:
         raise ValueError("bad error message fields")
     return bytes(((TYPE_ERROR << 5) | code,)) + ref + body
 
 
 def decode_error(data):
     code = _head(data, TYPE_ERROR)
-    size = _ERR_BODY.get(code)
-    if size is None:
+    size = _err_body_len(code)
+    if size == 0xFF:
         raise errors.DecodeError("unknown error code %d" % code)
     if len(data) != 1 + REF_LEN + size:
         raise errors.DecodeError("error message has the wrong length")

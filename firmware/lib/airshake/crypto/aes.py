@@ -103,17 +103,18 @@ class PureAes:
         return bytes(t)
 
 
-class _CryptolibAes:
-    """Adapter giving cryptolib's ECB object the encrypt_block interface."""
+if _cryptolib is not None:    # the class only where it can serve (a class is RAM)
+    class _CryptolibAes:
+        """Adapter giving cryptolib's ECB object the encrypt_block interface."""
 
-    def __init__(self, key):
-        _check_key(key)
-        self._aes = _cryptolib.aes(bytes(key), _MODE_ECB)
+        def __init__(self, key):
+            _check_key(key)
+            self._aes = _cryptolib.aes(bytes(key), _MODE_ECB)
 
-    def encrypt_block(self, block):
-        if len(block) != 16:
-            raise UsageError("AES block must be 16 bytes")
-        return self._aes.encrypt(block)
+        def encrypt_block(self, block):
+            if len(block) != 16:
+                raise UsageError("AES block must be 16 bytes")
+            return self._aes.encrypt(block)
 
 
 def new_ecb(key):
