@@ -1,6 +1,8 @@
 # host_server.server_b.cli: the `airshake server` command (server B). register() adds the
 # subcommand with its flags (host_server.server_b.config.add_flags); run() builds the
-# ServerConfig and serves until SIGTERM/SIGINT.
+# ServerConfig and serves until SIGTERM/SIGINT, on uvloop's event loop when uvloop is
+# installed (AIRSHAKE_LOOP=asyncio: asyncio's own), with what start-up made frozen out of
+# the cyclic GC once B is ready.
 from __future__ import annotations
 
 import argparse
@@ -43,6 +45,7 @@ def run(args: argparse.Namespace) -> int:
     elif cfg.workers > 1:                      # the supervisor of N workers
         return workers.supervise(cfg, sys.argv[1:])
     from host_server.server_b.server import serve   # heavy imports only when serving
+
     def ready() -> None:
         # what start-up made (modules, keys, the CA, the loop) lives as long as the
         # process: out of the cyclic GC's sight, so its collections scan only B's tables

@@ -2,7 +2,8 @@
 # sockets: a burst larger than one read batch is delivered whole and answered, in order;
 # an exception out of deliver() is reported and the next datagram still arrives; a full
 # send buffer (a Unix datagram peer that does not read: the kernel says EAGAIN) queues
-# the datagrams and flushes them in order once the peer reads; nothing is sent after close().
+# the datagrams and flushes them in order once the peer reads; nothing is sent after close();
+# the CLI picks uvloop's loop when it is installed, asyncio's on AIRSHAKE_LOOP=asyncio.
 import asyncio
 import socket
 
@@ -112,3 +113,16 @@ def test_nothing_is_sent_after_close():
             client.recvfrom(100)
         client.close()
     asyncio.run(main())
+
+
+def test_the_cli_runs_b_on_uvloop_when_installed_and_asyncio_on_request(monkeypatch):
+    from host_server.server_b.cli import event_loop_factory
+    monkeypatch.setenv("AIRSHAKE_LOOP", "asyncio")
+    assert event_loop_factory() is None
+    monkeypatch.delenv("AIRSHAKE_LOOP")
+    try:
+        import uvloop
+    except ImportError:
+        assert event_loop_factory() is None
+    else:
+        assert event_loop_factory() is uvloop.new_event_loop
