@@ -11,7 +11,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from airshake import codec
+from airshake import codec, errors
 from airshake_tools.linkemu import fragment_sizes
 from host_server.demo.display import Display
 from host_server.demo.probe import Arrival, Probe
@@ -114,7 +114,7 @@ class Run:
                 try:
                     if codec.decode_m1(data, len(id_hex) // 2).id_a.hex() == id_hex:
                         return index
-                except codec.DecodeError:
+                except errors.DecodeError:
                     continue
         return 1
 
@@ -215,7 +215,7 @@ class Run:
         if t == 3:
             try:
                 name = ERRORS.get(codec.decode_error(data).code, "?")
-            except codec.DecodeError:
+            except errors.DecodeError:
                 name = "?"
             return "error", "error %s" % name
         if t == 4 and len(data) >= 9:
