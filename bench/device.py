@@ -291,7 +291,8 @@ def _twin_memory(quick: bool) -> list[dict[str, Any]]:
         os.mkdir(empty)
         lib = os.path.join(tmp, "lib")
         device_cost.compile_tree(lib)
-        # frozen: only the binary's own code (the empty folder keeps firmware/lib away);
+        # frozen: only the binary's own code, the client included (device_cost.run runs
+        # it as -m handshake_client; the empty folder keeps firmware/lib away);
         # mpy: the compiled tree first on the path (handshake_client puts AIRSHAKE_LIB
         # first), asyncio frozen as in a stock firmware
         for build, path in (("frozen", empty), ("mpy", lib)):

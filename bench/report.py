@@ -417,8 +417,9 @@ def _twin_md(twin: dict[str, Any], device: dict[str, Any] | None) -> list[str]:
     out = ["## 3b. Device on the 32-bit twin", "",
            "The unix port built 32-bit with the ESP32 boards' frozen manifest (%s; "
            "`tools/build_firmware.py twin [--ucrypto]`), the device run by "
-           "`testkit/handshake_client.py` against a CPython responder over UDP, C_B by "
-           "reference." % ", ".join("%s: `%s`" % kv for kv in twin["twins"].items()), ""]
+           "`testkit/handshake_client.py` (frozen into the twin) against a CPython "
+           "responder over UDP, C_B by reference."
+           % ", ".join("%s: `%s`" % kv for kv in twin["twins"].items()), ""]
     for backend, why in twin.get("skipped", {}).items():
         out += ["- **%s twin not measured**: %s." % (backend, why)]
     if twin.get("memory"):
@@ -426,11 +427,14 @@ def _twin_md(twin: dict[str, Any], device: dict[str, Any] | None) -> list[str]:
                 "process boots (imports, backend self-tests or their record, keys, radio) "
                 "and completes a handshake and a record each way, passing every run of "
                 "%d at each step of a bisection (to 256 B); the median of the bisections, "
-                "each listed. frozen: the twin's frozen code alone (AIRSHAKE_LIB an empty "
+                "each listed. frozen: the twin's frozen code alone, the device program "
+                "included (boards/twin/manifest.py freezes testkit/handshake_client.py, run "
+                "as `-m handshake_client`, as a board freezes main.py; AIRSHAKE_LIB an empty "
                 "folder, MICROPYPATH .frozen); firmware as .mpy: firmware/lib compiled "
                 "with mpy-cross -O2, first on the path (asyncio frozen, as in the stock "
-                "firmware). Later wake: AIRSHAKE_KATS=recorded, the self-tests passed on an "
-                "earlier boot and are not run again. Pure backend." % twin["memory"][0]["tries"],
+                "firmware), the client compiled from source at run time. Later wake: "
+                "AIRSHAKE_KATS=recorded, the self-tests passed on an earlier boot and are "
+                "not run again. Pure backend." % twin["memory"][0]["tries"],
                 "", "| build | suite | wake | heap, median | bisections | target | result |",
                 "|---|---:|---|---:|---|---:|---|"]
         for row in twin["memory"]:

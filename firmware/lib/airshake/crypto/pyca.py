@@ -36,7 +36,7 @@ def need(value, length, what):
 
 
 try:    # OpenSSL's HMAC object through hashlib: 0.6 us, pyca's HMAC class about 1 us
-    from _hashlib import hmac_new as _hmac_new
+    from _hashlib import hmac_new as _hmac_new  # type: ignore[import-not-found]
 except ImportError:
     _hmac_new = None
 
