@@ -3,6 +3,7 @@ MicroPython unix binary (provisioned through mpremote on a pty made in Python), 
 runs it. Each run gets its own --workdir, so its pids.txt lists every process it started
 and any process left behind can be found by its command line or working directory.
 """
+import contextlib
 import json
 import os
 import re
@@ -436,7 +437,12 @@ def test_sigkill_of_the_demo_leaves_no_process(tmp_path, via):
     assert leftovers(work), "".join(seen)     # the check below can see what runs
     proc.kill()
     proc.wait(10)
-    assert_clean(work)
+    try:
+        assert_clean(work)
+    finally:            # a failure must not leave the demo's processes running
+        for entry in leftovers(work):
+            with contextlib.suppress(OSError):
+                os.kill(int(entry.split(" ", 1)[0]), signal.SIGKILL)
 
 
 def test_help_explains_the_options():
