@@ -118,7 +118,7 @@ class Delivery(Plumbing):
         hs.ack = out[0] if out else None
         hs.responder = None
         hs.early = None
-        hs.m1 = b""                    # kept for the shared replay cache's answer: given
+        hs.m1 = b""                    # only the shared replay cache used it, before m2
 
     # -- records ------------------------------------------------------------------------
     def _on_record(self, record: bytes, addr: Addr, now: float,

@@ -324,19 +324,13 @@ def _entries(value: Any) -> list[Any]:
 def _pack_addr(addr: Addr) -> bytes | None:
     """(host, port) or (host, port, flowinfo, scope_id) with a str host; None for any
     other address (its session is not frozen)."""
-    if type(addr) is tuple and len(addr) == 2:        # the common case, IPv4: fast
-        host, port = addr
-        if type(host) is str and type(port) is int and 0 <= port < 65536:
-            raw = host.encode()
-            if len(raw) <= 255:
-                return bytes((2, len(raw))) + raw + port.to_bytes(2, "big")
-    if not isinstance(addr, tuple) or len(addr) not in (2, 4) or not isinstance(addr[0], str):
+    if type(addr) is not tuple or len(addr) not in (2, 4) or type(addr[0]) is not str:
         return None
     host = addr[0].encode()
-    if len(host) > 255 or not all(isinstance(x, int) for x in addr[1:]):
+    if len(host) > 255 or not all(type(x) is int for x in addr[1:]):
         return None
     if len(addr) == 2:
-        return struct.pack(">BB", 2, len(host)) + host + struct.pack(">H", addr[1])
+        return bytes((2, len(host))) + host + addr[1].to_bytes(2, "big")
     return struct.pack(">BB", 4, len(host)) + host + struct.pack(">HII", *addr[1:])
 
 
