@@ -27,6 +27,7 @@ import gc
 import sys
 import time
 
+from airshake import ram
 from device import files, keystore, entropy, session_store, sensor, outbox
 from device import backend as backend_mod
 from device import config as config_mod
@@ -116,6 +117,7 @@ class Cycle:
             self.budget = max(1, int(cfg.get("outbox_per_wake", 8)))
             session = self._saved_session(binding)
             if session is not None:
+                ram.loaded()            # a record wake's code is in: no early collections
                 if await self._drain(link, session, queue, binding):
                     state["misses"] = 0
                     if not len(queue) or not self.budget or not session.expired(clock.now()):
@@ -127,6 +129,7 @@ class Cycle:
                         return
                     log("session", "dropped", "misses=%d" % state["misses"])
                     session_store.clear()
+                ram.loading()           # a handshake's code loads next (see _handshake)
             session = None
             gc.collect()
             if await self._handshake(link, suite, queue, binding):
@@ -240,7 +243,6 @@ class Cycle:
             "c_b=%s" % ("ref" if ref else "value"), "early=%d" % early,
             "clock=%s" % ("ok" if clock.trusted() else "unsure"))
         gc.collect()
-        from airshake import ram
         ram.loaded()      # the code is in (main.py's ram.loading()): no more early collections
         self._core(ini.connect, clock.raw(), reading, early)
         self.reply = self.session = None
