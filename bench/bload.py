@@ -32,6 +32,7 @@ from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
 from bench.common import BenchFailure, check
 from host_server.server_b import loadgen
+from host_server.server_b.backend import load_server_backend
 from host_server.udp_link import UdpLink
 from testkit.metrics import Metrics, parse_metrics
 
@@ -218,7 +219,7 @@ async def _handshake(link: UdpLink, backend: Any, key: DeviceKey, ref: ServerRef
 
 async def _slot_loop(job: Job, k: int, devices: list[DeviceKey], ref: ServerRef,
                      out: WorkerResult) -> None:
-    backend = load_backend("pyca")
+    backend = load_server_backend()   # keys kept loaded, as B keeps its own
     link = await UdpLink.open(("127.0.0.1", job.port), connect=True)
     g = job.first_slot + k
     n = len(devices)

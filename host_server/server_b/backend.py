@@ -1,19 +1,17 @@
 # host_server.server_b.backend: the crypto backend of server B: the core's pyca backend with
-# three server-side speed-ups, same contract, and self-tested like any backend
+# server-side speed-ups, same contract, and self-tested like any backend
 # (airshake.crypto.selftest) before use.
 #   - OpenSSL derives the public key whenever a raw X25519 / P-256 private key is
 #     loaded: a scalar multiplication per load, and the core loads its keys on every DH.
 #     B's static keys are loaded once (pin), an ephemeral once per handshake (kept until
 #     forget(), which the dispatcher calls when the handshake's m2 is computed).
 #   - A peer's public key is parsed once per handshake (G_X serves ee and es).
-#   - SHA-256 and HMAC-SHA-256 through hashlib's OpenSSL functions (one C call each).
+#   - SHA-256 and HMAC-SHA-256 as PycaBackend has them (hashlib's OpenSSL, one C call).
 # Secrets: the loaded key objects stay in memory only as long as the raw bytes the core
 # holds; forget() drops the ephemerals and the parsed peer keys.
 from __future__ import annotations
 
-import hmac
 from collections import OrderedDict
-from hashlib import sha256 as _sha256
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
@@ -26,14 +24,6 @@ from airshake.errors import BackendError, InvalidPoint
 
 _X962 = (serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
 _RECENT = 16
-
-# CPython's HMAC object in OpenSSL: its HMAC_CTX path costs 0.6 us where the one-shot
-# hmac.digest costs 1.0 us (EVP_Q_mac looks the algorithm up on every call)
-try:
-    import _hashlib
-    _hmac_new: Any = _hashlib.hmac_new
-except (ImportError, AttributeError):   # pragma: no cover - no OpenSSL hashlib
-    _hmac_new = None
 
 
 class ServerBackend(PycaBackend):
@@ -66,15 +56,6 @@ class ServerBackend(PycaBackend):
         """Drop the ephemeral keys loaded and the peer keys parsed since the last call."""
         self._recent.clear()
         self._peers.clear()
-
-    # -- hashing ----------------------------------------------------------------------
-    def sha256(self, data: bytes) -> bytes:
-        return _sha256(data).digest()
-
-    def hmac_sha256(self, key: bytes, data: bytes) -> bytes:
-        if _hmac_new is None:   # pragma: no cover
-            return hmac.digest(key, data, "sha256")
-        return _hmac_new(key, data, "sha256").digest()
 
     # -- X25519 -----------------------------------------------------------------------
     def x25519_public(self, priv: bytes) -> bytes:

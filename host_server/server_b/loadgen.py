@@ -31,6 +31,7 @@ from airshake import shell
 from airshake.crypto import load_backend
 from airshake.initiator import Initiator
 from airshake.keys import DeviceKey, ServerRef
+from host_server.server_b.backend import load_server_backend
 from host_server.udp_link import UdpLink
 
 AIRSHAKE = str(Path(sys.executable).with_name("airshake"))
@@ -84,7 +85,7 @@ async def _slot_loop(port: int, devices: list[DeviceKey], ref: ServerRef, anchor
     """One concurrent device slot: handshakes back to back with devices offset,
     offset + stride, ... (stride = all slots of all workers, so together they walk every
     device in turn and the warm-up reaches each one)."""
-    backend = load_backend("pyca")
+    backend = load_server_backend()   # keys kept loaded, as B keeps its own
     link = await UdpLink.open(("127.0.0.1", port), connect=True)
     i = offset
     try:

@@ -3,9 +3,9 @@
 # boundary (InvalidTag / decrypt errors -> AuthenticationFailed, bad public keys ->
 # InvalidPoint, bad signatures -> False); local misuse (wrong key length) -> UsageError.
 # Only imported on CPython: importing it on MicroPython raises ImportError.
-# SHA-256 and HMAC-SHA-256 go through CPython's hashlib (OpenSSL, one C call each); an
-# X25519 private key is loaded once and kept in a small cache (OpenSSL derives the
-# public key on every load: a scalar multiplication, as costly as the DH itself).
+# SHA-256 and HMAC-SHA-256 go through CPython's hashlib (OpenSSL, one C call each). Keys
+# are loaded on every call; B's backend (host_server/server_b/backend.py) keeps its keys
+# loaded, and forgets the ephemerals.
 
 import hashlib
 import os
@@ -40,19 +40,10 @@ try:    # OpenSSL's HMAC object through hashlib: 0.6 us, pyca's HMAC class about
 except ImportError:
     _hmac_new = None
 
-_X25519_LOADED = {}     # private key bytes -> loaded key (the last few: ephemerals, statics)
-_X25519_KEEP = 16
-
 
 def _x25519_private(priv):
-    key = _X25519_LOADED.get(priv)
-    if key is None:
-        need(priv, 32, "X25519 private key")
-        key = x25519.X25519PrivateKey.from_private_bytes(priv)
-        if len(_X25519_LOADED) >= _X25519_KEEP:
-            _X25519_LOADED.clear()
-        _X25519_LOADED[priv] = key
-    return key
+    need(priv, 32, "X25519 private key")
+    return x25519.X25519PrivateKey.from_private_bytes(priv)
 
 
 def p256_private(priv):
