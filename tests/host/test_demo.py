@@ -68,8 +68,8 @@ def _running(pid: int) -> bool:
     return state != "Z"
 
 
-def assert_clean(work: Path) -> None:
-    deadline = time.monotonic() + 5
+def assert_clean(work: Path, wait: float = 5.0) -> None:
+    deadline = time.monotonic() + wait
     while leftovers(work) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert leftovers(work) == []
@@ -438,7 +438,9 @@ def test_sigkill_of_the_demo_leaves_no_process(tmp_path, via):
     proc.kill()
     proc.wait(10)
     try:
-        assert_clean(work)
+        # each process ends on its own SIGTERM (threads joined, counts printed): under
+        # make test's load one of the gateway path's took over 5 s twice (never alone)
+        assert_clean(work, wait=20.0)
     finally:            # a failure must not leave the demo's processes running
         for entry in leftovers(work):
             with contextlib.suppress(OSError):
