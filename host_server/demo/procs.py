@@ -28,20 +28,23 @@ except (OSError, AttributeError):        # not Linux/glibc: stop_all() still sto
     _prctl = None
 
 
-def die_with_parent() -> None:
-    """preexec_fn for Popen: the child gets SIGTERM when the process that started it dies
+def die_with_parent(sig: int = signal.SIGTERM) -> None:
+    """preexec_fn for Popen: the child gets sig when the process that started it dies
     (Linux; elsewhere a no-op). Only for children started from the main thread: the
     signal follows the thread that forked."""
     # runs in the child between fork and exec (so it only calls the function looked up
-    # beforehand): SIGTERM when the demo process goes away, even by SIGKILL
+    # beforehand): the signal comes when the demo process goes away, even by SIGKILL
     if _prctl is not None:
-        _prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+        _prctl(PR_SET_PDEATHSIG, sig, 0, 0, 0)
 
 
-def die_with_parent_here() -> Callable[[], None] | None:
-    """die_with_parent for a Popen started on the main thread, else None (a child started
-    by a thread that ends, such as a threading.Timer, would otherwise be signalled then)."""
-    return die_with_parent if threading.current_thread() is threading.main_thread() else None
+def die_with_parent_here(sig: int = signal.SIGTERM) -> Callable[[], None] | None:
+    """die_with_parent(sig) for a Popen started on the main thread, else None (a child
+    started by a thread that ends, such as a threading.Timer, would otherwise be
+    signalled then). SIGKILL for a child with nothing to save when its parent is gone."""
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return lambda: die_with_parent(sig)
 
 
 @dataclass

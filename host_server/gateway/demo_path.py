@@ -117,14 +117,14 @@ def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float =
             _python("-m", "airshake_tools.linkemu.air", "--speed", str(SPEED), "--loss",
                     repr(loss), "--seed", str(seed)), cwd=work, env=env, stdout=subprocess.PIPE,
             stderr=subprocess.DEVNULL, text=True,
-            preexec_fn=die_with_parent_here()))
+            preexec_fn=die_with_parent_here(signal.SIGKILL)))
         procs.append(air)
         air_port = int(air.wait_for("air on ").rsplit(":", 1)[1])
         bridge = _Proc("the bridge (airshake gateway)", subprocess.Popen(
             _python("-m", "host_server.cli", "gateway", "--listen", f"{host}:0", "--server",
                     f"{host}:{b_port}", "--collect", repr(collect)), cwd=work, env=env,
             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            preexec_fn=die_with_parent_here()), stream="stderr")
+            preexec_fn=die_with_parent_here(signal.SIGKILL)), stream="stderr")
         procs.append(bridge)
         bridge_port = int(json.loads(bridge.wait_for('"ready"'))["port"])
         for i in range(gateways):
@@ -134,7 +134,7 @@ def start_gateway_path(work: Path, b_port: int, gateways: int = 2, loss: float =
                         f"{host}:{bridge_port}", "--air", f"{host}:{air_port}", "--speed",
                         str(SPEED), "--lsnr", str(7.5 - 6 * i)), cwd=work, env=env,
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
-            preexec_fn=die_with_parent_here()))
+            preexec_fn=die_with_parent_here(signal.SIGKILL)))
             procs.append(gw)
             gw.wait_for("ready")
     except BaseException:
